@@ -1,0 +1,3 @@
+"""polyarb: Polymarket arbitrage engine."""
+
+__version__ = "0.1.0"

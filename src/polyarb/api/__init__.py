@@ -1,0 +1,1 @@
+"""Dashboard HTTP API (FastAPI); talks to the engine only through the bus."""

@@ -1,0 +1,44 @@
+"""Helpers shared by the commands: settings loading and logging set-up."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+import typer
+
+from polyarb.config import Settings, load_settings
+from polyarb.domain.errors import ConfigError
+
+
+def settings_or_exit() -> Settings:
+    """Load settings; on a bad value print one line naming the variable and exit 2."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        typer.echo(f"polyarb: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def configure_logging(level: str = "info", fmt: str = "console") -> None:
+    numeric = getattr(logging, level.upper(), logging.INFO)
+    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,3 @@
+"""`polyarb markets` (to be implemented)."""
+
+from __future__ import annotations

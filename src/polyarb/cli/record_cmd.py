@@ -1,0 +1,3 @@
+"""`polyarb record` (to be implemented)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`polyarb replay` (to be implemented)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`polyarb run` (to be implemented)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`polyarb sim` (to be implemented)."""
+
+from __future__ import annotations

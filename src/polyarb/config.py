@@ -1,0 +1,255 @@
+"""Settings: environment variables (and a ``.env`` file) parsed strictly at start.
+
+Names are the seed's where they exist (``DRY_RUN``, ``SUMTO100_*``, ``RISK_*`` ...). Parsing is
+strict on purpose: ``DRY_RUN=yes`` is an error, not "live"; a negative limit or an unknown
+choice names the variable and what it accepts. Secrets are ``SecretStr`` and only ever shown
+masked. A variable with one of our prefixes that we do not know is an error too: a typo in a
+limit's name must not silently leave the default in force.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from polyarb.domain.errors import ConfigError
+
+_TRUE = {"true", "1"}
+_FALSE = {"false", "0"}
+
+
+def _strict_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise ValueError(f"accepted values are true or false (got {value!r})")
+
+
+def _csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
+CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
+NonNegDecimal = Annotated[Decimal, Field(ge=0)]
+PosDecimal = Annotated[Decimal, Field(gt=0)]
+Price = Annotated[Decimal, Field(ge=0, le=1)]
+
+KNOWN_PREFIXES = (
+    "POLY_",
+    "RISK_",
+    "SUMTO100_",
+    "CLIPPER_",
+    "SNIPER_",
+    "NEGRISK_",
+    "PAPER_",
+    "MARKETS_",
+    "LEG_",
+)
+
+SECRET_FIELDS = (
+    "poly_private_key",
+    "poly_api_key",
+    "poly_api_secret",
+    "poly_api_passphrase",
+    "slack_webhook_url",
+)
+
+
+class Settings(BaseSettings):
+    """Every setting of polyarb; see ``.env.example`` for one line of documentation each."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+        env_parse_none_str="",
+    )
+
+    # --- modes -----------------------------------------------------------------------------
+    dry_run: StrictBool = True
+    sumto100_paper_trading: StrictBool = True
+    paper_trading: StrictBool | None = None  # generic alias; when set it must agree
+    app_env: Literal["development", "production"] = "development"
+    instance_id: str = ""
+    data_dir: Path = Path("data")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+
+    # --- venue -----------------------------------------------------------------------------
+    poly_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+    poly_clob_url: str = "https://clob.polymarket.com"
+    poly_gamma_url: str = "https://gamma-api.polymarket.com"
+    poly_private_key: SecretStr | None = None
+    poly_api_key: SecretStr | None = None
+    poly_api_secret: SecretStr | None = None
+    poly_api_passphrase: SecretStr | None = None
+    poly_funder: str = ""
+    poly_signature_type: Literal[0, 1, 2, 3] = 0
+    poly_chain_id: int = 137
+    poly_http_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+
+    # --- market data feed ------------------------------------------------------------------
+    poly_ws_assets_per_connection: Annotated[int, Field(ge=1, le=500)] = 200
+    poly_ws_ping_interval_s: Annotated[float, Field(gt=0)] = 10.0
+    poly_ws_silence_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+    poly_ws_reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
+    poly_ws_reconnect_max_s: Annotated[float, Field(gt=0)] = 60.0
+    poly_rest_check_interval_s: Annotated[float, Field(ge=0)] = 30.0
+    poly_rest_check_tolerance: Price = Decimal("0.05")
+    poly_rest_check_strikes: Annotated[int, Field(ge=1)] = 3
+
+    # --- market discovery ------------------------------------------------------------------
+    markets_slugs: CsvList = ()
+    markets_tags: CsvList = ()
+    markets_exclude_slugs: CsvList = ()
+    markets_min_liquidity: NonNegDecimal = Decimal(0)
+    markets_max: Annotated[int, Field(ge=1)] = 200
+    markets_include_neg_risk: StrictBool = True
+
+    # --- risk ------------------------------------------------------------------------------
+    risk_max_position: PosDecimal = Decimal(100)
+    risk_max_notional: PosDecimal = Decimal(500)
+    risk_max_daily_loss: PosDecimal = Decimal(200)
+    risk_max_exposure: PosDecimal = Decimal(2000)
+    risk_max_orders_per_minute: Annotated[int, Field(ge=1)] = 120
+
+    # --- SumTo100 (binary complete sets, depth-aware) --------------------------------------
+    sumto100_enabled: StrictBool = True
+    sumto100_min_edge: NonNegDecimal = Decimal("0.003")
+    sumto100_max_position: PosDecimal = Decimal(100)
+    sumto100_max_notional: PosDecimal = Decimal(100)
+    sumto100_min_liquidity: PosDecimal = Decimal(50)
+    sumto100_fee_rate: Annotated[Decimal | None, Field(ge=0, le=1)] = None
+    sumto100_max_book_age_ms: Annotated[int, Field(ge=1)] = 500
+    sumto100_cooldown_ms: Annotated[int, Field(ge=0)] = 2000
+
+    # --- Clipper (top of book) -------------------------------------------------------------
+    clipper_enabled: StrictBool = True
+    clipper_min_profit: NonNegDecimal = Decimal("0.01")
+    clipper_max_position: PosDecimal = Decimal(100)
+    clipper_max_notional: PosDecimal = Decimal(100)
+
+    # --- negRisk complete sets -------------------------------------------------------------
+    negrisk_enabled: StrictBool = True
+    negrisk_min_edge: NonNegDecimal = Decimal("0.005")
+    negrisk_max_position: PosDecimal = Decimal(100)
+    negrisk_max_notional: PosDecimal = Decimal(200)
+    negrisk_min_liquidity: PosDecimal = Decimal(10)
+    negrisk_max_book_age_ms: Annotated[int, Field(ge=1)] = 2000
+    negrisk_cooldown_ms: Annotated[int, Field(ge=0)] = 2000
+
+    # --- Sniper (sports time arbitrage) ----------------------------------------------------
+    sniper_enabled: StrictBool = False
+    sniper_min_price: Price = Decimal("0.50")
+    sniper_max_price: Price = Decimal("0.95")
+    sniper_order_size: PosDecimal = Decimal(10)
+    sniper_min_profit: NonNegDecimal = Decimal("0.05")
+    sniper_poll_ms: Annotated[int, Field(ge=100)] = 1000
+    sniper_leagues: CsvList = ("nba", "nfl", "mlb", "nhl")
+    sniper_espn_url: str = "https://site.api.espn.com"
+
+    # --- paper execution -------------------------------------------------------------------
+    paper_latency_ms: Annotated[int, Field(ge=0)] = 200
+    paper_starting_balance: PosDecimal = Decimal(10000)
+    leg_policy: Literal["unwind", "complete", "hold"] = "unwind"
+    leg_max_loss: NonNegDecimal = Decimal(5)
+
+    # --- infrastructure --------------------------------------------------------------------
+    redis_url: str | None = None
+    database_url: str | None = None
+    db_auto_upgrade: StrictBool = True
+    health_port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    slack_webhook_url: SecretStr | None = None
+    slack_notify_orders: StrictBool = True
+    slack_notify_risk: StrictBool = True
+    slack_notify_errors: StrictBool = True
+    cors_origins: CsvList = ("http://localhost:5173",)
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if self.paper_trading is not None and self.paper_trading != self.sumto100_paper_trading:
+            if "SUMTO100_PAPER_TRADING" in os.environ or "sumto100_paper_trading" in os.environ:
+                raise ValueError(
+                    "PAPER_TRADING and SUMTO100_PAPER_TRADING disagree; set one or make them equal"
+                )
+            object.__setattr__(self, "sumto100_paper_trading", self.paper_trading)
+        if self.sniper_min_price > self.sniper_max_price:
+            raise ValueError("SNIPER_MIN_PRICE must not exceed SNIPER_MAX_PRICE")
+        if self.poly_ws_reconnect_min_s > self.poly_ws_reconnect_max_s:
+            raise ValueError("POLY_WS_RECONNECT_MIN_S must not exceed POLY_WS_RECONNECT_MAX_S")
+        if not self.dry_run and self.sumto100_paper_trading:
+            raise ValueError(
+                "DRY_RUN=false with SUMTO100_PAPER_TRADING=true is ambiguous: set "
+                "DRY_RUN=true for paper trading, or SUMTO100_PAPER_TRADING=false for live"
+            )
+        return self
+
+    @property
+    def mode(self) -> Literal["paper", "log-only", "live"]:
+        if self.dry_run:
+            return "paper" if self.sumto100_paper_trading else "log-only"
+        return "live"
+
+    def masked(self) -> dict[str, str]:
+        """The effective configuration as strings, secrets masked; safe to log and print."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in SECRET_FIELDS or isinstance(value, SecretStr):
+                out[name.upper()] = "" if value is None else "********"
+            elif value is None:
+                out[name.upper()] = ""
+            elif isinstance(value, tuple):
+                out[name.upper()] = ",".join(value)
+            else:
+                out[name.upper()] = str(value)
+        return out
+
+
+def _unknown_prefixed_variables(environ: dict[str, str]) -> list[str]:
+    known = {name.upper() for name in Settings.model_fields}
+    return sorted(
+        k for k in environ if k.upper().startswith(KNOWN_PREFIXES) and k.upper() not in known
+    )
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = ".".join(str(part) for part in error.get("loc", ()) if not isinstance(part, int))
+    name = loc.upper() if loc else "configuration"
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    given = error.get("input")
+    if error.get("type") == "extra_forbidden":
+        return f"{name}: unknown setting (in .env); see .env.example for the accepted names"
+    if given is not None and not isinstance(given, dict) and "got" not in message:
+        return f"{name}: {message} (got {given!r})"
+    return f"{name}: {message}"
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Load and validate settings; raise ``ConfigError`` naming each bad variable."""
+    unknown = _unknown_prefixed_variables(dict(os.environ))
+    if unknown:
+        raise ConfigError(
+            "unknown setting(s) " + ", ".join(unknown) + "; see .env.example for the accepted names"
+        )
+    try:
+        return Settings(_env_file=env_file, **overrides)
+    except ValidationError as exc:
+        lines = [_describe(dict(e)) for e in exc.errors()]
+        raise ConfigError("invalid configuration: " + "; ".join(lines)) from None

@@ -1,0 +1,1 @@
+"""The vocabulary of polyarb: pure types, no I/O, stdlib only."""

@@ -1,0 +1,1 @@
+"""Composition root of the trading process (to be built)."""
