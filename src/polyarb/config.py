@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from polyarb.domain.errors import ConfigError
 
@@ -42,7 +43,7 @@ def _csv(value: Any) -> Any:
 
 
 StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
-CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
+CsvList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_csv)]
 NonNegDecimal = Annotated[Decimal, Field(ge=0)]
 PosDecimal = Annotated[Decimal, Field(gt=0)]
 Price = Annotated[Decimal, Field(ge=0, le=1)]
@@ -77,7 +78,7 @@ class Settings(BaseSettings):
         case_sensitive=False,
         extra="forbid",
         frozen=True,
-        env_parse_none_str="",
+        env_ignore_empty=True,  # VAR= in .env means "use the default"
     )
 
     # --- modes -----------------------------------------------------------------------------
@@ -99,7 +100,7 @@ class Settings(BaseSettings):
     poly_api_secret: SecretStr | None = None
     poly_api_passphrase: SecretStr | None = None
     poly_funder: str = ""
-    poly_signature_type: Literal[0, 1, 2, 3] = 0
+    poly_signature_type: Annotated[int, Field(ge=0, le=3)] = 0  # 0 EOA 1 proxy 2 safe 3 1271
     poly_chain_id: int = 137
     poly_http_timeout_s: Annotated[float, Field(gt=0)] = 10.0
 
@@ -253,3 +254,5 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
     except ValidationError as exc:
         lines = [_describe(dict(e)) for e in exc.errors()]
         raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
+    except SettingsError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
