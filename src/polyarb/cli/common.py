@@ -26,6 +26,9 @@ def settings_or_exit() -> Settings:
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    # Per-request lines from the HTTP client drown the operator's view; warnings still show.
+    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"

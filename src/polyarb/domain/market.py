@@ -60,6 +60,7 @@ class Market:
     sports_market_type: str = ""
     game_start_time: datetime | None = None
     raw: dict[str, object] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    enable_order_book: bool = True  # the CLOB keeps a book for it (Gamma ``enableOrderBook``)
 
     @property
     def token_ids(self) -> tuple[str, ...]:

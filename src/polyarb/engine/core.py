@@ -1,0 +1,421 @@
+"""The trading engine: event-driven evaluation of the strategies that watch a changed market."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from polyarb.bus import (
+    Bus,
+    Counters,
+    DailyPnl,
+    EngineState,
+    ErrorEvent,
+    Opportunity,
+    PositionMark,
+    SignalEvent,
+    StrategyStatus,
+    TradeEvent,
+)
+from polyarb.bus.topics import Channel
+from polyarb.config import Settings
+from polyarb.domain.book import Side
+from polyarb.domain.clock import Clock
+from polyarb.domain.ledger import Ledger, utc_day
+from polyarb.domain.market import Market
+from polyarb.domain.numbers import price_to_decimal
+from polyarb.domain.sports import Game
+from polyarb.domain.trading import Mode, Signal
+from polyarb.execution.base import ExecutionClient, ExecutionReport
+from polyarb.execution.log_only import LogOnlyExecution
+from polyarb.execution.paper import PaperConfig, PaperExecution
+from polyarb.marketdata.books import BookStore
+from polyarb.marketdata.gamma import Universe
+from polyarb.risk.limits import RiskLimits
+from polyarb.risk.manager import RiskManager
+from polyarb.strategies import build_enabled
+from polyarb.strategies.base import FAILED, TAKEN, BookView, Strategy, denied
+from polyarb.strategies.opportunities import OpportunityTracker
+from polyarb.strategies.sniper import Sniper
+
+log = structlog.get_logger(__name__)
+
+SignalSink = Callable[[SignalEvent], None]
+TradeSink = Callable[[ExecutionReport, Signal], None]
+
+
+@dataclass(slots=True)
+class EngineCounters:
+    frames: int = 0
+    evaluations: int = 0
+    signals: int = 0
+    taken: int = 0
+    denied: int = 0
+    orders: int = 0
+    fills: int = 0
+    execution_errors: int = 0
+    resolutions: int = 0
+    # Tick-to-decision samples (ns): from the frame's receive time to the order command.
+    decision_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
+
+
+class Engine:
+    """One engine per account. Synchronous on the hot path; execution runs in its own tasks."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        universe: Universe,
+        *,
+        clock: Clock,
+        bus: Bus | None = None,
+        journal_path: Path | None = None,
+        instance_id: str = "",
+    ) -> None:
+        self.settings = settings
+        self.universe = universe
+        self.clock = clock
+        self.bus = bus
+        self.instance_id = instance_id or settings.instance_id or "engine"
+        self.status = "starting"
+        self.started_ns = clock.now_ns()
+        self.counters = EngineCounters()
+        self.books = BookStore(listener=self)
+        self.view = BookView(self.books.books, clock.now_ns)
+        self.ledger = Ledger(settings.paper_starting_balance)
+        self.risk = RiskManager(RiskLimits.from_settings(settings), now_ns=self.started_ns)
+        self.tracker = OpportunityTracker()
+        self.markets_by_token: dict[str, Market] = {}
+        for market in universe.markets:
+            for token_id in market.token_ids:
+                self.markets_by_token[token_id] = market
+                self.books.register(token_id, market.condition_id, _tick_units(market))
+        self.strategies: list[Strategy] = build_enabled(settings, id_prefix=self.instance_id)
+        self.disabled: set[str] = set()
+        # token id -> [(strategy, market key)]: who re-evaluates what when a book changes.
+        self._watchers: dict[str, list[tuple[Strategy, str]]] = {}
+        for strategy in self.strategies:
+            mapping = strategy.set_universe(list(universe.markets), list(universe.events))
+            for token_id, key in mapping.items():
+                self._watchers.setdefault(token_id, []).append((strategy, key))
+        self.execution: ExecutionClient = self._build_execution(journal_path)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._signals_by_id: dict[str, tuple[Strategy, Signal]] = {}
+        self.signal_sinks: list[SignalSink] = []
+        self.trade_sinks: list[TradeSink] = []
+        self.paused = False
+        log.info(
+            "engine configured",
+            mode=settings.mode,
+            markets=len(universe.markets),
+            events=len(universe.events),
+            tokens=len(self.markets_by_token),
+            strategies=[s.name for s in self.strategies],
+            config=settings.masked(),
+        )
+
+    # ------------------------------------------------------------------ construction helpers
+    def _build_execution(self, journal_path: Path | None) -> ExecutionClient:
+        mode = self.settings.mode
+        if mode == "paper":
+            return PaperExecution(
+                self.books.books,
+                self.markets_by_token,
+                PaperConfig.from_settings(self.settings),
+                self.ledger,
+                journal_path=journal_path,
+                clock=self.clock,
+                on_alert=self._on_leg_alert,
+            )
+        if mode == "log-only":
+            return LogOnlyExecution(clock=self.clock)
+        # Live execution is a separate, explicit opt-in that this build does not ship.
+        raise NotImplementedError("live execution is not available in this build")
+
+    @property
+    def mode(self) -> Mode:
+        return self.execution.mode
+
+    # ------------------------------------------------------------------------- hot path
+    def on_frame(self, raw: str | bytes, recv_ns: int) -> None:
+        """Decode one frame into the books and evaluate what it changed."""
+        self.counters.frames += 1
+        changed = self.books.on_frame(raw, recv_ns)
+        if changed:
+            self.on_update(changed, recv_ns)
+
+    def on_update(self, changed: Iterable[str], recv_ns: int) -> None:
+        """Evaluate only the strategies watching the markets whose books changed."""
+        per_strategy: dict[Strategy, set[str]] = {}
+        execution = self.execution
+        for token_id in changed:
+            execution.on_book(token_id)
+            for strategy, key in self._watchers.get(token_id, ()):
+                keys = per_strategy.get(strategy)
+                if keys is None:
+                    per_strategy[strategy] = {key}
+                else:
+                    keys.add(key)
+        if not per_strategy or self.paused:
+            return
+        for strategy, keys in per_strategy.items():
+            if strategy.name in self.disabled:
+                continue
+            self.counters.evaluations += 1
+            signals = strategy.on_book(self.view, keys, recv_ns)
+            self._after_evaluation(strategy, signals)
+
+    def _after_evaluation(self, strategy: Strategy, signals: list[Signal]) -> None:
+        now = self.clock.now_ns()
+        self.tracker.observe(strategy.name, strategy.last_evaluated, strategy.last_sightings, now)
+        for signal in signals:
+            self._dispatch(strategy, signal)
+
+    def _dispatch(self, strategy: Strategy, signal: Signal) -> None:
+        self.counters.signals += 1
+        now = self.clock.now_ns()
+        denial = self.risk.check(signal, now)
+        if denial is not None:
+            self.counters.denied += 1
+            outcome = denied(denial.reason)
+            strategy.on_result(signal, outcome, now)
+            self.tracker.resolve(signal, outcome, denial.detail)
+            self._emit_signal(SignalEvent.from_signal(signal, decision="denied", denial=denial.reason))
+            return
+        # The order command is issued here: this is the end of tick-to-decision.
+        if signal.ts_recv_ns:
+            self.counters.decision_ns.append(time.time_ns() - signal.ts_recv_ns)
+        self.counters.taken += 1
+        self.risk.on_submit(signal, now)
+        strategy.on_result(signal, TAKEN, now)
+        self.tracker.resolve(signal, TAKEN)
+        self._signals_by_id[signal.signal_id] = (strategy, signal)
+        task = asyncio.get_running_loop().create_task(self._execute(strategy, signal))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._emit_signal(SignalEvent.from_signal(signal, decision="taken"))
+
+    async def _execute(self, strategy: Strategy, signal: Signal) -> None:
+        outcome = FAILED
+        try:
+            report = await self.execution.execute(signal)
+        except Exception as exc:  # an execution bug must not take the engine down
+            self.counters.execution_errors += 1
+            log.exception("execution failed", signal_id=signal.signal_id)
+            self._emit_error("execution", "exception", f"{type(exc).__name__}: {exc}")
+        else:
+            outcome = _strategy_outcome(report.outcome)
+            self.counters.orders += len(report.orders)
+            self.counters.fills += len(report.fills)
+            for fill in report.fills:
+                self.risk.on_fill(fill)
+            for sink in self.trade_sinks:
+                sink(report, signal)
+            self._publish_report(report, signal)
+        finally:
+            now = self.clock.now_ns()
+            self.risk.on_done(signal)
+            strategy.on_result(signal, outcome, now)
+            self.tracker.resolve(signal, outcome)
+            self._signals_by_id.pop(signal.signal_id, None)
+
+    # ------------------------------------------------------------------------- timers
+    def on_timer(self) -> None:
+        """Time-driven work: cooldowns ending, quiet books, marks and the daily P&L."""
+        now = self.clock.now_ns()
+        self.refresh_pnl(now)
+        if self.paused:
+            return
+        for strategy in self.strategies:
+            if strategy.name in self.disabled:
+                continue
+            signals = strategy.on_timer(self.view, now)
+            self._after_evaluation(strategy, signals)
+
+    def on_games(self, games: list[Game]) -> None:
+        """Scoreboard poll result: feed Sniper."""
+        now = self.clock.now_ns()
+        for strategy in self.strategies:
+            if isinstance(strategy, Sniper) and strategy.name not in self.disabled:
+                signals = strategy.on_games(self.view, games, now)
+                self._after_evaluation(strategy, signals)
+
+    def refresh_pnl(self, now_ns: int) -> None:
+        for token_id in {p.token_id for p in self.ledger.positions()}:
+            book = self.books.books.get(token_id)
+            if book is None or book.stale:
+                continue
+            bid = book.best_bid()
+            if bid is not None:
+                self.ledger.mark(token_id, price_to_decimal(bid))
+        realized_today = self.ledger.daily_realized(utc_day(now_ns))
+        self.risk.update_pnl(realized_today, self.ledger.unrealized_pnl(), now_ns)
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait for in-flight executions (shutdown, end of replay)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
+
+    # ------------------------------------------------------------------ FeedListener
+    def on_trade(self, token_id: str, price: int, size: int, side: Side, ts_event_ms: int) -> None:
+        return None
+
+    def on_resolved(self, market: str, winning_token_id: str, winning_outcome: str) -> None:
+        self.counters.resolutions += 1
+        realized = self.execution.on_resolved(market, winning_token_id)
+        log.info("market resolved", market=market, winner=winning_outcome, realized=str(realized))
+
+    def on_tick_size_change(self, token_id: str, new_tick: int) -> None:
+        log.info("tick size changed", token_id=token_id[:12], new_tick=new_tick)
+
+    def on_new_market(self, raw: dict[str, object]) -> None:
+        return None
+
+    # ------------------------------------------------------------------ operator commands
+    def pause(self, actor: str) -> None:
+        self.paused = True
+        log.warning("trading paused", actor=actor)
+
+    def resume(self, actor: str) -> None:
+        self.paused = False
+        log.warning("trading resumed", actor=actor)
+
+    # ---------------------------------------------------------------------- publishing
+    def _emit_signal(self, event: SignalEvent) -> None:
+        for sink in self.signal_sinks:
+            sink(event)
+        if self.bus is not None:
+            self._spawn_publish(Channel.SIGNALS, event)
+
+    def _publish_report(self, report: ExecutionReport, signal: Signal) -> None:
+        if self.bus is None:
+            return
+        for order in report.orders:
+            self._spawn_publish(Channel.TRADES, TradeEvent.from_order(order))
+        for fill in report.fills:
+            self._spawn_publish(
+                Channel.TRADES, TradeEvent.from_fill(fill, signal_id=report.signal_id)
+            )
+
+    def _emit_error(self, source: str, kind: str, message: str) -> None:
+        if self.bus is not None:
+            self._spawn_publish(
+                Channel.ERRORS, ErrorEvent(source=source, kind=kind, message=message)
+            )
+
+    def _on_leg_alert(self, *args: Any, **kwargs: Any) -> None:
+        log.warning("leg risk", details=str(args or kwargs)[:500])
+        self._emit_error("execution", "leg_risk", str(args or kwargs)[:500])
+
+    def _spawn_publish(self, channel: Channel, payload: Any) -> None:
+        bus = self.bus
+        if bus is None:
+            return
+        task = asyncio.get_running_loop().create_task(bus.publish(channel, payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ----------------------------------------------------------------------------- state
+    def state(self) -> EngineState:
+        """The bounded snapshot published on ``poly:state`` every 100 ms."""
+        now = self.clock.now_ns()
+        books = self.books.books
+        stale = sum(1 for b in books.values() if b.stale)
+        opportunities = tuple(
+            Opportunity(
+                strategy=o.strategy,
+                market=o.market,
+                edge=o.best_edge,
+                size=o.max_size,
+                expected_profit=o.best_edge * o.max_size,
+                ts_ns=o.last_seen_ns,
+            )
+            for o in self.tracker.open_records()
+        )
+        positions = []
+        for pos in self.ledger.positions():
+            market = self.markets_by_token.get(pos.token_id)
+            mark = self.ledger.unrealized_pnl(pos.token_id)
+            positions.append(
+                PositionMark(
+                    token_id=pos.token_id,
+                    market=market.condition_id if market else "",
+                    outcome=_outcome_label(market, pos.token_id),
+                    size=pos.shares,
+                    avg_cost=pos.avg_cost,
+                    mark=None,
+                    unrealized_pnl=mark,
+                )
+            )
+        status = self.risk.status(now)
+        return EngineState(
+            status="paused" if self.paused else self.status,
+            trading_state=str(status.state.value if hasattr(status.state, "value") else status.state),
+            kill_switch=bool(getattr(status, "kill_switch", False)),
+            mode=self.mode,
+            started_ns=self.started_ns,
+            markets_tracked=len(self.universe.markets),
+            books_tracked=len(books),
+            books_stale=stale,
+            opportunities=opportunities,
+            positions=tuple(positions),
+            pnl=DailyPnl(
+                day=utc_day(now),
+                realized=self.ledger.daily_realized(utc_day(now)),
+                unrealized=self.ledger.unrealized_pnl(),
+                fees=self.ledger.fees_paid,
+                trades=self.counters.fills,
+            ),
+            counters=Counters(
+                frames=self.counters.frames,
+                signals=self.counters.signals,
+                orders=self.counters.orders,
+                fills=self.counters.fills,
+                denials=dict(self.risk.denials),
+            ),
+            strategies=tuple(
+                StrategyStatus(name=s.name, enabled=s.name not in self.disabled)
+                for s in self.strategies
+            ),
+        )
+
+    def decision_percentiles_us(self) -> dict[str, Decimal]:
+        samples = sorted(self.counters.decision_ns)
+        if not samples:
+            return {}
+        def pct(p: int) -> Decimal:
+            return Decimal(samples[min(len(samples) - 1, (len(samples) * p) // 100)]) / 1000
+        return {"p50": pct(50), "p99": pct(99), "max": Decimal(samples[-1]) / 1000}
+
+
+def _tick_units(market: Market) -> int:
+    return int(market.tick_size * 10_000)
+
+
+def _outcome_label(market: Market | None, token_id: str) -> str:
+    if market is None:
+        return ""
+    for outcome in market.outcomes:
+        if outcome.token_id == token_id:
+            return outcome.label
+    return ""
+
+
+def _strategy_outcome(report_outcome: str) -> str:
+    # Execution outcomes map onto the strategies' terminal outcomes.
+    return {
+        "filled": "filled",
+        "partial": "partial",
+        "rejected": "failed",
+        "missed": "missed",
+        "resting": "partial",
+        "logged": "missed",
+    }.get(report_outcome, FAILED)

@@ -1,0 +1,346 @@
+"""Wire an ``Engine`` to a venue (Polymarket, the in-process simulator, or a recording), the bus
+and the operator's display; run it until stopped and shut it down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+
+from polyarb.bus import SignalEvent, StatePublisher, make_bus
+from polyarb.config import Settings
+from polyarb.domain.clock import ReplayClock, WallClock
+from polyarb.domain.errors import PolyarbError
+from polyarb.domain.trading import Signal
+from polyarb.engine.core import Engine
+from polyarb.engine.lock import InstanceLock
+from polyarb.execution.base import ExecutionReport
+from polyarb.marketdata.clob_rest import ClobRestClient
+from polyarb.marketdata.espn import EspnClient
+from polyarb.marketdata.feed import FeedConfig, MarketFeed
+from polyarb.marketdata.gamma import GammaClient, MarketFilter, Universe, discover, select_universe
+from polyarb.marketdata.recorder import RecordingReader, load_recording_markets
+
+log = structlog.get_logger(__name__)
+
+TIMER_INTERVAL_S = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    ws_url: str
+    clob_url: str
+    gamma_url: str
+    espn_url: str
+
+
+@dataclass(slots=True)
+class RunSummary:
+    elapsed_s: float = 0.0
+    markets: int = 0
+    tokens: int = 0
+    frames: int = 0
+    signals: int = 0
+    taken: int = 0
+    denied: int = 0
+    fills: int = 0
+    realized_pnl: Decimal = Decimal(0)
+    unrealized_pnl: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    opportunities: dict[str, Any] = field(default_factory=dict)
+    decision_us: dict[str, Decimal] = field(default_factory=dict)
+    denials: dict[str, int] = field(default_factory=dict)
+
+
+def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
+    return RunSummary(
+        elapsed_s=elapsed_s,
+        markets=len(engine.universe.markets),
+        tokens=len(engine.markets_by_token),
+        frames=frames,
+        signals=engine.counters.signals,
+        taken=engine.counters.taken,
+        denied=engine.counters.denied,
+        fills=engine.counters.fills,
+        realized_pnl=engine.ledger.realized_pnl,
+        unrealized_pnl=engine.ledger.unrealized_pnl(),
+        fees=engine.ledger.fees_paid,
+        opportunities={k: v.as_dict() for k, v in engine.tracker.report().items()},
+        decision_us=engine.decision_percentiles_us(),
+        denials=dict(engine.risk.denials),
+    )
+
+
+def demo_scenario(seed: int = 7, *, games: int = 0) -> Any:
+    """The offline demo: a few binary markets and negRisk events with recurring windows."""
+    from polyarb.sim.scenario import ScenarioConfig
+
+    return ScenarioConfig(
+        seed=seed,
+        binary_markets=6,
+        negrisk_events=2,
+        outcomes_per_event=4,
+        updates_per_s=120.0,
+        window_every_s=4.0,
+        games=games,
+    )
+
+
+async def _universe_from(gamma_url: str, settings: Settings) -> Universe:
+    async with GammaClient(gamma_url, timeout_s=settings.poly_http_timeout_s) as gamma:
+        universe = await discover(gamma, MarketFilter.from_settings(settings))
+    if not universe.markets:
+        raise PolyarbError(f"no tradable markets found at {gamma_url} with the MARKETS_* filters")
+    return universe
+
+
+def _account(settings: Settings) -> str:
+    if settings.mode == "live":
+        return settings.poly_funder or "live"
+    return settings.mode
+
+
+async def run_engine(
+    settings: Settings,
+    *,
+    venue: str = "polymarket",
+    duration_s: float | None = None,
+    on_tick: Callable[[Engine, MarketFeed], None] | None = None,
+    tick_interval_s: float = 0.5,
+    scenario: Any = None,
+    ready: Callable[[Engine, Endpoints], None] | None = None,
+) -> RunSummary:
+    """Run the engine until SIGINT/SIGTERM or ``duration_s``; return what it did."""
+    data_dir = settings.data_dir
+    with InstanceLock(data_dir, _account(settings)):
+        async with AsyncExitStack() as stack:
+            endpoints = await _endpoints(settings, venue, scenario, stack)
+            universe = await _universe_from(endpoints.gamma_url, settings)
+            bus = make_bus(settings.redis_url, settings.instance_id)
+            await bus.start()
+            stack.push_async_callback(bus.close)
+            engine = Engine(
+                settings,
+                universe,
+                clock=WallClock(),
+                bus=bus,
+                journal_path=data_dir / "paper-journal.jsonl",
+                instance_id=bus.instance_id,
+            )
+            rest = ClobRestClient(endpoints.clob_url, timeout_s=settings.poly_http_timeout_s)
+            stack.push_async_callback(rest.aclose)
+            feed = MarketFeed(
+                endpoints.ws_url,
+                universe.token_ids(),
+                engine.books,
+                FeedConfig.from_settings(settings),
+                rest=rest,
+                on_update=engine.on_update,
+            )
+            if ready is not None:
+                ready(engine, endpoints)
+            return await _run_tasks(
+                settings, engine, feed, bus, endpoints, duration_s, on_tick, tick_interval_s
+            )
+
+
+async def _endpoints(
+    settings: Settings, venue: str, scenario: Any, stack: AsyncExitStack
+) -> Endpoints:
+    if venue == "sim":
+        from polyarb.sim.server import SimServer
+
+        sim_scenario = scenario or demo_scenario(games=2 if settings.sniper_enabled else 0)
+        sim = await stack.enter_async_context(SimServer(sim_scenario))
+        log.info("simulator started", ws=sim.ws_url, clob=sim.clob_url)
+        return Endpoints(sim.ws_url, sim.clob_url, sim.gamma_url, sim.espn_url)
+    if venue != "polymarket":
+        raise PolyarbError(f"unknown venue {venue!r}; accepted: polymarket, sim")
+    return Endpoints(
+        settings.poly_ws_url,
+        settings.poly_clob_url,
+        settings.poly_gamma_url,
+        settings.sniper_espn_url,
+    )
+
+
+async def _run_tasks(
+    settings: Settings,
+    engine: Engine,
+    feed: MarketFeed,
+    bus: Any,
+    endpoints: Endpoints,
+    duration_s: float | None,
+    on_tick: Callable[[Engine, MarketFeed], None] | None,
+    tick_interval_s: float,
+) -> RunSummary:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    started = time.perf_counter()
+    tasks = [
+        asyncio.create_task(feed.run(), name="feed"),
+        asyncio.create_task(_timer(engine), name="timer"),
+        asyncio.create_task(StatePublisher(bus, engine.state).run(), name="state"),
+    ]
+    if settings.sniper_enabled:
+        tasks.append(asyncio.create_task(_poll_games(settings, engine, endpoints), name="espn"))
+    if on_tick is not None:
+        tasks.append(asyncio.create_task(_ticker(engine, feed, on_tick, tick_interval_s)))
+    engine.status = "running"
+    try:
+        if duration_s is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=duration_s)
+        else:
+            await stop.wait()
+    finally:
+        engine.status = "stopping"
+        engine.paused = True  # no new signals while we wind down
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await engine.drain()
+        engine.tracker.close_all(engine.clock.now_ns())
+        engine.status = "stopped"
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+    frames = sum(s.frames for s in feed.stats.values())
+    return summarize(engine, time.perf_counter() - started, frames)
+
+
+async def _timer(engine: Engine) -> None:
+    while True:
+        await asyncio.sleep(TIMER_INTERVAL_S)
+        try:
+            engine.on_timer()
+        except Exception:  # a timer bug must not stop trading's safety work for good
+            log.exception("engine timer failed")
+
+
+async def _ticker(
+    engine: Engine,
+    feed: MarketFeed,
+    on_tick: Callable[[Engine, MarketFeed], None],
+    interval_s: float,
+) -> None:
+    while True:
+        on_tick(engine, feed)
+        await asyncio.sleep(interval_s)
+
+
+async def _poll_games(settings: Settings, engine: Engine, endpoints: Endpoints) -> None:
+    async with EspnClient(endpoints.espn_url, timeout_s=settings.poly_http_timeout_s) as espn:
+        while True:
+            games = []
+            for league in settings.sniper_leagues:
+                try:
+                    games.extend(await espn.scoreboard(league))
+                except PolyarbError as exc:
+                    log.warning("scoreboard poll failed", league=league, error=str(exc))
+            if games:
+                engine.on_games(games)
+            await asyncio.sleep(settings.sniper_poll_ms / 1000)
+
+
+# ------------------------------------------------------------------------------------ replay
+
+
+def _jsonl_writer(path: Path | None) -> Any:
+    return path.open("wb") if path is not None else None
+
+
+async def run_replay_trading(
+    settings: Settings,
+    recording: Path,
+    *,
+    signals_out: Path | None = None,
+    trades_out: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> RunSummary:
+    """Run the enabled strategies and the paper executor over a recording, in recording time."""
+    raw_markets = load_recording_markets(recording)
+    universe = select_universe(raw_markets, [], MarketFilter.from_settings(settings))
+    clock = ReplayClock()
+    engine = Engine(settings, universe, clock=clock, instance_id="replay")
+    signals_file = _jsonl_writer(signals_out)
+    trades_file = _jsonl_writer(trades_out)
+    encoder = msgspec.json.Encoder()
+
+    def write_signal(event: SignalEvent) -> None:
+        if signals_file is not None:
+            signals_file.write(encoder.encode(event) + b"\n")
+
+    def write_trades(report: ExecutionReport, signal: Signal) -> None:
+        if trades_file is None:
+            return
+        for fill in report.fills:
+            trades_file.write(encoder.encode(_trade_line(fill, report, signal)) + b"\n")
+
+    engine.signal_sinks.append(write_signal)
+    engine.trade_sinks.append(write_trades)
+    started = time.perf_counter()
+    frames = 0
+    try:
+        for recv_ns, raw in RecordingReader(recording):
+            frames += 1
+            if clock.advance(recv_ns):
+                await _let_tasks_run(engine)
+            engine.on_frame(raw, recv_ns)
+            if engine._tasks:
+                await _let_tasks_run(engine)
+            if frames % 5000 == 0:
+                engine.on_timer()
+                if progress is not None:
+                    progress(frames)
+        # Let executions still waiting on their latency finish against the last books.
+        while engine._tasks:
+            deadline = clock.next_deadline_ns()
+            clock.advance(deadline if deadline is not None else clock.now_ns() + 10**9)
+            await _let_tasks_run(engine)
+    finally:
+        engine.tracker.close_all(clock.now_ns())
+        for handle in (signals_file, trades_file):
+            if handle is not None:
+                handle.close()
+    engine.refresh_pnl(clock.now_ns())
+    return summarize(engine, time.perf_counter() - started, frames)
+
+
+async def _let_tasks_run(engine: Engine) -> None:
+    # Executions are tasks waiting on the replay clock; a few loop turns let them progress.
+    for _ in range(8):
+        await asyncio.sleep(0)
+        if not engine._tasks:
+            return
+
+
+def _trade_line(fill: Any, report: ExecutionReport, signal: Signal) -> dict[str, Any]:
+    return {
+        "fill_id": fill.fill_id,
+        "signal_id": report.signal_id,
+        "strategy": fill.strategy,
+        "market": fill.market,
+        "token_id": fill.token_id,
+        "side": fill.side.value,
+        "price": str(fill.price),
+        "size": str(fill.size),
+        "fee": str(fill.fee),
+        "ts_ns": fill.ts_ns,
+        "mode": fill.mode.value,
+        "outcome": report.outcome,
+        "signal_market": signal.market,
+    }
