@@ -1,0 +1,483 @@
+"""The ledger: positions, cash and P&L from fills, merges and resolutions, exact and idempotent.
+
+Accounting rules (all amounts exact ``Decimal``):
+
+- Positions are kept per (strategy, token), so every realization belongs to exactly one strategy;
+  ``shares``/``cost_basis`` also answer per token across strategies.
+- A BUY adds its notional plus its taker fee to the cost basis; a SELL realizes
+  ``proceeds - fee - average cost x shares sold``. Realized P&L is therefore net of fees;
+  ``fees_paid`` still reports what the fees were.
+- Cost removed on a partial disposal is ``cost x sold / held`` rounded to 1e-10 $ (the cost
+  unit of ``numbers``); the rest stays in the position, so nothing is ever lost to rounding:
+  ``cash + cost basis of everything held == starting balance + realized P&L`` holds exactly.
+- A merge turns ``qty`` of each outcome of a binary market into ``qty`` dollars now. A locked set
+  (negRisk: YES of every outcome of an event) moves ``qty`` of each token into a ``LockedSet``
+  that pays $1 per set when its winning token resolves.
+- A resolution pays $1 per share of the winning token, 0 for the others of that market.
+- Every event carries an id; applying the same id twice is a no-op reported as a duplicate.
+- ``recompute``/``replay`` rebuild the state from the events and equal incremental application.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from typing import Any
+
+from polyarb.domain.book import Side
+from polyarb.domain.errors import FatalError
+from polyarb.domain.trading import Fill
+
+SNAPSHOT_VERSION = 1
+ZERO = Decimal(0)
+_ONE = Decimal(1)
+_COST_QUANTUM = Decimal("1e-10")
+# Wide enough that no product or sum of our amounts is ever rounded by the context.
+_CTX = Context(prec=60, rounding=ROUND_HALF_EVEN)
+
+
+class LedgerError(FatalError):
+    """An event the ledger cannot apply (selling or merging shares that are not held)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """Complete sets turned into collateral (``locked=False``) or held as a negRisk set.
+
+    ``token_ids`` lists one token per outcome; ``qty`` shares of each are consumed. ``market`` is
+    the condition id of a binary market, or the event id of a negRisk set.
+    """
+
+    merge_id: str
+    market: str
+    token_ids: tuple[str, ...]
+    qty: Decimal
+    ts_ns: int
+    strategy: str
+    locked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A market resolved: ``winning_token_id`` pays $1 a share, its other tokens pay nothing.
+
+    The market's tokens are those of positions filled with ``market`` as their market, plus
+    ``token_ids`` when given (positions whose fills did not name the market).
+    """
+
+    resolution_id: str
+    market: str
+    winning_token_id: str
+    ts_ns: int
+    token_ids: tuple[str, ...] = ()
+
+
+LedgerEvent = Fill | Merge | Resolution
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What applying one event did: ``duplicate`` when its id was already applied."""
+
+    duplicate: bool
+    realized: Decimal = ZERO
+
+
+@dataclass(slots=True)
+class Position:
+    """Shares of one token held for one strategy, with their cost basis (fees included)."""
+
+    token_id: str
+    strategy: str
+    market: str = ""
+    shares: Decimal = ZERO
+    cost: Decimal = ZERO
+
+    @property
+    def avg_cost(self) -> Decimal:
+        if not self.shares:
+            return ZERO
+        return _CTX.divide(self.cost, self.shares)
+
+
+@dataclass(slots=True)
+class LockedSet:
+    """A negRisk complete set (YES of every outcome) waiting for the event to resolve."""
+
+    lock_id: str
+    market: str
+    token_ids: tuple[str, ...]
+    strategy: str
+    qty: Decimal
+    cost: Decimal
+
+
+def utc_day(ts_ns: int) -> str:
+    """The UTC calendar day ("2026-05-02") of a unix-nanosecond timestamp."""
+    return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).date().isoformat()
+
+
+def _dec(value: object) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | str):
+        return Decimal(value)
+    raise LedgerError(f"not an exact number: {value!r}")
+
+
+@dataclass(slots=True)
+class _State:
+    cash: Decimal
+    realized: Decimal = ZERO
+    fees: Decimal = ZERO
+    positions: dict[tuple[str, str], Position] = field(default_factory=dict)
+    locked: dict[str, LockedSet] = field(default_factory=dict)
+    daily: dict[str, Decimal] = field(default_factory=dict)
+    by_strategy: dict[str, Decimal] = field(default_factory=dict)
+    fees_by_strategy: dict[str, Decimal] = field(default_factory=dict)
+    marks: dict[str, Decimal] = field(default_factory=dict)
+    fill_ids: set[str] = field(default_factory=set)
+    merge_ids: set[str] = field(default_factory=set)
+    resolution_ids: set[str] = field(default_factory=set)
+
+
+class Ledger:
+    """Positions, cash and P&L; see the module docstring for the accounting rules."""
+
+    def __init__(self, starting_balance: Decimal = ZERO) -> None:
+        self.starting_balance = _dec(starting_balance)
+        self._s = _State(cash=self.starting_balance)
+
+    # ----------------------------------------------------------------------------- reading
+    @property
+    def cash(self) -> Decimal:
+        return self._s.cash
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return self._s.realized
+
+    @property
+    def fees_paid(self) -> Decimal:
+        return self._s.fees
+
+    def shares(self, token_id: str, strategy: str | None = None) -> Decimal:
+        return sum(
+            (p.shares for p in self._positions_of(token_id, strategy)),
+            ZERO,
+        )
+
+    def cost_basis(self, token_id: str, strategy: str | None = None) -> Decimal:
+        return sum((p.cost for p in self._positions_of(token_id, strategy)), ZERO)
+
+    def avg_cost(self, token_id: str, strategy: str | None = None) -> Decimal:
+        shares = self.shares(token_id, strategy)
+        return _CTX.divide(self.cost_basis(token_id, strategy), shares) if shares else ZERO
+
+    def positions(self) -> list[Position]:
+        """Copies of every open position (per strategy and token)."""
+        return [
+            Position(p.token_id, p.strategy, p.market, p.shares, p.cost)
+            for p in self._s.positions.values()
+        ]
+
+    def locked_sets(self) -> list[LockedSet]:
+        return [
+            LockedSet(s.lock_id, s.market, s.token_ids, s.strategy, s.qty, s.cost)
+            for s in self._s.locked.values()
+        ]
+
+    def daily_realized(self, day: str) -> Decimal:
+        """Realized P&L of one UTC day ("YYYY-MM-DD")."""
+        return self._s.daily.get(day, ZERO)
+
+    def daily_realized_pnl(self) -> dict[str, Decimal]:
+        return dict(self._s.daily)
+
+    def pnl_by_strategy(self) -> dict[str, Decimal]:
+        """Realized P&L per strategy (net of fees)."""
+        return dict(self._s.by_strategy)
+
+    def fees_by_strategy(self) -> dict[str, Decimal]:
+        return dict(self._s.fees_by_strategy)
+
+    def seen(self, event_id: str) -> bool:
+        s = self._s
+        return event_id in s.fill_ids or event_id in s.merge_ids or event_id in s.resolution_ids
+
+    # ------------------------------------------------------------------------------- marks
+    def mark(self, token_id: str, price: Decimal) -> Decimal:
+        """Record the mark price of a token; return that token's unrealized P&L."""
+        price = _dec(price)
+        if not ZERO <= price <= _ONE:
+            raise ValueError(f"mark price {price} outside [0, 1]")
+        self._s.marks[token_id] = price
+        return self.unrealized_pnl(token_id)
+
+    def unrealized_pnl(self, token_id: str | None = None) -> Decimal:
+        """Marked value minus cost of open positions (unmarked ones count at cost).
+
+        Locked sets are a sure $1 per set at resolution, so they count at that value.
+        """
+        total = ZERO
+        marks = self._s.marks
+        for p in self._s.positions.values():
+            if token_id is not None and p.token_id != token_id:
+                continue
+            mark = marks.get(p.token_id)
+            if mark is not None:
+                total += p.shares * mark - p.cost
+        if token_id is None:
+            for s in self._s.locked.values():
+                total += s.qty - s.cost
+        return total
+
+    def equity(self) -> Decimal:
+        """Cash plus open positions at their marks (at cost when unmarked) and locked sets."""
+        held = sum(
+            (p.cost for p in self._s.positions.values()),
+            ZERO,
+        ) + sum((s.cost for s in self._s.locked.values()), ZERO)
+        return self._s.cash + held + self.unrealized_pnl()
+
+    # ----------------------------------------------------------------------------- applying
+    def apply(self, event: LedgerEvent) -> Applied:
+        if isinstance(event, Fill):
+            return self.apply_fill(event)
+        if isinstance(event, Merge):
+            return self.apply_merge(event)
+        return self.apply_resolution(event)
+
+    def apply_fill(self, fill: Fill) -> Applied:
+        s = self._s
+        if fill.fill_id in s.fill_ids:
+            return Applied(duplicate=True)
+        size, price, fee = _dec(fill.size), _dec(fill.price), _dec(fill.fee)
+        if size <= 0 or price < 0 or price > _ONE or fee < 0:
+            raise LedgerError(
+                f"fill {fill.fill_id}: invalid size {size}, price {price} or fee {fee}"
+            )
+        key = (fill.strategy, fill.token_id)
+        notional = price * size
+        realized = ZERO
+        if fill.side == Side.BUY:
+            pos = s.positions.get(key)
+            if pos is None:
+                pos = s.positions[key] = Position(fill.token_id, fill.strategy, fill.market)
+            pos.shares += size
+            pos.cost += notional + fee
+            if not pos.market:
+                pos.market = fill.market
+            s.cash -= notional + fee
+        else:
+            pos = s.positions.get(key)
+            held = pos.shares if pos is not None else ZERO
+            if pos is None or held < size:
+                raise LedgerError(
+                    f"fill {fill.fill_id}: sells {size} of {fill.token_id} for "
+                    f"{fill.strategy!r} but only {held} are held"
+                )
+            removed = self._remove(pos, size)
+            realized = notional - fee - removed
+            s.cash += notional - fee
+            self._realize(realized, fill.ts_ns, fill.strategy)
+        s.fees += fee
+        s.fees_by_strategy[fill.strategy] = s.fees_by_strategy.get(fill.strategy, ZERO) + fee
+        s.fill_ids.add(fill.fill_id)
+        return Applied(duplicate=False, realized=realized)
+
+    def apply_merge(self, merge: Merge) -> Applied:
+        s = self._s
+        if merge.merge_id in s.merge_ids:
+            return Applied(duplicate=True)
+        qty = _dec(merge.qty)
+        if (
+            qty <= 0
+            or len(merge.token_ids) < 2
+            or len(set(merge.token_ids)) != len(merge.token_ids)
+        ):
+            raise LedgerError(f"merge {merge.merge_id}: needs qty > 0 and distinct tokens")
+        positions = []
+        for token_id in merge.token_ids:
+            pos = s.positions.get((merge.strategy, token_id))
+            held = pos.shares if pos is not None else ZERO
+            if pos is None or held < qty:
+                raise LedgerError(
+                    f"merge {merge.merge_id}: needs {qty} of {token_id} for "
+                    f"{merge.strategy!r} but only {held} are held"
+                )
+            positions.append(pos)
+        cost = sum((self._remove(pos, qty) for pos in positions), ZERO)
+        realized = ZERO
+        if merge.locked:
+            s.locked[merge.merge_id] = LockedSet(
+                merge.merge_id, merge.market, merge.token_ids, merge.strategy, qty, cost
+            )
+        else:
+            realized = qty - cost
+            s.cash += qty
+            self._realize(realized, merge.ts_ns, merge.strategy)
+        s.merge_ids.add(merge.merge_id)
+        return Applied(duplicate=False, realized=realized)
+
+    def apply_resolution(self, resolution: Resolution) -> Applied:
+        s = self._s
+        if resolution.resolution_id in s.resolution_ids:
+            return Applied(duplicate=True)
+        tokens = set(resolution.token_ids)
+        tokens.add(resolution.winning_token_id)
+        realized = ZERO
+        for key, pos in list(s.positions.items()):
+            if pos.token_id not in tokens and pos.market != resolution.market:
+                continue
+            payout = pos.shares if pos.token_id == resolution.winning_token_id else ZERO
+            amount = payout - pos.cost
+            s.cash += payout
+            self._realize(amount, resolution.ts_ns, pos.strategy)
+            realized += amount
+            del s.positions[key]
+            s.marks.pop(pos.token_id, None)
+        for lock_id, lock in list(s.locked.items()):
+            if resolution.winning_token_id in lock.token_ids:
+                amount = lock.qty - lock.cost
+                s.cash += lock.qty
+                self._realize(amount, resolution.ts_ns, lock.strategy)
+                realized += amount
+                del s.locked[lock_id]
+        s.resolution_ids.add(resolution.resolution_id)
+        return Applied(duplicate=False, realized=realized)
+
+    def _positions_of(self, token_id: str, strategy: str | None) -> Iterable[Position]:
+        if strategy is not None:
+            pos = self._s.positions.get((strategy, token_id))
+            return () if pos is None else (pos,)
+        return (p for p in self._s.positions.values() if p.token_id == token_id)
+
+    def _remove(self, pos: Position, qty: Decimal) -> Decimal:
+        """Take ``qty`` shares out of ``pos``; return the cost basis they carried."""
+        if qty == pos.shares:
+            removed = pos.cost
+        else:
+            removed = _CTX.divide(_CTX.multiply(pos.cost, qty), pos.shares).quantize(
+                _COST_QUANTUM, context=_CTX
+            )
+        pos.shares -= qty
+        pos.cost -= removed
+        if not pos.shares:
+            del self._s.positions[(pos.strategy, pos.token_id)]
+        return removed
+
+    def _realize(self, amount: Decimal, ts_ns: int, strategy: str) -> None:
+        s = self._s
+        s.realized += amount
+        day = utc_day(ts_ns)
+        s.daily[day] = s.daily.get(day, ZERO) + amount
+        s.by_strategy[strategy] = s.by_strategy.get(strategy, ZERO) + amount
+
+    # -------------------------------------------------------------------- rebuild & persist
+    @classmethod
+    def replay(cls, events: Iterable[LedgerEvent], starting_balance: Decimal = ZERO) -> Ledger:
+        """Apply ``events`` in the given order (e.g. a journal) to a fresh ledger."""
+        ledger = cls(starting_balance)
+        for event in events:
+            ledger.apply(event)
+        return ledger
+
+    @classmethod
+    def recompute(
+        cls,
+        fills: Iterable[Fill],
+        merges: Iterable[Merge] = (),
+        resolutions: Iterable[Resolution] = (),
+        starting_balance: Decimal = ZERO,
+    ) -> Ledger:
+        """Rebuild from separate event lists, in time order (fills, then merges, then
+        resolutions at equal timestamps); equals incremental application in that order."""
+        ordered: list[tuple[int, int, int, LedgerEvent]] = []
+        groups: tuple[Iterable[LedgerEvent], ...] = (fills, merges, resolutions)
+        for rank, events in enumerate(groups):
+            ordered.extend((e.ts_ns, rank, i, e) for i, e in enumerate(events))
+        ordered.sort(key=lambda item: item[:3])
+        return cls.replay((item[3] for item in ordered), starting_balance)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as plain JSON-able data (amounts as exact decimal strings)."""
+        s = self._s
+        return {
+            "version": SNAPSHOT_VERSION,
+            "starting_balance": str(self.starting_balance),
+            "cash": str(s.cash),
+            "realized": str(s.realized),
+            "fees": str(s.fees),
+            "positions": [
+                {
+                    "token_id": p.token_id,
+                    "strategy": p.strategy,
+                    "market": p.market,
+                    "shares": str(p.shares),
+                    "cost": str(p.cost),
+                }
+                for p in sorted(s.positions.values(), key=lambda p: (p.strategy, p.token_id))
+            ],
+            "locked": [
+                {
+                    "lock_id": x.lock_id,
+                    "market": x.market,
+                    "token_ids": list(x.token_ids),
+                    "strategy": x.strategy,
+                    "qty": str(x.qty),
+                    "cost": str(x.cost),
+                }
+                for x in sorted(s.locked.values(), key=lambda x: x.lock_id)
+            ],
+            "daily": {k: str(v) for k, v in sorted(s.daily.items())},
+            "by_strategy": {k: str(v) for k, v in sorted(s.by_strategy.items())},
+            "fees_by_strategy": {k: str(v) for k, v in sorted(s.fees_by_strategy.items())},
+            "marks": {k: str(v) for k, v in sorted(s.marks.items())},
+            "fill_ids": sorted(s.fill_ids),
+            "merge_ids": sorted(s.merge_ids),
+            "resolution_ids": sorted(s.resolution_ids),
+        }
+
+    @classmethod
+    def restore(cls, data: Mapping[str, Any]) -> Ledger:
+        """Rebuild a ledger from ``snapshot()`` data; raises ``LedgerError`` on bad data."""
+        try:
+            if data.get("version") != SNAPSHOT_VERSION:
+                raise LedgerError(f"unsupported ledger snapshot version {data.get('version')!r}")
+            ledger = cls(_dec(data["starting_balance"]))
+            s = ledger._s
+            s.cash = _dec(data["cash"])
+            s.realized = _dec(data["realized"])
+            s.fees = _dec(data["fees"])
+            for p in data["positions"]:
+                pos = Position(
+                    str(p["token_id"]),
+                    str(p["strategy"]),
+                    str(p["market"]),
+                    _dec(p["shares"]),
+                    _dec(p["cost"]),
+                )
+                s.positions[(pos.strategy, pos.token_id)] = pos
+            for x in data["locked"]:
+                lock = LockedSet(
+                    str(x["lock_id"]),
+                    str(x["market"]),
+                    tuple(str(t) for t in x["token_ids"]),
+                    str(x["strategy"]),
+                    _dec(x["qty"]),
+                    _dec(x["cost"]),
+                )
+                s.locked[lock.lock_id] = lock
+            s.daily = {str(k): _dec(v) for k, v in data["daily"].items()}
+            s.by_strategy = {str(k): _dec(v) for k, v in data["by_strategy"].items()}
+            s.fees_by_strategy = {str(k): _dec(v) for k, v in data["fees_by_strategy"].items()}
+            s.marks = {str(k): _dec(v) for k, v in data["marks"].items()}
+            s.fill_ids = {str(i) for i in data["fill_ids"]}
+            s.merge_ids = {str(i) for i in data["merge_ids"]}
+            s.resolution_ids = {str(i) for i in data["resolution_ids"]}
+        except (KeyError, TypeError, AttributeError, ArithmeticError) as exc:
+            raise LedgerError(f"invalid ledger snapshot: {exc!r}") from None
+        return ledger

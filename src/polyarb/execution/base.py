@@ -1,0 +1,218 @@
+"""What every execution mode shares: the client protocol, the report, ids and venue rules.
+
+An ``ExecutionClient`` turns a risk-approved ``Signal`` into orders and returns an
+``ExecutionReport`` with every order in its final (or resting) state, every fill, what leg-risk
+handling did, and the P&L realized by merges and unwinds. Venue rules that a simulation must
+enforce exactly like the venue (tick grid, size precision, minimums, fee rounding) live here so
+paper and live agree on them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Literal, Protocol
+
+from polyarb.domain.book import Side
+from polyarb.domain.ledger import Merge
+from polyarb.domain.market import FeeSchedule
+from polyarb.domain.trading import Fill, Mode, Order, OrderStatus, OrderType, Signal
+
+ZERO = Decimal(0)
+Outcome = Literal["filled", "partial", "rejected", "missed", "resting", "logged"]
+LegPolicy = Literal["unwind", "complete", "hold"]
+LEG_POLICIES: tuple[LegPolicy, ...] = ("unwind", "complete", "hold")
+
+# --- venue rules ---------------------------------------------------------------------------
+FEE_QUANTUM = Decimal("0.00001")  # fees are charged to 5 decimals, at least 0.00001 when > 0
+SIZE_QUANTUM = Decimal("0.01")  # order sizes carry at most 2 decimals
+MIN_MARKETABLE_BUY_USD = Decimal(1)
+RESTING_TYPES = frozenset({OrderType.GTC, OrderType.GTD})
+
+# The venue's own wording, so paper rejections read like live ones.
+FOK_KILLED = "order couldn't be fully filled. FOK orders are fully filled or killed."
+FAK_NO_MATCH = (
+    "no orders found to match with FAK order. "
+    "FAK orders are partially filled or killed if no match is found."
+)
+NOT_ENOUGH_BALANCE = "not enough balance / allowance"
+
+
+def tick_error(client_id: str, price: Decimal, tick: Decimal) -> str:
+    return (
+        f"order {client_id} is invalid. Price ({price}) breaks minimum tick size rule: "
+        f"{tick.normalize()}"
+    )
+
+
+def min_size_error(client_id: str, size: Decimal, minimum: Decimal) -> str:
+    return (
+        f"order {client_id} is invalid. Size ({size}) lower than the minimum: {minimum.normalize()}"
+    )
+
+
+def size_precision_error(client_id: str, size: Decimal) -> str:
+    return f"order {client_id} is invalid. Size ({size}) supports a max accuracy of 2 decimals"
+
+
+def min_buy_error(amount: Decimal) -> str:
+    return f"invalid amount for a marketable BUY order (${amount.normalize()}), min size: $1"
+
+
+def venue_taker_fee(fees: FeeSchedule, price: Decimal, shares: Decimal) -> Decimal:
+    """The taker fee of one fill: rate x (p(1-p))^e x shares, to 5 decimals, >= 0.00001 if > 0."""
+    if not fees.rate or not shares:
+        return ZERO
+    raw = fees.taker_fee(price, shares)
+    if raw <= 0:
+        return ZERO
+    fee = raw.quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
+    return fee if fee >= FEE_QUANTUM else FEE_QUANTUM
+
+
+def _decimals(value: Decimal) -> int:
+    """Significant decimal places of a finite Decimal: 10.10 -> 1, 10.123 -> 3, 1E+2 -> 0."""
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -int(exponent))
+
+
+def round_size_down(size: Decimal) -> Decimal:
+    """The largest venue-valid order size (2 decimals) not above ``size``."""
+    return size.quantize(SIZE_QUANTUM, rounding=ROUND_DOWN)
+
+
+def validate_order(
+    order: Order,
+    *,
+    tick: Decimal,
+    min_order_size: Decimal,
+    marketable: bool,
+) -> str | None:
+    """The venue's rejection message for ``order``, or None when the venue would accept it."""
+    price, size = order.price, order.size
+    if not size.is_finite() or size <= 0 or _decimals(size) > 2:
+        return size_precision_error(order.client_id, size)
+    if not price.is_finite() or price < tick or price > 1 - tick or price % tick:
+        return tick_error(order.client_id, price, tick)
+    if order.order_type in RESTING_TYPES and size < min_order_size:
+        return min_size_error(order.client_id, size, min_order_size)
+    if marketable and order.side == Side.BUY:
+        amount = size * price
+        if amount < MIN_MARKETABLE_BUY_USD:
+            return min_buy_error(amount)
+    return None
+
+
+# --- ids -----------------------------------------------------------------------------------
+_ID_PREFIX = {Mode.PAPER: "paper", Mode.LOG_ONLY: "intent", Mode.LIVE: "live"}
+
+
+def new_client_order_id(mode: Mode) -> str:
+    """A client order id that never collides (random 128 bits), prefixed by the mode."""
+    return f"{_ID_PREFIX[mode]}-{uuid.uuid4().hex}"
+
+
+def new_event_id(kind: str) -> str:
+    """An id for a signal, merge or lock that the caller did not name."""
+    return f"{kind}-{uuid.uuid4().hex}"
+
+
+def fill_id_for(order: Order, sequence: int) -> str:
+    """Fill ids derive from the (unique) order id, so they are unique and stable."""
+    return f"{order.client_id}-f{sequence}"
+
+
+# --- reports -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """Unhedged shares left by a complete-set signal whose legs did not fill alike."""
+
+    token_id: str
+    market: str
+    shares: Decimal
+    avg_cost: Decimal  # per share, fees included
+
+
+@dataclass(frozen=True, slots=True)
+class LegRiskReport:
+    """What leg-risk handling found and did; ``remaining`` orphans stay in the ledger."""
+
+    signal_id: str
+    strategy: str
+    policy: LegPolicy
+    detected: tuple[Orphan, ...]
+    remaining: tuple[Orphan, ...]
+    actions: tuple[str, ...]  # e.g. ("complete", "unwind") in the order they were tried
+    loss: Decimal  # P&L given up by the handling (orphans valued at cost), <= max_loss
+    max_loss: Decimal
+    order_ids: tuple[str, ...] = ()
+    detail: str = ""
+
+    @property
+    def resolved(self) -> bool:
+        return not self.remaining
+
+
+@dataclass(slots=True)
+class ExecutionReport:
+    """The result of executing one signal."""
+
+    signal_id: str
+    strategy: str
+    mode: Mode
+    outcome: Outcome = "missed"
+    orders: list[Order] = field(default_factory=list)  # the signal's legs, then leg-risk orders
+    fills: list[Fill] = field(default_factory=list)
+    leg_risk: LegRiskReport | None = None
+    merges: list[Merge] = field(default_factory=list)
+    merged: Decimal = ZERO  # binary complete sets turned into collateral
+    locked: Decimal = ZERO  # negRisk complete sets held until resolution
+    realized_pnl: Decimal = ZERO  # realized by this execution (unwinds, merges), net of fees
+    fees: Decimal = ZERO
+    reason: str = ""
+    started_ns: int = 0
+    finished_ns: int = 0
+
+    @property
+    def filled_notional(self) -> Decimal:
+        return sum((f.notional for f in self.fills), ZERO)
+
+    def order(self, client_id: str) -> Order | None:
+        return next((o for o in self.orders if o.client_id == client_id), None)
+
+
+def outcome_of(legs: list[Order], leg_risk: LegRiskReport | None) -> Outcome:
+    """Classify a signal's execution from its leg orders (leg-risk orders excluded)."""
+    if legs and all(
+        o.status in (OrderStatus.REJECTED, OrderStatus.FAILED) and not o.filled for o in legs
+    ):
+        return "rejected"
+    if not any(o.filled for o in legs):
+        return "resting" if any(o.status == OrderStatus.OPEN for o in legs) else "missed"
+    if leg_risk is None and all(o.status == OrderStatus.FILLED for o in legs):
+        return "filled"
+    return "partial"
+
+
+class ExecutionClient(Protocol):
+    """One execution mode (paper, log-only, live); the engine calls only this."""
+
+    @property
+    def mode(self) -> Mode: ...
+
+    async def execute(self, signal: Signal) -> ExecutionReport:
+        """Place every leg, handle leg risk, merge complete sets; never raises on venue rules."""
+        ...
+
+    async def cancel_all(self) -> list[Order]:
+        """Cancel every resting order; return those canceled."""
+        ...
+
+    def on_book(self, token_id: str) -> None:
+        """The book of ``token_id`` changed (resting orders may fill)."""
+        ...
+
+    def on_resolved(self, market: str, winning_token_id: str) -> Decimal:
+        """``market`` (condition id) resolved; return the P&L realized by payouts."""
+        ...

@@ -1,0 +1,95 @@
+"""Complete sets after the fills: merge binary sets now, lock negRisk sets until resolution.
+
+Binary market: 1 YES + 1 NO = $1 of collateral, returned at once by the CTF ``mergePositions``
+(paper: the ledger realizes qty x $1 - the legs' cost). NegRisk event: YES of every outcome pays
+exactly $1 when the event resolves, so those shares are held as a locked set and paid by the
+resolution of the winning outcome's market.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Literal
+
+from polyarb.domain.ledger import ZERO, Ledger, Merge, Resolution
+from polyarb.domain.market import Market
+from polyarb.execution.base import new_event_id
+
+SetKind = Literal["binary", "neg_risk"]
+
+
+def complete_set_kind(
+    token_ids: Sequence[str], market_of: Callable[[str], Market | None]
+) -> tuple[SetKind, str] | None:
+    """(kind, market key) when ``token_ids`` form a complete set, else None.
+
+    The key is the condition id of a binary market, or the event id of a negRisk event whose
+    listed outcomes are all present by their YES token (the first outcome).
+    """
+    if len(token_ids) < 2 or len(set(token_ids)) != len(token_ids):
+        return None
+    markets = [market_of(t) for t in token_ids]
+    if any(m is None for m in markets):
+        return None
+    known = [m for m in markets if m is not None]
+    first = known[0]
+    if (
+        len(token_ids) == 2
+        and all(m.condition_id == first.condition_id for m in known)
+        and set(token_ids) == set(first.token_ids)
+    ):
+        return "binary", first.condition_id
+    event_id = first.event_id
+    if (
+        event_id
+        and all(m.neg_risk and m.event_id == event_id for m in known)
+        and len({m.condition_id for m in known}) == len(known)
+        and all(
+            m.outcomes and m.outcomes[0].token_id == t
+            for m, t in zip(known, token_ids, strict=True)
+        )
+    ):
+        return "neg_risk", event_id
+    return None
+
+
+def mergeable_sets(ledger: Ledger, token_ids: Sequence[str], strategy: str) -> Decimal:
+    """How many complete sets the strategy's positions in ``token_ids`` form."""
+    return min((ledger.shares(t, strategy) for t in token_ids), default=ZERO)
+
+
+def plan_merge(
+    ledger: Ledger,
+    kind: SetKind,
+    market_key: str,
+    token_ids: Sequence[str],
+    strategy: str,
+    ts_ns: int,
+) -> Merge | None:
+    """The merge (binary) or lock (negRisk) of every complete set held, or None if there is none."""
+    qty = mergeable_sets(ledger, token_ids, strategy)
+    if qty <= 0:
+        return None
+    locked = kind == "neg_risk"
+    return Merge(
+        merge_id=new_event_id("lock" if locked else "merge"),
+        market=market_key,
+        token_ids=tuple(token_ids),
+        qty=qty,
+        ts_ns=ts_ns,
+        strategy=strategy,
+        locked=locked,
+    )
+
+
+def resolution_for(market: Market, winning_token_id: str, ts_ns: int) -> Resolution:
+    """The resolution of ``market``; its id is derived from the market, so a repeated
+    resolution message is applied once."""
+    return Resolution(
+        resolution_id=f"resolution-{market.condition_id}",
+        market=market.condition_id,
+        winning_token_id=winning_token_id,
+        ts_ns=ts_ns,
+        token_ids=market.token_ids,
+    )
