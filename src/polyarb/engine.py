@@ -1,1 +1,0 @@
-"""Composition root of the trading process (to be built)."""
