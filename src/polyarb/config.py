@@ -180,6 +180,9 @@ class Settings(BaseSettings):
     slack_notify_risk: StrictBool = True
     slack_notify_errors: StrictBool = True
     cors_origins: CsvList = ("http://localhost:5173",)
+    # Who may command a running engine over the bus (pause, kill switch, parameters).
+    command_admins: CsvList = ("cli",)
+    command_operators: CsvList = ()
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:

@@ -188,7 +188,9 @@ class Engine:
             outcome = denied(denial.reason)
             strategy.on_result(signal, outcome, now)
             self.tracker.resolve(signal, outcome, denial.detail)
-            self._emit_signal(SignalEvent.from_signal(signal, decision="denied", denial=denial.reason))
+            self._emit_signal(
+                SignalEvent.from_signal(signal, decision="denied", denial=denial.reason)
+            )
             return
         # The order command is issued here: this is the end of tick-to-decision.
         if signal.ts_recv_ns:
@@ -316,12 +318,8 @@ class Engine:
         self._emit_error("execution", "leg_risk", str(args or kwargs)[:500])
 
     def _spawn_publish(self, channel: Channel, payload: Any) -> None:
-        bus = self.bus
-        if bus is None:
-            return
-        task = asyncio.get_running_loop().create_task(bus.publish(channel, payload))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self.bus is not None:
+            self.bus.publish_nowait(channel, payload)
 
     # ----------------------------------------------------------------------------- state
     def state(self) -> EngineState:
@@ -356,10 +354,12 @@ class Engine:
                 )
             )
         status = self.risk.status(now)
+        kill = next((g for g in status.gates if g.name == "kill_switch"), None)
         return EngineState(
             status="paused" if self.paused else self.status,
-            trading_state=str(status.state.value if hasattr(status.state, "value") else status.state),
-            kill_switch=bool(getattr(status, "kill_switch", False)),
+            trading_state=status.state.value,
+            kill_switch=kill is not None,
+            kill_switch_reason=kill.reason if kill is not None else "",
             mode=self.mode,
             started_ns=self.started_ns,
             markets_tracked=len(self.universe.markets),
@@ -391,8 +391,10 @@ class Engine:
         samples = sorted(self.counters.decision_ns)
         if not samples:
             return {}
+
         def pct(p: int) -> Decimal:
             return Decimal(samples[min(len(samples) - 1, (len(samples) * p) // 100)]) / 1000
+
         return {"p50": pct(50), "p99": pct(99), "max": Decimal(samples[-1]) / 1000}
 
 

@@ -17,11 +17,20 @@ from typing import Any
 import msgspec
 import structlog
 
-from polyarb.bus import SignalEvent, StatePublisher, make_bus
+from polyarb.bus import (
+    Bus,
+    CommandAudit,
+    CommandProcessor,
+    SignalEvent,
+    StatePublisher,
+    authorize_by_role,
+    make_bus,
+)
 from polyarb.config import Settings
 from polyarb.domain.clock import ReplayClock, WallClock
 from polyarb.domain.errors import PolyarbError
 from polyarb.domain.trading import Signal
+from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
 from polyarb.engine.lock import InstanceLock
 from polyarb.execution.base import ExecutionReport
@@ -194,6 +203,7 @@ async def _run_tasks(
         asyncio.create_task(feed.run(), name="feed"),
         asyncio.create_task(_timer(engine), name="timer"),
         asyncio.create_task(StatePublisher(bus, engine.state).run(), name="state"),
+        asyncio.create_task(command_processor(settings, engine, bus).run(), name="commands"),
     ]
     if settings.sniper_enabled:
         tasks.append(asyncio.create_task(_poll_games(settings, engine, endpoints), name="espn"))
@@ -220,6 +230,34 @@ async def _run_tasks(
                 loop.remove_signal_handler(sig)
     frames = sum(s.frames for s in feed.stats.values())
     return summarize(engine, time.perf_counter() - started, frames)
+
+
+def command_processor(settings: Settings, engine: Engine, bus: Bus) -> CommandProcessor:
+    """Commands from the dashboard (or `polyarb ctl`), authorized by the configured roles."""
+    admins, operators = set(settings.command_admins), set(settings.command_operators)
+
+    def role_of(actor: str) -> str | None:
+        if actor in admins:
+            return "admin"
+        return "operator" if actor in operators else None
+
+    async def audit(record: CommandAudit) -> None:
+        log.warning(
+            "operator command",
+            action=record.command.action,
+            actor=record.command.actor,
+            accepted=record.accepted,
+            reason=record.reason,
+            command_id=record.command.id,
+        )
+
+    return CommandProcessor(
+        EngineCommands(engine),
+        audit,
+        bus,
+        authorize=authorize_by_role(role_of),
+        bounds=PARAM_BOUNDS,
+    )
 
 
 async def _timer(engine: Engine) -> None:

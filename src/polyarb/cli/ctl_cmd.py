@@ -1,0 +1,75 @@
+"""`polyarb ctl`: send an operator command to the running engine(s) over the bus."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from polyarb.bus import Command, CommandAck, make_bus
+from polyarb.bus.command_client import CommandClient, new_command
+from polyarb.cli import app
+from polyarb.cli.common import settings_or_exit
+from polyarb.domain.errors import PolyarbError
+
+ACTIONS = {
+    "pause": "pause",
+    "resume": "resume",
+    "kill": "kill_switch_engage",
+    "clear": "kill_switch_clear",
+    "enable": "strategy_enable",
+    "disable": "strategy_disable",
+    "set": "strategy_set_param",
+}
+
+
+@app.command("ctl")
+def ctl_command(
+    action: str = typer.Argument(
+        ..., help="pause | resume | kill | clear | enable | disable | set"
+    ),
+    strategy: str = typer.Option("", "--strategy", help="Strategy for enable/disable/set."),
+    param: str = typer.Option("", "--param", help="Parameter name for set."),
+    value: str = typer.Option("", "--value", help="New value for set."),
+    reason: str = typer.Option("", "--reason", help="Why (recorded in the audit log)."),
+    actor: str = typer.Option("cli", "--actor", help="Who is sending the command."),
+    target: str = typer.Option("", "--target", help="Engine instance id (default: all)."),
+    timeout: float = typer.Option(3.0, "--timeout", min=0.1, help="Seconds to wait for acks."),
+) -> None:
+    """Command running engines (needs REDIS_URL: engines in other processes listen on Redis)."""
+    settings = settings_or_exit()
+    if action not in ACTIONS:
+        raise typer.BadParameter(f"{action!r}; accepted: {', '.join(ACTIONS)}", param_hint="ACTION")
+    if not settings.redis_url:
+        raise PolyarbError("REDIS_URL is not set: there is no bus to reach a running engine")
+    command = new_command(
+        ACTIONS[action],
+        actor,
+        strategy=strategy,
+        param=param,
+        value=value,
+        reason=reason,
+        target=target,
+    )
+    acks = asyncio.run(_send(settings.redis_url, command, timeout))
+    if not acks:
+        raise PolyarbError(f"no engine acknowledged the command within {timeout} s")
+    refused = False
+    for instance, ack in sorted(acks.items()):
+        verdict = "accepted" if ack.accepted else f"REFUSED: {ack.reason}"
+        refused |= not ack.accepted
+        typer.echo(f"{instance}: {action} {verdict}")
+    if refused:
+        raise typer.Exit(1)
+
+
+async def _send(redis_url: str, command: Command, wait_s: float) -> dict[str, CommandAck]:
+    bus = make_bus(redis_url, "")
+    await bus.start()
+    client = CommandClient(bus)
+    try:
+        await client.start()
+        return dict(await client.send(command, timeout_s=wait_s, expect=1_000))
+    finally:
+        await client.close()
+        await bus.close()
