@@ -35,6 +35,7 @@ def ctl_command(
     actor: str = typer.Option("cli", "--actor", help="Who is sending the command."),
     target: str = typer.Option("", "--target", help="Engine instance id (default: all)."),
     timeout: float = typer.Option(3.0, "--timeout", min=0.1, help="Seconds to wait for acks."),
+    engines: int = typer.Option(1, "--engines", min=1, help="Acks to wait for (engines running)."),
 ) -> None:
     """Command running engines (needs REDIS_URL: engines in other processes listen on Redis)."""
     settings = settings_or_exit()
@@ -51,7 +52,7 @@ def ctl_command(
         reason=reason,
         target=target,
     )
-    acks = asyncio.run(_send(settings.redis_url, command, timeout))
+    acks = asyncio.run(_send(settings.redis_url, command, timeout, engines))
     if not acks:
         raise PolyarbError(f"no engine acknowledged the command within {timeout} s")
     refused = False
@@ -63,13 +64,15 @@ def ctl_command(
         raise typer.Exit(1)
 
 
-async def _send(redis_url: str, command: Command, wait_s: float) -> dict[str, CommandAck]:
+async def _send(
+    redis_url: str, command: Command, wait_s: float, engines: int
+) -> dict[str, CommandAck]:
     bus = make_bus(redis_url, "")
     await bus.start()
     client = CommandClient(bus)
     try:
         await client.start()
-        return dict(await client.send(command, timeout_s=wait_s, expect=1_000))
+        return dict(await client.send(command, timeout_s=wait_s, expect=engines))
     finally:
         await client.close()
         await bus.close()
