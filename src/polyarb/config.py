@@ -155,7 +155,7 @@ class Settings(BaseSettings):
     negrisk_cooldown_ms: Annotated[int, Field(ge=0)] = 2000
 
     # --- Sniper (sports time arbitrage) ----------------------------------------------------
-    sniper_enabled: StrictBool = False
+    sniper_enabled: StrictBool = True
     sniper_min_price: Price = Decimal("0.50")
     sniper_max_price: Price = Decimal("0.95")
     sniper_order_size: PosDecimal = Decimal(10)

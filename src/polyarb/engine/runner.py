@@ -90,7 +90,7 @@ def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
     )
 
 
-def demo_scenario(seed: int = 7, *, games: int = 0) -> Any:
+def demo_scenario(seed: int = 7, *, games: int = 2) -> Any:
     """The offline demo: a few binary markets and negRisk events with recurring windows."""
     from polyarb.sim.scenario import ScenarioConfig
 
@@ -169,7 +169,7 @@ async def _endpoints(
     if venue == "sim":
         from polyarb.sim.server import SimServer
 
-        sim_scenario = scenario or demo_scenario(games=2 if settings.sniper_enabled else 0)
+        sim_scenario = scenario or demo_scenario()
         sim = await stack.enter_async_context(SimServer(sim_scenario))
         log.info("simulator started", ws=sim.ws_url, clob=sim.clob_url)
         return Endpoints(sim.ws_url, sim.clob_url, sim.gamma_url, sim.espn_url)
