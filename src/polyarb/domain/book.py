@@ -219,7 +219,7 @@ class OrderBook:
         self, side: Side, price: int, size: int, ts_event_ms: int, ts_recv_ns: int
     ) -> None:
         """Apply one absolute level update: ``side`` BUY is a bid level, SELL an ask level."""
-        (self.bids if side is Side.BUY else self.asks).set(price, size)
+        (self.bids if side == Side.BUY else self.asks).set(price, size)
         if ts_event_ms > self.ts_event_ms:
             self.ts_event_ms = ts_event_ms
         self.ts_recv_ns = ts_recv_ns

@@ -21,14 +21,31 @@ ONE = PRICE_SCALE  # the price of a sure thing: $1
 _price_cache: dict[str, int] = {}
 
 
+_POW10: tuple[int, ...] = tuple(10**n for n in range(max(PRICE_DECIMALS, SIZE_DECIMALS) + 1))
+
+
 def _parse_fixed(text: str, decimals: int) -> int:
     """Parse a plain non-negative decimal string into an integer of 10**-decimals units."""
+    # Fast paths for the wire's usual shapes (this runs for every level update): ASCII digits,
+    # optionally one dot with at most ``decimals`` decimals. ``isdigit`` alone would accept
+    # non-ASCII digits, hence ``isascii`` (O(1) on str).
+    if text.isdigit() and text.isascii():
+        return int(text) * _POW10[decimals]
+    whole, _, frac = text.partition(".")
+    places = len(frac)
+    if places <= decimals and whole.isdigit() and frac.isdigit() and text.isascii():
+        return int(whole + frac) * _POW10[decimals - places]
+    return _parse_fixed_slow(text, decimals)
+
+
+def _parse_fixed_slow(text: str, decimals: int) -> int:
+    """The general case: also accepts surplus trailing zeros ("0.50000000"), explains errors."""
     whole, dot, frac = text.partition(".")
     if not whole:
         whole = "0"
         if not frac:
             raise ValueError(f"not a number: {text!r}")
-    if not whole.isdigit() or (dot and frac and not frac.isdigit()) or not whole.isascii():
+    if not text.isascii() or not whole.isdigit() or (dot and frac and not frac.isdigit()):
         raise ValueError(f"not a plain decimal: {text!r}")
     if len(frac) > decimals:
         extra = frac[decimals:]
@@ -53,7 +70,14 @@ def parse_price(text: str) -> int:
 
 def parse_size(text: str) -> int:
     """Parse a wire size string ("219.217767") into 1e-6 share units."""
-    return _parse_fixed(text, SIZE_DECIMALS)
+    # _parse_fixed's fast paths, inlined: this runs for every level update of the feed.
+    if text.isdigit() and text.isascii():
+        return int(text) * _POW10[SIZE_DECIMALS]
+    whole, _, frac = text.partition(".")
+    places = len(frac)
+    if places <= SIZE_DECIMALS and whole.isdigit() and frac.isdigit() and text.isascii():
+        return int(whole + frac) * _POW10[SIZE_DECIMALS - places]
+    return _parse_fixed_slow(text, SIZE_DECIMALS)
 
 
 def price_to_decimal(price: int) -> Decimal:

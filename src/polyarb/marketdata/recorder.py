@@ -1,0 +1,328 @@
+"""Recordings of the market channel (DESIGN.md section 4): write them, read them back.
+
+A recording is a folder holding ``markets.json`` (the Gamma market objects, as served) and the
+frames, one JSON line per received WebSocket frame: ``{"recv_ns": <unix ns>, "raw": "<frame>"}``.
+The frames live in ``frames.jsonl`` / ``frames.jsonl.gz`` or, as the recorder writes them, in
+numbered parts ``frames-000001.jsonl.gz``, ``frames-000002.jsonl.gz``, ... (a new part on every
+start and whenever a part exceeds ``rotate_bytes``). Readers take the plain file first, then the
+parts in number order.
+
+The recorder never truncates: parts are created exclusively and numbered after any already there,
+and ``markets.json`` is merged, then replaced atomically. Data is flushed every
+``flush_interval_s`` (gzip sync flush), so a killed recorder loses at most that much; readers stop
+cleanly at a truncated gzip tail.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+import msgspec
+import orjson
+import structlog
+
+from polyarb.domain.errors import PolyarbError
+
+log = structlog.get_logger(__name__)
+
+MARKETS_FILE = "markets.json"
+PLAIN_FRAME_FILES = ("frames.jsonl", "frames.jsonl.gz")
+READ_CHUNK = 1 << 18
+_PART = re.compile(r"^frames-(\d{6,})\.jsonl(\.gz)?$")
+
+
+class RecordingError(PolyarbError):
+    """A recording cannot be read or written (missing folder or frames, unreadable file)."""
+
+
+class RecordLine(msgspec.Struct, gc=False):
+    """One line of a frames file."""
+
+    recv_ns: int
+    raw: str
+
+
+BadLineHandler = Callable[[Path, int, str], None]
+"""Called with (file, 1-based line number, reason) for each line that is skipped."""
+
+
+def frame_files(path: Path) -> list[Path]:
+    """The frames files of a recording folder in reading order; RecordingError if there are none."""
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "not found"
+        raise RecordingError(f"recording folder {what}: {path}")
+    plain = [path / name for name in PLAIN_FRAME_FILES if (path / name).is_file()]
+    parts: list[tuple[int, Path]] = []
+    for child in path.iterdir():
+        match = _PART.match(child.name)
+        if match and child.is_file():
+            parts.append((int(match.group(1)), child))
+    files = plain + [p for _, p in sorted(parts)]
+    if not files:
+        raise RecordingError(f"no frames.jsonl[.gz] or frames-NNNNNN.jsonl[.gz] in {path}")
+    return files
+
+
+class RecordingReader:
+    """Iterates (recv_ns, raw) over every frames file of a recording, skipping bad lines.
+
+    ``bytes_read``/``total_bytes`` (on-disk, i.e. compressed, bytes) measure progress.
+    """
+
+    def __init__(self, path: Path, *, on_bad_line: BadLineHandler | None = None) -> None:
+        self.path = path
+        self.files = frame_files(path)
+        self.total_bytes = sum(f.stat().st_size for f in self.files)
+        self.bytes_read = 0
+        self.lines = 0
+        self.bad_lines = 0
+        self._on_bad_line = on_bad_line
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        done = 0
+        for file in self.files:
+            yield from self._read(file, done)
+            done += file.stat().st_size
+            self.bytes_read = done
+
+    def _read(self, file: Path, done_before: int) -> Iterator[tuple[int, str]]:
+        loads = orjson.loads  # twice msgspec's speed on these escape-heavy lines
+        with file.open("rb") as disk:
+            stream: Iterable[bytes] = _gunzip_lines(disk) if file.suffix == ".gz" else disk
+            number = 0
+            try:
+                for number, line in enumerate(stream, 1):
+                    if number & 1023 == 0:
+                        self.bytes_read = done_before + disk.tell()
+                    self.lines += 1
+                    try:
+                        record = loads(line)
+                    except orjson.JSONDecodeError as exc:
+                        if line.strip():
+                            self._bad(file, number, f"not JSON: {exc}")
+                        continue
+                    if type(record) is dict:
+                        recv_ns = record.get("recv_ns")
+                        raw = record.get("raw")
+                        if type(recv_ns) is int and type(raw) is str:
+                            yield recv_ns, raw
+                            continue
+                    self._bad(file, number, 'not {"recv_ns": int, "raw": str}')
+            except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+                # A recorder killed mid-write leaves a gzip without its trailer: keep what came
+                # before it.
+                self._bad(file, number + 1, f"unreadable from here on: {exc}")
+
+    def _bad(self, file: Path, number: int, reason: str) -> None:
+        self.bad_lines += 1
+        if self._on_bad_line is not None:
+            self._on_bad_line(file, number, reason)
+        else:
+            log.warning("bad recording line", file=str(file), line=number, reason=reason[:200])
+
+
+def _gunzip_lines(disk: BinaryIO) -> Iterator[bytes]:
+    """The lines of a gzip file (members may be concatenated), decompressed in large chunks.
+
+    A file cut short (a recorder killed before writing the gzip trailer) yields every complete
+    line up to the cut, then raises EOFError. ``gzip.GzipFile`` would lose its whole read-ahead
+    buffer there, and is half as fast line by line.
+    """
+    inflater = zlib.decompressobj(wbits=31)
+    tail = b""
+    while chunk := disk.read(READ_CHUNK):
+        data = inflater.decompress(chunk)
+        while inflater.eof and inflater.unused_data:  # the next gzip member
+            rest = inflater.unused_data
+            inflater = zlib.decompressobj(wbits=31)
+            data += inflater.decompress(rest)
+        lines = (tail + data).split(b"\n")
+        tail = lines.pop()
+        yield from lines
+    if not inflater.eof:
+        raise EOFError("compressed file ended before the end-of-stream marker")
+    if tail:
+        yield tail
+
+
+def iter_recording(path: Path) -> Iterator[tuple[int, str]]:
+    """(recv_ns, raw) of every frame of a recording, all files in order; bad lines are logged
+    and skipped. RecordingError if the folder or its frames files are missing."""
+    return iter(RecordingReader(path))
+
+
+def load_recording_markets(path: Path) -> list[dict[str, object]]:
+    """The Gamma market objects of a recording (``[]`` if it has no markets.json)."""
+    file = path / MARKETS_FILE
+    if not path.is_dir():
+        raise RecordingError(f"recording folder not found: {path}")
+    if not file.is_file():
+        return []
+    try:
+        markets = msgspec.json.decode(file.read_bytes())
+    except (OSError, msgspec.DecodeError) as exc:
+        raise RecordingError(f"cannot read {file}: {exc}") from None
+    if not isinstance(markets, list) or not all(isinstance(m, dict) for m in markets):
+        raise RecordingError(f"{file} is not a JSON array of market objects")
+    return markets
+
+
+def _market_key(market: dict[str, object]) -> str:
+    for key in ("conditionId", "condition_id", "id"):
+        value = market.get(key)
+        if isinstance(value, str | int) and value != "":
+            return f"{key}:{value}"
+    return msgspec.json.encode(market).decode()
+
+
+class Recorder:
+    """Writes frames to numbered, rotating parts; a context manager (``close`` on exit)."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        *,
+        compress: bool = True,
+        rotate_bytes: int = 256 << 20,
+        flush_interval_s: float = 1.0,
+    ) -> None:
+        if rotate_bytes <= 0 or flush_interval_s < 0:
+            raise ValueError("rotate_bytes must be > 0 and flush_interval_s >= 0")
+        self.out_dir = out_dir
+        self.compress = compress
+        self.rotate_bytes = rotate_bytes
+        self.flush_interval_s = flush_interval_s
+        self.frames = 0
+        self.files: list[Path] = []
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RecordingError(f"cannot create recording folder {out_dir}: {exc}") from None
+        self._disk: BinaryIO | None = None
+        self._stream: gzip.GzipFile | BinaryIO | None = None
+        self._next_flush = 0.0
+        self._closed = False
+        self._encode = msgspec.json.Encoder().encode
+
+    # ------------------------------------------------------------------ public
+
+    def write_markets(self, gamma_markets: list[dict[str, object]]) -> None:
+        """Write markets.json, keeping markets an earlier session recorded there."""
+        merged: dict[str, dict[str, object]] = {}
+        if (self.out_dir / MARKETS_FILE).is_file():
+            for market in load_recording_markets(self.out_dir):
+                merged[_market_key(market)] = market
+        for market in gamma_markets:
+            merged[_market_key(market)] = market
+        target = self.out_dir / MARKETS_FILE
+        temporary = target.with_name(f".{MARKETS_FILE}.{os.getpid()}.tmp")
+        try:
+            temporary.write_bytes(msgspec.json.format(self._encode(list(merged.values()))))
+            os.replace(temporary, target)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise RecordingError(f"cannot write {target}: {exc}") from None
+
+    def write(self, recv_ns: int, raw: str) -> None:
+        """Append one frame (its text exactly as received)."""
+        if self._closed:
+            raise RecordingError("recorder is closed")
+        if isinstance(raw, bytes | bytearray):  # defensive: the contract says text
+            raw = bytes(raw).decode("utf-8", "replace")
+        stream = self._stream
+        if stream is None:
+            stream = self._open_part()
+        try:
+            stream.write(self._encode(RecordLine(recv_ns, raw)))
+            stream.write(b"\n")
+            self.frames += 1
+            now = time.monotonic()
+            if now >= self._next_flush:
+                self._flush(now)
+            assert self._disk is not None
+            if self._disk.tell() >= self.rotate_bytes:
+                self._close_part()
+        except OSError as exc:  # disk full, file system gone: say so in one line
+            raise RecordingError(f"cannot write to {self.files[-1]}: {exc}") from None
+
+    def flush(self) -> None:
+        """Push buffered frames to disk. ``write`` does it every ``flush_interval_s``; call this
+        from a timer too if frames may stop arriving for a while."""
+        try:
+            self._flush(time.monotonic())
+        except OSError as exc:
+            raise RecordingError(f"cannot write to {self.files[-1]}: {exc}") from None
+
+    def close(self) -> None:
+        """Flush and close the current part; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._close_part()
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ parts
+
+    def _open_part(self) -> gzip.GzipFile | BinaryIO:
+        suffix = ".jsonl.gz" if self.compress else ".jsonl"
+        number = 1 + max(
+            (int(m.group(1)) for c in self.out_dir.iterdir() if (m := _PART.match(c.name))),
+            default=0,
+        )
+        while True:
+            path = self.out_dir / f"frames-{number:06d}{suffix}"
+            try:
+                disk: BinaryIO = path.open("xb")  # exclusive: never truncates an existing file
+            except FileExistsError:
+                number += 1
+                continue
+            except OSError as exc:
+                raise RecordingError(f"cannot create {path}: {exc}") from None
+            break
+        stream: gzip.GzipFile | BinaryIO = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=disk, compresslevel=5, mtime=0)
+            if self.compress
+            else disk
+        )
+        self._disk = disk
+        self._stream = stream
+        self.files.append(path)
+        log.info("recording part opened", file=str(path))
+        return stream
+
+    def _flush(self, now: float) -> None:
+        self._next_flush = now + self.flush_interval_s
+        stream, disk = self._stream, self._disk
+        if stream is None or disk is None:
+            return
+        if isinstance(stream, gzip.GzipFile):
+            stream.flush(zlib.Z_SYNC_FLUSH)
+        else:
+            stream.flush()
+        disk.flush()
+
+    def _close_part(self) -> None:
+        stream, disk = self._stream, self._disk
+        self._stream = self._disk = None
+        if stream is not None and stream is not disk:
+            stream.close()  # writes the gzip trailer; the file itself stays open
+        if disk is not None:
+            disk.close()

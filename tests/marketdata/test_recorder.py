@@ -1,0 +1,183 @@
+"""Recorder writes the DESIGN.md section 4 format, rotates, never truncates; readers read it all."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from polyarb.domain.errors import PolyarbError
+from polyarb.marketdata.recorder import (
+    Recorder,
+    RecordingError,
+    RecordingReader,
+    frame_files,
+    iter_recording,
+    load_recording_markets,
+)
+
+FRAMES = [
+    '{"event_type":"book","asset_id":"1","bids":[],"asks":[],"timestamp":"1","hash":""}',
+    "PONG",
+    '[{"event_type": "weird \\"quoted\\" \\u00e9"}]',
+    "[]",
+    "text with\nnewline and unicode é ✓",
+]
+
+
+def read_lines(path: Path) -> list[dict[str, object]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_frames_round_trip_exactly(tmp_path: Path, compress: bool) -> None:
+    with Recorder(tmp_path / "rec", compress=compress) as recorder:
+        for i, raw in enumerate(FRAMES):
+            recorder.write(1_000 + i, raw)
+    [part] = recorder.files
+    assert part.name == ("frames-000001.jsonl.gz" if compress else "frames-000001.jsonl")
+    lines = read_lines(part)
+    assert lines == [{"recv_ns": 1_000 + i, "raw": raw} for i, raw in enumerate(FRAMES)]
+    assert list(iter_recording(tmp_path / "rec")) == [(1_000 + i, r) for i, r in enumerate(FRAMES)]
+
+
+def test_markets_json_is_written_and_merged_never_lost(tmp_path: Path) -> None:
+    out = tmp_path / "rec"
+    with Recorder(out) as recorder:
+        recorder.write_markets([{"conditionId": "0x1", "question": "a"}, {"id": "7"}])
+    with Recorder(out) as recorder:
+        recorder.write_markets([{"conditionId": "0x1", "question": "a2"}, {"conditionId": "0x2"}])
+    markets = load_recording_markets(out)
+    assert markets == [
+        {"conditionId": "0x1", "question": "a2"},
+        {"id": "7"},
+        {"conditionId": "0x2"},
+    ]
+    assert [p.name for p in out.iterdir()] == ["markets.json"]  # no temp file left behind
+
+
+def test_a_second_session_opens_a_new_part_and_never_truncates(tmp_path: Path) -> None:
+    out = tmp_path / "rec"
+    with Recorder(out) as first:
+        first.write(1, "a")
+    with Recorder(out) as second:
+        second.write(2, "b")
+    (out / "frames-000007.jsonl").write_text('{"recv_ns": 7, "raw": "x"}\n')
+    with Recorder(out, compress=False) as third:
+        third.write(3, "c")
+    assert [p.name for p in frame_files(out)] == [
+        "frames-000001.jsonl.gz",
+        "frames-000002.jsonl.gz",
+        "frames-000007.jsonl",
+        "frames-000008.jsonl",
+    ]
+    assert [raw for _, raw in iter_recording(out)] == ["a", "b", "x", "c"]
+
+
+def test_rotation_splits_into_ordered_parts(tmp_path: Path) -> None:
+    out = tmp_path / "rec"
+    with Recorder(out, compress=False, rotate_bytes=200) as recorder:
+        for i in range(50):
+            recorder.write(i, f"frame number {i:03d}")
+    assert len(recorder.files) > 5
+    assert all(p.stat().st_size < 200 + 60 for p in recorder.files)
+    assert [ns for ns, _ in iter_recording(out)] == list(range(50))
+
+
+def test_frames_are_flushed_while_recording(tmp_path: Path) -> None:
+    out = tmp_path / "rec"
+    recorder = Recorder(out, flush_interval_s=0.0)
+    recorder.write(1, "first")
+    recorder.write(2, "second")
+    # Still open (no gzip trailer): a reader gets everything flushed so far and stops cleanly.
+    bad: list[tuple[str, int, str]] = []
+    reader = RecordingReader(out, on_bad_line=lambda f, n, why: bad.append((f.name, n, why)))
+    assert list(reader) == [(1, "first"), (2, "second")]
+    assert len(bad) == 1
+    assert bad[0][1] == 3
+    assert "unreadable" in bad[0][2]
+    recorder.close()
+    recorder.close()  # idempotent
+    assert list(iter_recording(out)) == [(1, "first"), (2, "second")]
+    with pytest.raises(RecordingError, match="closed"):
+        recorder.write(3, "late")
+
+
+def test_plain_frames_files_are_read_first(tmp_path: Path) -> None:
+    (tmp_path / "frames.jsonl").write_text('{"recv_ns": 1, "raw": "plain"}\n\n')
+    with gzip.open(tmp_path / "frames.jsonl.gz", "wt") as f:
+        f.write('{"recv_ns": 2, "raw": "gz"}\n')
+    with Recorder(tmp_path) as recorder:
+        recorder.write(3, "part")
+    assert list(iter_recording(tmp_path)) == [(1, "plain"), (2, "gz"), (3, "part")]
+
+
+def test_bad_lines_are_skipped_with_their_line_numbers(tmp_path: Path) -> None:
+    (tmp_path / "frames.jsonl").write_text(
+        "\n".join(
+            [
+                '{"recv_ns": 1, "raw": "ok"}',
+                "not json",
+                '{"recv_ns": "2", "raw": "str ns"}',
+                '{"raw": "no ns"}',
+                "[1, 2]",
+                '{"recv_ns": 6, "raw": "ok again"}',
+            ]
+        )
+    )
+    bad: list[int] = []
+    reader = RecordingReader(tmp_path, on_bad_line=lambda f, n, why: bad.append(n))
+    assert list(reader) == [(1, "ok"), (6, "ok again")]
+    assert bad == [2, 3, 4, 5]
+    assert reader.bad_lines == 4
+    assert reader.lines == 6
+
+
+def test_missing_folder_or_frames_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RecordingError, match="not found"):
+        list(iter_recording(tmp_path / "nope"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RecordingError, match="not a folder"):
+        frame_files(tmp_path / "file")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PolyarbError, match=r"no frames\.jsonl"):
+        frame_files(tmp_path / "empty")
+    assert load_recording_markets(tmp_path / "empty") == []
+    (tmp_path / "empty" / "markets.json").write_text('{"not": "a list"}')
+    with pytest.raises(RecordingError, match="not a JSON array"):
+        load_recording_markets(tmp_path / "empty")
+
+
+def test_unwritable_folder_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RecordingError, match="cannot create"):
+        Recorder(tmp_path / "file" / "rec")
+
+
+def test_a_file_cut_mid_stream_yields_the_lines_before_the_cut(tmp_path: Path) -> None:
+    out = tmp_path / "rec"
+    with Recorder(out, flush_interval_s=0.0) as recorder:
+        for i in range(200):
+            recorder.write(i, f"frame {i} " + "x" * (i % 37))
+    [part] = recorder.files
+    data = part.read_bytes()
+    part.write_bytes(data[: len(data) // 2])
+    bad: list[str] = []
+    frames = list(RecordingReader(out, on_bad_line=lambda f, n, why: bad.append(why)))
+    assert 0 < len(frames) < 200
+    assert frames == [(i, f"frame {i} " + "x" * (i % 37)) for i in range(len(frames))]
+    assert len(bad) == 1
+    assert "unreadable" in bad[0]
+
+
+def test_concatenated_gzip_members_are_all_read(tmp_path: Path) -> None:
+    members = [
+        gzip.compress(b'{"recv_ns": 1, "raw": "a"}\n'),
+        gzip.compress(b'{"recv_ns": 2, "raw": "b"}\n{"recv_ns": 3, "raw": "c"}'),
+    ]
+    (tmp_path / "frames.jsonl.gz").write_bytes(b"".join(members))
+    assert list(iter_recording(tmp_path)) == [(1, "a"), (2, "b"), (3, "c")]
