@@ -29,6 +29,8 @@ def _root() -> None:
 # Importing the command modules registers their commands on ``app``.
 from polyarb.cli import (  # noqa: E402
     config_cmd,
+    ctl_cmd,
+    db_cmd,
     markets_cmd,
     record_cmd,
     replay_cmd,
@@ -39,6 +41,8 @@ from polyarb.cli import (  # noqa: E402
 __all__ = [
     "app",
     "config_cmd",
+    "ctl_cmd",
+    "db_cmd",
     "main",
     "markets_cmd",
     "record_cmd",

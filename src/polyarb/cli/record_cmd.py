@@ -143,7 +143,9 @@ async def _record(
         stack.push_async_callback(gamma.aclose)
 
         await rest.server_time()  # fails fast with one line when the CLOB is unreachable
-        raw_markets, token_ids = await _select_markets(settings, gamma, wanted, max_markets)
+        raw_markets, raw_events, token_ids = await _select_markets(
+            settings, gamma, wanted, max_markets
+        )
         if not token_ids:
             raise PolyarbError("no markets to record (the market filter matched nothing)")
 
@@ -152,6 +154,7 @@ async def _record(
             _register(books, raw)
         recorder = stack.enter_context(Recorder(out_dir))
         recorder.write_markets(raw_markets)
+        recorder.write_events(raw_events)
         sink = _RecorderSink(recorder)
         feed = MarketFeed(
             endpoints.ws_url,
@@ -180,20 +183,20 @@ async def _select_markets(
     gamma: GammaClient,
     wanted: tuple[str, ...],
     max_markets: int | None,
-) -> tuple[list[dict[str, object]], list[str]]:
-    """The Gamma objects to write and the token ids to subscribe."""
+) -> tuple[list[dict[str, object]], list[dict[str, object]], list[str]]:
+    """The Gamma market objects and complete negRisk events to write, and the tokens."""
     if wanted:
         # Explicit tokens: keep the active markets that hold them, and record every given token
         # (even one Gamma does not list: its frames are still worth having).
         raw_all = await gamma.markets()
         wanted_set = set(wanted)
         raw_markets = [raw for raw in raw_all if wanted_set & set(_token_ids(raw))]
-        return raw_markets, list(wanted)
+        return raw_markets, [], list(wanted)
     flt = MarketFilter.from_settings(settings)
     if max_markets is not None:
         flt = dataclasses.replace(flt, max_markets=max_markets)
     universe = await discover(gamma, flt)
-    return list(universe.raw), universe.token_ids()
+    return list(universe.raw), universe.event_objects(), universe.token_ids()
 
 
 def _token_ids(raw: dict[str, object]) -> tuple[str, ...]:

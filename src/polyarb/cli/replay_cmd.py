@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +12,13 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from polyarb.cli import app
-from polyarb.cli.common import configure_logging
+from polyarb.cli.common import configure_logging, settings_or_exit
+from polyarb.cli.summary import print_summary
 from polyarb.domain.book import OrderBook
 from polyarb.domain.errors import PolyarbError
 from polyarb.domain.numbers import price_str, size_str
+from polyarb.engine.core import Engine
+from polyarb.engine.runner import run_replay_trading
 from polyarb.marketdata.books import BookStore
 from polyarb.marketdata.replay import ReplaySummary, UpdateHook, replay
 
@@ -94,8 +98,21 @@ def replay_command(
     books_out: Annotated[
         Path | None, typer.Option("--books-out", help="Write the final books as JSON to this file.")
     ] = None,
+    signals_out: Annotated[
+        Path | None,
+        typer.Option("--signals-out", help="Run the strategies; write their signals (JSON lines)."),
+    ] = None,
+    trades_out: Annotated[
+        Path | None,
+        typer.Option("--trades-out", help="Run the strategies and paper fills; write the fills."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Trading summary as JSON.")] = False,
 ) -> None:
-    """Replay a recording through the decoder and books; print a summary."""
+    """Replay a recording through the decoder and books (and, with --signals-out/--trades-out,
+    the enabled strategies and the paper executor); print a summary."""
+    if signals_out is not None or trades_out is not None:
+        _replay_trading(directory, books_out, signals_out, trades_out, as_json)
+        return
     configure_logging("warning")
     try:
         if books_out is not None and not books_out.parent.is_dir():
@@ -109,3 +126,33 @@ def replay_command(
         raise typer.Exit(2) from None
     for line in format_summary(summary):
         typer.echo(line)
+
+
+def _replay_trading(
+    directory: Path,
+    books_out: Path | None,
+    signals_out: Path | None,
+    trades_out: Path | None,
+    as_json: bool,
+) -> None:
+    settings = settings_or_exit()
+    captured: list[Engine] = []
+    try:
+        for out in (books_out, signals_out, trades_out):
+            if out is not None and not out.parent.is_dir():
+                raise PolyarbError(f"cannot write {out}: no such folder {out.parent}")
+        summary = asyncio.run(
+            run_replay_trading(
+                settings,
+                directory,
+                signals_out=signals_out,
+                trades_out=trades_out,
+                inspect=captured.append,
+            )
+        )
+        if books_out is not None and captured:
+            write_json(books_out, books_json(captured[0].books.books))
+    except PolyarbError as exc:
+        typer.echo(f"polyarb: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    print_summary(summary, as_json)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console, Group
@@ -14,10 +12,11 @@ from rich.table import Table
 
 from polyarb.cli import app
 from polyarb.cli.common import settings_or_exit
+from polyarb.cli.summary import print_summary
 from polyarb.domain.errors import PolyarbError
 from polyarb.domain.numbers import price_str
 from polyarb.engine.core import Engine
-from polyarb.engine.runner import RunSummary, run_engine, run_replay_trading
+from polyarb.engine.runner import run_engine, run_replay_trading
 from polyarb.marketdata.feed import MarketFeed
 
 console = Console(stderr=True)
@@ -68,7 +67,7 @@ def run_command(
                     live.stop()
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
-    _print_summary(summary, summary_json)
+    print_summary(summary, summary_json)
 
 
 def _status(engine: Engine, feed: MarketFeed) -> Group:
@@ -114,37 +113,3 @@ def _status(engine: Engine, feed: MarketFeed) -> Group:
                 "stale" if book.stale else str(book.age_ns(now) // 1_000_000),
             )
     return Group(head, opps, table)
-
-
-def _print_summary(summary: RunSummary, as_json: bool) -> None:
-    data: dict[str, Any] = {
-        "elapsed_s": round(summary.elapsed_s, 3),
-        "markets": summary.markets,
-        "tokens": summary.tokens,
-        "frames": summary.frames,
-        "signals": summary.signals,
-        "taken": summary.taken,
-        "denied": summary.denied,
-        "denials": summary.denials,
-        "fills": summary.fills,
-        "realized_pnl": str(summary.realized_pnl),
-        "unrealized_pnl": str(summary.unrealized_pnl),
-        "fees": str(summary.fees),
-        "tick_to_decision_us": {k: str(v) for k, v in summary.decision_us.items()},
-        "opportunities": summary.opportunities,
-    }
-    if as_json:
-        typer.echo(json.dumps(data, indent=2, default=str))
-        return
-    out = Console()
-    table = Table("", "", title="polyarb run summary")
-    for key in ("elapsed_s", "markets", "tokens", "frames", "signals", "taken", "denied", "fills"):
-        table.add_row(key, str(data[key]))
-    table.add_row("realized P&L ($)", data["realized_pnl"])
-    table.add_row("unrealized P&L ($)", data["unrealized_pnl"])
-    table.add_row("fees ($)", data["fees"])
-    for key, value in data["tick_to_decision_us"].items():
-        table.add_row(f"tick-to-decision {key} (µs)", value)
-    out.print(table)
-    for strategy, report in summary.opportunities.items():
-        out.print(f"[bold]{strategy}[/] opportunities: {json.dumps(report, default=str)}")

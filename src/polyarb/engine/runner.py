@@ -37,8 +37,19 @@ from polyarb.execution.base import ExecutionReport
 from polyarb.marketdata.clob_rest import ClobRestClient
 from polyarb.marketdata.espn import EspnClient
 from polyarb.marketdata.feed import FeedConfig, MarketFeed
-from polyarb.marketdata.gamma import GammaClient, MarketFilter, Universe, discover, select_universe
-from polyarb.marketdata.recorder import RecordingReader, load_recording_markets
+from polyarb.marketdata.gamma import (
+    GammaClient,
+    MarketFilter,
+    Universe,
+    discover,
+    events_from_markets,
+    select_universe,
+)
+from polyarb.marketdata.recorder import (
+    RecordingReader,
+    load_recording_events,
+    load_recording_markets,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -308,10 +319,19 @@ async def run_replay_trading(
     signals_out: Path | None = None,
     trades_out: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    inspect: Callable[[Engine], None] | None = None,
 ) -> RunSummary:
-    """Run the enabled strategies and the paper executor over a recording, in recording time."""
+    """Run the enabled strategies and the paper executor over a recording, in recording time.
+
+    ``inspect`` receives the engine after the run (final books, ledger) for callers that report.
+    """
     raw_markets = load_recording_markets(recording)
-    universe = select_universe(raw_markets, [], MarketFilter.from_settings(settings))
+    raw_events = load_recording_events(recording)
+    if raw_events is None:
+        raw_events = events_from_markets(raw_markets)
+    universe = select_universe(raw_markets, raw_events, MarketFilter.from_settings(settings))
+    if not universe.markets:
+        raise PolyarbError(f"{recording}/markets.json lists no tradable market")
     clock = ReplayClock()
     engine = Engine(settings, universe, clock=clock, instance_id="replay")
     signals_file = _jsonl_writer(signals_out)
@@ -355,6 +375,8 @@ async def run_replay_trading(
             if handle is not None:
                 handle.close()
     engine.refresh_pnl(clock.now_ns())
+    if inspect is not None:
+        inspect(engine)
     return summarize(engine, time.perf_counter() - started, frames)
 
 

@@ -651,6 +651,40 @@ class Universe:
                 return event
         return None
 
+    def event_objects(self) -> list[dict[str, object]]:
+        """The complete negRisk events as Gamma-shaped objects with their legs' raw objects
+        (``events.json`` of a recording: a replay regroups exactly these sets)."""
+        raw_by_condition = {str(r.get("conditionId")): r for r in self.raw}
+        return [
+            {
+                "id": event.event_id,
+                "slug": event.slug,
+                "title": event.title,
+                "negRisk": True,
+                "markets": [raw_by_condition[m.condition_id] for m in event.markets],
+            }
+            for event in self.events
+            if all(m.condition_id in raw_by_condition for m in event.markets)
+        ]
+
+
+def events_from_markets(raw_markets: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
+    """Rebuild negRisk events from the markets' own ``events`` back-references, treating the
+    listed legs as the whole event. Only for recordings without ``events.json`` (synthetic ones,
+    whose every leg is present); a live recording carries its complete sets explicitly."""
+    grouped: dict[str, dict[str, object]] = {}
+    for raw in raw_markets:
+        if raw.get("negRisk") is not True:
+            continue
+        parent = _parent_event(raw)
+        if parent is None or not parent.get("id"):
+            continue
+        event = grouped.setdefault(str(parent["id"]), {**parent, "markets": []})
+        legs = event["markets"]
+        assert isinstance(legs, list)
+        legs.append(raw)
+    return list(grouped.values())
+
 
 @dataclass
 class _Unit:

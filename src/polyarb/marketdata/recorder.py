@@ -34,6 +34,7 @@ from polyarb.domain.errors import PolyarbError
 log = structlog.get_logger(__name__)
 
 MARKETS_FILE = "markets.json"
+EVENTS_FILE = "events.json"
 PLAIN_FRAME_FILES = ("frames.jsonl", "frames.jsonl.gz")
 READ_CHUNK = 1 << 18
 _PART = re.compile(r"^frames-(\d{6,})\.jsonl(\.gz)?$")
@@ -175,6 +176,21 @@ def load_recording_markets(path: Path) -> list[dict[str, object]]:
     return markets
 
 
+def load_recording_events(path: Path) -> list[dict[str, object]] | None:
+    """The complete negRisk events of a recording (events.json), or None for a recording made
+    without one (older recordings, synthetic ones): the caller then rebuilds them."""
+    file = path / EVENTS_FILE
+    if not file.is_file():
+        return None
+    try:
+        events = msgspec.json.decode(file.read_bytes())
+    except (OSError, msgspec.DecodeError) as exc:
+        raise RecordingError(f"cannot read {file}: {exc}") from None
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise RecordingError(f"{file} is not a JSON array of event objects")
+    return events
+
+
 def _market_key(market: dict[str, object]) -> str:
     for key in ("conditionId", "condition_id", "id"):
         value = market.get(key)
@@ -210,7 +226,8 @@ class Recorder:
         self._stream: gzip.GzipFile | BinaryIO | None = None
         self._next_flush = 0.0
         self._closed = False
-        self._encode = msgspec.json.Encoder().encode
+        # Gamma numbers are decoded as Decimal; write them back as JSON numbers, as served.
+        self._encode = msgspec.json.Encoder(decimal_format="number").encode
 
     # ------------------------------------------------------------------ public
 
@@ -226,6 +243,18 @@ class Recorder:
         temporary = target.with_name(f".{MARKETS_FILE}.{os.getpid()}.tmp")
         try:
             temporary.write_bytes(msgspec.json.format(self._encode(list(merged.values()))))
+            os.replace(temporary, target)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise RecordingError(f"cannot write {target}: {exc}") from None
+
+    def write_events(self, gamma_events: list[dict[str, object]]) -> None:
+        """Write events.json: the negRisk events recorded as complete sets (each with its
+        ``markets``), so a replay trades exactly the sets the live run traded."""
+        target = self.out_dir / EVENTS_FILE
+        temporary = target.with_name(f".{EVENTS_FILE}.{os.getpid()}.tmp")
+        try:
+            temporary.write_bytes(msgspec.json.format(self._encode(gamma_events)))
             os.replace(temporary, target)
         except OSError as exc:
             temporary.unlink(missing_ok=True)

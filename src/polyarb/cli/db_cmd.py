@@ -1,0 +1,136 @@
+"""`polyarb db ...`: schema upgrade and status, retention, CSV export of trades.
+
+The database is the one the engine uses: ``DATABASE_URL``, else ``DATA_DIR/polyarb.db``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from polyarb.cli import app
+from polyarb.cli.common import settings_or_exit
+from polyarb.domain.errors import PolyarbError
+from polyarb.domain.trading import Mode
+from polyarb.store import redacted, resolve_database_url
+from polyarb.store.admin import export_trades, prune_database, schema_status, upgrade_database
+
+db_app = typer.Typer(
+    name="db",
+    help="Database: upgrade the schema, show its revision, prune old rows, export trades.",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+
+
+def _database_url() -> str:
+    settings = settings_or_exit()
+    try:
+        return resolve_database_url(settings.database_url, settings.data_dir)
+    except PolyarbError as exc:
+        _fail(exc)
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    typer.echo(f"polyarb: error: {exc}", err=True)
+    raise typer.Exit(2) from None
+
+
+@db_app.command("upgrade")
+def upgrade_command(
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+) -> None:
+    """Migrate the database schema (creates every table on an empty database)."""
+    url = _database_url()
+    try:
+        status = asyncio.run(upgrade_database(url, revision))
+    except PolyarbError as exc:
+        _fail(exc)
+    before = status.previous or "empty"
+    typer.echo(f"{redacted(url)}: {before} -> {status.current} (head {status.head})")
+
+
+@db_app.command("current")
+def current_command() -> None:
+    """Show the schema revision of the database and whether it is up to date (exit 1 if not)."""
+    url = _database_url()
+    try:
+        status = asyncio.run(schema_status(url))
+    except PolyarbError as exc:
+        _fail(exc)
+    state = "up to date" if status.up_to_date else "behind: run `polyarb db upgrade`"
+    typer.echo(f"{redacted(url)}: {status.current or 'empty'} (head {status.head}, {state})")
+    if not status.up_to_date:
+        raise typer.Exit(1)
+
+
+@db_app.command("prune")
+def prune_command(
+    older_than: Annotated[
+        float,
+        typer.Option("--older-than", min=0, help="Delete raw rows older than this many days."),
+    ],
+) -> None:
+    """Delete old signals, opportunities, errors, alerts and finished orders' state history.
+
+    Fills, orders, positions, daily P&L and the audit log are never deleted.
+    """
+    url = _database_url()
+    try:
+        report = asyncio.run(prune_database(url, older_than_days=older_than))
+    except PolyarbError as exc:
+        _fail(exc)
+    for table, count in report.deleted.items():
+        typer.echo(f"{table}: {count} deleted")
+    typer.echo(f"total: {report.total} rows older than {older_than:g} days deleted")
+
+
+def _day_start_ns(day: date) -> int:
+    return int(datetime.combine(day, time(0), tzinfo=UTC).timestamp()) * 1_000_000_000
+
+
+def _parse_day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected a day as YYYY-MM-DD, got {value!r}", param_hint=option
+        ) from None
+
+
+@db_app.command("export-trades")
+def export_trades_command(
+    file: Annotated[Path, typer.Argument(help="CSV file to write ('-' for standard output).")],
+    strategy: Annotated[str | None, typer.Option(help="Only this strategy.")] = None,
+    market: Annotated[str | None, typer.Option(help="Only this market (condition id).")] = None,
+    since: Annotated[str | None, typer.Option(help="From this UTC day (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Through this UTC day (YYYY-MM-DD).")] = None,
+    mode: Annotated[Mode | None, typer.Option(help="Only this trading mode.")] = None,
+) -> None:
+    """Export trades (fills with their orders), oldest first, as CSV."""
+    since_day = _parse_day(since, "--since")
+    until_day = _parse_day(until, "--until")
+    url = _database_url()
+    filters = {
+        "mode": mode,
+        "strategy": strategy,
+        "market": market,
+        "since_ns": _day_start_ns(since_day) if since_day else None,
+        "until_ns": _day_start_ns(until_day + timedelta(days=1)) if until_day else None,
+    }
+    try:
+        if str(file) == "-":
+            count = asyncio.run(export_trades(url, sys.stdout, **filters))
+        else:
+            with file.open("w", encoding="utf-8", newline="") as out:
+                count = asyncio.run(export_trades(url, out, **filters))
+    except (PolyarbError, OSError) as exc:
+        _fail(exc)
+    typer.echo(f"{count} trades written to {file}", err=True)
