@@ -1,0 +1,299 @@
+"""Sizing a complete set (buy one share of every outcome; exactly one pays $1) on real depth.
+
+For a size Q the cost of a set is the sum over legs of VWAP_i(Q) plus fees, and the edge is
+1 - cost(Q). The marginal cost of one more set is the sum of the legs' current ask prices plus
+their per-share fees; asks only get worse and ``p + r p (1 - p)`` rises with p for any r < 1, so
+the marginal cost never falls and the edge never rises with Q. The planner therefore walks the
+merged ask ladders once, segment by segment (a segment ends where any leg's level ends), solves
+each segment's linear cost for the largest Q that still clears the edge and notional bounds, and
+stops at the first segment whose marginal cost exceeds the threshold: O(levels touched), no
+search over sizes. Sizes are kept on the venue's 0.01 share grid throughout, and one fee rounding
+quantum is reserved per level touched, so the plan holds exactly once the fees are rounded.
+
+Venue rules (polymarket_protocol.md 4.3-4.4): sizes are rounded down to 0.01 share, a
+marketable BUY must be worth at least $1 per leg, an order at least ``min_order_size`` shares,
+and the limit price (the worst level touched) sits on the tick grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from polyarb.domain.book import BookSide, OrderBook, Side
+from polyarb.domain.market import Market, Outcome
+from polyarb.domain.numbers import (
+    COST_SCALE,
+    ONE,
+    SIZE_SCALE,
+    canonical,
+    decimal_to_price,
+    size_to_decimal,
+)
+from polyarb.domain.numbers import price_to_decimal as _price
+from polyarb.domain.trading import Leg, Signal
+from polyarb.strategies.fees import FeeModel
+
+SIZE_STEP = 10_000  # 0.01 share in 1e-6 units: the venue's size precision
+MIN_MARKETABLE_COST = COST_SCALE  # $1 in 1e-10 $ units
+EDGE_QUANTUM = Decimal("1e-8")
+VWAP_QUANTUM = Decimal("1e-8")
+
+
+def book_problem(book: OrderBook | None, now_ns: int, max_age_ns: int | None) -> str:
+    """Empty ("") when the book can be traded on, else why not."""
+    if book is None:
+        return "no_book"
+    if book.stale:
+        return "stale"
+    if max_age_ns is not None and now_ns - book.ts_recv_ns > max_age_ns:
+        return "too_old"
+    if book.is_crossed():
+        return "crossed"
+    if not book.asks.prices:
+        return "no_asks"
+    return ""
+
+
+def size_units(shares: Decimal) -> int:
+    """Shares to 1e-6 units, rounded down."""
+    return int((shares * SIZE_SCALE).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def max_sets(
+    asks: Sequence[BookSide],
+    fees: FeeModel,
+    *,
+    edge_ratio: tuple[int, int],
+    max_units: int,
+    max_cost: int,
+    top_only: bool = False,
+    grid: int = SIZE_STEP,
+) -> int:
+    """Largest Q (1e-6 sets, a multiple of ``grid``) whose cost per set, fees included, is at
+    most 1 - min_edge and whose total cost is at most ``max_cost`` (scaled units), within
+    ``max_units`` and the depth.
+
+    ``edge_ratio`` is min_edge as (numerator, denominator). ``top_only`` limits every leg to its
+    best level. Returns 0 when no positive size qualifies.
+    """
+    edge_num, edge_den = edge_ratio
+    threshold = (edge_den - edge_num) * ONE * fees.scale  # edge_den x max cost per 1e-6 set
+    legs = len(asks)
+    ladders = [side.best_first() for side in asks]
+    prices = [0] * legs
+    left = [0] * legs
+    marginal = fees.flat_per_unit
+    cost = 0
+    for i, ladder in enumerate(ladders):
+        level = next(ladder, None)
+        if level is None:
+            return 0
+        prices[i], left[i] = level
+        marginal += fees.unit_cost(i, level[0])
+        cost += fees.level_allowance(i)
+    filled = 0  # sets taken at the start of the current segment
+    best = 0
+    while filled < max_units:
+        step = min(left)
+        end = min(filled + step, max_units)
+        capped = end < filled + step
+        if cost + marginal * (end - filled) > max_cost:
+            if max_cost < cost:
+                break
+            end = filled + (max_cost - cost) // marginal
+            capped = True
+        if edge_den * marginal <= threshold:
+            # Average cost falls (or holds) along this segment: its last grid point is the best
+            # point in it, if any point in it qualifies.
+            q = end - end % grid
+            if q > filled and edge_den * (cost + marginal * (q - filled)) <= threshold * q:
+                best = q
+        else:
+            # Average cost rises from here on (every later marginal is at least this one): the
+            # bound edge_den x cost(q) <= threshold x q holds up to q_max and never again.
+            numerator = edge_den * (marginal * filled - cost)
+            if numerator <= 0:
+                break
+            q_max = numerator // (edge_den * marginal - threshold)
+            q = min(end, q_max)
+            q -= q % grid
+            if q > filled:
+                best = q
+            if q_max < end:
+                break
+        if capped:
+            break
+        cost += marginal * step
+        filled += step
+        for i in range(legs):
+            left[i] -= step
+            if left[i]:
+                continue
+            if top_only:
+                return best
+            level = next(ladders[i], None)
+            if level is None:
+                return best
+            marginal += fees.unit_cost(i, level[0]) - fees.unit_cost(i, prices[i])
+            prices[i], left[i] = level
+            cost += fees.level_allowance(i)
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class LegFill:
+    """One leg of a planned set: what a sweep of ``size`` takes from the asks."""
+
+    slices: tuple[tuple[int, int], ...]  # (price, size) best first
+    cost: int  # sum(price x size), 1e-10 $ units
+    fee: int  # scaled units (see FeeModel), rounded per level
+    worst_price: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetPlan:
+    sets: int  # 1e-6 units, multiple of SIZE_STEP
+    legs: tuple[LegFill, ...]
+    total: int  # scaled units: prices + fees
+    fees: int  # scaled units
+
+
+@dataclass(frozen=True, slots=True)
+class SetBounds:
+    """A strategy's limits for one set, in the integer units of that set's fee model."""
+
+    edge_ratio: tuple[int, int]  # min edge per set as numerator/denominator
+    max_units: int  # 1e-6 sets
+    max_cost: int  # scaled units (FeeModel.scale x 1e-10 $), fees included
+    min_units: int  # 1e-6 sets: minimum liquidity and the venue's minimum order size
+
+
+def make_bounds(
+    fees: FeeModel,
+    *,
+    min_edge: Decimal,
+    max_sets: Decimal,
+    max_notional: Decimal,
+    min_sets: Decimal,
+) -> SetBounds:
+    return SetBounds(
+        edge_ratio=min_edge.as_integer_ratio(),
+        max_units=size_units(max_sets),
+        max_cost=fees.usd_to_scaled_floor(max_notional),
+        min_units=int((min_sets * SIZE_SCALE).to_integral_value(rounding=ROUND_CEILING)),
+    )
+
+
+def plan_sets(
+    asks: Sequence[BookSide], fees: FeeModel, bounds: SetBounds, *, top_only: bool = False
+) -> tuple[SetPlan | None, str]:
+    """The largest executable complete set within ``bounds``, or None and why not."""
+    best = max_sets(
+        asks,
+        fees,
+        edge_ratio=bounds.edge_ratio,
+        max_units=bounds.max_units,
+        max_cost=bounds.max_cost,
+        top_only=top_only,
+    )
+    if best <= 0:
+        return None, "no_edge"
+    sets = best
+    if sets < bounds.min_units:
+        return None, "too_thin"
+    legs = []
+    fee_total = fees.flat_fee(sets)
+    total = fee_total
+    for i, side in enumerate(asks):
+        slices = tuple(side.take(sets))
+        cost = 0
+        for price, size in slices:
+            cost += price * size
+        if cost < MIN_MARKETABLE_COST:
+            return None, "below_venue_minimum"
+        fee = fees.leg_fee(i, slices)
+        legs.append(LegFill(slices, cost, fee, slices[-1][0]))
+        total += cost * fees.scale + fee
+        fee_total += fee
+    edge_num, edge_den = bounds.edge_ratio
+    if edge_den * total > (edge_den - edge_num) * ONE * fees.scale * sets:
+        return None, "rounding"  # the 0.01 share grid or fee rounding ate the last of the edge
+    if total > bounds.max_cost:
+        return None, "rounding"
+    return SetPlan(sets, tuple(legs), total, fee_total), ""
+
+
+def limit_price(worst: int, tick: int) -> int | None:
+    """The worst price touched, rounded up to the tick grid; None if outside [tick, 1 - tick]."""
+    if tick <= 0:
+        return worst
+    limit = -(-worst // tick) * tick
+    if limit < tick or limit > ONE - tick:
+        return None
+    return limit
+
+
+def tick_of(book: OrderBook, market: Market) -> int:
+    """The book's tick (kept current by tick_size_change), else the market's."""
+    if book.tick > 0:
+        return book.tick
+    return decimal_to_price(market.tick_size)
+
+
+def build_legs(
+    plan: SetPlan, books: Sequence[OrderBook], targets: Sequence[tuple[Market, Outcome]]
+) -> tuple[Leg, ...] | None:
+    """Signal legs for a plan; None when a limit price would fall off the valid price range."""
+    size = size_to_decimal(plan.sets)
+    legs = []
+    for fill, book, (market, outcome) in zip(plan.legs, books, targets, strict=True):
+        limit = limit_price(fill.worst_price, tick_of(book, market))
+        if limit is None:
+            return None
+        vwap = (Decimal(fill.cost) / (Decimal(plan.sets) * ONE)).quantize(VWAP_QUANTUM)
+        legs.append(
+            Leg(
+                token_id=outcome.token_id,
+                side=Side.BUY,
+                size=size,
+                vwap=vwap,
+                limit_price=_price(limit),
+                market=market.condition_id,
+                outcome=outcome.label,
+            )
+        )
+    return tuple(legs)
+
+
+def set_signal(
+    *,
+    strategy: str,
+    key: str,
+    plan: SetPlan,
+    legs: tuple[Leg, ...],
+    fees: FeeModel,
+    ts_recv_ns: int,
+    signal_id: str,
+) -> Signal:
+    size = size_to_decimal(plan.sets)
+    cost = fees.to_usd(plan.total)
+    fee_usd = fees.to_usd(plan.fees)
+    edge = ((size - cost) / size).quantize(EDGE_QUANTUM, rounding=ROUND_FLOOR)
+    prices = " + ".join(canonical(leg.vwap) for leg in legs)
+    per_set = f"fees {fee_usd / size:.6f} = {cost / size:.6f} per set"
+    reason = f"{prices} + {per_set}, {canonical(size)} sets"
+    return Signal(
+        strategy=strategy,
+        market=key,
+        ts_recv_ns=ts_recv_ns,
+        edge=edge,
+        size=size,
+        legs=legs,
+        fees=fee_usd,
+        cost=cost,
+        kind="complete_set",
+        reason=reason,
+        signal_id=signal_id,
+    )

@@ -1,0 +1,242 @@
+"""The machinery shared by the complete-set strategies (SumTo100, Clipper, NegRisk).
+
+A subclass says which markets form a set (``_targets``), its limits (``_bounds``) and how to
+choose among the markets that show an edge (``_select``); this class does the book checks, the
+sizing, the attempt gate, the cooldown re-evaluation and the bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from polyarb.domain.book import OrderBook
+from polyarb.domain.market import Market, MarketEvent, Outcome
+from polyarb.domain.numbers import ONE, size_to_decimal
+from polyarb.domain.trading import Leg, Signal
+from polyarb.strategies.base import (
+    AttemptGate,
+    MarketView,
+    Sighting,
+    StrategyConfig,
+    is_terminal,
+)
+from polyarb.strategies.complete_set import (
+    SetBounds,
+    SetPlan,
+    book_problem,
+    build_legs,
+    plan_sets,
+    set_signal,
+)
+from polyarb.strategies.fees import FeeModel
+
+ConfigT = TypeVar("ConfigT", bound=StrategyConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class SetTarget:
+    """One set a strategy trades: its key, the token bought per leg, fees and limits."""
+
+    key: str
+    legs: tuple[tuple[Market, Outcome], ...]
+    fees: FeeModel
+    bounds: SetBounds
+
+    @property
+    def token_ids(self) -> tuple[str, ...]:
+        return tuple(outcome.token_id for _, outcome in self.legs)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    target: SetTarget
+    plan: SetPlan
+    legs: tuple[Leg, ...]
+
+    @property
+    def size(self) -> Decimal:
+        return size_to_decimal(self.plan.sets)
+
+    @property
+    def profit(self) -> Decimal:
+        """Expected profit in USD for the whole size, fees included."""
+        fees = self.target.fees
+        return fees.to_usd(self.plan.sets * ONE * fees.scale - self.plan.total)
+
+    @property
+    def edge(self) -> Decimal:
+        return self.profit / self.size
+
+
+class SetStrategy(Generic[ConfigT]):
+    """Base of the complete-set strategies; see the module docstring."""
+
+    name = ""
+    top_only = False
+
+    def __init__(
+        self, config: ConfigT, *, gate: AttemptGate | None = None, id_prefix: str = ""
+    ) -> None:
+        self._config = config
+        self.gate = gate if gate is not None else AttemptGate()
+        self.id_prefix = id_prefix
+        self.targets: dict[str, SetTarget] = {}
+        self.last_evaluated: list[str] = []
+        self.last_sightings: list[Sighting] = []
+        self._markets: tuple[Market, ...] = ()
+        self._events: tuple[MarketEvent, ...] = ()
+        self._rearm: dict[str, int] = {}  # key -> when its cooldown ends (re-evaluate then)
+        self._seq = 0
+        self._now_ns = 0
+        self._counts: dict[str, int] = {}
+
+    # --- configuration and universe ---------------------------------------------------------
+
+    @property
+    def config(self) -> ConfigT:
+        return self._config
+
+    def set_config(self, config: ConfigT) -> None:
+        """Swap the config (operator change); limits and fee models are rebuilt."""
+        self._config = config
+        self.set_universe(self._markets, self._events)
+
+    def watches(self, market: Market) -> bool:
+        raise NotImplementedError
+
+    def _targets(self, markets: Sequence[Market], events: Sequence[MarketEvent]) -> list[SetTarget]:
+        raise NotImplementedError
+
+    def set_universe(
+        self, markets: Sequence[Market], events: Sequence[MarketEvent]
+    ) -> dict[str, str]:
+        """Replace the traded sets; returns token id -> market key."""
+        self._markets = tuple(markets)
+        self._events = tuple(events)
+        self.targets = {t.key: t for t in self._targets(markets, events)}
+        return {token: t.key for t in self.targets.values() for token in t.token_ids}
+
+    # --- evaluation -------------------------------------------------------------------------
+
+    def _max_age_ns(self) -> int | None:
+        return None
+
+    def _count(self, what: str) -> None:
+        self._counts[what] = self._counts.get(what, 0) + 1
+
+    def _evaluate(self, view: MarketView, target: SetTarget, now_ns: int) -> Candidate | None:
+        max_age = self._max_age_ns()
+        books: list[OrderBook] = []
+        for _, outcome in target.legs:
+            book = view.book(outcome.token_id)
+            problem = book_problem(book, now_ns, max_age)
+            if problem or book is None:
+                self._count(problem)
+                return None
+            books.append(book)
+        plan, why = plan_sets(
+            [b.asks for b in books], target.fees, target.bounds, top_only=self.top_only
+        )
+        if plan is None:
+            self._count(why)
+            return None
+        legs = build_legs(plan, books, target.legs)
+        if legs is None:
+            self._count("limit_out_of_range")
+            return None
+        return Candidate(target, plan, legs)
+
+    def _select(self, ready: list[Candidate]) -> list[Candidate]:
+        """Which of the markets free to trade get a signal (default: all of them)."""
+        return ready
+
+    def _run(self, view: MarketView, keys: Collection[str], ts_recv_ns: int) -> list[Signal]:
+        now_ns = view.now_ns()
+        self._now_ns = max(self._now_ns, now_ns)
+        evaluated: list[str] = []
+        found: list[tuple[Candidate, str]] = []
+        for key in keys:
+            target = self.targets.get(key)
+            if target is None:
+                continue
+            evaluated.append(key)
+            self._count("evaluations")
+            candidate = self._evaluate(view, target, now_ns)
+            if candidate is not None:
+                found.append((candidate, self.gate.blocked(key, now_ns)))
+        chosen = {id(c) for c in self._select([c for c, blocked in found if not blocked])}
+        signals: list[Signal] = []
+        sightings: list[Sighting] = []
+        for candidate, blocked in found:
+            key = candidate.target.key
+            signal_id = ""
+            held_back = blocked
+            if not blocked and id(candidate) in chosen:
+                self._seq += 1
+                signal_id = f"{self.id_prefix}{self.name}-{self._seq}"
+                signals.append(
+                    set_signal(
+                        strategy=self.name,
+                        key=key,
+                        plan=candidate.plan,
+                        legs=candidate.legs,
+                        fees=candidate.target.fees,
+                        ts_recv_ns=ts_recv_ns,
+                        signal_id=signal_id,
+                    )
+                )
+                self.gate.start(key, signal_id)
+                self._count("signals")
+            elif not blocked:
+                held_back = "not_best"
+            if held_back:
+                self._count(held_back)
+            sightings.append(
+                Sighting(
+                    market=key,
+                    edge=candidate.edge,
+                    size=candidate.size,
+                    signal_id=signal_id,
+                    held_back=held_back,
+                )
+            )
+        self.last_evaluated = evaluated
+        self.last_sightings = sightings
+        return signals
+
+    def on_book(
+        self, view: MarketView, market_keys: Collection[str], ts_recv_ns: int
+    ) -> list[Signal]:
+        return self._run(view, market_keys, ts_recv_ns)
+
+    def on_timer(self, view: MarketView, now_ns: int) -> list[Signal]:
+        """Re-evaluate the markets whose cooldown has ended (their books may be quiet)."""
+        due = [key for key, until in self._rearm.items() if until <= now_ns]
+        for key in due:
+            del self._rearm[key]
+        if not due:
+            self.last_evaluated = []
+            self.last_sightings = []
+            return []
+        return self._run(view, due, now_ns)
+
+    def _cooldown_ns(self) -> int:
+        return 0
+
+    def on_result(self, signal: Signal, outcome: str, now_ns: int | None = None) -> None:
+        """End the attempt on a terminal outcome and start the market's cooldown."""
+        if signal.strategy != self.name or not is_terminal(outcome):
+            return
+        when = self._now_ns if now_ns is None else now_ns
+        cooldown = self._cooldown_ns()
+        if self.gate.finish(signal.market, signal.signal_id, when, cooldown):
+            self._rearm[signal.market] = when + cooldown
+
+    def stats(self) -> dict[str, int]:
+        """Counters: evaluations, signals, and why evaluations found nothing to do."""
+        out = dict(self._counts)
+        out["in_flight"] = len(self.gate.in_flight())
+        return out

@@ -1,0 +1,64 @@
+"""SumTo100: buy YES and NO of one binary market when a complete set costs less than $1.
+
+Depth-aware (the seed's primary strategy, spec in seed_code_study.md 2.1, fixed): the size is the
+largest Q whose VWAP cost per set over both ask ladders, fees included, leaves at least
+``min_edge``, within the position and notional caps; both books must be fresh, not stale and not
+crossed; the venue's minimums and precision are respected. Both books are read independently
+(never NO = 1 - YES).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from polyarb.domain.market import Market, MarketEvent
+from polyarb.strategies.base import NS_PER_MS, SumTo100Config
+from polyarb.strategies.complete_set import make_bounds
+from polyarb.strategies.fees import FeeModel
+from polyarb.strategies.set_strategy import SetStrategy, SetTarget
+
+
+def is_tradable(market: Market) -> bool:
+    return market.active and market.accepting_orders and not market.closed
+
+
+def is_binary_set(market: Market) -> bool:
+    """Two outcomes with distinct tokens: one share of each pays exactly $1."""
+    outcomes = market.outcomes
+    return (
+        len(outcomes) == 2
+        and outcomes[0].token_id != outcomes[1].token_id
+        and all(o.token_id for o in outcomes)
+    )
+
+
+class SumTo100(SetStrategy[SumTo100Config]):
+    name = "sumto100"
+    config_type = SumTo100Config
+
+    def watches(self, market: Market) -> bool:
+        return is_binary_set(market) and is_tradable(market)
+
+    def _targets(self, markets: Sequence[Market], events: Sequence[MarketEvent]) -> list[SetTarget]:
+        config = self.config
+        targets = []
+        for market in markets:
+            if not self.watches(market):
+                continue
+            fees = FeeModel((market.fees, market.fees), config.fee_rate)
+            bounds = make_bounds(
+                fees,
+                min_edge=config.min_edge,
+                max_sets=config.max_position,
+                max_notional=config.max_notional,
+                min_sets=max(config.min_liquidity, market.min_order_size),
+            )
+            legs = tuple((market, outcome) for outcome in market.outcomes)
+            targets.append(SetTarget(market.condition_id, legs, fees, bounds))
+        return targets
+
+    def _max_age_ns(self) -> int | None:
+        return self.config.max_book_age_ms * NS_PER_MS
+
+    def _cooldown_ns(self) -> int:
+        return self.config.cooldown_ms * NS_PER_MS

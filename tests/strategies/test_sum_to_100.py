@@ -1,0 +1,479 @@
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from polyarb.config import Settings
+from polyarb.domain.book import Side
+from polyarb.domain.market import NO_FEES, FeeSchedule, Market
+from polyarb.domain.numbers import parse_price, size_to_decimal
+from polyarb.domain.trading import Signal
+from polyarb.strategies import Clipper, SumTo100, build_enabled
+from polyarb.strategies.base import AttemptGate, ClipperConfig, SumTo100Config
+from polyarb.strategies.complete_set import SIZE_STEP
+
+from .helpers import MS, NOW, FakeView, binary_market, make_book, set_ask
+
+FLAT = SumTo100Config(fee_rate=Decimal("0.01"))  # the seed's flat $0.01 per set
+
+
+def setup(
+    market: Market,
+    yes_asks: list[tuple[str, str]],
+    no_asks: list[tuple[str, str]],
+    config: SumTo100Config = FLAT,
+    **book_kw: object,
+) -> tuple[SumTo100, FakeView]:
+    strategy = SumTo100(config)
+    routes = strategy.set_universe([market], [])
+    yes, no = market.outcomes
+    assert routes == {yes.token_id: market.condition_id, no.token_id: market.condition_id}
+    view = FakeView().add(
+        make_book(yes.token_id, yes_asks, **book_kw),  # type: ignore[arg-type]
+        make_book(no.token_id, no_asks, **book_kw),  # type: ignore[arg-type]
+    )
+    return strategy, view
+
+
+def evaluate(strategy: SumTo100 | Clipper, view: FakeView, *keys: str) -> list[Signal]:
+    return strategy.on_book(view, set(keys) or {"cond-1"}, view.now)
+
+
+# --- the seed's vectors (seed_code_study.md 2.1), flat fee $0.01 per set -----------------------
+
+
+def test_seed_vector_single_level() -> None:
+    market = binary_market()
+    strategy, view = setup(market, [("0.45", "100")], [("0.50", "100")])
+    [signal] = evaluate(strategy, view)
+    assert signal.edge == Decimal("0.04")
+    assert signal.size == Decimal(100)
+    assert signal.fees == Decimal("1.00")
+    assert signal.cost == Decimal("96.00")
+    assert signal.kind == "complete_set"
+    assert signal.market == market.condition_id
+    yes, no = signal.legs
+    assert (yes.token_id, yes.side, yes.vwap, yes.limit_price) == (
+        "cond-1-yes",
+        Side.BUY,
+        Decimal("0.45"),
+        Decimal("0.45"),
+    )
+    assert (no.token_id, no.vwap, no.limit_price, no.size) == (
+        "cond-1-no",
+        Decimal("0.50"),
+        Decimal("0.50"),
+        Decimal(100),
+    )
+
+
+def test_seed_vector_two_levels_vwap() -> None:
+    strategy, view = setup(binary_market(), [("0.45", "50"), ("0.46", "50")], [("0.48", "100")])
+    [signal] = evaluate(strategy, view)
+    assert signal.legs[0].vwap == Decimal("0.455")
+    assert signal.legs[0].limit_price == Decimal("0.46")  # the worst level touched
+    assert signal.edge == Decimal("0.055")
+    assert signal.size == Decimal(100)
+
+
+def test_seed_vector_no_edge() -> None:
+    strategy, view = setup(binary_market(), [("0.50", "100")], [("0.52", "100")])
+    assert evaluate(strategy, view) == []
+    assert strategy.stats()["no_edge"] == 1
+
+
+def test_seed_vector_too_thin_for_min_liquidity() -> None:
+    config = SumTo100Config(fee_rate=Decimal("0.01"), min_liquidity=Decimal(10))
+    strategy, view = setup(binary_market(), [("0.45", "5")], [("0.50", "5")], config)
+    assert evaluate(strategy, view) == []
+    assert strategy.stats()["too_thin"] == 1
+
+
+def test_top_of_book_sum_below_one_but_thinner_than_min_liquidity() -> None:
+    # 0.40 + 0.50 at the top, but only 20 sets there; behind it the sum is above 1.
+    strategy, view = setup(
+        binary_market(),
+        [("0.40", "20"), ("0.70", "500")],
+        [("0.50", "500")],
+        SumTo100Config(),  # min liquidity 50
+    )
+    assert evaluate(strategy, view) == []
+    assert strategy.stats()["too_thin"] == 1
+
+
+# --- venue fees -------------------------------------------------------------------------------
+
+
+def test_venue_fees_level_by_level() -> None:
+    fees = FeeSchedule(rate=Decimal("0.03"))
+    market = binary_market(fees=fees)
+    strategy, view = setup(
+        market, [("0.45", "60"), ("0.47", "60")], [("0.48", "200")], SumTo100Config()
+    )
+    [signal] = evaluate(strategy, view)
+    # Independent computation with the domain's Decimal fee formula.
+    expected_fees = (
+        fees.taker_fee(Decimal("0.45"), Decimal(60))
+        + fees.taker_fee(Decimal("0.47"), Decimal(40))
+        + fees.taker_fee(Decimal("0.48"), Decimal(100))
+    )
+    assert signal.size == Decimal(100)
+    assert signal.fees == expected_fees.quantize(Decimal("1e-5"), rounding=ROUND_CEILING)
+    price_cost = Decimal("0.45") * 60 + Decimal("0.47") * 40 + Decimal("0.48") * 100
+    assert signal.cost == price_cost + signal.fees
+    assert signal.edge == (100 - signal.cost) / 100
+
+
+def test_an_edge_the_fees_remove() -> None:
+    asks = ([("0.49", "100")], [("0.50", "100")])  # gross edge 1c
+    free, _ = setup(binary_market(), *asks, SumTo100Config())
+    view = FakeView().add(make_book("cond-1-yes", asks[0]), make_book("cond-1-no", asks[1]))
+    assert len(evaluate(free, view)) == 1  # no fees: 1c > 0.3c
+    paid, _ = setup(binary_market(fees=FeeSchedule(Decimal("0.05"))), *asks, SumTo100Config())
+    assert evaluate(paid, view) == []  # 0.05 x (0.2499 + 0.25) = 2.5c of fees
+    flat, _ = setup(binary_market(), *asks, SumTo100Config(fee_rate=Decimal("0.01")))
+    assert evaluate(flat, view) == []  # flat 1c per set leaves 0 < 0.3c
+
+
+def test_flat_override_replaces_venue_fees() -> None:
+    market = binary_market(fees=FeeSchedule(Decimal("0.05")))
+    strategy, view = setup(market, [("0.45", "100")], [("0.50", "100")], FLAT)
+    [signal] = evaluate(strategy, view)
+    assert signal.fees == Decimal(1)  # $0.01 x 100 sets, not the venue's 0.05 p(1-p)
+
+
+# --- book health ------------------------------------------------------------------------------
+
+
+def test_stale_book_is_not_traded() -> None:
+    strategy, view = setup(binary_market(), [("0.45", "100")], [("0.50", "100")])
+    view.books["cond-1-no"].invalidate()
+    assert evaluate(strategy, view) == []
+    assert strategy.stats()["stale"] == 1
+
+
+def test_crossed_book_is_not_traded() -> None:
+    strategy, view = setup(binary_market(), [("0.45", "100")], [("0.50", "100")])
+    view.add(make_book("cond-1-yes", [("0.45", "100")], [("0.46", "10")]))
+    assert evaluate(strategy, view) == []
+    assert strategy.stats()["crossed"] == 1
+
+
+def test_book_too_old_is_not_traded_and_any_update_refreshes_it() -> None:
+    strategy, view = setup(binary_market(), [("0.45", "100")], [("0.50", "100")])
+    view.now = NOW + 501 * MS  # default max age 500 ms
+    assert evaluate(strategy, view) == []
+    assert strategy.stats()["too_old"] == 1
+    # A level update (not only a snapshot) counts as fresh data for both books.
+    set_ask(view.books["cond-1-yes"], "0.10", "0", view.now)  # removing a far level
+    set_ask(view.books["cond-1-no"], "0.99", "0", view.now)
+    assert len(evaluate(strategy, view)) == 1
+
+
+def test_missing_book_never_synthesised() -> None:
+    strategy, view = setup(binary_market(), [("0.45", "100")], [("0.50", "100")])
+    del view.books["cond-1-no"]  # NO = 1 - YES is never assumed
+    assert evaluate(strategy, view) == []
+    assert strategy.stats()["no_book"] == 1
+
+
+# --- venue minimums and precision --------------------------------------------------------------
+
+
+def test_leg_below_one_dollar_is_refused() -> None:
+    config = SumTo100Config(min_liquidity=Decimal(5))
+    strategy, view = setup(binary_market(), [("0.01", "50")], [("0.90", "50")], config)
+    assert evaluate(strategy, view) == []  # YES leg would be $0.50 < $1
+    assert strategy.stats()["below_venue_minimum"] == 1
+
+
+def test_below_market_minimum_order_size() -> None:
+    config = SumTo100Config(min_liquidity=Decimal(1))
+    market = binary_market(min_order_size="15")
+    strategy, view = setup(market, [("0.45", "10")], [("0.50", "10")], config)
+    assert evaluate(strategy, view) == []
+    assert strategy.stats()["too_thin"] == 1
+
+
+def test_size_rounded_down_to_cents_and_limit_on_tick_grid() -> None:
+    config = SumTo100Config(min_liquidity=Decimal(5))
+    # A level off the 0.01 grid (e.g. left from before a tick size change) and odd sizes.
+    strategy, view = setup(
+        binary_market(), [("0.45", "30"), ("0.455", "27.123456")], [("0.48", "500")], config
+    )
+    [signal] = evaluate(strategy, view)
+    assert signal.size == Decimal("57.12")
+    assert signal.legs[0].limit_price == Decimal("0.46")  # 0.455 rounded up to the grid
+    for leg in signal.legs:
+        assert leg.size == Decimal("57.12")
+        assert (leg.limit_price / Decimal("0.01")) % 1 == 0
+
+
+def test_limit_on_a_fine_tick_grid() -> None:
+    strategy, view = setup(
+        binary_market(tick="0.001"),
+        [("0.455", "100")],
+        [("0.481", "100")],
+        SumTo100Config(),
+        tick="0.001",
+    )
+    [signal] = evaluate(strategy, view)
+    assert [leg.limit_price for leg in signal.legs] == [Decimal("0.455"), Decimal("0.481")]
+
+
+# --- largest size -----------------------------------------------------------------------------
+
+
+def test_largest_size_on_multi_level_ladders() -> None:
+    config = SumTo100Config(
+        min_edge=Decimal("0.003"),
+        max_position=Decimal(1000),
+        max_notional=Decimal(1000),
+        min_liquidity=Decimal(5),
+    )
+    strategy, view = setup(
+        binary_market(),
+        [("0.40", "40"), ("0.45", "40"), ("0.55", "200")],
+        [("0.50", "1000")],
+        config,
+    )
+    [signal] = evaluate(strategy, view)
+    # cost(Q) = 34 + 0.55 (Q - 80) + 0.50 Q <= 0.997 Q  <=>  Q <= 10 / 0.053 = 188.679...
+    assert signal.size == Decimal("188.67")
+    assert signal.edge >= Decimal("0.003")
+    yes = view.books["cond-1-yes"]
+    no = view.books["cond-1-no"]
+    one_more = 188_680_000
+    cost = yes.vwap_buy(one_more).cost_usd + no.vwap_buy(one_more).cost_usd
+    assert (size_to_decimal(one_more) - cost) / size_to_decimal(one_more) < Decimal("0.003")
+
+
+def test_size_capped_by_position_and_notional() -> None:
+    asks = ([("0.40", "1000")], [("0.50", "1000")])
+    by_position, view = setup(binary_market(), *asks, SumTo100Config(max_position=Decimal(70)))
+    assert evaluate(by_position, view)[0].size == Decimal(70)
+    by_notional, view = setup(binary_market(), *asks, SumTo100Config(max_notional=Decimal(50)))
+    [signal] = evaluate(by_notional, view)
+    assert signal.size == Decimal("55.55")  # 50 / 0.90, rounded down
+    assert signal.cost <= Decimal(50)
+
+
+def _levels(raw: list[tuple[int, int]]) -> list[tuple[str, str]]:
+    return [(str(Decimal(p) / 10000), str(Decimal(s) / 10**6)) for p, s in raw]
+
+
+def _brute_force(
+    yes: list[tuple[int, int]],
+    no: list[tuple[int, int]],
+    fees: FeeSchedule,
+    config: SumTo100Config,
+) -> Decimal:
+    """The largest 0.01-grid Q meeting every bound, by trying each Q: independent of the planner
+    (Decimal math from the domain's FeeSchedule). Venue fees are charged exactly plus the
+    planner's documented reserve of one rounding quantum (1e-5 $) per level touched."""
+    book_yes, book_no = make_book("y", _levels(yes)), make_book("n", _levels(no))
+    depth = min(book_yes.asks.depth(), book_no.asks.depth())
+    top = min(depth, int(config.max_position * 10**6))
+    q = top - top % SIZE_STEP
+    while q > 0:
+        total = Decimal(0)
+        ok = True
+        for book in (book_yes, book_no):
+            slices = book.asks.take(q)
+            leg_cost = sum((size_to_decimal(s) * Decimal(p) / 10000 for p, s in slices), Decimal(0))
+            ok = ok and leg_cost >= 1
+            if config.fee_rate is None and fees.rate:
+                for p, s in slices:
+                    total += fees.taker_fee(Decimal(p) / 10000, size_to_decimal(s))
+                    total += Decimal("0.00001")
+            total += leg_cost
+        sets = size_to_decimal(q)
+        if config.fee_rate is not None:
+            total += config.fee_rate * sets
+        if total <= config.max_notional and (sets - total) / sets >= config.min_edge:
+            # The largest Q within the upper bounds; the lower bounds only accept or refuse it.
+            return sets if ok and sets >= max(config.min_liquidity, 5) else Decimal(0)
+        q -= SIZE_STEP
+    return Decimal(0)
+
+
+ladder = st.lists(
+    st.tuples(st.integers(4000, 5600), st.integers(1, 15).map(lambda s: s * 1_000_000 + 250_000)),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda level: level[0],
+)
+
+
+def _run(
+    config: SumTo100Config, market: Market, yes: list[tuple[int, int]], no: list[tuple[int, int]]
+) -> list[Signal]:
+    strategy = SumTo100(config)
+    strategy.set_universe([market], [])
+    view = FakeView().add(
+        make_book("cond-1-yes", _levels(yes)), make_book("cond-1-no", _levels(no))
+    )
+    return evaluate(strategy, view)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    yes=ladder,
+    no=ladder,
+    min_edge=st.sampled_from([Decimal(0), Decimal("0.003"), Decimal("0.02")]),
+    fee_rate=st.sampled_from([None, Decimal("0.01")]),
+    max_notional=st.sampled_from([Decimal(5), Decimal(12), Decimal(100)]),
+)
+def test_planner_matches_brute_force(
+    yes: list[tuple[int, int]],
+    no: list[tuple[int, int]],
+    min_edge: Decimal,
+    fee_rate: Decimal | None,
+    max_notional: Decimal,
+) -> None:
+    config = SumTo100Config(
+        min_edge=min_edge,
+        fee_rate=fee_rate,
+        max_notional=max_notional,
+        min_liquidity=Decimal(5),
+        max_position=Decimal(40),
+    )
+    signals = _run(config, binary_market(), yes, no)
+    expected = _brute_force(sorted(yes), sorted(no), NO_FEES, config)
+    assert (signals[0].size if signals else Decimal(0)) == expected
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    yes=ladder,
+    no=ladder,
+    rate=st.sampled_from([Decimal("0.03"), Decimal("0.072")]),
+    min_edge=st.sampled_from([Decimal(0), Decimal("0.003")]),
+)
+def test_planner_with_venue_fees_matches_brute_force(
+    yes: list[tuple[int, int]], no: list[tuple[int, int]], rate: Decimal, min_edge: Decimal
+) -> None:
+    fees = FeeSchedule(rate)
+    config = SumTo100Config(min_edge=min_edge, min_liquidity=Decimal(5), max_position=Decimal(40))
+    signals = _run(config, binary_market(fees=fees), yes, no)
+    expected = _brute_force(sorted(yes), sorted(no), fees, config)
+    assert (signals[0].size if signals else Decimal(0)) == expected
+    if signals:  # the rounded fees never promise less edge than asked
+        assert signals[0].edge >= config.min_edge
+        assert signals[0].cost <= config.max_notional
+
+
+# --- attempts: in flight and cooldown -----------------------------------------------------------
+
+
+def test_one_attempt_in_flight_then_cooldown_then_timer_rearms() -> None:
+    config = SumTo100Config(fee_rate=Decimal("0.01"), cooldown_ms=2000)
+    strategy, view = setup(binary_market(), [("0.45", "100")], [("0.50", "100")], config)
+    [signal] = evaluate(strategy, view)
+    assert signal.signal_id == "sumto100-1"
+    assert evaluate(strategy, view) == []
+    assert [(s.market, s.held_back) for s in strategy.last_sightings] == [("cond-1", "in_flight")]
+    strategy.on_result(signal, "taken", view.now)  # not terminal: still in flight
+    assert evaluate(strategy, view) == []
+    strategy.on_result(signal, "filled", view.now)
+    view.now += 1000 * MS
+    for book in view.books.values():
+        book.ts_recv_ns = view.now
+    assert evaluate(strategy, view) == []
+    assert strategy.last_sightings[0].held_back == "cooldown"
+    assert strategy.on_timer(view, view.now) == []  # cooldown not over yet
+    view.now += 1000 * MS
+    for book in view.books.values():
+        book.ts_recv_ns = view.now
+    [again] = strategy.on_timer(view, view.now)  # a quiet book is re-evaluated after cooldown
+    assert again.signal_id == "sumto100-2"
+    assert strategy.stats()["in_flight"] == 1
+
+
+def test_denial_also_starts_the_cooldown() -> None:
+    strategy, view = setup(binary_market(), [("0.45", "100")], [("0.50", "100")])
+    [signal] = evaluate(strategy, view)
+    strategy.on_result(signal, "denied:exposure_limit", view.now)
+    assert evaluate(strategy, view) == []
+    assert strategy.last_sightings[0].held_back == "cooldown"
+
+
+def test_shared_gate_keeps_one_attempt_per_market_across_strategies() -> None:
+    gate = AttemptGate()
+    market = binary_market()
+    sum_to_100 = SumTo100(FLAT, gate=gate)
+    clipper = Clipper(ClipperConfig(), gate=gate)
+    for s in (sum_to_100, clipper):
+        s.set_universe([market], [])
+    view = FakeView().add(
+        make_book("cond-1-yes", [("0.45", "100")]), make_book("cond-1-no", [("0.50", "100")])
+    )
+    assert len(evaluate(sum_to_100, view)) == 1
+    assert evaluate(clipper, view) == []
+    assert clipper.last_sightings[0].held_back == "in_flight"
+
+
+def test_result_of_another_strategy_is_ignored() -> None:
+    strategy, view = setup(binary_market(), [("0.45", "100")], [("0.50", "100")])
+    [signal] = evaluate(strategy, view)
+    other = Signal("clipper", signal.market, 0, signal.edge, signal.size, signal.legs)
+    strategy.on_result(other, "filled", view.now)
+    assert strategy.gate.in_flight() == {"cond-1": "sumto100-1"}
+
+
+# --- universe and configuration -----------------------------------------------------------------
+
+
+def test_universe_skips_closed_and_non_binary_markets() -> None:
+    strategy = SumTo100(FLAT)
+    open_market = binary_market("a")
+    closed = binary_market("b", closed=True)
+    not_accepting = binary_market("c", accepting_orders=False)
+    routes = strategy.set_universe([open_market, closed, not_accepting], [])
+    assert set(routes.values()) == {"a"}
+    assert not strategy.watches(closed)
+
+
+def test_config_from_settings_and_runtime_change() -> None:
+    settings_ = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        sumto100_min_edge=Decimal("0.01"),
+        sumto100_fee_rate=Decimal("0.02"),
+        sumto100_max_book_age_ms=900,
+        clipper_min_profit=Decimal("0.03"),
+    )
+    config = SumTo100Config.from_settings(settings_)
+    assert config == SumTo100Config(
+        min_edge=Decimal("0.01"), fee_rate=Decimal("0.02"), max_book_age_ms=900
+    )
+    clipper = ClipperConfig.from_settings(settings_)
+    assert clipper.min_profit == Decimal("0.03")
+    assert clipper.fee_rate == Decimal("0.02")  # SUMTO100_FEE_RATE applies to Clipper too
+    assert clipper.max_book_age_ms == 900
+    changed = config.with_param("min_edge", "0.05")
+    assert changed.min_edge == Decimal("0.05")
+    assert config.with_param("fee_rate", "").fee_rate is None
+    with pytest.raises(ValueError, match="unknown parameter"):
+        config.with_param("nope", "1")
+    with pytest.raises(ValueError, match="negative"):
+        config.with_param("max_position", "-1")
+    assert config.params()["max_book_age_ms"] == "900"
+    names = [s.name for s in build_enabled(settings_)]
+    assert names == ["sumto100", "clipper", "negrisk"]  # Sniper is off by default
+
+
+def test_set_config_applies_new_limits() -> None:
+    strategy, view = setup(binary_market(), [("0.45", "100")], [("0.50", "100")])
+    strategy.set_config(SumTo100Config(fee_rate=Decimal("0.01"), min_edge=Decimal("0.05")))
+    assert evaluate(strategy, view) == []  # 4c edge < 5c
+
+
+def test_unknown_keys_are_ignored_and_evaluated_keys_reported() -> None:
+    strategy, view = setup(binary_market(), [("0.50", "100")], [("0.52", "100")])
+    assert strategy.on_book(view, {"cond-1", "other"}, NOW) == []
+    assert strategy.last_evaluated == ["cond-1"]
+    assert strategy.last_sightings == []
+    assert parse_price("0.5") == 5000
