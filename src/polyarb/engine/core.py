@@ -28,7 +28,7 @@ from polyarb.bus import (
 from polyarb.bus.topics import Channel
 from polyarb.config import Settings
 from polyarb.domain.book import Side
-from polyarb.domain.clock import Clock
+from polyarb.domain.clock import Clock, WallClock
 from polyarb.domain.ledger import Ledger, utc_day
 from polyarb.domain.market import Market
 from polyarb.domain.numbers import price_to_decimal
@@ -193,7 +193,7 @@ class Engine:
             )
             return
         # The order command is issued here: this is the end of tick-to-decision.
-        if signal.ts_recv_ns:
+        if signal.ts_recv_ns and isinstance(self.clock, WallClock):
             self.counters.decision_ns.append(time.time_ns() - signal.ts_recv_ns)
         self.counters.taken += 1
         self.risk.on_submit(signal, now)
@@ -219,6 +219,9 @@ class Engine:
             self.counters.fills += len(report.fills)
             for fill in report.fills:
                 self.risk.on_fill(fill)
+            for merge in report.merges:
+                if not merge.locked:  # merged shares became collateral: risk must forget them
+                    self._sync_risk_positions(merge.token_ids)
             for sink in self.trade_sinks:
                 sink(report, signal)
             self._publish_report(report, signal)
@@ -270,9 +273,18 @@ class Engine:
     def on_trade(self, token_id: str, price: int, size: int, side: Side, ts_event_ms: int) -> None:
         return None
 
+    def _sync_risk_positions(self, token_ids: Iterable[str]) -> None:
+        for token_id in token_ids:
+            self.risk.set_position(
+                token_id, self.ledger.shares(token_id), self.ledger.cost_basis(token_id)
+            )
+
     def on_resolved(self, market: str, winning_token_id: str, winning_outcome: str) -> None:
         self.counters.resolutions += 1
         realized = self.execution.on_resolved(market, winning_token_id)
+        resolved = self.universe.market_of(winning_token_id)
+        if resolved is not None:
+            self._sync_risk_positions(resolved.token_ids)
         log.info("market resolved", market=market, winner=winning_outcome, realized=str(realized))
 
     def on_tick_size_change(self, token_id: str, new_tick: int) -> None:
@@ -375,7 +387,7 @@ class Engine:
                 trades=self.counters.fills,
             ),
             counters=Counters(
-                frames=self.counters.frames,
+                frames=self.books.stats.frames,
                 signals=self.counters.signals,
                 orders=self.counters.orders,
                 fills=self.counters.fills,

@@ -1,0 +1,186 @@
+"""The engine against the simulator over a real WebSocket: injected windows are found, traded in
+paper with exactly the P&L their fills imply, and recorded by the opportunity ledger; a quiet
+market and a frozen feed produce no trades."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from polyarb.domain.book import Side
+from polyarb.sim import ArbWindow, Fault, ScenarioConfig
+from polyarb.strategies.opportunities import Opportunity
+
+from .simrun import NS, fee_rate, run_against_sim, taker_fee
+
+FAST: dict[str, Any] = {
+    "paper_latency_ms": 20,
+    "sumto100_min_liquidity": Decimal(10),
+    "negrisk_min_liquidity": Decimal(10),
+}
+
+
+def closed_records(records: list[Opportunity], strategy: str, market: str) -> list[Opportunity]:
+    return [r for r in records if r.strategy == strategy and r.market == market]
+
+
+def opened_near(
+    records: list[Opportunity], strategy: str, market: str, wall_ns: int
+) -> list[Opportunity]:
+    """The records of ``market`` first seen within 0.3 s of ``wall_ns``."""
+    return [
+        r
+        for r in closed_records(records, strategy, market)
+        if abs(r.first_seen_ns - wall_ns) < 0.3 * NS
+    ]
+
+
+async def test_binary_and_negrisk_windows_are_traded_with_exact_pnl(tmp_path: Path) -> None:
+    binary_edge, binary_depth = Decimal("0.05"), Decimal(60)
+    neg_edge, neg_depth = Decimal("0.04"), Decimal(40)
+    binary = ArbWindow(
+        "binary", 0, start_s=0.3, duration_s=1.5, edge=binary_edge, depth=binary_depth
+    )
+    negrisk = ArbWindow("negrisk", 0, start_s=0.6, duration_s=1.5, edge=neg_edge, depth=neg_depth)
+    scenario = ScenarioConfig(
+        seed=11,
+        binary_markets=2,
+        negrisk_events=1,
+        outcomes_per_event=3,
+        updates_per_s=400.0,
+        windows=(binary, negrisk),
+    )
+    run = await run_against_sim(
+        scenario,
+        tmp_path,
+        until_s=2.6,
+        # One attempt per window: the cooldown outlasts it.
+        sumto100_cooldown_ms=60_000,
+        negrisk_cooldown_ms=60_000,
+        # Sized to the window's depth, every set is bought at the window's prices (beyond it
+        # the average edge still clears the minimum, but the marginal sets lose money).
+        sumto100_max_position=binary_depth,
+        negrisk_max_position=neg_depth,
+        negrisk_min_edge=Decimal("0.02"),  # the injected window only, not chance dips
+        **FAST,
+    )
+    engine, driver = run.engine, run.sim.driver
+    assert driver is not None
+    market = driver.binary[0]
+    yes, no = market.token_ids
+    event = driver.neg_risk_events[0]
+    event_yes = [m.token_ids[0] for m in event.markets]
+    rate = fee_rate(market)
+    assert rate > 0, "the binary window should be on a fee-charging market"
+
+    # --- the binary window: one attempt, both legs filled at the window's prices, merged.
+    [(report, signal)] = run.reports_on(market.condition_id)
+    assert signal.strategy in ("sumto100", "clipper")
+    assert report.outcome == "filled"
+    fills = {f.token_id: f for f in report.fills}
+    assert set(fills) == {yes, no}
+    assert len(report.fills) == 2
+    assert all(f.side is Side.BUY and f.size == binary_depth for f in fills.values())
+    assert fills[yes].price + fills[no].price == 1 - binary_edge
+    for fill in fills.values():
+        assert fill.fee == taker_fee(rate, fill.price, fill.size)
+    [merge] = report.merges
+    assert merge.qty == binary_depth
+    assert not merge.locked
+    binary_cost = sum((f.price * f.size + f.fee for f in fills.values()), Decimal(0))
+    expected_binary = merge.qty * 1 - binary_cost
+    assert expected_binary == binary_depth * binary_edge - fills[yes].fee - fills[no].fee
+    assert expected_binary > 0
+
+    # --- the negRisk window: YES of every outcome at the window prices, held as a locked set.
+    [(neg_report, neg_signal)] = run.reports_on(event.event_id)
+    assert neg_signal.strategy == "negrisk"
+    assert neg_report.outcome == "filled"
+    assert sorted(f.token_id for f in neg_report.fills) == sorted(event_yes)
+    assert all(f.size == neg_depth and f.side is Side.BUY for f in neg_report.fills)
+    assert sum(f.price for f in neg_report.fills) == 1 - neg_edge
+    neg_cost = sum((f.price * f.size + f.fee for f in neg_report.fills), Decimal(0))
+    [lock] = engine.ledger.locked_sets()
+    assert (lock.qty, lock.cost) == (neg_depth, neg_cost)
+
+    # The ledger: the merge realized exactly what the fills imply; the locked set is unrealized.
+    ledger = engine.ledger
+    assert ledger.realized_pnl == expected_binary
+    assert ledger.fees_paid == sum((f.fee for f in (*report.fills, *neg_report.fills)), Decimal(0))
+    assert ledger.positions() == []  # everything bought was merged or locked
+    assert ledger.cash == ledger.starting_balance - binary_cost + merge.qty - neg_cost
+    assert run.summary is not None
+    assert run.summary.realized_pnl == expected_binary
+    assert len(run.taken()) == 2
+
+    # --- the opportunity ledger: one record per window, filled, living about as long as it.
+    records = engine.tracker.drain_closed()
+    [binary_record] = closed_records(records, signal.strategy, market.condition_id)
+    assert binary_record.outcome == "filled"
+    # (Independent negRisk books can also dip below 1 by chance; those are other records.)
+    [neg_record] = opened_near(records, "negrisk", event.event_id, run.wall_ns(negrisk.start_s))
+    for record, window in ((binary_record, binary), (neg_record, negrisk)):
+        assert record.outcome == "filled"
+        assert record.signal_ids
+        lifetime_s = record.lifetime_ns / NS
+        # Seen from the window's first frame to the last book update before it closed.
+        assert window.duration_s - 0.5 <= lifetime_s <= window.duration_s + 0.3, lifetime_s
+        assert abs(record.first_seen_ns - run.wall_ns(window.start_s)) < 0.3 * NS
+    assert binary_record.best_edge >= Decimal("0.03")  # 0.05 less the fees per set
+    assert binary_record.max_size == binary_depth
+    assert neg_record.best_edge == neg_edge  # no fees on this event
+    report_by_strategy = engine.tracker.report()
+    assert report_by_strategy["negrisk"].by_outcome.get("filled") == 1
+
+
+async def test_no_window_no_trade(tmp_path: Path) -> None:
+    """Binary books are one matching book seen twice: YES ask + NO ask never drops below 1."""
+    scenario = ScenarioConfig(
+        seed=3, binary_markets=4, negrisk_events=0, updates_per_s=500.0, closed_markets=0
+    )
+    run = await run_against_sim(scenario, tmp_path, until_s=1.5, **FAST)
+    engine = run.engine
+    stats = {s.name: s.stats() for s in engine.strategies}
+    assert stats["sumto100"].get("evaluations", 0) > 100  # the books were really evaluated
+    assert stats["sumto100"].get("no_edge", 0) > 100
+    assert run.signals == []
+    assert run.reports == []
+    assert engine.counters.signals == 0
+    assert engine.ledger.positions() == []
+    assert all(r.opened == 0 for r in engine.tracker.report().values())
+
+
+async def test_frozen_feed_trades_nothing_during_the_freeze(tmp_path: Path) -> None:
+    """A window stays open across a freeze: no signal may come from the aging books."""
+    window = ArbWindow(
+        "binary", 1, start_s=0.3, duration_s=3.2, edge=Decimal("0.05"), depth=Decimal(60)
+    )
+    freeze = Fault("freeze", at_s=0.8, duration_s=1.8)
+    scenario = ScenarioConfig(
+        seed=5,
+        binary_markets=2,
+        negrisk_events=0,
+        updates_per_s=300.0,
+        closed_markets=0,
+        windows=(window,),
+        faults=(freeze,),
+    )
+    run = await run_against_sim(
+        scenario,
+        tmp_path,
+        until_s=3.8,
+        sumto100_cooldown_ms=300,
+        sumto100_max_book_age_ms=300,
+        clipper_enabled=False,
+        **FAST,
+    )
+    engine = run.engine
+    frozen_from = run.wall_ns(freeze.at_s) + int(0.4 * NS)  # the book age limit plus a margin
+    frozen_to = run.wall_ns(freeze.at_s + freeze.duration_s) - int(0.05 * NS)
+    assert run.taken(), "the window should be traded before the freeze"
+    during = [(t, e) for t, e in run.signals if frozen_from <= t <= frozen_to]
+    assert during == []
+    # The cooldown ended during the freeze: the timer re-evaluated and refused the old books.
+    assert engine.strategies[0].name == "sumto100"
+    assert engine.strategies[0].stats().get("too_old", 0) >= 1
