@@ -44,6 +44,7 @@ class EngineRun:
     reports: list[tuple[ExecutionReport, Signal]] = field(default_factory=list)
     resumed_wall_ns: int = 0  # wall time at scenario time ``resumed_at_s``
     resumed_at_s: float = 0.0
+    closed_opportunities: list[Any] = field(default_factory=list)  # what the store was given
 
     def wall_ns(self, scenario_s: float) -> int:
         """Wall-clock time (ns) of a scenario time (the simulator runs at speed 1)."""
@@ -93,6 +94,14 @@ async def run_against_sim(
             engine.trade_sinks.append(
                 lambda report, signal: captured.reports.append((report, signal))
             )
+            drain = engine.tracker.drain_closed
+
+            def keep_drained() -> list[Any]:
+                closed = drain()
+                captured.closed_opportunities.extend(closed)
+                return closed
+
+            engine.tracker.drain_closed = keep_drained  # type: ignore[method-assign]
 
         def on_tick(engine: Engine, feed: MarketFeed) -> None:
             assert run is not None

@@ -90,7 +90,7 @@ async def test_position_limit_and_kill_switch_deny_and_are_counted(tmp_path: Pat
     assert halted_at >= run.wall_ns(halted.start_s) - int(0.1 * NS)
 
     # The opportunity ledger keeps why each was not taken.
-    outcomes = {(r.strategy, r.market): r.outcome for r in engine.tracker.drain_closed()}
+    outcomes = {(r.strategy, r.market): r.outcome for r in run.closed_opportunities}
     assert outcomes[("negrisk", event_id)] == "denied:position_limit"
     assert outcomes[("sumto100", halted_market)] == "denied:halted"
     assert outcomes[("sumto100", traded_market)] == "filled"

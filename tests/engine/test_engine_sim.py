@@ -115,7 +115,7 @@ async def test_binary_and_negrisk_windows_are_traded_with_exact_pnl(tmp_path: Pa
     assert len(run.taken()) == 2
 
     # --- the opportunity ledger: one record per window, filled, living about as long as it.
-    records = engine.tracker.drain_closed()
+    records = run.closed_opportunities + engine.tracker.drain_closed()
     [binary_record] = closed_records(records, signal.strategy, market.condition_id)
     assert binary_record.outcome == "filled"
     # (Independent negRisk books can also dip below 1 by chance; those are other records.)

@@ -34,7 +34,7 @@ from polyarb.domain.market import Market
 from polyarb.domain.numbers import price_to_decimal
 from polyarb.domain.sports import Game
 from polyarb.domain.trading import Mode, Signal
-from polyarb.execution.base import ExecutionClient, ExecutionReport
+from polyarb.execution.base import ExecutionClient, ExecutionReport, LegRiskReport
 from polyarb.execution.log_only import LogOnlyExecution
 from polyarb.execution.paper import PaperConfig, PaperExecution
 from polyarb.marketdata.books import BookStore
@@ -79,6 +79,7 @@ class Engine:
         bus: Bus | None = None,
         journal_path: Path | None = None,
         instance_id: str = "",
+        ledger: Ledger | None = None,
     ) -> None:
         self.settings = settings
         self.universe = universe
@@ -90,7 +91,7 @@ class Engine:
         self.counters = EngineCounters()
         self.books = BookStore(listener=self)
         self.view = BookView(self.books.books, clock.now_ns)
-        self.ledger = Ledger(settings.paper_starting_balance)
+        self.ledger = ledger if ledger is not None else Ledger(settings.paper_starting_balance)
         self.risk = RiskManager(RiskLimits.from_settings(settings), now_ns=self.started_ns)
         self.tracker = OpportunityTracker()
         self.markets_by_token: dict[str, Market] = {}
@@ -110,6 +111,10 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._signals_by_id: dict[str, tuple[Strategy, Signal]] = {}
         self.signal_sinks: list[SignalSink] = []
+        # (signal, final outcome, reason): the store's signal table.
+        self.signal_record_sinks: list[Callable[[Signal, str, str], None]] = []
+        self.timer_hooks: list[Callable[[], None]] = []
+        self.error_sinks: list[Callable[[str, str, str], None]] = []
         self.trade_sinks: list[TradeSink] = []
         self.paused = False
         log.info(
@@ -188,6 +193,8 @@ class Engine:
             outcome = denied(denial.reason)
             strategy.on_result(signal, outcome, now)
             self.tracker.resolve(signal, outcome, denial.detail)
+            for record in self.signal_record_sinks:
+                record(signal, outcome, denial.detail)
             self._emit_signal(
                 SignalEvent.from_signal(signal, decision="denied", denial=denial.reason)
             )
@@ -212,7 +219,7 @@ class Engine:
         except Exception as exc:  # an execution bug must not take the engine down
             self.counters.execution_errors += 1
             log.exception("execution failed", signal_id=signal.signal_id)
-            self._emit_error("execution", "exception", f"{type(exc).__name__}: {exc}")
+            self.emit_error("execution", "exception", f"{type(exc).__name__}: {exc}")
         else:
             outcome = _strategy_outcome(report.outcome)
             self.counters.orders += len(report.orders)
@@ -231,12 +238,16 @@ class Engine:
             strategy.on_result(signal, outcome, now)
             self.tracker.resolve(signal, outcome)
             self._signals_by_id.pop(signal.signal_id, None)
+            for record in self.signal_record_sinks:
+                record(signal, outcome, "")
 
     # ------------------------------------------------------------------------- timers
     def on_timer(self) -> None:
         """Time-driven work: cooldowns ending, quiet books, marks and the daily P&L."""
         now = self.clock.now_ns()
         self.refresh_pnl(now)
+        for hook in self.timer_hooks:
+            hook()
         if self.paused:
             return
         for strategy in self.strategies:
@@ -319,15 +330,25 @@ class Engine:
                 Channel.TRADES, TradeEvent.from_fill(fill, signal_id=report.signal_id)
             )
 
-    def _emit_error(self, source: str, kind: str, message: str) -> None:
+    def emit_error(self, source: str, kind: str, message: str) -> None:
+        log.error("engine error", source=source, kind=kind, message=message)
+        for sink in self.error_sinks:
+            sink(source, kind, message)
         if self.bus is not None:
             self._spawn_publish(
                 Channel.ERRORS, ErrorEvent(source=source, kind=kind, message=message)
             )
 
-    def _on_leg_alert(self, *args: Any, **kwargs: Any) -> None:
-        log.warning("leg risk", details=str(args or kwargs)[:500])
-        self._emit_error("execution", "leg_risk", str(args or kwargs)[:500])
+    def _on_leg_alert(self, report: LegRiskReport) -> None:
+        orphans = ", ".join(f"{o.shares} of {o.token_id[:12]}…" for o in report.detected)
+        left = ", ".join(f"{o.shares} of {o.token_id[:12]}…" for o in report.remaining)
+        message = (
+            f"{report.strategy} {report.signal_id}: legs filled unevenly ({orphans}); "
+            f"policy {report.policy} did {'/'.join(report.actions) or 'nothing'}, "
+            f"loss {report.loss} (cap {report.max_loss}); "
+            + (f"still unhedged: {left}" if left else "flat again")
+        )
+        self.emit_error("execution", "leg_risk", message)
 
     def _spawn_publish(self, channel: Channel, payload: Any) -> None:
         if self.bus is not None:

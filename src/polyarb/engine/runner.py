@@ -33,6 +33,7 @@ from polyarb.domain.trading import Signal
 from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
 from polyarb.engine.lock import InstanceLock
+from polyarb.engine.persistence import EnginePersistence, open_store, recover
 from polyarb.execution.base import ExecutionReport
 from polyarb.marketdata.clob_rest import ClobRestClient
 from polyarb.marketdata.espn import EspnClient
@@ -146,6 +147,11 @@ async def run_engine(
         async with AsyncExitStack() as stack:
             endpoints = await _endpoints(settings, venue, scenario, stack)
             universe = await _universe_from(endpoints.gamma_url, settings)
+            health = _HealthRelay()
+            store = await open_store(settings, on_health=health)
+            stack.push_async_callback(store.close)
+            journal_path = data_dir / "paper-journal.jsonl"
+            recovery = await recover(settings, store, journal_path)
             bus = make_bus(settings.redis_url, settings.instance_id)
             await bus.start()
             stack.push_async_callback(bus.close)
@@ -154,9 +160,14 @@ async def run_engine(
                 universe,
                 clock=WallClock(),
                 bus=bus,
-                journal_path=data_dir / "paper-journal.jsonl",
+                journal_path=journal_path,
                 instance_id=bus.instance_id,
+                ledger=recovery.ledger,
             )
+            persistence = EnginePersistence(engine, store, recovery)
+            health.target = persistence
+            engine.timer_hooks.append(persistence.on_timer)
+            engine.error_sinks.append(persistence.record_error)
             rest = ClobRestClient(endpoints.clob_url, timeout_s=settings.poly_http_timeout_s)
             stack.push_async_callback(rest.aclose)
             feed = MarketFeed(
@@ -172,6 +183,17 @@ async def run_engine(
             return await _run_tasks(
                 settings, engine, feed, bus, endpoints, duration_s, on_tick, tick_interval_s
             )
+
+
+class _HealthRelay:
+    """The store reports health before the engine exists; relay once it does."""
+
+    def __init__(self) -> None:
+        self.target: EnginePersistence | None = None
+
+    def __call__(self, healthy: bool, reason: str) -> None:
+        if self.target is not None:
+            self.target.on_health(healthy, reason)
 
 
 async def _endpoints(
@@ -235,6 +257,8 @@ async def _run_tasks(
         await asyncio.gather(*tasks, return_exceptions=True)
         await engine.drain()
         engine.tracker.close_all(engine.clock.now_ns())
+        for hook in engine.timer_hooks:  # persist the closed opportunities and risk state
+            hook()
         engine.status = "stopped"
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):

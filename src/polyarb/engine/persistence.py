@@ -1,0 +1,163 @@
+"""The engine's books of record: recovery at start, events to the store while trading.
+
+Order at start (reliability: strategies start only after recovery succeeds):
+open the store (migrating it) -> load the saved state -> reconcile the paper journal with the
+database (0 lost, 0 duplicated) -> trade on the journal's ledger with the saved risk state.
+A failed reconciliation engages the kill switch with the reason instead of trading blind.
+While trading nothing here blocks the hot loop: records are queued to the store's writer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import structlog
+
+from polyarb.config import Settings
+from polyarb.domain.ledger import Ledger
+from polyarb.domain.trading import Mode, Signal
+from polyarb.engine.core import Engine
+from polyarb.execution.base import ExecutionReport
+from polyarb.execution.journal import read_journal
+from polyarb.store import (
+    ErrorRecord,
+    OpportunityRecord,
+    RecoveredState,
+    RiskStateRecord,
+    Store,
+    resolve_database_url,
+)
+
+log = structlog.get_logger(__name__)
+
+STORE_GATE_REASON = "database unavailable: no new positions until it returns"
+
+
+class Recovery:
+    """What start-up restored, for the engine's constructor and the operator."""
+
+    def __init__(self, ledger: Ledger, state: RecoveredState, problems: list[str]) -> None:
+        self.ledger = ledger
+        self.state = state
+        self.problems = problems
+
+
+async def open_store(settings: Settings, on_health: object = None) -> Store:
+    url = resolve_database_url(settings.database_url, settings.data_dir)
+    store = await Store.open(
+        url,
+        mode=Mode(settings.mode),
+        spool_dir=settings.data_dir / "spool",
+        auto_upgrade=settings.db_auto_upgrade,
+        on_health=on_health,  # type: ignore[arg-type]
+    )
+    return store
+
+
+async def recover(settings: Settings, store: Store, journal_path: Path) -> Recovery:
+    """Load the saved state and reconcile the paper journal; problems mean: stay halted."""
+    state = await store.load_state()
+    starting = settings.paper_starting_balance
+    problems: list[str] = []
+    if settings.mode == "paper":
+        # A start-up read of a local file, before trading: blocking is fine here.
+        events = read_journal(journal_path).events if journal_path.exists() else []  # noqa: ASYNC240
+        report = await store.reconcile_paper(events, starting_balance=starting)
+        problems = report.problems()
+        ledger = report.ledger
+    else:
+        ledger = state.recompute_ledger(starting)
+    return Recovery(ledger, state, problems)
+
+
+class EnginePersistence:
+    """Connects a running engine to the store: recovery applied, events recorded."""
+
+    def __init__(self, engine: Engine, store: Store, recovery: Recovery) -> None:
+        self.engine = engine
+        self.store = store
+        self.mode = engine.mode
+        self._risk_revision = -1
+        self._store_gate = False
+        self._restore_risk(recovery)
+        engine.signal_record_sinks.append(self._on_signal)
+        engine.trade_sinks.append(self._on_report)
+
+    def _restore_risk(self, recovery: Recovery) -> None:
+        engine = self.engine
+        now = engine.clock.now_ns()
+        saved = recovery.state.risk
+        if saved is not None and saved.detail:
+            try:
+                engine.risk.restore(saved.detail, now)
+            except ValueError as exc:
+                log.error("saved risk state unreadable", error=str(exc))
+                engine.risk.engage(f"saved risk state unreadable: {exc}", "recovery", now)
+        for position in engine.ledger.positions():
+            engine.risk.set_position(
+                position.token_id,
+                engine.ledger.shares(position.token_id),
+                engine.ledger.cost_basis(position.token_id),
+            )
+        if recovery.problems:
+            reason = "recovery failed: " + "; ".join(recovery.problems)
+            log.error("engine halted", reason=reason)
+            engine.risk.engage(reason[:500], "recovery", now)
+        self.save_risk_if_changed()
+
+    # ------------------------------------------------------------------------- events
+    def _on_signal(self, signal: Signal, outcome: str, reason: str) -> None:
+        self.store.submit_signal(signal, outcome, reason=reason)
+
+    def _on_report(self, report: ExecutionReport, signal: Signal) -> None:
+        ledger = self.engine.ledger
+        for order in report.orders:
+            self.store.submit_order(order)
+        for fill in report.fills:
+            self.store.submit_fill(fill, ledger)
+        for merge in report.merges:
+            self.store.submit_merge(merge, ledger)
+
+    def on_timer(self) -> None:
+        """Closed opportunities and risk-state changes (called from the engine's timer)."""
+        for opportunity in self.engine.tracker.drain_closed():
+            self.store.submit(OpportunityRecord.from_opportunity(opportunity, self.mode))
+        self.save_risk_if_changed()
+
+    def save_risk_if_changed(self) -> None:
+        risk = self.engine.risk
+        if risk.revision == self._risk_revision:
+            return
+        self._risk_revision = risk.revision
+        now = self.engine.clock.now_ns()
+        status = risk.status(now)
+        kill = next((g for g in status.gates if g.name == "kill_switch"), None)
+        self.store.submit(
+            RiskStateRecord(
+                mode=self.mode,
+                state=status.state.value,
+                kill_switch=kill is not None,
+                ts_ns=now,
+                reason=kill.reason if kill is not None else "",
+                actor=kill.actor if kill is not None else "",
+                detail=risk.snapshot(),
+            )
+        )
+
+    def on_health(self, healthy: bool, reason: str) -> None:
+        """Database down: stop opening positions (reducing) and alert; back: lift our gate."""
+        engine = self.engine
+        now = engine.clock.now_ns()
+        if not healthy and not self._store_gate:
+            self._store_gate = True
+            engine.risk.set_reducing(STORE_GATE_REASON, "store", now)
+            engine.emit_error("store", "outage", f"database unavailable: {reason}")
+        elif healthy and self._store_gate:
+            self._store_gate = False
+            engine.risk.resume("store", now)
+            log.warning("database back; spool replayed", reason=reason)
+
+    def record_error(self, source: str, kind: str, message: str) -> None:
+        self.store.submit(
+            ErrorRecord(ts_ns=self.engine.clock.now_ns(), source=source, kind=kind, message=message)
+        )
