@@ -300,3 +300,19 @@ def test_a_fill_releases_the_in_flight_shares_of_its_own_signal() -> None:
     assert denial is not None
     assert denial.reason == "position_limit"
     assert risk.check(buy(size="20"), NOW) is None
+
+
+def test_reducing_sources_are_independent_and_persisted() -> None:
+    risk = manager()
+    risk.set_reducing("maintenance", "alice", NOW)
+    risk.set_reducing("database down", "store", NOW, source="store")
+    assert [g.name for g in risk.resume("store", NOW, source="store")] == ["reducing"]
+    assert risk.state is TradingState.REDUCING  # the store coming back keeps alice's pause
+    risk.set_reducing("database down", "store", NOW, source="store")
+    restarted = manager()
+    restarted.restore(json.loads(json.dumps(risk.snapshot())), NOW)
+    assert sorted(g.source for g in restarted.status(NOW).gates) == ["operator", "store"]
+    restarted.resume("bob", NOW)
+    assert restarted.state is TradingState.REDUCING
+    restarted.resume("store", NOW, source="store")
+    assert restarted.state is TradingState.ACTIVE

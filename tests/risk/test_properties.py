@@ -52,7 +52,7 @@ op = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(ops=st.lists(op, min_size=30, max_size=80))
 def test_no_sequence_breaches_a_limit(ops: list[tuple[object, ...]]) -> None:
     risk = RiskManager(LIMITS, now_ns=START)

@@ -461,8 +461,16 @@ def test_config_from_settings_and_runtime_change() -> None:
     with pytest.raises(ValueError, match="negative"):
         config.with_param("max_position", "-1")
     assert config.params()["max_book_age_ms"] == "900"
-    names = [s.name for s in build_enabled(settings_)]
-    assert names == ["sumto100", "clipper", "negrisk"]  # Sniper is off by default
+    chosen = Settings(_env_file=None, clipper_enabled=False, sniper_enabled=False)  # type: ignore[call-arg]
+    assert [s.name for s in build_enabled(chosen)] == ["sumto100", "negrisk"]
+    everything = Settings(_env_file=None, sniper_enabled=True)  # type: ignore[call-arg]
+    built = build_enabled(everything, id_prefix="run7-")
+    assert [s.name for s in built] == ["sumto100", "clipper", "negrisk", "sniper"]
+    sum_to_100, clipper = built[0], built[1]
+    assert isinstance(sum_to_100, SumTo100)
+    assert isinstance(clipper, Clipper)
+    assert sum_to_100.gate is clipper.gate  # one attempt per market across both
+    assert sum_to_100.id_prefix == "run7-"
 
 
 def test_set_config_applies_new_limits() -> None:

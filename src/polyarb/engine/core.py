@@ -225,7 +225,7 @@ class Engine:
             self.counters.orders += len(report.orders)
             self.counters.fills += len(report.fills)
             for fill in report.fills:
-                self.risk.on_fill(fill)
+                self.risk.on_fill(fill, signal.signal_id)
             for merge in report.merges:
                 if not merge.locked:  # merged shares became collateral: risk must forget them
                     self._sync_risk_positions(merge.token_ids)

@@ -150,11 +150,11 @@ class EnginePersistence:
         now = engine.clock.now_ns()
         if not healthy and not self._store_gate:
             self._store_gate = True
-            engine.risk.set_reducing(STORE_GATE_REASON, "store", now)
+            engine.risk.set_reducing(STORE_GATE_REASON, "store", now, source="store")
             engine.emit_error("store", "outage", f"database unavailable: {reason}")
         elif healthy and self._store_gate:
             self._store_gate = False
-            engine.risk.resume("store", now)
+            engine.risk.resume("store", now, source="store")
             log.warning("database back; spool replayed", reason=reason)
 
     def record_error(self, source: str, kind: str, message: str) -> None:

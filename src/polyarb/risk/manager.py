@@ -101,7 +101,7 @@ class RiskManager:
         self._orders: deque[int] = deque()  # submit times, one per order (leg)
         self._kill_switch: Gate | None = None
         self._loss_halt: Gate | None = None
-        self._reducing: Gate | None = None
+        self._reducing: dict[str, Gate] = {}  # source -> gate (operator, store outage, ...)
         self._day = utc_day(now_ns)
         self._realized_today = ZERO  # realized P&L of the current UTC day (the engine's figure)
         self._unrealized: Decimal | None = None  # current mark-to-market of open positions
@@ -114,7 +114,7 @@ class RiskManager:
     def state(self) -> TradingState:
         if self._kill_switch is not None or self._loss_halt is not None:
             return TradingState.HALTED
-        if self._reducing is not None:
+        if self._reducing:
             return TradingState.REDUCING
         return TradingState.ACTIVE
 
@@ -150,16 +150,20 @@ class RiskManager:
             self._event("loss_halt_cleared", "", actor, now_ns)
         return self.gates(now_ns)
 
-    def set_reducing(self, reason: str, actor: str, now_ns: int = 0) -> None:
-        """Allow only signals that reduce open positions (operator pause)."""
-        self._reducing = Gate("reducing", reason or "paused", actor, now_ns)
-        self._event("reducing", reason, actor, now_ns)
+    def set_reducing(
+        self, reason: str, actor: str, now_ns: int = 0, *, source: str = "operator"
+    ) -> None:
+        """Allow only signals that reduce open positions until ``resume`` for the same
+        ``source``. Sources are independent: a store outage ending (``source="store"``) does
+        not lift an operator's pause."""
+        self._reducing[source] = Gate("reducing", reason or "paused", actor, now_ns, source)
+        self._event("reducing", f"{source}: {reason}", actor, now_ns)
 
-    def resume(self, actor: str, now_ns: int = 0) -> list[Gate]:
-        """Leave reducing mode; returns the gates still up (K4: say what still blocks)."""
-        if self._reducing is not None:
-            self._reducing = None
-            self._event("resumed", "", actor, now_ns)
+    def resume(self, actor: str, now_ns: int = 0, *, source: str = "operator") -> list[Gate]:
+        """Lift ``source``'s reducing gate; returns the gates still up (K4: say what still
+        blocks)."""
+        if self._reducing.pop(source, None) is not None:
+            self._event("resumed", source, actor, now_ns)
         return self.gates(now_ns)
 
     # --- P&L and the day --------------------------------------------------------------------
@@ -337,7 +341,8 @@ class RiskManager:
 
     def gates(self, now_ns: int) -> list[Gate]:
         """Every gate that restricts trading now, not only the first."""
-        gates = [g for g in (self._kill_switch, self._loss_halt, self._reducing) if g is not None]
+        gates = [g for g in (self._kill_switch, self._loss_halt) if g is not None]
+        gates.extend(self._reducing.values())
         limits = self.limits
         if self.daily_pnl <= -limits.max_daily_loss:
             gates.append(Gate("daily_loss", f"today's P&L {self.daily_pnl}", "risk", now_ns))
@@ -350,7 +355,8 @@ class RiskManager:
         return gates
 
     def _gates_text(self, now_ns: int) -> str:
-        up = [g for g in (self._kill_switch, self._loss_halt, self._reducing) if g is not None]
+        up = [g for g in (self._kill_switch, self._loss_halt) if g is not None]
+        up.extend(self._reducing.values())
         return "; ".join(f"{g.name}: {g.reason} ({g.actor})" for g in up) or "no gate"
 
     def status(self, now_ns: int) -> RiskStatus:
@@ -379,7 +385,7 @@ class RiskManager:
             "state": self.state.value,
             "kill_switch": gate(self._kill_switch),
             "loss_halt": gate(self._loss_halt),
-            "reducing": gate(self._reducing),
+            "reducing": [g.as_dict() for g in self._reducing.values()],
             "day": self._day.isoformat(),
             "day_start_unrealized": None
             if self._day_start_unrealized is None
@@ -397,7 +403,16 @@ class RiskManager:
             raise ValueError(f"risk snapshot version {data.get('version')!r} is not supported")
         kill = _gate_from(data.get("kill_switch"), "kill_switch")
         loss = _gate_from(data.get("loss_halt"), "loss_halt")
-        reducing = _gate_from(data.get("reducing"), "reducing")
+        raw_reducing = data.get("reducing") or []
+        if isinstance(raw_reducing, Mapping):  # a single gate
+            raw_reducing = [raw_reducing]
+        if not isinstance(raw_reducing, list):
+            raise ValueError("risk snapshot: reducing must be a list of gates")
+        reducing: dict[str, Gate] = {}
+        for raw in raw_reducing:
+            g = _gate_from(raw, "reducing")
+            if g is not None:
+                reducing[g.source or "operator"] = g
         day_text = data.get("day")
         if not isinstance(day_text, str):
             raise ValueError("risk snapshot: day must be an ISO date string")
@@ -435,4 +450,7 @@ def _gate_from(raw: object, name: str) -> Gate | None:
         raise ValueError(f"risk snapshot: {name} reason/actor must be strings")
     if not isinstance(since, int) or isinstance(since, bool):
         raise ValueError(f"risk snapshot: {name} since_ns must be an integer")
-    return Gate(name, reason, actor, since)
+    source = raw.get("source", "")
+    if not isinstance(source, str):
+        raise ValueError(f"risk snapshot: {name} source must be a string")
+    return Gate(name, reason, actor, since, source)

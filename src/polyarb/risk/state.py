@@ -20,6 +20,7 @@ class Gate:
     reason: str
     actor: str = ""
     since_ns: int = 0
+    source: str = ""  # for reducing gates: who asked (operator, store ...)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -27,6 +28,7 @@ class Gate:
             "reason": self.reason,
             "actor": self.actor,
             "since_ns": self.since_ns,
+            "source": self.source,
         }
 
 

@@ -49,10 +49,12 @@ def book_problem(book: OrderBook | None, now_ns: int, max_age_ns: int | None) ->
         return "stale"
     if max_age_ns is not None and now_ns - book.ts_recv_ns > max_age_ns:
         return "too_old"
-    if book.is_crossed():
-        return "crossed"
-    if not book.asks.prices:
+    asks = book.asks.prices
+    if not asks:
         return "no_asks"
+    bids = book.bids.prices
+    if bids and bids[-1] >= asks[0]:
+        return "crossed"
     return ""
 
 
@@ -168,6 +170,7 @@ class SetBounds:
     max_units: int  # 1e-6 sets
     max_cost: int  # scaled units (FeeModel.scale x 1e-10 $), fees included
     min_units: int  # 1e-6 sets: minimum liquidity and the venue's minimum order size
+    threshold: int  # edge denominator x the highest cost of one 1e-6 set (scaled units)
 
 
 def make_bounds(
@@ -178,11 +181,13 @@ def make_bounds(
     max_notional: Decimal,
     min_sets: Decimal,
 ) -> SetBounds:
+    edge_num, edge_den = min_edge.as_integer_ratio()
     return SetBounds(
-        edge_ratio=min_edge.as_integer_ratio(),
+        edge_ratio=(edge_num, edge_den),
         max_units=size_units(max_sets),
         max_cost=fees.usd_to_scaled_floor(max_notional),
         min_units=int((min_sets * SIZE_SCALE).to_integral_value(rounding=ROUND_CEILING)),
+        threshold=(edge_den - edge_num) * ONE * fees.scale,
     )
 
 
@@ -242,48 +247,52 @@ def tick_of(book: OrderBook, market: Market) -> int:
     return decimal_to_price(market.tick_size)
 
 
-def build_legs(
+def limit_prices(
     plan: SetPlan, books: Sequence[OrderBook], targets: Sequence[tuple[Market, Outcome]]
-) -> tuple[Leg, ...] | None:
-    """Signal legs for a plan; None when a limit price would fall off the valid price range."""
-    size = size_to_decimal(plan.sets)
-    legs = []
-    for fill, book, (market, outcome) in zip(plan.legs, books, targets, strict=True):
+) -> tuple[int, ...] | None:
+    """Each leg's limit (the worst level touched on its tick grid); None if one is invalid."""
+    limits = []
+    for fill, book, (market, _) in zip(plan.legs, books, targets, strict=True):
         limit = limit_price(fill.worst_price, tick_of(book, market))
         if limit is None:
             return None
-        vwap = (Decimal(fill.cost) / (Decimal(plan.sets) * ONE)).quantize(VWAP_QUANTUM)
-        legs.append(
-            Leg(
-                token_id=outcome.token_id,
-                side=Side.BUY,
-                size=size,
-                vwap=vwap,
-                limit_price=_price(limit),
-                market=market.condition_id,
-                outcome=outcome.label,
-            )
+        limits.append(limit)
+    return tuple(limits)
+
+
+def build_legs(
+    plan: SetPlan, limits: Sequence[int], targets: Sequence[tuple[Market, Outcome]]
+) -> tuple[Leg, ...]:
+    size = size_to_decimal(plan.sets)
+    denominator = Decimal(plan.sets * ONE)
+    return tuple(
+        Leg(
+            token_id=outcome.token_id,
+            side=Side.BUY,
+            size=size,
+            vwap=(Decimal(fill.cost) / denominator).quantize(VWAP_QUANTUM),
+            limit_price=_price(limit),
+            market=market.condition_id,
+            outcome=outcome.label,
         )
-    return tuple(legs)
+        for fill, limit, (market, outcome) in zip(plan.legs, limits, targets, strict=True)
+    )
 
 
 def set_signal(
     *,
     strategy: str,
     key: str,
-    plan: SetPlan,
     legs: tuple[Leg, ...],
-    fees: FeeModel,
+    size: Decimal,
+    cost: Decimal,
+    fees: Decimal,
+    edge: Decimal,
     ts_recv_ns: int,
     signal_id: str,
 ) -> Signal:
-    size = size_to_decimal(plan.sets)
-    cost = fees.to_usd(plan.total)
-    fee_usd = fees.to_usd(plan.fees)
-    edge = ((size - cost) / size).quantize(EDGE_QUANTUM, rounding=ROUND_FLOOR)
     prices = " + ".join(canonical(leg.vwap) for leg in legs)
-    per_set = f"fees {fee_usd / size:.6f} = {cost / size:.6f} per set"
-    reason = f"{prices} + {per_set}, {canonical(size)} sets"
+    reason = f"{prices} + fees: {canonical(cost)} for {canonical(size)} sets"
     return Signal(
         strategy=strategy,
         market=key,
@@ -291,7 +300,7 @@ def set_signal(
         edge=edge,
         size=size,
         legs=legs,
-        fees=fee_usd,
+        fees=fees,
         cost=cost,
         kind="complete_set",
         reason=reason,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Generic, TypeVar
 
 from polyarb.domain.book import OrderBook
 from polyarb.domain.market import Market, MarketEvent, Outcome
-from polyarb.domain.numbers import ONE, size_to_decimal
-from polyarb.domain.trading import Leg, Signal
+from polyarb.domain.numbers import size_to_decimal
+from polyarb.domain.trading import Signal
 from polyarb.strategies.base import (
     AttemptGate,
     MarketView,
@@ -24,10 +24,11 @@ from polyarb.strategies.base import (
     is_terminal,
 )
 from polyarb.strategies.complete_set import (
+    EDGE_QUANTUM,
     SetBounds,
     SetPlan,
-    book_problem,
     build_legs,
+    limit_prices,
     plan_sets,
     set_signal,
 )
@@ -44,31 +45,30 @@ class SetTarget:
     legs: tuple[tuple[Market, Outcome], ...]
     fees: FeeModel
     bounds: SetBounds
+    token_ids: tuple[str, ...] = ()
 
-    @property
-    def token_ids(self) -> tuple[str, ...]:
-        return tuple(outcome.token_id for _, outcome in self.legs)
+    def __post_init__(self) -> None:
+        if not self.token_ids:
+            object.__setattr__(self, "token_ids", tuple(o.token_id for _, o in self.legs))
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
+    """An executable set found in one evaluation, priced once."""
+
     target: SetTarget
     plan: SetPlan
-    legs: tuple[Leg, ...]
-
-    @property
-    def size(self) -> Decimal:
-        return size_to_decimal(self.plan.sets)
+    limits: tuple[int, ...]
+    size: Decimal
+    cost: Decimal  # USD, fees included
+    edge: Decimal  # per set, rounded down
 
     @property
     def profit(self) -> Decimal:
-        """Expected profit in USD for the whole size, fees included."""
-        fees = self.target.fees
-        return fees.to_usd(self.plan.sets * ONE * fees.scale - self.plan.total)
+        return self.size - self.cost
 
-    @property
-    def edge(self) -> Decimal:
-        return self.profit / self.size
+
+_NO_AGE_LIMIT = -(2**62)
 
 
 class SetStrategy(Generic[ConfigT]):
@@ -127,27 +127,51 @@ class SetStrategy(Generic[ConfigT]):
     def _count(self, what: str) -> None:
         self._counts[what] = self._counts.get(what, 0) + 1
 
-    def _evaluate(self, view: MarketView, target: SetTarget, now_ns: int) -> Candidate | None:
-        max_age = self._max_age_ns()
+    def _evaluate(
+        self, view: MarketView, target: SetTarget, now_ns: int, oldest_ns: int
+    ) -> Candidate | None:
+        """The hot path: book checks, then a top-of-book test that settles most evaluations (if
+        the best asks already cost more than 1 - min_edge per set, no size can qualify)."""
+        fees = target.fees
+        marginal = fees.flat_per_unit
         books: list[OrderBook] = []
-        for _, outcome in target.legs:
-            book = view.book(outcome.token_id)
-            problem = book_problem(book, now_ns, max_age)
-            if problem or book is None:
-                self._count(problem)
+        for i, token_id in enumerate(target.token_ids):
+            book = view.book(token_id)
+            if book is None:
+                self._count("no_book")
                 return None
+            if book.stale:
+                self._count("stale")
+                return None
+            if book.ts_recv_ns < oldest_ns:
+                self._count("too_old")
+                return None
+            asks = book.asks.prices
+            if not asks:
+                self._count("no_asks")
+                return None
+            bids = book.bids.prices
+            if bids and bids[-1] >= asks[0]:
+                self._count("crossed")
+                return None
+            marginal += fees.unit_cost(i, asks[0])
             books.append(book)
-        plan, why = plan_sets(
-            [b.asks for b in books], target.fees, target.bounds, top_only=self.top_only
-        )
+        bounds = target.bounds
+        if bounds.edge_ratio[1] * marginal > bounds.threshold:
+            self._count("no_edge")
+            return None
+        plan, why = plan_sets([b.asks for b in books], fees, bounds, top_only=self.top_only)
         if plan is None:
             self._count(why)
             return None
-        legs = build_legs(plan, books, target.legs)
-        if legs is None:
+        limits = limit_prices(plan, books, target.legs)
+        if limits is None:
             self._count("limit_out_of_range")
             return None
-        return Candidate(target, plan, legs)
+        size = size_to_decimal(plan.sets)
+        cost = fees.to_usd(plan.total)
+        edge = ((size - cost) / size).quantize(EDGE_QUANTUM, rounding=ROUND_FLOOR)
+        return Candidate(target, plan, limits, size, cost, edge)
 
     def _select(self, ready: list[Candidate]) -> list[Candidate]:
         """Which of the markets free to trade get a signal (default: all of them)."""
@@ -156,6 +180,8 @@ class SetStrategy(Generic[ConfigT]):
     def _run(self, view: MarketView, keys: Collection[str], ts_recv_ns: int) -> list[Signal]:
         now_ns = view.now_ns()
         self._now_ns = max(self._now_ns, now_ns)
+        max_age = self._max_age_ns()
+        oldest_ns = _NO_AGE_LIMIT if max_age is None else now_ns - max_age
         evaluated: list[str] = []
         found: list[tuple[Candidate, str]] = []
         for key in keys:
@@ -164,9 +190,13 @@ class SetStrategy(Generic[ConfigT]):
                 continue
             evaluated.append(key)
             self._count("evaluations")
-            candidate = self._evaluate(view, target, now_ns)
+            candidate = self._evaluate(view, target, now_ns, oldest_ns)
             if candidate is not None:
                 found.append((candidate, self.gate.blocked(key, now_ns)))
+        self.last_evaluated = evaluated
+        if not found:  # the usual case
+            self.last_sightings = []
+            return []
         chosen = {id(c) for c in self._select([c for c, blocked in found if not blocked])}
         signals: list[Signal] = []
         sightings: list[Sighting] = []
@@ -177,13 +207,16 @@ class SetStrategy(Generic[ConfigT]):
             if not blocked and id(candidate) in chosen:
                 self._seq += 1
                 signal_id = f"{self.id_prefix}{self.name}-{self._seq}"
+                target = candidate.target
                 signals.append(
                     set_signal(
                         strategy=self.name,
                         key=key,
-                        plan=candidate.plan,
-                        legs=candidate.legs,
-                        fees=candidate.target.fees,
+                        legs=build_legs(candidate.plan, candidate.limits, target.legs),
+                        size=candidate.size,
+                        cost=candidate.cost,
+                        fees=target.fees.to_usd(candidate.plan.fees),
+                        edge=candidate.edge,
                         ts_recv_ns=ts_recv_ns,
                         signal_id=signal_id,
                     )
@@ -203,7 +236,6 @@ class SetStrategy(Generic[ConfigT]):
                     held_back=held_back,
                 )
             )
-        self.last_evaluated = evaluated
         self.last_sightings = sightings
         return signals
 
