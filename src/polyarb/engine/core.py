@@ -179,12 +179,17 @@ class Engine:
             self._after_evaluation(strategy, signals)
 
     def _after_evaluation(self, strategy: Strategy, signals: list[Signal]) -> None:
+        # Orders first: the opportunity ledger is bookkeeping the decision must not wait for. It
+        # learns the signals' first outcomes after it has seen the sightings that carry them.
+        outcomes = [(signal, *self._dispatch(strategy, signal)) for signal in signals]
         now = self.clock.now_ns()
         self.tracker.observe(strategy.name, strategy.last_evaluated, strategy.last_sightings, now)
-        for signal in signals:
-            self._dispatch(strategy, signal)
+        for signal, outcome, detail in outcomes:
+            self.tracker.resolve(signal, outcome, detail)
 
-    def _dispatch(self, strategy: Strategy, signal: Signal) -> None:
+    def _dispatch(self, strategy: Strategy, signal: Signal) -> tuple[str, str]:
+        """Check ``signal`` and send it if approved; returns its outcome and the denial detail
+        (for the opportunity ledger, which the caller updates afterwards)."""
         self.counters.signals += 1
         now = self.clock.now_ns()
         denial = self.risk.check(signal, now)
@@ -192,25 +197,24 @@ class Engine:
             self.counters.denied += 1
             outcome = denied(denial.reason)
             strategy.on_result(signal, outcome, now)
-            self.tracker.resolve(signal, outcome, denial.detail)
             for record in self.signal_record_sinks:
                 record(signal, outcome, denial.detail)
             self._emit_signal(
                 SignalEvent.from_signal(signal, decision="denied", denial=denial.reason)
             )
-            return
+            return outcome, denial.detail
         # The order command is issued here: this is the end of tick-to-decision.
         if signal.ts_recv_ns and isinstance(self.clock, WallClock):
             self.counters.decision_ns.append(time.time_ns() - signal.ts_recv_ns)
         self.counters.taken += 1
         self.risk.on_submit(signal, now)
         strategy.on_result(signal, TAKEN, now)
-        self.tracker.resolve(signal, TAKEN)
         self._signals_by_id[signal.signal_id] = (strategy, signal)
         task = asyncio.get_running_loop().create_task(self._execute(strategy, signal))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self._emit_signal(SignalEvent.from_signal(signal, decision="taken"))
+        return TAKEN, ""
 
     async def _execute(self, strategy: Strategy, signal: Signal) -> None:
         outcome = FAILED

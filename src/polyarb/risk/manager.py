@@ -48,6 +48,11 @@ def utc_day(now_ns: int) -> date:
     return _EPOCH + timedelta(days=now_ns // DAY_NS)
 
 
+def _day_end_ns(day: date) -> int:
+    """The first Unix time (ns) after the UTC day ``day``."""
+    return ((day - _EPOCH).days + 1) * DAY_NS
+
+
 @dataclass(slots=True)
 class _InFlightLeg:
     token_id: str
@@ -98,11 +103,20 @@ class RiskManager:
         self.revision = 0  # bumps on every change of the persistent state (see snapshot)
         self._holdings: dict[str, _Holding] = {}
         self._in_flight: dict[str, list[_InFlightLeg]] = {}  # signal id -> legs
+        # Totals the check reads, kept up to date by the calls that change their inputs so the
+        # check itself stays O(legs): recomputed on fills, syncs and releases (off the decision
+        # path), extended on submit in the order a recomputation would add (same Decimal sums).
+        self._held: dict[str, Decimal] = {}  # token -> shares, non-zero positions only
+        self._held_cost = ZERO  # cost of the open long positions
+        self._buying: dict[str, Decimal] = {}  # token -> buy shares in flight, not yet filled
+        self._selling: dict[str, Decimal] = {}  # token -> sell shares in flight
+        self._flying = ZERO  # the most the orders in flight can still spend
         self._orders: deque[int] = deque()  # submit times, one per order (leg)
         self._kill_switch: Gate | None = None
         self._loss_halt: Gate | None = None
         self._reducing: dict[str, Gate] = {}  # source -> gate (operator, store outage, ...)
         self._day = utc_day(now_ns)
+        self._day_end_ns = _day_end_ns(self._day)  # the check rolls the day only past this
         self._realized_today = ZERO  # realized P&L of the current UTC day (the engine's figure)
         self._unrealized: Decimal | None = None  # current mark-to-market of open positions
         self._day_start_unrealized: Decimal | None = None  # the marks carried into the day
@@ -169,11 +183,14 @@ class RiskManager:
     # --- P&L and the day --------------------------------------------------------------------
 
     def _roll_day(self, now_ns: int) -> None:
+        if now_ns < self._day_end_ns:
+            return
         day = utc_day(now_ns)
         if day <= self._day:
             return
         previous = self.daily_pnl
         self._day = day
+        self._day_end_ns = _day_end_ns(day)
         self._realized_today = ZERO
         self._day_start_unrealized = self._unrealized
         self._event("day_rollover", f"{day.isoformat()} (previous day P&L {previous})", "", now_ns)
@@ -229,6 +246,8 @@ class RiskManager:
                 take = min(leg.remaining, left)
                 leg.remaining -= take
                 left -= take
+        self._refresh_holdings()
+        self._refresh_in_flight()
 
     def set_position(self, token_id: str, shares: Decimal, cost: Decimal) -> None:
         """Replace a token's position from the ledger (startup, merges, resolutions)."""
@@ -236,6 +255,7 @@ class RiskManager:
             self._holdings.pop(token_id, None)
         else:
             self._holdings[token_id] = _Holding(shares, cost)
+        self._refresh_holdings()
 
     def on_submit(self, signal: Signal, now_ns: int) -> None:
         """An approved signal's orders were sent: they count as in flight and against the rate."""
@@ -248,39 +268,50 @@ class RiskManager:
                 fee_share = signal.fees * (leg.size * leg.limit_price) / buy_notional
                 per_share = leg.limit_price + fee_share / leg.size
             legs.append(_InFlightLeg(leg.token_id, leg.side, leg.size, per_share))
+        replaced = signal.signal_id in self._in_flight
         self._in_flight[signal.signal_id] = legs
         self._orders.extend([now_ns] * len(signal.legs))
+        if replaced:  # the legs moved in the order of the sums: add them up again
+            self._refresh_in_flight()
+            return
+        for new in legs:  # the new legs come last in a recomputation too
+            if new.side == Side.BUY:
+                self._flying += new.remaining * new.spend_per_share
+            if new.remaining > 0:
+                sizes = self._buying if new.side == Side.BUY else self._selling
+                sizes[new.token_id] = sizes.get(new.token_id, ZERO) + new.remaining
 
     def on_done(self, signal: Signal) -> None:
         """The signal's orders are over (filled, cancelled, rejected): release what is left."""
-        self._in_flight.pop(signal.signal_id, None)
+        if self._in_flight.pop(signal.signal_id, None) is not None:
+            self._refresh_in_flight()
 
     # --- the check --------------------------------------------------------------------------
 
-    def _in_flight_sizes(self, side: Side) -> dict[str, Decimal]:
-        out: dict[str, Decimal] = {}
+    def _refresh_holdings(self) -> None:
+        holdings = self._holdings
+        self._held = {t: h.shares for t, h in holdings.items() if h.shares != 0}
+        self._held_cost = sum((h.cost for h in holdings.values() if h.shares > 0), ZERO)
+
+    def _refresh_in_flight(self) -> None:
+        buying: dict[str, Decimal] = {}
+        selling: dict[str, Decimal] = {}
+        flying = ZERO
         for legs in self._in_flight.values():
             for leg in legs:
-                if leg.side == side and leg.remaining > 0:
-                    out[leg.token_id] = out.get(leg.token_id, ZERO) + leg.remaining
-        return out
+                if leg.side == Side.BUY:
+                    flying += leg.remaining * leg.spend_per_share
+                if leg.remaining > 0:
+                    sizes = buying if leg.side == Side.BUY else selling
+                    sizes[leg.token_id] = sizes.get(leg.token_id, ZERO) + leg.remaining
+        self._buying, self._selling, self._flying = buying, selling, flying
 
     def positions(self) -> dict[str, Decimal]:
-        return {t: h.shares for t, h in self._holdings.items() if h.shares != 0}
+        return dict(self._held)
 
     def exposure(self) -> Decimal:
         """Cost of open long positions plus the most the orders in flight can still spend."""
-        held = sum((h.cost for h in self._holdings.values() if h.shares > 0), ZERO)
-        flying = sum(
-            (
-                leg.remaining * leg.spend_per_share
-                for legs in self._in_flight.values()
-                for leg in legs
-                if leg.side == Side.BUY
-            ),
-            ZERO,
-        )
-        return held + flying
+        return self._held_cost + self._flying
 
     def _recent_orders(self, now_ns: int) -> int:
         orders = self._orders
@@ -292,11 +323,7 @@ class RiskManager:
         """Only sells of shares held (and not already being sold)."""
         if not signal.legs or any(leg.side != Side.SELL for leg in signal.legs):
             return False
-        held = self.positions()
-        return (
-            check_inventory(leg_sizes(signal, Side.SELL), held, self._in_flight_sizes(Side.SELL))
-            is None
-        )
+        return check_inventory(leg_sizes(signal, Side.SELL), self._held, self._selling) is None
 
     def _deny(self, denial: Denial) -> Denial:
         self.denials[denial.reason] = self.denials.get(denial.reason, 0) + 1
@@ -309,7 +336,11 @@ class RiskManager:
         if denial is not None:
             return self._deny(denial)
         reducing = self.reduces_risk(signal)
-        denial = check_state(self.state, reducing, self._gates_text(now_ns))
+        state = self.state
+        # The gates' text only matters for a denial, and an active state denies nothing.
+        denial = None
+        if state is not TradingState.ACTIVE:
+            denial = check_state(state, reducing, self._gates_text(now_ns))
         if denial is None and not reducing:
             denial = check_daily_loss(self.daily_pnl, self.limits.max_daily_loss)
         if denial is None:
@@ -319,16 +350,10 @@ class RiskManager:
         if denial is None:
             denial = check_notional(signal.notional + signal.fees, self.limits.max_notional)
         if denial is None:
-            held = self.positions()
-            denial = check_inventory(
-                leg_sizes(signal, Side.SELL), held, self._in_flight_sizes(Side.SELL)
-            )
+            denial = check_inventory(leg_sizes(signal, Side.SELL), self._held, self._selling)
             if denial is None:
                 denial = check_positions(
-                    leg_sizes(signal, Side.BUY),
-                    held,
-                    self._in_flight_sizes(Side.BUY),
-                    self.limits.max_position,
+                    leg_sizes(signal, Side.BUY), self._held, self._buying, self.limits.max_position
                 )
         if denial is None and not reducing:
             denial = check_exposure(self.exposure(), buy_spend(signal), self.limits.max_exposure)
@@ -433,6 +458,7 @@ class RiskManager:
                 raise ValueError(f"risk snapshot: bad day_start_unrealized {start!r}")
         self._kill_switch, self._loss_halt, self._reducing = kill, loss, reducing
         self._day = day
+        self._day_end_ns = _day_end_ns(day)
         self._day_start_unrealized = start_unrealized
         self._unrealized = None
         self._realized_today = ZERO

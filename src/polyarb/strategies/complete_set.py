@@ -191,6 +191,28 @@ def make_bounds(
     )
 
 
+def _sweep_asks(side: BookSide, quantity: int) -> tuple[tuple[tuple[int, int], ...], int]:
+    """What ``side.take(quantity)`` takes, best first, and its cost (1e-10 $ units), in one walk
+    over the ask ladder (no generator: this runs for every leg of every set planned)."""
+    if side.is_bid:
+        taken = tuple(side.take(quantity))
+        return taken, sum(price * size for price, size in taken)
+    levels = side.levels
+    slices = []
+    cost = 0
+    remaining = quantity
+    for price in side.prices:
+        if remaining <= 0:
+            break
+        size = levels[price]
+        if size > remaining:
+            size = remaining
+        slices.append((price, size))
+        cost += price * size
+        remaining -= size
+    return tuple(slices), cost
+
+
 def plan_sets(
     asks: Sequence[BookSide], fees: FeeModel, bounds: SetBounds, *, top_only: bool = False
 ) -> tuple[SetPlan | None, str]:
@@ -212,10 +234,7 @@ def plan_sets(
     fee_total = fees.flat_fee(sets)
     total = fee_total
     for i, side in enumerate(asks):
-        slices = tuple(side.take(sets))
-        cost = 0
-        for price, size in slices:
-            cost += price * size
+        slices, cost = _sweep_asks(side, sets)
         if cost < MIN_MARKETABLE_COST:
             return None, "below_venue_minimum"
         fee = fees.leg_fee(i, slices)
@@ -228,6 +247,35 @@ def plan_sets(
     if total > bounds.max_cost:
         return None, "rounding"
     return SetPlan(sets, tuple(legs), total, fee_total), ""
+
+
+def top_of_book_sets(
+    asks: Sequence[BookSide], fees: FeeModel, bounds: SetBounds
+) -> tuple[int, int]:
+    """A cheap estimate for a market that cannot be traded now (in flight, cooling down): the
+    largest set on the best levels alone and its cost with the planner's fee allowance (scaled
+    units), or (0, 0) when none clears ``bounds``. The size is a lower bound of ``plan_sets``'s
+    and the cost an upper bound of its cost at that size, so the edge is never overstated."""
+    # The first segment of ``max_sets`` with ``top_only``, without its ladder walk.
+    marginal = fees.flat_per_unit
+    allowance = 0
+    depth = bounds.max_units
+    for i, side in enumerate(asks):
+        price = side.prices[0]
+        marginal += fees.unit_cost(i, price)
+        allowance += fees.level_allowance(i)
+        depth = min(depth, side.levels[price])
+    if allowance + marginal * depth > bounds.max_cost:
+        if bounds.max_cost < allowance:
+            return 0, 0
+        depth = (bounds.max_cost - allowance) // marginal
+    sets = depth - depth % SIZE_STEP
+    if sets <= 0 or sets < bounds.min_units:
+        return 0, 0
+    total = allowance + marginal * sets
+    if bounds.edge_ratio[1] * total > bounds.threshold * sets:
+        return 0, 0
+    return sets, total
 
 
 def limit_price(worst: int, tick: int) -> int | None:

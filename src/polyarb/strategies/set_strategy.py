@@ -31,6 +31,7 @@ from polyarb.strategies.complete_set import (
     limit_prices,
     plan_sets,
     set_signal,
+    top_of_book_sets,
 )
 from polyarb.strategies.fees import FeeModel
 
@@ -69,6 +70,11 @@ class Candidate:
 
 
 _NO_AGE_LIMIT = -(2**62)
+
+
+def _edge(size: Decimal, cost: Decimal) -> Decimal:
+    """Profit per set, fees included, rounded down."""
+    return ((size - cost) / size).quantize(EDGE_QUANTUM, rounding=ROUND_FLOOR)
 
 
 class SetStrategy(Generic[ConfigT]):
@@ -127,9 +133,9 @@ class SetStrategy(Generic[ConfigT]):
     def _count(self, what: str) -> None:
         self._counts[what] = self._counts.get(what, 0) + 1
 
-    def _evaluate(
-        self, view: MarketView, target: SetTarget, now_ns: int, oldest_ns: int
-    ) -> Candidate | None:
+    def _fresh_books(
+        self, view: MarketView, target: SetTarget, oldest_ns: int
+    ) -> list[OrderBook] | None:
         """The hot path: book checks, then a top-of-book test that settles most evaluations (if
         the best asks already cost more than 1 - min_edge per set, no size can qualify)."""
         fees = target.fees
@@ -160,7 +166,12 @@ class SetStrategy(Generic[ConfigT]):
         if bounds.edge_ratio[1] * marginal > bounds.threshold:
             self._count("no_edge")
             return None
-        plan, why = plan_sets([b.asks for b in books], fees, bounds, top_only=self.top_only)
+        return books
+
+    def _evaluate(self, target: SetTarget, books: list[OrderBook]) -> Candidate | None:
+        """Plan the set on books that passed ``_fresh_books``: size, fees and limit prices."""
+        fees = target.fees
+        plan, why = plan_sets([b.asks for b in books], fees, target.bounds, top_only=self.top_only)
         if plan is None:
             self._count(why)
             return None
@@ -170,8 +181,19 @@ class SetStrategy(Generic[ConfigT]):
             return None
         size = size_to_decimal(plan.sets)
         cost = fees.to_usd(plan.total)
-        edge = ((size - cost) / size).quantize(EDGE_QUANTUM, rounding=ROUND_FLOOR)
-        return Candidate(target, plan, limits, size, cost, edge)
+        return Candidate(target, plan, limits, size, cost, _edge(size, cost))
+
+    def _held_back(self, target: SetTarget, books: list[OrderBook], why: str) -> Sighting | None:
+        """The sighting of a market that cannot be traded now, from the best levels only: no
+        signal can come of it, so the full plan would be wasted work on the hot path."""
+        sets, total = top_of_book_sets([b.asks for b in books], target.fees, target.bounds)
+        if not sets:
+            self._count("too_thin")
+            return None
+        self._count(why)
+        size = size_to_decimal(sets)
+        cost = target.fees.to_usd(total)
+        return Sighting(market=target.key, edge=_edge(size, cost), size=size, held_back=why)
 
     def _select(self, ready: list[Candidate]) -> list[Candidate]:
         """Which of the markets free to trade get a signal (default: all of them)."""
@@ -183,31 +205,43 @@ class SetStrategy(Generic[ConfigT]):
         max_age = self._max_age_ns()
         oldest_ns = _NO_AGE_LIMIT if max_age is None else now_ns - max_age
         evaluated: list[str] = []
-        found: list[tuple[Candidate, str]] = []
+        found: list[Candidate] = []
+        held: list[Sighting] = []
+        gate = self.gate
         for key in keys:
             target = self.targets.get(key)
             if target is None:
                 continue
             evaluated.append(key)
             self._count("evaluations")
-            candidate = self._evaluate(view, target, now_ns, oldest_ns)
+            books = self._fresh_books(view, target, oldest_ns)
+            if books is None:
+                continue
+            # The attempt gate comes before planning: a held-back market only needs a sighting.
+            blocked = gate.blocked(key, now_ns)
+            if blocked:
+                sighting = self._held_back(target, books, blocked)
+                if sighting is not None:
+                    held.append(sighting)
+                continue
+            candidate = self._evaluate(target, books)
             if candidate is not None:
-                found.append((candidate, self.gate.blocked(key, now_ns)))
+                found.append(candidate)
         self.last_evaluated = evaluated
         if not found:  # the usual case
-            self.last_sightings = []
+            self.last_sightings = held
             return []
-        chosen = {id(c) for c in self._select([c for c, blocked in found if not blocked])}
+        chosen = {id(c) for c in self._select(found)}
         signals: list[Signal] = []
         sightings: list[Sighting] = []
-        for candidate, blocked in found:
-            key = candidate.target.key
+        for candidate in found:
+            target = candidate.target
+            key = target.key
             signal_id = ""
-            held_back = blocked
-            if not blocked and id(candidate) in chosen:
+            held_back = ""
+            if id(candidate) in chosen:
                 self._seq += 1
                 signal_id = f"{self.id_prefix}{self.name}-{self._seq}"
-                target = candidate.target
                 signals.append(
                     set_signal(
                         strategy=self.name,
@@ -221,11 +255,10 @@ class SetStrategy(Generic[ConfigT]):
                         signal_id=signal_id,
                     )
                 )
-                self.gate.start(key, signal_id)
+                gate.start(key, signal_id)
                 self._count("signals")
-            elif not blocked:
+            else:
                 held_back = "not_best"
-            if held_back:
                 self._count(held_back)
             sightings.append(
                 Sighting(
@@ -236,6 +269,7 @@ class SetStrategy(Generic[ConfigT]):
                     held_back=held_back,
                 )
             )
+        sightings.extend(held)
         self.last_sightings = sightings
         return signals
 
