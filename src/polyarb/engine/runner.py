@@ -51,6 +51,7 @@ from polyarb.marketdata.recorder import (
     load_recording_events,
     load_recording_markets,
 )
+from polyarb.store import AuditRecord, Store
 
 log = structlog.get_logger(__name__)
 
@@ -181,7 +182,7 @@ async def run_engine(
             if ready is not None:
                 ready(engine, endpoints)
             return await _run_tasks(
-                settings, engine, feed, bus, endpoints, duration_s, on_tick, tick_interval_s
+                settings, engine, feed, bus, endpoints, duration_s, on_tick, tick_interval_s, store
             )
 
 
@@ -225,6 +226,7 @@ async def _run_tasks(
     duration_s: float | None,
     on_tick: Callable[[Engine, MarketFeed], None] | None,
     tick_interval_s: float,
+    store: Store | None = None,
 ) -> RunSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -236,7 +238,7 @@ async def _run_tasks(
         asyncio.create_task(feed.run(), name="feed"),
         asyncio.create_task(_timer(engine), name="timer"),
         asyncio.create_task(StatePublisher(bus, engine.state).run(), name="state"),
-        asyncio.create_task(command_processor(settings, engine, bus).run(), name="commands"),
+        asyncio.create_task(command_processor(settings, engine, bus, store).run(), name="commands"),
     ]
     if settings.sniper_enabled:
         tasks.append(asyncio.create_task(_poll_games(settings, engine, endpoints), name="espn"))
@@ -267,7 +269,9 @@ async def _run_tasks(
     return summarize(engine, time.perf_counter() - started, frames)
 
 
-def command_processor(settings: Settings, engine: Engine, bus: Bus) -> CommandProcessor:
+def command_processor(
+    settings: Settings, engine: Engine, bus: Bus, store: Store | None = None
+) -> CommandProcessor:
     """Commands from the dashboard (or `polyarb ctl`), authorized by the configured roles."""
     admins, operators = set(settings.command_admins), set(settings.command_operators)
 
@@ -285,6 +289,25 @@ def command_processor(settings: Settings, engine: Engine, bus: Bus) -> CommandPr
             reason=record.reason,
             command_id=record.command.id,
         )
+        if store is not None:  # the audit log of operator actions (system of record)
+            command = record.command
+            store.submit(
+                AuditRecord(
+                    ts_ns=record.applied_ns,
+                    actor=command.actor,
+                    action=command.action,
+                    target=command.strategy or command.target,
+                    outcome="accepted" if record.accepted else "rejected",
+                    detail={
+                        "command_id": command.id,
+                        "reason": record.reason,
+                        "param": command.param,
+                        "value": command.value,
+                        "engine": record.instance_id,
+                    },
+                    event_id=f"command-{command.id}-{record.instance_id}",
+                )
+            )
 
     return CommandProcessor(
         EngineCommands(engine),
