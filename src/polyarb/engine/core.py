@@ -109,7 +109,6 @@ class Engine:
                 self._watchers.setdefault(token_id, []).append((strategy, key))
         self.execution: ExecutionClient = self._build_execution(journal_path)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._signals_by_id: dict[str, tuple[Strategy, Signal]] = {}
         self.signal_sinks: list[SignalSink] = []
         # (signal, final outcome, reason): the store's signal table.
         self.signal_record_sinks: list[Callable[[Signal, str, str], None]] = []
@@ -209,7 +208,6 @@ class Engine:
         self.counters.taken += 1
         self.risk.on_submit(signal, now)
         strategy.on_result(signal, TAKEN, now)
-        self._signals_by_id[signal.signal_id] = (strategy, signal)
         task = asyncio.get_running_loop().create_task(self._execute(strategy, signal))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -241,7 +239,6 @@ class Engine:
             self.risk.on_done(signal)
             strategy.on_result(signal, outcome, now)
             self.tracker.resolve(signal, outcome)
-            self._signals_by_id.pop(signal.signal_id, None)
             for record in self.signal_record_sinks:
                 record(signal, outcome, "")
 
@@ -278,6 +275,10 @@ class Engine:
                 self.ledger.mark(token_id, price_to_decimal(bid))
         realized_today = self.ledger.daily_realized(utc_day(now_ns))
         self.risk.update_pnl(realized_today, self.ledger.unrealized_pnl(), now_ns)
+
+    @property
+    def executions_in_flight(self) -> int:
+        return len(self._tasks)
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Wait for in-flight executions (shutdown, end of replay)."""

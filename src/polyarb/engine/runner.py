@@ -405,14 +405,14 @@ async def run_replay_trading(
             if clock.advance(recv_ns):
                 await _let_tasks_run(engine)
             engine.on_frame(raw, recv_ns)
-            if engine._tasks:
+            if engine.executions_in_flight:
                 await _let_tasks_run(engine)
             if frames % 5000 == 0:
                 engine.on_timer()
                 if progress is not None:
                     progress(frames)
         # Let executions still waiting on their latency finish against the last books.
-        while engine._tasks:
+        while engine.executions_in_flight:
             deadline = clock.next_deadline_ns()
             clock.advance(deadline if deadline is not None else clock.now_ns() + 10**9)
             await _let_tasks_run(engine)
@@ -431,7 +431,7 @@ async def _let_tasks_run(engine: Engine) -> None:
     # Executions are tasks waiting on the replay clock; a few loop turns let them progress.
     for _ in range(8):
         await asyncio.sleep(0)
-        if not engine._tasks:
+        if not engine.executions_in_flight:
             return
 
 
