@@ -11,11 +11,20 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlparse
 
 import pytest
+from tests.machine_guard import (
+    SESSION_DB_PREFIX,
+    postgres_differences,
+    postgres_snapshot,
+    redis_differences,
+    redis_snapshot,
+)
+from tests.servers import PostgresCluster, RedisServer, ServerUnavailable
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
@@ -23,6 +32,20 @@ POSTGRES_TEST_URL = os.environ.get(
     "POSTGRES_TEST_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _machine_services_untouched() -> Iterator[None]:
+    """Fails the session if the machine's shared Redis or PostgreSQL was disturbed by it."""
+    redis_before = redis_snapshot(REDIS_TEST_URL)
+    postgres_before = postgres_snapshot(POSTGRES_TEST_URL)
+    yield
+    problems = []
+    if redis_before is not None:
+        problems += redis_differences(REDIS_TEST_URL, redis_before)
+    if postgres_before is not None:
+        problems += postgres_differences(POSTGRES_TEST_URL, postgres_before)
+    assert not problems, "the suite disturbed the machine's services: " + "; ".join(problems)
 
 
 @pytest.fixture(autouse=True)
@@ -42,13 +65,48 @@ def _reachable(url: str, default_port: int) -> bool:
         return False
 
 
-def require_service(name: str, url: str, default_port: int) -> None:
-    if _reachable(url, default_port):
-        return
-    message = f"{name} not reachable at {url}"
+def unavailable(message: str) -> NoReturn:
+    """A test that cannot run here: a failure under CI, a visible skip on a developer's machine."""
     if IN_CI:
         pytest.fail(f"{message} (CI=true: service-backed tests must run)")
     pytest.skip(message)
+
+
+def require_service(name: str, url: str, default_port: int) -> None:
+    if not _reachable(url, default_port):
+        unavailable(f"{name} not reachable at {url}")
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A started redis-server of this test's own (fault tests may shut it down)."""
+    try:
+        server = RedisServer()
+    except ServerUnavailable as exc:
+        unavailable(f"cannot start a Redis for the test: {exc}")
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        server.close()
+        unavailable(f"cannot start a Redis for the test: {exc}")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresCluster]:
+    """A started throwaway PostgreSQL cluster of this test's own (fault tests may stop it)."""
+    try:
+        cluster = PostgresCluster()
+    except ServerUnavailable as exc:
+        unavailable(f"cannot start a PostgreSQL cluster for the test: {exc}")
+    try:
+        cluster.start()
+    except ServerUnavailable as exc:
+        cluster.close()
+        unavailable(f"cannot start a PostgreSQL cluster for the test: {exc}")
+    yield cluster
+    cluster.close()
 
 
 @pytest.fixture
@@ -66,7 +124,7 @@ async def postgres_url() -> AsyncIterator[str]:
 
     parsed = urlparse(POSTGRES_TEST_URL.replace("postgresql+asyncpg", "postgresql"))
     admin_dsn = parsed._replace(path="/postgres").geturl()
-    name = f"polyarb_test_{uuid.uuid4().hex[:12]}"
+    name = f"{SESSION_DB_PREFIX}{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(admin_dsn)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Coroutine
 from decimal import Decimal
+from typing import Any
 
 from polyarb.bus import (
     Command,
@@ -180,6 +181,16 @@ def command(
         action=action,
         **fields,
     )
+
+
+def completes_at_once(step: Coroutine[Any, Any, object]) -> bool:
+    """True when the coroutine ran to its end without suspending once: it waited on nothing."""
+    try:
+        step.send(None)
+    except StopIteration:
+        return True
+    step.close()
+    return False
 
 
 async def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:

@@ -1,30 +1,26 @@
 """The real Redis server restarted while the engine paper-trades against the simulator.
 
-The engine (``run_engine``, the path ``polyarb run`` takes) publishes on the shared Redis; a
-dashboard-style subscriber follows it and resyncs from the database on gaps. Redis is shut down
-without saving and started again with the service's own command (as ``scripts/ensure-services``
-does), always in a ``finally``. Trading must go on through the outage, the subscriber must see
-the gap in the sequence numbers and reload from the store, and the store must hold every fill.
-
-Other tests share this server and its pub/sub channels (which ignore the database number), so
-the engine has a unique instance id and only its messages and gaps count here.
+The engine (``run_engine``, the path ``polyarb run`` takes) publishes on a Redis server the
+test started for itself (tests/servers.py: a free port, a temp dir; the machine's shared Redis
+is never touched); a dashboard-style subscriber follows it and resyncs from the database on
+gaps. The server is shut down without saving and started again on the same port. Trading must
+go on through the outage, the subscriber must see the gap in the sequence numbers and reload
+from the store, and the store must hold every fill.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
+from tests.servers import RedisServer
 
 from polyarb.bus import Channel, Envelope, Gap, RedisBus, Resync, ResyncReport, TradeEvent
 from polyarb.domain.trading import Fill, Mode, Signal
@@ -39,7 +35,7 @@ from .simrun import NS, run_against_sim
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 MIN_DOWN_S = 1.0  # Redis stays down at least this long ...
-MAX_DOWN_S = 3.0  # ... and at most this long (other engineers share the server)
+MAX_DOWN_S = 3.0  # ... and at most this long
 UNTIL_S = 9.0  # scenario seconds: windows open every 2 s, the outage starts after the first fill
 STATE_HZ = 10
 
@@ -54,60 +50,6 @@ ENGINE_SETTINGS = {
     "sumto100_min_liquidity": Decimal(10),
     "negrisk_min_liquidity": Decimal(10),
 }
-
-
-# --- the server ---------------------------------------------------------------------------------
-
-
-def _redis_cli(host: str, port: int, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        ["redis-cli", "-h", host, "-p", str(port), *args], capture_output=True, timeout=5
-    )
-
-
-def _is_up(host: str, port: int) -> bool:
-    try:
-        return _redis_cli(host, port, "ping").stdout.strip() == b"PONG"
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def _start_redis(port: int) -> None:
-    subprocess.run(
-        [
-            "redis-server",
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "-::1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            "/var/lib/redis",
-            "--logfile",
-            "/var/log/redis/ci.log",
-        ],
-        capture_output=True,
-        timeout=10,
-        check=False,
-    )
-
-
-async def ensure_redis_up(host: str, port: int, timeout_s: float = 10.0) -> None:
-    """Start the server unless it answers, then wait until ``PING`` does."""
-    if await asyncio.to_thread(_is_up, host, port):
-        return
-    await asyncio.to_thread(_start_redis, port)
-    deadline = time.monotonic() + timeout_s
-    while not await asyncio.to_thread(_is_up, host, port):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Redis at {host}:{port} did not come back in {timeout_s} s")
-        await asyncio.sleep(0.05)
 
 
 async def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -189,7 +131,7 @@ def lost_numbers(envelopes: list[tuple[int, Envelope]]) -> int:
 
 
 async def restart_redis(
-    host: str, port: int, trading: Trading, dashboard: Dashboard, outage: Outage
+    server: RedisServer, trading: Trading, dashboard: Dashboard, outage: Outage
 ) -> None:
     """Once the engine trades and the subscriber sees it, take Redis down, bring it back."""
 
@@ -199,8 +141,8 @@ async def restart_redis(
     await wait_until(trading_seen_on_the_bus, 30.0, "a first fill published on poly:trades")
     outage.shutdown_ns = time.time_ns()
     try:
-        await asyncio.to_thread(_redis_cli, host, port, "shutdown", "nosave")
-        outage.confirmed_down = not await asyncio.to_thread(_is_up, host, port)
+        await asyncio.to_thread(server.shutdown_nosave)
+        outage.confirmed_down = not await asyncio.to_thread(server.is_up)
         await asyncio.sleep(MIN_DOWN_S)
         # Stay down until the engine has traded without Redis and that trade is in the store
         # (so the resync has something the bus lost to find), within MAX_DOWN_S.
@@ -213,7 +155,7 @@ async def restart_redis(
         outage.stored_while_down = await stored_fill_ids(dashboard.queries)
     finally:
         outage.restart_ns = time.time_ns()
-        await ensure_redis_up(host, port)
+        await asyncio.to_thread(server.start)  # the same port; returns once PING answers
         outage.up_ns = time.time_ns()
 
 
@@ -221,14 +163,9 @@ async def restart_redis(
 
 
 async def test_engine_trades_through_a_real_redis_restart_and_the_subscriber_resyncs(
-    redis_url: str, tmp_path: Path, record_property: Callable[[str, object], None]
+    own_redis: RedisServer, tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
-    target = urlparse(redis_url)
-    host, port = target.hostname or "127.0.0.1", target.port or 6379
-    if host not in {"127.0.0.1", "localhost"} or not (
-        shutil.which("redis-cli") and shutil.which("redis-server")
-    ):
-        pytest.skip("restarting Redis needs the local server and redis-cli/redis-server")
+    redis_url = own_redis.url(15)
 
     instance_id = f"fault-test-{uuid.uuid4().hex[:12]}"
     queries = StoreQueries.open(resolve_database_url(None, tmp_path))
@@ -255,7 +192,7 @@ async def test_engine_trades_through_a_real_redis_restart_and_the_subscriber_res
                     dashboard.received.append((time.time_ns(), envelope))
 
         consumer = asyncio.create_task(consume())
-        fault = asyncio.create_task(restart_redis(host, port, trading, dashboard, outage))
+        fault = asyncio.create_task(restart_redis(own_redis, trading, dashboard, outage))
         run = await run_against_sim(
             SCENARIO,
             tmp_path,
@@ -277,10 +214,9 @@ async def test_engine_trades_through_a_real_redis_restart_and_the_subscriber_res
         await wait_until(caught_up, 5.0, "the subscriber to resync and both streams to resume")
     finally:
         if fault is not None and not fault.done():
-            fault.cancel()  # its finally brings Redis back
+            fault.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await fault
-        await ensure_redis_up(host, port)
         if consumer is not None:
             consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,20 +1,19 @@
-"""The real thing: PostgreSQL stopped and restarted with its own service commands under write
-load; afterwards nothing is missing and nothing is doubled.
+"""The real thing: PostgreSQL stopped (``pg_ctl stop -m immediate``, a crash) and started again
+under write load; afterwards nothing is missing and nothing is doubled.
 
-Marked slow: it stops the machine's shared PostgreSQL for about two seconds. The server is
-started again in ``finally`` whatever happens.
+The cluster is the test's own (tests/servers.py: ``initdb`` in a temp dir, a free port), so the
+machine's shared PostgreSQL is never touched.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.servers import PostgresCluster
 
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.trading import Mode
@@ -28,44 +27,10 @@ pytestmark = pytest.mark.slow
 OUTAGE_S = 2.0
 
 
-def _cluster() -> tuple[str, str]:
-    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
-        pytest.skip("pg_ctlcluster / /etc/postgresql not present: cannot restart PostgreSQL")
-    if os.geteuid() != 0:
-        pytest.skip("restarting PostgreSQL with pg_ctlcluster needs root")
-    versions = sorted(p.name for p in Path("/etc/postgresql").iterdir() if p.is_dir())
-    return versions[-1], "main"
-
-
-async def _pg_ctl(action: str, version: str, cluster: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        "pg_ctlcluster",
-        "--skip-systemctl-redirect",
-        version,
-        cluster,
-        action,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await process.communicate()
-    if process.returncode not in (0, 2):  # 2: already in that state
-        raise RuntimeError(f"pg_ctlcluster {action}: {output.decode(errors='replace')}")
-
-
-async def _ready(timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        process = await asyncio.create_subprocess_exec(
-            "pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"
-        )
-        if await process.wait() == 0:
-            return
-        await asyncio.sleep(0.1)
-    raise RuntimeError("PostgreSQL did not come back")
-
-
-async def test_postgres_stopped_and_restarted_under_load(postgres_url: str, tmp_path: Path) -> None:
-    version, cluster = _cluster()
+async def test_postgres_stopped_and_restarted_under_load(
+    own_postgres: PostgresCluster, tmp_path: Path
+) -> None:
+    postgres_url = own_postgres.url()
     health: list[tuple[float, bool]] = []
     store = await Store.open(
         postgres_url,
@@ -91,8 +56,8 @@ async def test_postgres_stopped_and_restarted_under_load(postgres_url: str, tmp_
     loader = asyncio.create_task(load())
     intent_refused = False
     try:
-        await asyncio.sleep(0.5)
-        await _pg_ctl("stop", version, cluster)
+        await wait_until(lambda: submitted >= 1000, timeout=10)  # the load is on
+        await asyncio.to_thread(own_postgres.stop, "immediate")
         stopped_at = time.monotonic()
         try:
             await wait_until(lambda: not store.healthy, timeout=10)
@@ -101,11 +66,11 @@ async def test_postgres_stopped_and_restarted_under_load(postgres_url: str, tmp_
             intent_refused = True
             await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped_at)))
         finally:
-            await _pg_ctl("start", version, cluster)
-            await _ready()
+            await asyncio.to_thread(own_postgres.start)  # returns once it accepts connections
         await wait_until(lambda: store.healthy, timeout=30)
         back_at = time.monotonic()
-        await asyncio.sleep(0.3)
+        after_recovery = submitted
+        await wait_until(lambda: submitted >= after_recovery + 500, timeout=10)
     finally:
         stop_load.set()
         await loader
