@@ -171,7 +171,6 @@ def test_bad_settings_and_arguments() -> None:
 
 
 def test_sim_venue() -> None:
-    pytest.importorskip("polyarb.sim.server")
     result = run("--json", "--venue", "sim")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

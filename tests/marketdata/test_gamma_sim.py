@@ -3,8 +3,6 @@ which serves Gamma and ESPN in the real wire formats on one loopback port."""
 
 from __future__ import annotations
 
-import pytest
-
 from polyarb.domain.sports import Game, match_game_to_market
 from polyarb.marketdata.espn import LEAGUE_PATHS, EspnClient
 from polyarb.marketdata.gamma import (
@@ -14,9 +12,8 @@ from polyarb.marketdata.gamma import (
     discover,
     parse_market,
 )
-
-sim_server = pytest.importorskip("polyarb.sim.server")
-sim_scenario = pytest.importorskip("polyarb.sim.scenario")
+from polyarb.sim.scenario import ScenarioConfig
+from polyarb.sim.server import SimServer
 
 
 async def scoreboards(espn: EspnClient) -> list[Game]:
@@ -30,8 +27,8 @@ async def scoreboards(espn: EspnClient) -> list[Game]:
 
 
 async def test_discover_covers_the_simulated_venue() -> None:
-    config = sim_scenario.ScenarioConfig(binary_markets=3, negrisk_events=2, games=1)
-    async with sim_server.SimServer(config) as sim:
+    config = ScenarioConfig(binary_markets=3, negrisk_events=2, games=1)
+    async with SimServer(config) as sim:
         async with GammaClient(sim.gamma_url, backoff_s=0.01) as gamma:
             universe = await discover(gamma, MarketFilter())
         served = {m.condition_id: m for m in map(parse_market, sim.gamma_markets())}
@@ -49,8 +46,8 @@ async def test_discover_covers_the_simulated_venue() -> None:
 
 
 async def test_finished_game_matches_its_moneyline_outcome() -> None:
-    config = sim_scenario.ScenarioConfig(binary_markets=1, negrisk_events=0, games=1)
-    async with sim_server.SimServer(config) as sim:
+    config = ScenarioConfig(binary_markets=1, negrisk_events=0, games=1)
+    async with SimServer(config) as sim:
         async with GammaClient(sim.gamma_url, backoff_s=0.01) as gamma:
             universe = await discover(gamma, MarketFilter())
         [moneyline] = [m for m in universe.markets if m.sports_market_type == "moneyline"]

@@ -5,8 +5,9 @@ Two harnesses:
 * the store with the engine's write ordering (``crash_child.py``): ≥ 20 kill/restart cycles on
   SQLite and on PostgreSQL, then the database is compared with the journal (0 lost, 0 doubled)
   and positions and daily P&L with a recomputation from the journaled events;
-* ``polyarb run --venue sim`` itself, killed and restarted the same way (needs the engine to keep
-  its books in the store; skipped with that reason until it does).
+* ``polyarb run --venue sim`` itself, killed inside executions (before the journal write, between
+  the journal and the database, after a merge or lock) and during start-up, then restarted; each
+  restart must copy from the journal exactly what the database lacked.
 
 ``CRASH_CYCLES`` raises the number of cycles (longer bench mode).
 """
@@ -14,6 +15,7 @@ Two harnesses:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -21,6 +23,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -192,16 +195,152 @@ async def test_store_recovers_from_sigkill_cycles(db_url: str, data_dir: Path) -
 
 
 # --- the engine itself ------------------------------------------------------------------------
+#
+# ``polyarb run --venue sim`` restarts the embedded simulator at scenario second 0 each time; the
+# demo scenario opens a binary window at second 4 (bought as a complete set, then merged) and a
+# negRisk window at second 8 (bought, then locked as a set), and logs ``sim_window_open`` as it
+# opens each. The engine executes a window's signal at once, waits PAPER_LATENCY_MS, journals the
+# fills and the merge/lock (fsync), applies them to the ledger, logs ``paper execution``, and only
+# then hands the records to the store's writer. Kill moments are picked from those two log lines.
 
 RECONCILED = "paper journal reconciled"  # logged by Store.reconcile_paper
 STORE_OPEN = "store open"  # logged by Store.open
+WINDOW_OPEN = "sim_window_open"  # logged by the simulator as a window opens
+EXECUTED = "paper execution"  # logged by PaperExecution after journaling an execution
+LATENCY_MS = 400
+ENGINE_ENV = {
+    "PAPER_LATENCY_MS": str(LATENCY_MS),
+    # Twenty restarts repeat the same windows: keep the limits out of the way of trading.
+    "RISK_MAX_POSITION": "100000",
+    "RISK_MAX_NOTIONAL": "1000000",
+    "RISK_MAX_EXPOSURE": "1000000",
+    "RISK_MAX_DAILY_LOSS": "1000000",
+}
 
 
-async def _engine(data_dir: Path, url: str | None, *args: str) -> asyncio.subprocess.Process:
+@dataclass(frozen=True)
+class KillPlan:
+    """When to SIGKILL: ``in_flight`` while a window's execution waits out the latency (before
+    its journal write); ``journaled`` at once on the execution's log line (journaled, merged or
+    locked, not yet in the database); ``startup`` as the store opens (before reconciliation)."""
+
+    moment: str
+    window: str = ""  # "binary" (fills + merge) or "negrisk" (fills + lock)
+
+
+PLANS = (
+    KillPlan("in_flight", "binary"),
+    KillPlan("journaled", "binary"),
+    KillPlan("journaled", "negrisk"),
+    KillPlan("in_flight", "binary"),
+    KillPlan("startup"),
+    KillPlan("journaled", "binary"),
+    KillPlan("in_flight", "negrisk"),
+    KillPlan("startup"),
+)
+# Each cycle costs a process start plus 4 s (binary) or 8 s (negRisk) of scenario time.
+ENGINE_CYCLES = max(len(PLANS), int(os.environ.get("ENGINE_CRASH_CYCLES", "0")))
+
+
+@dataclass
+class EngineCrashRun:
+    cycles: int = 0
+    killed_before_journal: int = 0  # an execution was in flight, nothing of it journaled
+    killed_after_journal: int = 0  # the execution was journaled, the database lacked it
+    killed_in_startup: int = 0
+    repaired_cycles: int = 0  # restarts whose reconciliation copied events from the journal
+    repaired_events: int = 0
+    repaired_merges: int = 0  # merges/locks among them
+    pending: tuple[set[str], set[str]] = (set(), set())  # journaled, not in the database
+    journaled_fills: int = 0
+    recovery_s: list[float] = field(default_factory=list)
+
+
+class EngineProcess:
+    """``polyarb run`` as a child with JSON logs; every line read is kept in ``entries``."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.entries: list[dict[str, object]] = []
+
+    async def until(self, event: str, timeout: float, **match: object) -> dict[str, object] | None:
+        """The next log entry of ``event`` (whose fields equal ``match``); None: not in time."""
+        stderr = self.process.stderr
+        assert stderr is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                line = await asyncio.wait_for(stderr.readline(), remaining)
+            except TimeoutError:
+                return None
+            if not line:
+                return None
+            entry = self._parse(line)
+            if (
+                entry is not None
+                and entry.get("event") == event
+                and all(entry.get(k) == v for k, v in match.items())
+            ):
+                return entry
+        return None
+
+    def _parse(self, line: bytes) -> dict[str, object] | None:
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(entry, dict):
+            return None
+        self.entries.append(entry)
+        return entry
+
+    def writer_children(self) -> list[int]:
+        """The store's writer process(es): they outlive a SIGKILLed engine to drain the pipe."""
+        pid = self.process.pid
+        children: list[int] = []
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                children += [int(c) for c in (task / "children").read_text().split()]
+        return children
+
+    async def kill(self) -> None:
+        """SIGKILL, then read what it had logged, and wait for its writer to finish draining."""
+        children = self.writer_children()
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGKILL)
+        assert self.process.stderr is not None
+        for line in (await self.process.stderr.read()).splitlines():
+            self._parse(line)
+        await self.process.wait()
+        for child in children:
+            await _gone(child)
+
+
+async def _gone(pid: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists():
+        stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}").exists() else ""
+        if ") Z " in stat:  # a zombie: it finished, its parent (gone) cannot reap it
+            return
+        assert time.monotonic() < deadline, f"writer process {pid} still running"
+        await asyncio.sleep(0.02)
+
+
+def _ts_ns(entry: dict[str, object]) -> int:
+    """A log entry's timestamp (ISO, microseconds, UTC) as unix ns."""
+    text = str(entry["timestamp"]).replace("Z", "+00:00")
+    moment = datetime.fromisoformat(text)
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+
+
+async def _engine(data_dir: Path, *args: str) -> EngineProcess:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("POLY_", "RISK_", "SUMTO100_", "DATABASE_URL", "REDIS_URL"))
+        if not key.startswith(
+            ("POLY_", "RISK_", "SUMTO100_", "NEGRISK_", "PAPER_", "DATABASE_URL", "REDIS_URL")
+        )
     }
     env.update(
         {
@@ -210,11 +349,10 @@ async def _engine(data_dir: Path, url: str | None, *args: str) -> asyncio.subpro
             "LOG_FORMAT": "json",
             "DRY_RUN": "true",
             "SUMTO100_PAPER_TRADING": "true",
+            **ENGINE_ENV,
         }
     )
-    if url is not None:
-        env["DATABASE_URL"] = url
-    return await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "polyarb",
@@ -228,78 +366,132 @@ async def _engine(data_dir: Path, url: str | None, *args: str) -> asyncio.subpro
         cwd=data_dir,
         env=env,
     )
+    return EngineProcess(process)
 
 
-async def _log_event(
-    process: asyncio.subprocess.Process, event: str, timeout: float
-) -> dict[str, object] | None:
-    """The first JSON log line whose ``event`` is ``event`` (None: not within ``timeout``)."""
-    assert process.stderr is not None
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            return None
-        try:
-            line = await asyncio.wait_for(process.stderr.readline(), remaining)
-        except TimeoutError:
-            return None
-        if not line:
-            return None
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(entry, dict) and entry.get("event") == event:
-            return entry
+async def _stored_ids(url: str) -> tuple[set[str], set[str]]:
+    fills = {r["fill_id"] for r in await rows(url, "fills")}
+    merges = {r["merge_id"] for r in await rows(url, "merges")}
+    return fills, merges
+
+
+def _journal_ids(data_dir: Path) -> tuple[set[str], set[str]]:
+    path = data_dir / "paper-journal.jsonl"
+    if not path.exists():
+        return set(), set()
+    contents = read_journal(path)
+    return {f.fill_id for f in contents.fills}, {m.merge_id for m in contents.merges}
+
+
+async def _one_cycle(
+    data_dir: Path, url: str, plan: KillPlan, rng: random.Random, run: EngineCrashRun
+) -> None:
+    """Start; the reconciliation must copy exactly what the database lacked; kill at the plan's
+    moment; classify what the kill cut."""
+    journal_before, _ = _journal_ids(data_dir)
+    started = time.perf_counter()
+    engine = await _engine(data_dir)
+    window: dict[str, object] | None = None
+    try:
+        if plan.moment == "startup":
+            opened = await engine.until(STORE_OPEN, 60)
+            assert opened is not None, f"polyarb run did not open its store: {engine.entries}"
+        else:
+            report = await engine.until(RECONCILED, 60)
+            assert report is not None, f"polyarb run did not reconcile: {engine.entries[-3:]}"
+            _check_repair(report, run)
+            run.recovery_s.append(time.perf_counter() - started)
+            window = await engine.until(WINDOW_OPEN, 30, kind=plan.window)
+            assert window is not None, f"no {plan.window} window in 30 s: {engine.entries[-3:]}"
+            if plan.moment == "in_flight":
+                # Well inside the latency, with room for a loaded machine's scheduling delays.
+                await asyncio.sleep(rng.uniform(0.05, 0.4) * LATENCY_MS / 1000)
+            else:
+                kind = "merged" if plan.window == "binary" else "locked"
+                executed = await engine.until(EXECUTED, 10)
+                while executed is not None and executed.get(kind) in ("0", None):
+                    executed = await engine.until(EXECUTED, 10)
+                assert executed is not None, f"the {plan.window} window was not executed"
+    finally:
+        await engine.kill()  # and its writer has drained the pipe: the database is settled
+        run.cycles += 1
+
+    if plan.moment == "startup":
+        reconciled = [e for e in engine.entries if e.get("event") == RECONCILED]
+        if reconciled:
+            _check_repair(reconciled[0], run)  # it got that far before the kill
+        else:
+            run.killed_in_startup += 1
+    journal_fills, journal_merges = _journal_ids(data_dir)
+    stored_fills, stored_merges = await _stored_ids(url)
+    run.pending = (journal_fills - stored_fills, journal_merges - stored_merges)
+    new_fills = journal_fills - journal_before
+    run.journaled_fills += len(new_fills)
+    if window is None:
+        return
+    opened_ns = _ts_ns(window)
+    executed_since = [
+        e for e in engine.entries if e.get("event") == EXECUTED and _ts_ns(e) >= opened_ns
+    ]
+    journaled_since = [
+        f
+        for f in read_journal(data_dir / "paper-journal.jsonl").fills
+        if f.fill_id in new_fills and f.ts_ns >= opened_ns
+    ]
+    if plan.moment == "in_flight" and not executed_since and not journaled_since:
+        run.killed_before_journal += 1  # the window's execution was under way, none of it kept
+    if {f.fill_id for f in journaled_since} & run.pending[0]:
+        run.killed_after_journal += 1  # journaled, and the kill beat the database
+
+
+def _check_repair(report: dict[str, object], run: EngineCrashRun) -> None:
+    """The reconciliation copied from the journal exactly what the database lacked."""
+    assert report["missing_from_journal"] == 0, report
+    assert report["mismatched"] == 0, report
+    fills, merges = run.pending
+    assert report["inserted"] == len(fills) + len(merges), (report, run.pending)
+    if report["inserted"]:
+        run.repaired_cycles += 1
+        run.repaired_events += len(fills) + len(merges)
+        run.repaired_merges += len(merges)
+    run.pending = (set(), set())
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(600)
 async def test_paper_engine_survives_sigkill(tmp_path: Path) -> None:
-    """``polyarb run --venue sim`` paper-trades, is SIGKILLed at random moments and restarted;
-    after each restart its reconciliation finds nothing lost or doubled, and at the end the
-    database equals the paper journal (SQLite embedded default)."""
+    """``polyarb run --venue sim`` paper-trades and is SIGKILLed inside executions (while a
+    window's orders wait out the latency; right after the fills and the merge or lock were
+    journaled, before the database has them) and during start-up, then restarted. Every restart
+    must copy from the journal exactly the events the database lacked; at the end the database
+    equals the journal and positions and daily P&L equal an independent recomputation."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    probe = await _engine(data_dir, None, "--duration", "4")
-    opened = await _log_event(probe, STORE_OPEN, 60)
-    if probe.returncode is None:
-        probe.send_signal(signal.SIGKILL)
-    await probe.wait()
-    if opened is None:
-        pytest.skip(
-            "polyarb run does not keep its books in the store yet: the engine must open "
-            "polyarb.store.Store, reconcile_paper() with its journal at start, and submit "
-            "fills/orders/merges with the ledger (see docs/store.md, 'Engine integration')"
-        )
     url = f"sqlite+aiosqlite:///{data_dir / 'polyarb.db'}"
     rng = random.Random(31)
-    run = CrashRun()
-    for _ in range(CYCLES):
-        started = time.perf_counter()
-        process = await _engine(data_dir, None)
-        try:
-            if rng.random() < 0.25:
-                report = await _log_event(process, RECONCILED, rng.uniform(0.5, 4.0))
-            else:
-                report = await _log_event(process, RECONCILED, 120)
-                assert report is not None, "the engine did not recover"
-                await asyncio.sleep(rng.uniform(0.5, 3.0))
-            if report is not None:
-                assert report["missing_from_journal"] == 0, report
-                assert report["mismatched"] == 0, report
-                run.recovery_s.append(time.perf_counter() - started)
-                run.inserted_from_journal += int(str(report["inserted"]))
-        finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGKILL)
-                run.kills += 1
-            await process.wait()
-        run.cycles += 1
-    final = await _engine(data_dir, None, "--duration", "3")
-    assert await _log_event(final, RECONCILED, 120) is not None
-    assert await final.wait() == 0
+    run = EngineCrashRun()
+    for cycle in range(ENGINE_CYCLES):
+        await _one_cycle(data_dir, url, PLANS[cycle % len(PLANS)], rng, run)
+    final = await _engine(data_dir, "--duration", "1")
+    report = await final.until(RECONCILED, 60)
+    assert report is not None, "the last start did not reconcile"
+    _check_repair(report, run)
+    assert await final.process.wait() == 0
     fills = await _assert_books_equal_journal(url, data_dir)
-    if run.recovery_s:
-        _report("engine crash (sqlite)", run, fills)
+
+    print(
+        f"\nengine crash (sqlite): {run.cycles} SIGKILL cycles; {run.killed_before_journal} "
+        f"killed with an execution in flight before its journal write, "
+        f"{run.killed_after_journal} after the journal write and before the database, "
+        f"{run.killed_in_startup} during start-up; {fills} fills journaled "
+        f"({run.journaled_fills} in the killed runs), 0 lost, 0 duplicated; "
+        f"{run.repaired_events} events ({run.repaired_merges} merges/locks) restored from the "
+        f"journal on {run.repaired_cycles} restarts; recovery p50 "
+        f"{sorted(run.recovery_s)[len(run.recovery_s) // 2]:.2f} s"
+    )
+    # The kills fell where they were meant to, and there was trading to lose.
+    assert fills >= 12, "too few fills: the kills did not fall inside trading"
+    assert run.killed_before_journal >= 2  # of 3 planned
+    assert run.killed_after_journal >= 2  # of 3 planned
+    assert run.repaired_cycles >= 2
+    assert run.repaired_merges >= 2  # merges and locks restored, not only fills
