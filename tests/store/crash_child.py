@@ -141,6 +141,7 @@ async def main(url: str, data_dir: Path, seed: int, once: bool) -> None:
         missing_from_journal=len(report.missing_from_journal),
         mismatched=len(report.mismatched),
         closed_orders=len(report.closed_orders),
+        corrected_rows=len(report.corrected_rows),
         replayed=store.stats.replayed_records,
         recovery_s=time.perf_counter() - started,
     )

@@ -111,3 +111,13 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> No
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.01)
+
+
+async def execute(url: str, statement: str) -> None:
+    """Run raw SQL on a connection of its own: damage the books the way a bug or a hand would."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()

@@ -17,7 +17,7 @@ from polyarb.store import (
 )
 from polyarb.store.recovery import ReconcileReport
 
-from .helpers import DAY_NS, T0, advance, count, make_fill, make_order, rows
+from .helpers import DAY_NS, T0, advance, count, execute, make_fill, make_order, rows
 
 
 def _events() -> list[LedgerEvent]:
@@ -134,17 +134,25 @@ async def _reconcile(store: Store, journal: Path) -> ReconcileReport:
     )
 
 
+def _journal_all_store_some(
+    store: Store, tmp_path: Path, events: list[LedgerEvent], stored: int
+) -> Path:
+    """Journal every event; submit the first ``stored`` to the store (the rest: lost by a crash)."""
+    journal = tmp_path / "paper.journal.jsonl"
+    with Journal(journal) as writer:
+        writer.append(events)
+    ledger = Ledger(Decimal(1000))
+    for event in events[:stored]:
+        _submit(store, ledger, event)
+    return journal
+
+
 async def test_reconcile_inserts_what_the_crash_lost_and_rebuilds_the_ledger(
     store: Store, db_url: str, tmp_path: Path
 ) -> None:
     events = _events()
-    journal = tmp_path / "paper.journal.jsonl"
-    with Journal(journal) as writer:
-        writer.append(events)
     # The process journaled everything but died before the last three events reached the DB.
-    ledger = Ledger(Decimal(1000))
-    for event in events[:4]:
-        _submit(store, ledger, event)
+    journal = _journal_all_store_some(store, tmp_path, events, 4)
     order = advance(make_order("ord-6", size="3"), OrderStatus.SUBMITTING)
     store.submit_order(order)
     await store.record_order_intent(make_order("ord-never-sent"))
@@ -173,8 +181,64 @@ async def test_reconcile_inserts_what_the_crash_lost_and_rebuilds_the_ledger(
     assert again.ok
     assert again.inserted == ()
     assert again.closed_orders == ()
+    assert again.corrected_rows == ()
     assert await count(db_url, "fills") == 5
     assert await _db_positions(db_url) == _positions(truth)
+
+
+async def test_reconcile_reports_damaged_ledger_rows_before_rewriting_them(
+    store: Store, db_url: str, tmp_path: Path
+) -> None:
+    journal = _journal_all_store_some(store, tmp_path, _events(), len(_events()))
+    await store.flush()
+    assert (await _reconcile(store, journal)).corrected_rows == ()  # the books agree
+    truth = await _db_positions(db_url)
+    daily_truth = await rows(db_url, "daily_pnl", "day, strategy")
+
+    # Damage: a position's size, a day's P&L, a position that never existed, one deleted.
+    await execute(db_url, "UPDATE positions SET size = size + 1 WHERE token_id = 'tok-yes'")
+    await execute(db_url, "UPDATE daily_pnl SET realized_pnl = 999 WHERE strategy = 'clipper'")
+    await execute(db_url, "DELETE FROM positions WHERE token_id = 'tok-no'")
+    await execute(
+        db_url,
+        "INSERT INTO positions (mode, strategy, token_id, market, size, cost, updated_ns) "
+        "VALUES ('paper', 'sniper', 'tok-ghost', 'mkt-9', 5, 2, 1)",
+    )
+
+    report = await _reconcile(store, journal)
+
+    assert report.ok  # the journal is the truth: the rows are rewritten, and said so
+    damaged = "\n".join(report.corrected_rows)
+    assert len(report.corrected_rows) == 3 + len(
+        [r for r in daily_truth if r["strategy"] == "clipper"]
+    ), damaged
+    assert "position sum_to_100/tok-yes" in damaged
+    assert "position sum_to_100/tok-no: size, cost None" in damaged
+    assert "position sniper/tok-ghost" in damaged
+    assert "daily P&L 2026-01-01 clipper" in damaged
+    assert await _db_positions(db_url) == truth
+    assert await rows(db_url, "daily_pnl", "day, strategy") == daily_truth
+
+
+async def test_rows_that_depend_on_events_the_crash_lost_are_not_called_damaged(
+    store: Store, tmp_path: Path
+) -> None:
+    # The engine wrote fill 1 with the ledger rows as they were after fill 2 was applied too
+    # (one execution's report), then died before fill 2 reached the database.
+    events = [make_fill(1, size="10"), make_fill(2, size="5")]
+    journal = tmp_path / "paper.journal.jsonl"
+    with Journal(journal) as writer:
+        writer.append(events)
+    ledger = Ledger(Decimal(1000))
+    for event in events:
+        ledger.apply(event)
+    store.submit_fill(events[0], ledger)
+    await store.flush()
+
+    report = await _reconcile(store, journal)
+
+    assert report.inserted == ("fill-2",)
+    assert report.corrected_rows == ()
 
 
 async def test_reconcile_reports_events_the_journal_does_not_have(

@@ -10,6 +10,12 @@ could have seen. In one transaction it inserts the journal events the database l
 every ledger row (positions, locked sets, daily P&L) from a replay of the journal, and closes the
 orders a crash left open. Events the database has and the journal does not, or that differ, are
 reported, never "fixed": the caller stays halted.
+
+Ledger rows (positions, locked sets, daily P&L) are projections of the events, so before they
+are rewritten they are compared with the rebuild: a row that differs although every event it
+depends on was already in the database was damaged (or written by something else) and is
+reported in ``corrected_rows``, not silently overwritten. Rows that depend on events the crash
+kept from the database (those being inserted) may lag and are not judged.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from polyarb.store.ledger_rows import ALL_STRATEGIES, day_of, rebuild
 from polyarb.store.records import (
     DailyPnlRow,
     FillRecord,
+    LedgerState,
     LockedSetRow,
     MergeRecord,
     OpportunityRecord,
@@ -82,7 +89,9 @@ class ReconcileReport:
     missing_from_journal: tuple[str, ...]  # event ids the database has and the journal lacks
     mismatched: tuple[str, ...]  # same id, different content (or another mode)
     closed_orders: tuple[str, ...]  # client ids of open orders closed from the journal
-    ledger: Ledger = field(repr=False)  # the journal replayed: what the engine trades on
+    ledger: Ledger = field(repr=False)
+    # Ledger rows that disagreed with the journal although nothing they depend on was missing.
+    corrected_rows: tuple[str, ...] = ()  # the journal replayed: what the engine trades on
     elapsed_s: float = 0.0
 
     @property
@@ -426,6 +435,7 @@ async def reconcile_paper(
         not_journaled = sorted(set(stored) - seen)
 
         ledger, rows = rebuild(replayable, mode, now_ns, starting_balance=starting_balance)
+        corrected = await _damaged_rows(conn, mode, rows, missing)
         closing: list[Record] = []
         if close_open_orders:
             by_order: dict[str, list[Fill]] = {}
@@ -442,8 +452,65 @@ async def reconcile_paper(
         mismatched=tuple(mismatched),
         closed_orders=tuple(r.client_id for r in closing if isinstance(r, OrderRecord)),
         ledger=ledger,
+        corrected_rows=corrected,
         elapsed_s=time.perf_counter() - started,
     )
+
+
+async def _damaged_rows(
+    conn: AsyncConnection, mode: Mode, rebuilt: LedgerState, missing: Sequence[Record]
+) -> tuple[str, ...]:
+    """Stored ledger rows that differ from ``rebuilt`` and cannot be explained by ``missing``."""
+    # A missing event may have been applied (and its rows written by an earlier record of the
+    # same execution) or not: rows it touches, and P&L from its day on, may lag or lead.
+    unsure_positions: set[tuple[str, str]] = set()
+    unsure_from: date | None = None
+    locks_unsure = False
+    for record in missing:
+        if isinstance(record, ResolutionRecord):
+            return ()  # a resolution touches every position of its market: judge nothing
+        event: LedgerEvent
+        if isinstance(record, FillRecord):
+            event = record.fill
+            unsure_positions.add((event.strategy, event.token_id))
+        elif isinstance(record, MergeRecord):
+            event = record.merge
+            unsure_positions.update((event.strategy, token) for token in event.token_ids)
+            locks_unsure = True
+        else:
+            continue
+        day = day_of(event.ts_ns)
+        unsure_from = day if unsure_from is None else min(unsure_from, day)
+
+    found: list[str] = []
+    stored = {(p.strategy, p.token_id): (p.size, p.cost) for p in await read_positions(conn, mode)}
+    expected = {(p.strategy, p.token_id): (p.size, p.cost) for p in rebuilt.positions if p.size}
+    for key in sorted((stored.keys() | expected.keys()) - unsure_positions):
+        have, want = stored.get(key), expected.get(key)
+        if have != want:
+            found.append(f"position {key[0]}/{key[1][:16]}: size, cost {have} (journal {want})")
+    if not locks_unsure:
+        stored_locks = {r.lock_id: (r.qty, r.cost) for r in await read_locked_sets(conn, mode)}
+        expected_locks = {r.lock_id: (r.qty, r.cost) for r in rebuilt.locked or ()}
+        for lock_id in sorted(stored_locks.keys() | expected_locks.keys()):
+            if stored_locks.get(lock_id) != expected_locks.get(lock_id):
+                found.append(
+                    f"locked set {lock_id}: {stored_locks.get(lock_id)} "
+                    f"(journal {expected_locks.get(lock_id)})"
+                )
+    c = t.daily_pnl.c
+    daily = {
+        (r["day"], r["strategy"]): (r["realized_pnl"], r["fees"])
+        for r in (await conn.execute(select(t.daily_pnl).where(c.mode == mode.value))).mappings()
+    }
+    expected_daily = {(r.day, r.strategy): (r.realized_pnl, r.fees) for r in rebuilt.daily}
+    for day, strategy in sorted(daily.keys() | expected_daily.keys()):
+        if unsure_from is not None and day >= unsure_from:
+            continue
+        have, want = daily.get((day, strategy)), expected_daily.get((day, strategy))
+        if have != want:
+            found.append(f"daily P&L {day} {strategy or 'all'}: {have} (journal {want})")
+    return tuple(found)
 
 
 def _inserted_id(record: Record) -> str:

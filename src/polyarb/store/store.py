@@ -299,8 +299,14 @@ class Store:
             missing_from_journal=len(report.missing_from_journal),
             mismatched=len(report.mismatched),
             closed_orders=len(report.closed_orders),
+            corrected_rows=len(report.corrected_rows),
             elapsed_s=round(report.elapsed_s, 4),
         )
+        if report.corrected_rows:
+            log.error(
+                "ledger rows differed from the paper journal; rewritten from it",
+                rows=list(report.corrected_rows[:20]),
+            )
         return report
 
     async def prune(self, *, older_than_days: float, now_ns: int | None = None) -> PruneReport:
