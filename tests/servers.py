@@ -167,17 +167,23 @@ class PostgresCluster:
     data; a crash of this machine loses nothing anyone needs).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, directory: Path | None = None, port: int | None = None) -> None:
+        """A new temp dir and a free port by default; ``scripts/ensure-services`` passes a
+        lasting directory and the port the tests expect."""
         self.bin = _postgres_bin_dir()
         self.prefix, owner = _run_as()
         # Not pytest's tmp_path: its parents are private to the user running the tests.
-        self.dir = Path(tempfile.mkdtemp(prefix="polyarb-pg-"))
+        if directory is None:
+            self.dir = Path(tempfile.mkdtemp(prefix="polyarb-pg-"))
+        else:
+            self.dir = directory
+            self.dir.mkdir(parents=True, exist_ok=True)
         if owner is not None:
             os.chown(self.dir, owner.pw_uid, owner.pw_gid)
         self.data = self.dir / "data"
         self.log = self.dir / "postgres.log"
-        self.port = free_port()
-        self.initialised = False
+        self.port = port or free_port()
+        self.initialised = (self.data / "PG_VERSION").exists()
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
