@@ -37,6 +37,7 @@ from .helpers import (
     ROLES,
     FakeEngine,
     command,
+    completes_at_once,
     engine_state,
     error_event,
     signal_event,
@@ -149,22 +150,17 @@ async def test_slow_subscriber_does_not_slow_the_publisher(transport: Transport)
             await asyncio.sleep(0.05)  # a dashboard stuck on something
 
     consumer = asyncio.create_task(slow_consumer())
-    latencies: list[float] = []
+    suspended = 0
     for i in range(3000):
-        started = time.perf_counter()
-        await engine.publish(Channel.TRADES, trade_event(i))
-        latencies.append(time.perf_counter() - started)
+        suspended += not completes_at_once(engine.publish(Channel.TRADES, trade_event(i)))
         if i % 100 == 0:
             await asyncio.sleep(0)  # let the consumer and the transport run, as the engine does
     await wait_until(lambda: sub.stats.dropped + sub.stats.received + 100 >= 3000)
     consumer.cancel()
 
-    latencies.sort()
-    # Each call returns at once: nothing waits on the consumer, which takes 50 ms per message
-    # (3000 of them would take it 150 s). No single-call maximum is asserted: on a shared
-    # machine one call can be preempted or hit a GC pause without anything waiting.
-    assert latencies[int(len(latencies) * 0.99)] < 0.001
-    assert sum(latencies) < 0.5
+    # Each call returns at once: it never suspends, so nothing waits on the consumer, which
+    # takes 50 ms per message (3000 of them would take it 150 s).
+    assert suspended == 0
     assert handled < 100  # the consumer really was slow ...
     assert sub.stats.dropped > 2000  # ... so it lost messages, not the engine its time
     assert engine.stats.dropped == 0

@@ -111,8 +111,7 @@ async def test_cut_link_drops_publishes_and_the_subscriber_resyncs(
         tasks = [asyncio.create_task(consume()), asyncio.create_task(trade(stop))]
         await wait_until(lambda: len(received) >= 20)
         proxy.cut()
-        await asyncio.sleep(0.4)
-        assert engine.stats.dropped > 0
+        await wait_until(lambda: engine.stats.dropped > 0)  # publishing went on, dropping
         proxy.restore()
         await wait_until(lambda: sub.stats.reconnects == 1 and sub.stats.missed > 0, timeout_s=5)
         await wait_until(lambda: len(received) >= 100, timeout_s=5)
@@ -153,8 +152,8 @@ async def test_silent_link_is_noticed_by_the_health_check(
         assert await sub.wait_ready()
         connections = proxy.connections
         proxy.freeze()  # a black hole: no reset, no data, no PONG
-        await asyncio.sleep(1.0)
-        assert proxy.connections > connections  # it gave up on the silent link and retried
+        # It gives up on the silent link and connects again.
+        await wait_until(lambda: proxy.connections > connections, timeout_s=10)
         proxy.thaw()
         await wait_until(lambda: sub.stats.reconnects >= 1, timeout_s=5)
         await engine.publish(Channel.ERRORS, error_event())

@@ -137,11 +137,10 @@ def test_a_failing_disk_stops_the_recording_with_one_line(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Recorder, "write", disk_full)
-    args = ["record", str(tmp_path / "rec"), "--venue", "sim", "--duration", "10"]
-    started = time.monotonic()
+    # Were it to record on until the duration, the test's timeout would end it first.
+    args = ["record", str(tmp_path / "rec"), "--venue", "sim", "--duration", "3600"]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 2
-    assert time.monotonic() - started < 8  # it stopped at the failure, not at the duration
+    assert result.exit_code == 2  # it stopped at the failure
     lines = [line for line in result.stderr.splitlines() if line.startswith("polyarb: error:")]
     assert len(lines) == 1
     assert "recording failed" in lines[0]

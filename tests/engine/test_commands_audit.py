@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from polyarb.bus import MemoryBus, MemoryHub
+from polyarb.bus import Channel, MemoryBus, MemoryHub
 from polyarb.bus.command_client import CommandClient, new_command
 from polyarb.config import load_settings
 from polyarb.domain.clock import WallClock
@@ -28,11 +28,12 @@ async def test_commands_are_acked_applied_once_and_audited(tmp_path: Path) -> No
         settings, Universe(markets=(), events=(), raw=[]), clock=WallClock(), bus=engine_bus
     )
     processor = command_processor(settings, engine, engine_bus, store)
-    task = asyncio.create_task(processor.run())
+    commands = engine_bus.subscribe([Channel.COMMANDS])
+    assert await commands.wait_ready()  # the processor listens before anything is sent
+    task = asyncio.create_task(processor.run(commands))
     client = CommandClient(dashboard_bus)
     try:
         await client.start()
-        await asyncio.sleep(0.05)  # let the processor subscribe
         kill = new_command("kill_switch_engage", "olivia", reason="drill")
         acks = await client.send(kill, timeout_s=2.0)
         assert acks["engine-1"].accepted

@@ -77,7 +77,8 @@ async def test_sharding_splits_tokens_over_connections(sim: SimServer) -> None:
         shards = feed.shard_tokens
         assert [t for shard in shards for t in shard] == tokens
         assert all(s.connects == 1 and s.ready for s in feed.stats.values())
-        await asyncio.sleep(0.3)
+        # Every connection carries data before the books are compared.
+        await wait_for(lambda: all(s.frames > 1 for s in feed.stats.values()), what="frames")
         await settle_and_compare(sim, books, tokens)
         # Each connection carries only its own tokens' frames... and all of them got some.
         assert all(s.frames > 1 for s in feed.stats.values())

@@ -39,6 +39,12 @@ async def sim() -> AsyncIterator[SimServer]:
         yield server
 
 
+async def frames_flow(books: BookStore, frames: int = 20) -> None:
+    """Wait until ``frames`` more market-data frames were applied: the stream is running."""
+    before = books.stats.frames
+    await wait_for(lambda: books.stats.frames >= before + frames, what=f"{frames} more frames")
+
+
 def all_fresh(books: BookStore, tokens: list[str]) -> bool:
     return all(t in books.books and not books.books[t].stale for t in tokens)
 
@@ -52,7 +58,7 @@ async def test_disconnect_marks_stale_reconnects_and_rebuilds(sim: SimServer) ->
     async with running(sim, config, books=books) as feed:
         shards = list(feed.stats.values())
         assert len(shards) == 4
-        await asyncio.sleep(0.3)
+        await frames_flow(books)
         await sim.disconnect_all()
         await wait_for(lambda: all(s.reconnects >= 1 for s in shards), what="disconnects")
         # Between the drop and the fresh snapshots no book may be trusted.
@@ -60,7 +66,7 @@ async def test_disconnect_marks_stale_reconnects_and_rebuilds(sim: SimServer) ->
         assert not any(s.connected for s in shards)
         await wait_for(lambda: all(s.connects >= 2 for s in shards), what="reconnects")
         await wait_for(lambda: all_fresh(books, tokens), what="rebuilt books")
-        await asyncio.sleep(0.3)  # the stream goes on after the rebuild
+        await frames_flow(books)  # the stream goes on after the rebuild
         await settle_and_compare(sim, books, tokens)
         for s in shards:
             assert set(s.reconnect_reasons) <= {"dropped", "closed"}
@@ -73,7 +79,7 @@ async def test_silent_freeze_forces_a_reconnect(sim: SimServer) -> None:
     tokens = sim.token_ids()
     async with running(sim, config, books=books) as feed:
         stats = feed.stats[0]
-        await asyncio.sleep(0.2)
+        await frames_flow(books)
         sim.freeze(5.0)  # the connection stays open but nothing arrives, not even PONG
         await wait_for(
             lambda: stats.reconnect_reasons.get("silence", 0) >= 1, what="silence detected"
@@ -81,7 +87,7 @@ async def test_silent_freeze_forces_a_reconnect(sim: SimServer) -> None:
         assert stats.reconnects == 1
         await wait_for(lambda: stats.connects >= 2, what="reconnect")
         await wait_for(lambda: all_fresh(books, tokens), what="rebuilt books")
-        await asyncio.sleep(0.3)
+        await frames_flow(books)
         await settle_and_compare(sim, books, tokens)
 
 
@@ -94,14 +100,14 @@ async def test_malformed_frames_are_counted_and_survived(sim: SimServer) -> None
         ClobRestClient(sim.clob_url) as rest,
         running(sim, config, books=books, rest=rest, captured=captured) as feed,
     ):
-        await asyncio.sleep(0.2)
+        await frames_flow(books)
         sim.inject_malformed(6)
         await wait_for(lambda: books.stats.malformed >= 5, what="malformed frames")
         # A malformed level update leaves its book's state unknown (stale); the feed refetches
         # it over REST rather than wait for a snapshot the venue may never send.
         await wait_for(lambda: all_fresh(books, tokens), what="fresh books again")
         assert feed.rest_stats.refetches >= 1
-        await asyncio.sleep(0.3)  # good data keeps flowing afterwards
+        await frames_flow(books)  # good data keeps flowing afterwards
         await settle_and_compare(sim, books, tokens)
         assert feed.stats[0].reconnects == 0
         assert feed.stats[0].callback_errors == 0
@@ -115,7 +121,7 @@ async def test_duplicate_and_out_of_order_frames(sim: SimServer) -> None:
     captured = Captured()
     tokens = sim.token_ids()
     async with running(sim, books=books, captured=captured) as feed:
-        await asyncio.sleep(0.2)
+        await frames_flow(books)
         sim.duplicate_next(15)
         sim.reorder_next(15)
         before = books.stats.frames
@@ -141,7 +147,7 @@ async def test_tick_size_change_rebuilds_from_the_fresh_snapshot(sim: SimServer)
         new_tick = Decimal("0.001") if old_tick == 100 else Decimal("0.01")
         sim.change_tick(token, new_tick)
         await wait_for(lambda: books.stats.events_by_type["tick_size_change"] >= 2, what="tick")
-        await asyncio.sleep(0.3)
+        await frames_flow(books)
         await settle_and_compare(sim, books, tokens)
         for t in market.token_ids:
             assert books.books[t].tick == int(new_tick * 10_000)
