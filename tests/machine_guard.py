@@ -85,7 +85,10 @@ def redis_differences(url: str, before: RedisSnapshot) -> list[str]:
         return [f"the machine's Redis at {url} no longer answers (it did before the tests)"]
     problems = []
     if after.run_id != before.run_id:
-        problems.append(f"the machine's Redis at {url} was restarted during the tests (run_id)")
+        problems.append(
+            f"the machine's Redis at {url} was restarted during the tests (run_id changed; by "
+            "this suite or by something else on the machine)"
+        )
     for db, keys in before.keys.items():
         client = _redis(url, db)
         try:
@@ -140,7 +143,8 @@ def postgres_differences(url: str, before: PostgresSnapshot) -> list[str]:
     if after.started != before.started:
         problems.append(
             f"the machine's PostgreSQL at {where} was restarted during the tests "
-            f"(postmaster start {before.started} -> {after.started})"
+            f"(postmaster start {before.started} -> {after.started}; by this suite or by "
+            "something else on the machine)"
         )
     gone = before.databases - after.databases
     gone = {name for name in gone if not name.startswith("polyarb_test_")}  # others' sessions

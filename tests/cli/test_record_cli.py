@@ -163,7 +163,11 @@ def test_sigint_stops_cleanly_with_every_frame_on_disk(tmp_path: Path) -> None:
             assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
             assert time.monotonic() < deadline, "the recorder never started"
             time.sleep(0.1)
-        time.sleep(1.0)
+        # Interrupted while frames are being written, once some are on disk.
+        while sum(f.stat().st_size for f in out.glob("frames-*")) < 4096:
+            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+            assert time.monotonic() < deadline, "the recorder wrote no frames"
+            time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=20)
     finally:
