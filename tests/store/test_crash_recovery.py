@@ -230,8 +230,10 @@ ENGINE_ENV = {
 @dataclass(frozen=True)
 class KillPlan:
     """When to SIGKILL: ``in_flight`` while a window's execution waits out the latency (before
-    its journal write); ``journaled`` at once on the execution's log line (journaled, merged or
-    locked, not yet in the database); ``startup`` as the store opens (before reconciliation)."""
+    its journal write); ``journaled`` on the execution's log line, its writer process frozen
+    since the window opened (fills and merge or lock journaled, none of it in the database: a
+    kill that takes the writer too, as a machine crash would); ``startup`` as the store opens
+    (before reconciliation)."""
 
     moment: str
     window: str = ""  # "binary" (fills + merge) or "negrisk" (fills + lock)
@@ -271,6 +273,7 @@ class EngineProcess:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.entries: list[dict[str, object]] = []
+        self.held: list[int] = []  # writer processes frozen by hold_writer
 
     async def until(self, event: str, timeout: float, **match: object) -> dict[str, object] | None:
         """The next log entry of ``event`` (whose fields equal ``match``); None: not in time."""
@@ -306,11 +309,12 @@ class EngineProcess:
 
     def writer_children(self) -> list[int]:
         """The store's writer process(es): they outlive a SIGKILLed engine to drain the pipe."""
-        pid = self.process.pid
-        children: list[int] = []
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            with contextlib.suppress(OSError):
-                children += [int(c) for c in (task / "children").read_text().split()]
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == self.process.pid:  # state, ppid, ...
+                    children.append(int(stat.parent.name))
         return children
 
     async def finish(self) -> int:
@@ -320,11 +324,23 @@ class EngineProcess:
             self._parse(line)
         return await self.process.wait()
 
+    def hold_writer(self) -> None:
+        """Freeze the store's writer process (SIGSTOP): from now on nothing reaches the database,
+        while the engine trades and journals on. ``kill`` then kills it with the engine."""
+        self.held = self.writer_children()
+        assert self.held, "no writer process found"
+        for pid in self.held:
+            os.kill(pid, signal.SIGSTOP)
+
     async def kill(self) -> None:
-        """SIGKILL, then read what it had logged, and wait for its writer to finish draining."""
+        """SIGKILL (with a held writer), then read what it had logged, and wait for its writer
+        to finish draining the pipe (or to die, when held)."""
         children = self.writer_children()
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGKILL)
+        for pid in self.held:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         assert self.process.stderr is not None
         for line in (await self.process.stderr.read()).splitlines():
             self._parse(line)
@@ -423,13 +439,16 @@ async def _one_cycle(
                 # Well inside the latency, with room for a loaded machine's scheduling delays.
                 await asyncio.sleep(rng.uniform(0.05, 0.4) * LATENCY_MS / 1000)
             else:
+                # As the window opens the writer is frozen: the execution's fills and merge or
+                # lock get journaled, but cannot reach the database before the kill.
+                engine.hold_writer()
                 kind = "merged" if plan.window == "binary" else "locked"
                 executed = await engine.until(EXECUTED, 10)
                 while executed is not None and executed.get(kind) in ("0", None):
                     executed = await engine.until(EXECUTED, 10)
                 assert executed is not None, f"the {plan.window} window was not executed"
     finally:
-        await engine.kill()  # and its writer has drained the pipe: the database is settled
+        await engine.kill()  # and its writer has drained the pipe or died: the database is settled
         run.cycles += 1
 
     if plan.moment == "startup":
