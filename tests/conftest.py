@@ -1,8 +1,12 @@
 """Shared test fixtures.
 
 Service-backed tests find the real servers at ``REDIS_TEST_URL`` / ``POSTGRES_TEST_URL``
-(defaults: the machine's local servers). Outside CI a missing server skips those tests with the
-reason; under ``CI=true`` it is a failure, because CI must prove the real thing works.
+(defaults: the machine's local servers, shared with other runs: a fresh database per test, Redis
+database 15, unique channel prefixes). Tests that stop a server use one of their own
+(``own_redis``, ``own_postgres``: tests/servers.py), and the session checks at its end that the
+shared servers were left as found (tests/machine_guard.py). Outside CI a missing server skips
+those tests with the reason; under ``CI=true`` every skip is a failure, because CI must prove the
+real thing works.
 """
 
 from __future__ import annotations
