@@ -228,6 +228,34 @@ def test_reducing_allows_only_position_reducing_signals() -> None:
     assert risk.check(buy(), NOW) is None
 
 
+def test_leg_completion_buys_are_reducing_only_up_to_the_fullest_leg_of_the_set() -> None:
+    """A completion buy that pairs with shares already held reduces risk (allowed while
+    reducing, outside the exposure limit); one that would leave its token above the fullest
+    other leg is new exposure; the kill switch stops both."""
+    risk = manager(max_exposure=Decimal(40))
+    risk.on_fill(fill("yes", Side.BUY, "100", "0.45"))
+    risk.set_reducing("pause", "bob", NOW)
+    completion = sig(("no", Side.BUY, "100", "0.55"))
+    assert risk.check(completion, NOW, completing=("yes", "no")) is None  # beyond exposure too
+    too_many = sig(("no", Side.BUY, "101", "0.55"))
+    assert risk.check(too_many, NOW, completing=("yes", "no")) == Denial(
+        "reducing", "only position-reducing signals are allowed (reducing: pause (bob))"
+    )
+    not_a_set = risk.check(completion, NOW)  # without the set it is a plain buy
+    assert not_a_set is not None
+    assert not_a_set.reason == "reducing"
+    # Shares already being bought count: a second completion of the same leg is new exposure.
+    risk.on_submit(completion, NOW)
+    again = risk.check(sig(("no", Side.BUY, "1", "0.55")), NOW, completing=("yes", "no"))
+    assert again is not None
+    assert again.reason == "reducing"
+    risk.on_done(completion)
+    risk.engage("stop", "alice", NOW)
+    halted = risk.check(completion, NOW, completing=("yes", "no"))
+    assert halted is not None
+    assert halted.reason == "halted"
+
+
 def test_kill_switch_only_changes_by_explicit_commands_and_survives_restart() -> None:
     risk = manager()
     risk.update_pnl(Decimal(10), Decimal(0), NOW)
