@@ -74,18 +74,27 @@ async def run_leg_risk(
 # --- leg-risk orders are reducing orders ------------------------------------------------------
 
 
+def operator_pause(engine: Engine) -> None:
+    engine.risk.set_reducing("operator pause", "alice", engine.clock.now_ns())
+
+
+def daily_loss_breach(engine: Engine) -> None:
+    now = engine.clock.now_ns()
+    engine.risk.update_pnl(Decimal(0), Decimal(0), now)
+    engine.risk.update_pnl(Decimal(-60), Decimal(0), now)  # RISK_MAX_DAILY_LOSS is 50
+
+
 @pytest.mark.parametrize("policy", ["unwind", "complete"])
+@pytest.mark.parametrize("reducing", [operator_pause, daily_loss_breach])
 async def test_leg_risk_orders_pass_risk_as_reducing_orders_in_the_reducing_state(
-    tmp_path: Path, leg_market: Any, policy: str
+    tmp_path: Path, leg_market: Any, policy: str, reducing: Any
 ) -> None:
-    """An operator pause (reducing) while the legs are on their way: the unwind (a sell of the
-    orphan) or the completion (a buy that only completes the set held) still goes out, through
-    the risk check, and risk ends flat."""
-
-    def pause(engine: Engine) -> None:
-        engine.risk.set_reducing("operator pause", "alice", engine.clock.now_ns())
-
-    run, report = await run_leg_risk(tmp_path, leg_market, policy, pause)
+    """Trading turns reducing (an operator pause, the daily loss limit) while the legs are on
+    their way: the unwind (a sell of the orphan) or the completion (a buy that only completes
+    the set held) still goes out, through the risk check, and risk ends flat."""
+    run, report = await run_leg_risk(
+        tmp_path, leg_market, policy, reducing, risk_max_daily_loss=Decimal(50)
+    )
     engine = run.engine
     assert engine.risk.state is TradingState.REDUCING
     assert report.leg_risk is not None
