@@ -443,5 +443,11 @@ async def test_locked_sets_are_restored_into_risk_after_a_restart(
         assert risk.exposure() == Decimal(40) * (
             Decimal("0.30") + Decimal("0.33") + Decimal("0.32")
         )
+        # The event resolves: the set pays out and leaves risk, every token of it.
+        winner = event.markets[1]
+        run.engine.on_resolved(winner.condition_id, yes_tokens[1], winner.outcomes[0])
+        assert run.engine.ledger.locked_sets() == []
+        assert risk.positions() == {}
+        assert risk.exposure() == 0
     finally:
         await store.close()

@@ -302,10 +302,14 @@ class Engine:
 
     def on_resolved(self, market: str, winning_token_id: str, winning_outcome: str) -> None:
         self.counters.resolutions += 1
+        # A resolution can pay a locked negRisk set: all of its tokens leave risk, not only
+        # the resolved market's.
+        touched = {t for lock in self.ledger.locked_sets() for t in lock.token_ids}
         realized = self.execution.on_resolved(market, winning_token_id)
         resolved = self.universe.market_of(winning_token_id)
         if resolved is not None:
-            self._sync_risk_positions(resolved.token_ids)
+            touched.update(resolved.token_ids)
+        self._sync_risk_positions(sorted(touched))
         log.info("market resolved", market=market, winner=winning_outcome, realized=str(realized))
 
     def on_tick_size_change(self, token_id: str, new_tick: int) -> None:

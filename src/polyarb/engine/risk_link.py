@@ -21,7 +21,7 @@ from polyarb.risk.manager import RiskManager
 
 log = structlog.get_logger(__name__)
 
-ZERO = Decimal(0)
+_COST_QUANTUM = Decimal("1e-10")  # the ledger's cost unit
 
 
 class EngineRiskGate:
@@ -70,7 +70,7 @@ def risk_holding(ledger: Ledger, token_id: str) -> tuple[Decimal, Decimal]:
         if token_id not in lock.token_ids:
             continue
         n = len(lock.token_ids)
-        part = (lock.cost / n).quantize(Decimal("1e-10"))
+        part = (lock.cost / n).quantize(_COST_QUANTUM)
         last = lock.token_ids.index(token_id) == n - 1
         shares += lock.qty
         cost += lock.cost - part * (n - 1) if last else part

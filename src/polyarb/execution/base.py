@@ -219,7 +219,9 @@ class RiskGate(Protocol):
 
 
 class ExecutionClient(Protocol):
-    """One execution mode (paper, log-only, live); the engine calls only this."""
+    """One execution mode (paper, log-only, live); the engine calls only this. A mode that
+    fills tells the engine's ``RiskGate`` of each fill as it happens (the engine does not
+    replay a report's fills into risk) and asks it before any order it decides on its own."""
 
     @property
     def mode(self) -> Mode: ...
