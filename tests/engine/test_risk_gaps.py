@@ -13,12 +13,15 @@ from typing import Any
 
 import pytest
 
+from polyarb.bus import MemoryBus, MemoryHub
+from polyarb.bus.command_client import CommandClient, new_command
 from polyarb.domain.book import Side
 from polyarb.domain.ledger import Merge
 from polyarb.domain.trading import Fill, Leg, Mode, Order, OrderStatus, OrderType, Signal
 from polyarb.engine.commands import EngineCommands
 from polyarb.engine.core import Engine
 from polyarb.engine.persistence import EnginePersistence, recover
+from polyarb.engine.runner import command_processor
 from polyarb.execution.base import ExecutionReport
 from polyarb.execution.journal import Journal
 from polyarb.execution.paper import PaperExecution
@@ -351,6 +354,38 @@ async def test_the_kill_command_is_acknowledged_once_the_switch_is_durable(
     saved = await store.queries.risk_state()
     assert saved is not None
     assert (saved.kill_switch, saved.state) == (False, "active")
+
+
+async def test_a_kill_command_over_the_bus_is_stored_before_it_is_acknowledged(
+    restartable: Restartable,
+) -> None:
+    """The operator's path: ``polyarb ctl kill`` publishes a command; the engine acknowledges
+    it only once the kill switch is in the database (no timer runs here)."""
+    run = await restartable.start()
+    store = restartable.store
+    assert store is not None
+    hub = MemoryHub()
+    engine_bus, ctl_bus = MemoryBus("engine-1", hub=hub), MemoryBus("ctl", hub=hub)
+    await engine_bus.start()
+    await ctl_bus.start()
+    processor = command_processor(restartable.settings, run.engine, engine_bus, store)
+    task = asyncio.create_task(processor.run())
+    client = CommandClient(ctl_bus)
+    try:
+        await client.start()
+        await asyncio.sleep(0.05)  # let the processor subscribe
+        kill = new_command("kill_switch_engage", "cli", reason="drill")
+        acks = await client.send(kill, timeout_s=5.0)
+        assert acks["engine-1"].accepted
+        saved = await store.queries.risk_state()
+        assert saved is not None
+        assert (saved.kill_switch, saved.reason, saved.actor) == (True, "drill", "cli")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
+        await engine_bus.close()
+        await ctl_bus.close()
 
 
 async def test_a_loss_limit_breach_is_stored_at_once_and_restarts_reducing(
