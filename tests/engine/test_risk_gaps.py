@@ -131,8 +131,8 @@ async def test_a_leg_risk_order_breaking_a_limit_is_not_sent(
     assert engine.risk.positions() == {yes: HUNDRED}
 
 
-async def test_the_kill_switch_denies_leg_risk_orders(tmp_path: Path, leg_market: Any) -> None:
-    """Engaged between the legs' fills and the unwind: nothing more goes out."""
+async def test_the_kill_switch_stops_an_unwind_in_flight(tmp_path: Path, leg_market: Any) -> None:
+    """Engaged after the unwind was sent, before it reached the venue: it fills nothing."""
     driver, market = leg_market
     cid, (yes, no) = market.condition_id, market.token_ids
     s = settings(tmp_path, leg_policy="unwind", leg_max_loss=Decimal(5))
