@@ -163,6 +163,8 @@ class Settings(BaseSettings):
     sniper_poll_ms: Annotated[int, Field(ge=100)] = 1000
     sniper_leagues: CsvList = ("nba", "nfl", "mlb", "nhl")
     sniper_espn_url: str = "https://site.api.espn.com"
+    # Scoreboard data older than this (server Date less cache Age) is ignored.
+    sniper_max_data_age_s: Annotated[int, Field(ge=1)] = 15
 
     # --- paper execution -------------------------------------------------------------------
     paper_latency_ms: Annotated[int, Field(ge=0)] = 200

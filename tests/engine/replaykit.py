@@ -98,9 +98,11 @@ class EngineDriver:
     time moves to each frame's receive time (waking executions whose latency is over) before
     the frame is applied."""
 
-    def __init__(self, settings: Settings, universe: Universe, start_ns: int = EPOCH_NS) -> None:
+    def __init__(
+        self, settings: Settings, universe: Universe, start_ns: int = EPOCH_NS, **engine: Any
+    ) -> None:
         self.clock = ReplayClock(start_ns)
-        self.engine = Engine(settings, universe, clock=self.clock, instance_id="test")
+        self.engine = Engine(settings, universe, clock=self.clock, instance_id="test", **engine)
 
     async def frame(self, recv_ns: int, raw: str) -> None:
         if self.clock.advance(recv_ns):

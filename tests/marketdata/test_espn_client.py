@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -38,6 +40,7 @@ class FakeEspn(ThreadingHTTPServer):
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.failures = 0  # answer this many requests with 503 first
         self.routes = dict(ROUTES)
+        self.headers: dict[str, str] = {}  # e.g. a CDN's Date and Age
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,7 +54,12 @@ class FakeEspn(ThreadingHTTPServer):
                     status, payload = 200, outer.routes[url.path]
                 else:
                     status, payload = 404, b'{"code":404}'
-                self.send_response(status)
+                if "Date" in outer.headers:
+                    self.send_response_only(status)  # our Date, not the server's own
+                else:
+                    self.send_response(status)
+                for name, value in outer.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -125,3 +133,19 @@ async def test_unreachable() -> None:
         f"ESPN scoreboard unreachable at http://127.0.0.1:{port}/apis/site/v2/sports/"
         "basketball/nba/scoreboard after 2 attempts"
     )
+
+
+async def test_games_carry_when_their_data_was_current(espn: tuple[FakeEspn, str]) -> None:
+    """The body has no time of its own: the games are stamped with the response's Date less
+    the Age a CDN cache held it (a cached scoreboard is older than it looks)."""
+    server, url = espn
+    before = time.time_ns()
+    async with EspnClient(url, backoff_s=0) as client:
+        [fresh] = await client.scoreboard("nba")
+        assert fresh.as_of_ns is not None
+        # The server's own Date: now, to the second.
+        assert before - 1_000_000_000 < fresh.as_of_ns <= time.time_ns()
+        sent = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=100)
+        server.headers = {"Date": format_datetime(sent, usegmt=True), "Age": "30"}
+        [cached] = await client.scoreboard("nba")
+    assert cached.as_of_ns == int(sent.timestamp() - 30) * 1_000_000_000

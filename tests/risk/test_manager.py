@@ -142,31 +142,53 @@ def test_order_rate_limit_is_a_sliding_minute() -> None:
     assert risk.check(later, NOW + 60 * SECOND) is None
 
 
-def test_daily_loss_halts_and_stays_halted_across_the_day_boundary() -> None:
+def test_daily_loss_moves_to_reducing_and_stays_across_the_day_boundary() -> None:
+    """Reaching the loss limit stops new risk but not the orders that reduce it (an unwind, a
+    sell of held shares): halting those too would leave the loss open. Only the kill switch
+    halts."""
     risk = manager(max_daily_loss=Decimal(100))
+    risk.on_fill(fill("held", Side.BUY, "10", "0.5"))
     risk.update_pnl(Decimal(0), Decimal(0), NOW)
     risk.update_pnl(Decimal(-60), Decimal(-39), NOW + SECOND)  # realized + marked: -99
     assert risk.state is TradingState.ACTIVE
     risk.update_pnl(Decimal(-60), Decimal(-40), NOW + 2 * SECOND)  # -100 today
-    assert risk.state is TradingState.HALTED
-    assert [e.kind for e in risk.drain_events()] == ["loss_halt"]
+    assert risk.state is TradingState.REDUCING
+    assert [e.kind for e in risk.drain_events()] == ["loss_limit"]
     denial = risk.check(buy(), NOW + 3 * SECOND)
     assert denial is not None
-    assert denial.reason == "halted"
+    assert denial.reason == "reducing"
+    assert risk.check(sig(("held", Side.SELL, "10", "0.4")), NOW + 3 * SECOND) is None
     # Midnight UTC: the day's figure restarts at 0 (the ledger's realized-today resets and the
-    # marks carried over are the new baseline); the halt does not lift by itself (K1).
+    # marks carried over are the new baseline); the gate does not lift by itself (K1).
     midnight = NOW + 60 * SECOND
     assert utc_day(midnight).isoformat() == "2026-05-03"
     risk.update_pnl(Decimal(0), Decimal(-40), midnight)
     assert risk.daily_pnl == 0
     risk.update_pnl(Decimal(0), Decimal(-55), midnight + SECOND)
     assert risk.daily_pnl == Decimal(-15)  # only today's change of the marks
-    assert risk.state is TradingState.HALTED
+    assert risk.state is TradingState.REDUCING
+    assert [g.name for g in risk.gates(midnight)] == ["loss_limit"]
     gates = risk.clear("alice", midnight)
     assert gates == []
     assert risk.state is TradingState.ACTIVE
     assert risk.check(buy(), midnight) is None
-    assert [e.kind for e in risk.drain_events()] == ["day_rollover", "loss_halt_cleared"]
+    assert [e.kind for e in risk.drain_events()] == ["day_rollover", "loss_limit_cleared"]
+
+
+def test_a_loss_limit_gate_survives_a_restart_also_from_the_old_snapshot_name() -> None:
+    risk = manager(max_daily_loss=Decimal(10))
+    risk.update_pnl(Decimal(0), Decimal(0), NOW)
+    risk.update_pnl(Decimal(-20), Decimal(0), NOW + SECOND)
+    saved = json.loads(json.dumps(risk.snapshot()))
+    assert saved["state"] == "reducing"
+    restarted = manager(max_daily_loss=Decimal(10))
+    restarted.restore(saved, NOW + 2 * SECOND)
+    assert restarted.state is TradingState.REDUCING
+    # A snapshot written before the gate was renamed ("loss_halt") still restores it.
+    saved["loss_halt"] = saved.pop("loss_limit")
+    older = manager(max_daily_loss=Decimal(10))
+    older.restore(saved, NOW + 2 * SECOND)
+    assert older.state is TradingState.REDUCING
 
 
 def test_a_loss_marked_yesterday_and_realized_today_is_not_counted_twice() -> None:
@@ -204,6 +226,34 @@ def test_reducing_allows_only_position_reducing_signals() -> None:
     assert risk.check(sig(("t1", Side.SELL, "11", "0.4")), NOW) is not None
     assert risk.resume("bob", NOW) == []
     assert risk.check(buy(), NOW) is None
+
+
+def test_leg_completion_buys_are_reducing_only_up_to_the_fullest_leg_of_the_set() -> None:
+    """A completion buy that pairs with shares already held reduces risk (allowed while
+    reducing, outside the exposure limit); one that would leave its token above the fullest
+    other leg is new exposure; the kill switch stops both."""
+    risk = manager(max_exposure=Decimal(40))
+    risk.on_fill(fill("yes", Side.BUY, "100", "0.45"))
+    risk.set_reducing("pause", "bob", NOW)
+    completion = sig(("no", Side.BUY, "100", "0.55"))
+    assert risk.check(completion, NOW, completing=("yes", "no")) is None  # beyond exposure too
+    too_many = sig(("no", Side.BUY, "101", "0.55"))
+    assert risk.check(too_many, NOW, completing=("yes", "no")) == Denial(
+        "reducing", "only position-reducing signals are allowed (reducing: pause (bob))"
+    )
+    not_a_set = risk.check(completion, NOW)  # without the set it is a plain buy
+    assert not_a_set is not None
+    assert not_a_set.reason == "reducing"
+    # Shares already being bought count: a second completion of the same leg is new exposure.
+    risk.on_submit(completion, NOW)
+    again = risk.check(sig(("no", Side.BUY, "1", "0.55")), NOW, completing=("yes", "no"))
+    assert again is not None
+    assert again.reason == "reducing"
+    risk.on_done(completion)
+    risk.engage("stop", "alice", NOW)
+    halted = risk.check(completion, NOW, completing=("yes", "no"))
+    assert halted is not None
+    assert halted.reason == "halted"
 
 
 def test_kill_switch_only_changes_by_explicit_commands_and_survives_restart() -> None:
@@ -245,7 +295,7 @@ def test_restore_keeps_the_days_pnl_baseline() -> None:
     restarted = RiskManager(RiskLimits(max_daily_loss=Decimal(100)), now_ns=NOW + 2 * SECOND)
     restarted.restore(saved, NOW + 2 * SECOND)
     restarted.update_pnl(Decimal(-40), Decimal(-30), NOW + 3 * SECOND)  # -40 - 60 = -100
-    assert restarted.state is TradingState.HALTED
+    assert restarted.state is TradingState.REDUCING
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,7 @@ def moneyline(
         "sports_market_type": "moneyline",
         "game_start_time": START,
         "fees": FeeSchedule(Decimal("0.03")),
+        "tags": ("Sports", "NBA"),  # Gamma's tag labels: the market's league
     }
     options.update(kw)
     return binary_market(cid, labels, **options)  # type: ignore[arg-type]
@@ -219,7 +220,7 @@ def test_a_game_on_another_day_is_not_matched() -> None:
     view = FakeView().add(make_book("m1-lakers", [("0.80", "100")]))
     strategy.on_games(view, [game("in")], NOW - SECOND)
     assert strategy.on_games(view, [game("post")], NOW) == []
-    assert strategy.refused == {"g1": "no_market"}
+    assert strategy.refused == {"g1": "other_game"}
 
 
 def test_a_draw_has_no_winner() -> None:

@@ -3,7 +3,9 @@
 A game's result is trusted only when the scoreboard says it is over: ``state == "post"`` and
 ``completed``. Names, not list positions, tie a game to a market: home/away come from the
 scoreboard's own flags and the winning team is found among a market's outcome labels by its
-names, refusing anything ambiguous.
+names, refusing anything ambiguous. Names alone are not enough (the same two teams meet again
+in a series, or in another competition): the market must also be of the game's league
+(``league_matches``) and start when the game starts (``match_game_to_market``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class Game:
     status_name: str = ""  # e.g. STATUS_FINAL, STATUS_FULL_TIME (informative only)
     home_winner: bool | None = None  # the scoreboard's own winner flags, when it sends them
     away_winner: bool | None = None
+    # When the scoreboard data was current (Unix ns): the server's Date header less the Age a
+    # cache held it, else when we received it; None when the caller does not know.
+    as_of_ns: int | None = None
 
     @property
     def is_final(self) -> bool:
@@ -151,3 +156,39 @@ def match_game_to_market(
     if len(winner_outcomes) != 1 or len(loser_outcomes) != 1:
         return None
     return winner_outcomes[0]
+
+
+# Scoreboard league keys (``marketdata.espn.LEAGUE_PATHS``) -> the names Polymarket uses for
+# them in slugs ("nba-bos-lal-2026-05-02"), series slugs and tags, when they differ.
+LEAGUE_ALIASES: dict[str, frozenset[str]] = {
+    "worldcup": frozenset({"worldcup", "world cup", "fifa world cup", "fifwc", "fifa"}),
+    "ncaab": frozenset({"ncaab", "cbb", "college basketball"}),
+    "ncaaf": frozenset({"ncaaf", "cfb", "college football"}),
+    "epl": frozenset({"epl", "premier league"}),
+}
+
+
+def market_leagues(market: Market) -> frozenset[str]:
+    """The league names a market carries: its slug's and event slug's first word, its tags and
+    its parent event's ``seriesSlug`` (normalized)."""
+    names: set[str] = set()
+    for slug in (market.slug, market.event_slug or ""):
+        head = slug.split("-", 1)[0]
+        if head:
+            names.add(head)
+    names.update(market.tags)
+    events = market.raw.get("events")
+    parents = [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+    for parent in (market.raw, *parents):
+        series = parent.get("seriesSlug")
+        if isinstance(series, str):
+            names.add(series)
+    return frozenset(n for n in (normalize_name(x) for x in names) if n)
+
+
+def league_matches(league: str, market: Market) -> bool:
+    """True when ``market`` says it is of the scoreboard league ``league`` (never by default: a
+    market that names no league is not matched)."""
+    key = normalize_name(league)
+    wanted = {normalize_name(a) for a in LEAGUE_ALIASES.get(key, frozenset())} | {key}
+    return bool(wanted & market_leagues(market))

@@ -3,7 +3,7 @@ deduplicates, audits and acknowledges them; this module says what each one does)
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from decimal import Decimal
 
 import structlog
@@ -51,10 +51,16 @@ PARAM_BOUNDS: Bounds = {
 
 
 class EngineCommands:
-    """``CommandHandler`` for one engine."""
+    """``CommandHandler`` for one engine.
 
-    def __init__(self, engine: Engine) -> None:
+    ``durable`` (the store's flush) is awaited after the kill switch changes, so the command is
+    acknowledged only once the new state would survive a crash."""
+
+    def __init__(
+        self, engine: Engine, durable: Callable[[], Awaitable[object]] | None = None
+    ) -> None:
         self.engine = engine
+        self.durable = durable
 
     def strategy_names(self) -> Collection[str]:
         return [s.name for s in self.engine.strategies]
@@ -69,13 +75,17 @@ class EngineCommands:
             # Say what still blocks trading instead of a bare "resumed" (lesson K4).
             log.warning("resumed but gates still up", gates=[g.name for g in gates])
 
-    def engage_kill_switch(self, reason: str, actor: str) -> None:
-        self.engine.risk.engage(reason, actor, self.engine.clock.now_ns())
+    async def engage_kill_switch(self, reason: str, actor: str) -> None:
+        await self.engine.engage_kill_switch(reason, actor)
         log.warning("kill switch engaged", actor=actor, reason=reason)
+        if self.durable is not None:
+            await self.durable()
 
-    def clear_kill_switch(self, actor: str) -> None:
+    async def clear_kill_switch(self, actor: str) -> None:
         gates = self.engine.risk.clear(actor, self.engine.clock.now_ns())
         log.warning("kill switch cleared", actor=actor, still_up=[g.name for g in gates])
+        if self.durable is not None:
+            await self.durable()
 
     def set_strategy_enabled(self, strategy: str, enabled: bool, actor: str) -> None:
         if enabled:

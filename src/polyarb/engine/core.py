@@ -33,7 +33,8 @@ from polyarb.domain.ledger import Ledger, utc_day
 from polyarb.domain.market import Market
 from polyarb.domain.numbers import price_to_decimal
 from polyarb.domain.sports import Game
-from polyarb.domain.trading import Mode, Signal
+from polyarb.domain.trading import Fill, Mode, Order, Signal
+from polyarb.engine.risk_link import EngineRiskGate, sync_risk_positions
 from polyarb.execution.base import ExecutionClient, ExecutionReport, LegRiskReport
 from polyarb.execution.log_only import LogOnlyExecution
 from polyarb.execution.paper import PaperConfig, PaperExecution
@@ -41,6 +42,7 @@ from polyarb.marketdata.books import BookStore
 from polyarb.marketdata.gamma import Universe
 from polyarb.risk.limits import RiskLimits
 from polyarb.risk.manager import RiskManager
+from polyarb.risk.state import RiskEvent
 from polyarb.strategies import build_enabled
 from polyarb.strategies.base import FAILED, TAKEN, BookView, Strategy, denied
 from polyarb.strategies.opportunities import OpportunityTracker
@@ -50,6 +52,7 @@ log = structlog.get_logger(__name__)
 
 SignalSink = Callable[[SignalEvent], None]
 TradeSink = Callable[[ExecutionReport, Signal], None]
+OrderSink = Callable[[Order, list[Fill]], None]
 
 
 @dataclass(slots=True)
@@ -93,6 +96,8 @@ class Engine:
         self.view = BookView(self.books.books, clock.now_ns)
         self.ledger = ledger if ledger is not None else Ledger(settings.paper_starting_balance)
         self.risk = RiskManager(RiskLimits.from_settings(settings), now_ns=self.started_ns)
+        self.risk.listeners.append(self._on_risk_event)
+        self._cancelling: asyncio.Task[None] | None = None
         self.tracker = OpportunityTracker()
         self.markets_by_token: dict[str, Market] = {}
         for market in universe.markets:
@@ -115,6 +120,8 @@ class Engine:
         self.timer_hooks: list[Callable[[], None]] = []
         self.error_sinks: list[Callable[[str, str, str], None]] = []
         self.trade_sinks: list[TradeSink] = []
+        # Orders that change after their execution returned (resting fills, cancels).
+        self.order_sinks: list[OrderSink] = []
         self.paused = False
         log.info(
             "engine configured",
@@ -138,6 +145,8 @@ class Engine:
                 journal_path=journal_path,
                 clock=self.clock,
                 on_alert=self._on_leg_alert,
+                on_order_update=self._on_order_update,
+                risk=EngineRiskGate(self.risk, self.clock),
             )
         if mode == "log-only":
             return LogOnlyExecution(clock=self.clock)
@@ -226,8 +235,7 @@ class Engine:
             outcome = _strategy_outcome(report.outcome)
             self.counters.orders += len(report.orders)
             self.counters.fills += len(report.fills)
-            for fill in report.fills:
-                self.risk.on_fill(fill, signal.signal_id)
+            # Risk saw the fills as they happened (the executor's ``RiskGate``).
             for merge in report.merges:
                 if not merge.locked:  # merged shares became collateral: risk must forget them
                     self._sync_risk_positions(merge.token_ids)
@@ -290,17 +298,18 @@ class Engine:
         return None
 
     def _sync_risk_positions(self, token_ids: Iterable[str]) -> None:
-        for token_id in token_ids:
-            self.risk.set_position(
-                token_id, self.ledger.shares(token_id), self.ledger.cost_basis(token_id)
-            )
+        sync_risk_positions(self.risk, self.ledger, list(token_ids))
 
     def on_resolved(self, market: str, winning_token_id: str, winning_outcome: str) -> None:
         self.counters.resolutions += 1
+        # A resolution can pay a locked negRisk set: all of its tokens leave risk, not only
+        # the resolved market's.
+        touched = {t for lock in self.ledger.locked_sets() for t in lock.token_ids}
         realized = self.execution.on_resolved(market, winning_token_id)
         resolved = self.universe.market_of(winning_token_id)
         if resolved is not None:
-            self._sync_risk_positions(resolved.token_ids)
+            touched.update(resolved.token_ids)
+        self._sync_risk_positions(sorted(touched))
         log.info("market resolved", market=market, winner=winning_outcome, realized=str(realized))
 
     def on_tick_size_change(self, token_id: str, new_tick: int) -> None:
@@ -308,6 +317,47 @@ class Engine:
 
     def on_new_market(self, raw: dict[str, object]) -> None:
         return None
+
+    # ------------------------------------------------------------------ kill switch
+    def _on_risk_event(self, event: RiskEvent | None) -> None:
+        """The kill switch engaged (by anyone): cancel every resting order at once."""
+        if event is None or event.kind != "kill_switch_engaged":
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # engaged before the loop runs (tests): nothing can rest yet
+            return
+        self._cancelling = loop.create_task(self._cancel_resting(event.detail))
+
+    async def _cancel_resting(self, reason: str) -> None:
+        try:
+            canceled = await self.execution.cancel_all()
+        except Exception as exc:  # the switch stays engaged; the operator must know
+            log.exception("cancel on kill switch failed")
+            self.emit_error("execution", "cancel_failed", f"{type(exc).__name__}: {exc}")
+            return
+        if canceled:
+            log.warning("kill switch: resting orders canceled", count=len(canceled), why=reason)
+
+    async def engage_kill_switch(self, reason: str, actor: str) -> None:
+        """Engage the kill switch and return once resting orders are canceled (executions
+        still waiting on the venue fill nothing from now on)."""
+        self.risk.engage(reason, actor, self.clock.now_ns())
+        if self._cancelling is not None:
+            await self._cancelling
+
+    def _on_order_update(self, order: Order, fills: list[Fill]) -> None:
+        """A resting order filled or was canceled after its execution returned."""
+        self.counters.fills += len(fills)
+        for sink in self.order_sinks:
+            sink(order, fills)
+        if self.bus is None:
+            return
+        self._spawn_publish(Channel.TRADES, TradeEvent.from_order(order))
+        for fill in fills:
+            self._spawn_publish(
+                Channel.TRADES, TradeEvent.from_fill(fill, signal_id=order.signal_id)
+            )
 
     # ------------------------------------------------------------------ operator commands
     def pause(self, actor: str) -> None:

@@ -15,8 +15,9 @@ import structlog
 
 from polyarb.config import Settings
 from polyarb.domain.ledger import Ledger
-from polyarb.domain.trading import Mode, Signal
+from polyarb.domain.trading import Fill, Mode, Order, Signal
 from polyarb.engine.core import Engine
+from polyarb.engine.risk_link import sync_risk_positions
 from polyarb.execution.base import ExecutionReport
 from polyarb.execution.journal import read_journal
 from polyarb.store import (
@@ -80,8 +81,12 @@ class EnginePersistence:
         self._risk_revision = -1
         self._store_gate = False
         self._restore_risk(recovery)
+        # Risk state is written when it changes (kill switch, loss limit, reducing gates), not on
+        # the next timer: a crash right after an operator's kill must not forget it.
+        engine.risk.listeners.append(lambda _event: self.save_risk_if_changed())
         engine.signal_record_sinks.append(self._on_signal)
         engine.trade_sinks.append(self._on_report)
+        engine.order_sinks.append(self._on_order_update)
 
     def _restore_risk(self, recovery: Recovery) -> None:
         engine = self.engine
@@ -93,12 +98,10 @@ class EnginePersistence:
             except ValueError as exc:
                 log.error("saved risk state unreadable", error=str(exc))
                 engine.risk.engage(f"saved risk state unreadable: {exc}", "recovery", now)
-        for position in engine.ledger.positions():
-            engine.risk.set_position(
-                position.token_id,
-                engine.ledger.shares(position.token_id),
-                engine.ledger.cost_basis(position.token_id),
-            )
+        ledger = engine.ledger
+        held = {p.token_id for p in ledger.positions()}
+        held.update(t for lock in ledger.locked_sets() for t in lock.token_ids)
+        sync_risk_positions(engine.risk, ledger, sorted(held))
         if recovery.problems:
             reason = "recovery failed: " + "; ".join(recovery.problems)
             log.error("engine halted", reason=reason)
@@ -117,6 +120,11 @@ class EnginePersistence:
             self.store.submit_fill(fill, ledger)
         for merge in report.merges:
             self.store.submit_merge(merge, ledger)
+
+    def _on_order_update(self, order: Order, fills: list[Fill]) -> None:
+        self.store.submit_order(order)
+        for fill in fills:
+            self.store.submit_fill(fill, self.engine.ledger)
 
     def on_timer(self) -> None:
         """Closed opportunities and risk-state changes (called from the engine's timer)."""

@@ -310,7 +310,7 @@ def command_processor(
             )
 
     return CommandProcessor(
-        EngineCommands(engine),
+        EngineCommands(engine, store.flush if store is not None else None),
         audit,
         bus,
         authorize=authorize_by_role(role_of),

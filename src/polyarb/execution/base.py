@@ -10,6 +10,7 @@ paper and live agree on them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Literal, Protocol
@@ -195,8 +196,32 @@ def outcome_of(legs: list[Order], leg_risk: LegRiskReport | None) -> Outcome:
     return "partial"
 
 
+class RiskGate(Protocol):
+    """What execution asks the engine's risk manager about orders it decides on its own
+    (leg completion, unwinds) and tells it about fills as they happen."""
+
+    def halted(self) -> str | None:
+        """Why nothing may fill now (the kill switch), or None."""
+        ...
+
+    def approve(self, signal: Signal, completing: Collection[str]) -> str | None:
+        """Check a leg-risk order as a reducing order and count it in flight; None when
+        approved, else why not. ``completing``: the tokens of the set a buy completes."""
+        ...
+
+    def on_fills(self, signal_id: str, fills: Sequence[Fill]) -> None:
+        """Fills of an order of ``signal_id`` (a leg, a leg-risk order, a resting order)."""
+        ...
+
+    def on_done(self, signal: Signal) -> None:
+        """Nothing of ``signal`` is in flight any more."""
+        ...
+
+
 class ExecutionClient(Protocol):
-    """One execution mode (paper, log-only, live); the engine calls only this."""
+    """One execution mode (paper, log-only, live); the engine calls only this. A mode that
+    fills tells the engine's ``RiskGate`` of each fill as it happens (the engine does not
+    replay a report's fills into risk) and asks it before any order it decides on its own."""
 
     @property
     def mode(self) -> Mode: ...

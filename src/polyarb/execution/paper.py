@@ -14,6 +14,11 @@ fill twice; an entry is forgotten as soon as the wire reports a different size f
 the venue's wording. The legs of a signal go out concurrently; a complete set whose legs filled
 unevenly goes through leg-risk handling, then complete sets are merged (binary) or locked
 (negRisk). Every fill and merge is journaled (fsync) before the ledger applies it.
+
+With a ``RiskGate`` (the engine's risk manager): leg-risk orders are checked as reducing orders
+before they go out, every fill is told to risk as it happens (resting fills included), and once
+the kill switch is engaged nothing fills: orders still waiting out their latency are canceled
+and resting orders stop matching (the engine cancels them).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from polyarb.execution.base import (
     ExecutionReport,
     LegPolicy,
     LegRiskReport,
+    RiskGate,
     fill_id_for,
     new_client_order_id,
     new_event_id,
@@ -190,6 +196,7 @@ class PaperExecution:
         *,
         on_alert: AlertCallback | None = None,
         on_order_update: OrderUpdateCallback | None = None,
+        risk: RiskGate | None = None,
     ) -> None:
         self.books = books
         self.markets = markets
@@ -200,6 +207,8 @@ class PaperExecution:
         self._journal = Journal(journal_path) if journal_path is not None else None
         self._on_alert = on_alert
         self._on_order_update = on_order_update
+        self._risk = risk
+        self._risk_ids: dict[str, str] = {}  # leg-risk order client id -> its risk signal id
         self._resting: dict[str, dict[str, Order]] = {}  # token id -> client id -> order
         self._holds: dict[str, _Hold] = {}  # client id -> cash/shares reserved
         self._fill_seq: dict[str, int] = {}
@@ -270,7 +279,7 @@ class PaperExecution:
             return
         self.overlay.prune(book)
         resting = self._resting.get(token_id)
-        if not resting or self._book_problem(book) is not None:
+        if not resting or self._book_problem(book) is not None or self._halted() is not None:
             return
         now = self._now()
         for order in list(resting.values()):
@@ -387,6 +396,11 @@ class PaperExecution:
             raise
         now = self._now()
         order.transition(OrderStatus.ACKED, now)
+        halted = self._halted()
+        if halted is not None:  # the kill switch was engaged while the order was on its way
+            order.transition(OrderStatus.CANCELED, now, f"kill switch: {halted}")
+            self._release(order)
+            return []
         book = self.books.get(order.token_id)
         problem = self._book_problem(book)
         if book is None or problem is not None:
@@ -430,14 +444,41 @@ class PaperExecution:
         side: Side,
         size: Decimal,
         limit: Decimal,
+        completing: tuple[str, ...],
     ) -> tuple[Order, list[Fill]]:
-        """One leg-risk order (unwind or completion): checked, held, submitted like a leg."""
+        """One leg-risk order (unwind or completion): checked by the venue rules and by risk
+        (as a reducing order), held, submitted like a leg."""
         leg = Leg(token_id, side, size, limit, limit, self._market_key(token_id))
         order = self._new_order(leg, signal, signal_id, OrderType.FAK, self._now())
         if self._reject_invalid([order]) is not None:
             return order, []
-        self._hold(order)
-        return order, await self._submit(order, tally)
+        if self._risk is None:
+            self._hold(order)
+            return order, await self._submit(order, tally)
+        fees = self._cash_hold(order, size) - size * limit if side == Side.BUY else ZERO
+        gated = Signal(
+            strategy=signal.strategy,
+            market=signal.market,
+            ts_recv_ns=signal.ts_recv_ns,
+            edge=ZERO,
+            size=size,
+            legs=(leg,),
+            fees=fees,
+            kind="leg_completion" if side == Side.BUY else "unwind",
+            reason=f"leg risk of {signal_id}",
+            signal_id=f"{signal_id}-{order.client_id}",
+        )
+        denied = self._risk.approve(gated, completing if side == Side.BUY else ())
+        if denied is not None:
+            order.transition(OrderStatus.FAILED, self._now(), f"not sent: {denied}")
+            return order, []
+        self._risk_ids[order.client_id] = gated.signal_id
+        try:
+            self._hold(order)
+            return order, await self._submit(order, tally)
+        finally:
+            del self._risk_ids[order.client_id]
+            self._risk.on_done(gated)
 
     def _walk(
         self, token_id: str, side: BookSide, is_bid: bool, limit: int, wanted: int
@@ -499,6 +540,8 @@ class PaperExecution:
         tally.realized += self._record(fills)
         order.filled += sum((f.size for f in fills), ZERO)
         order.fees += sum((f.fee for f in fills), ZERO)
+        if self._risk is not None and fills:
+            self._risk.on_fills(self._risk_ids.get(order.client_id, order.signal_id), fills)
         return fills
 
     def _record(self, events: Sequence[LedgerEvent]) -> Decimal:
@@ -519,6 +562,8 @@ class PaperExecution:
         for order in legs:  # arbitrage legs never rest: leg risk is decided on what filled now
             if order.client_id in self._resting.get(order.token_id, {}):
                 self._cancel(order, "complete-set legs do not rest")
+        if self._risk is not None:  # the legs are over: what they did not fill is not in flight
+            self._risk.on_done(signal)
         tokens = list(dict.fromkeys(leg.token_id for leg in signal.legs))
         pool = LegPool.of([(t, self._market_key(t)) for t in tokens], report.fills)
         if pool.orphans():
@@ -526,7 +571,9 @@ class PaperExecution:
             async def place(
                 token_id: str, side: Side, size: Decimal, limit: Decimal
             ) -> tuple[Order, list[Fill]]:
-                return await self._place_fak(signal, signal_id, tally, token_id, side, size, limit)
+                return await self._place_fak(
+                    signal, signal_id, tally, token_id, side, size, limit, tuple(tokens)
+                )
 
             leg_report, orders, fills = await handle_leg_risk(
                 pool,
@@ -584,6 +631,9 @@ class PaperExecution:
             log.exception("order update callback failed", client_id=order.client_id)
 
     # ------------------------------------------------------------------------------ helpers
+    def _halted(self) -> str | None:
+        return self._risk.halted() if self._risk is not None else None
+
     def _now(self) -> int:
         """Strictly increasing event time, so journal order == time order."""
         now = self.clock.now_ns()

@@ -4,12 +4,19 @@ Wire facts that matter: a game is over when ``status.type.state == "post"`` and 
 true (soccer says STATUS_FULL_TIME, not STATUS_FINAL, so names are not used); scores are strings;
 home and away come from each competitor's ``homeAway``, never from list order. A malformed event
 is skipped with a warning and counted; the rest of the scoreboard is still used.
+
+The body carries no time of its own, so each game is stamped with when the data was current
+(``Game.as_of_ns``): the response's ``Date`` header less its ``Age`` (seconds a CDN cache held
+it), never later than when we received it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Mapping
 from datetime import date
+from email.utils import parsedate_to_datetime
 from typing import Any, Self
 
 import httpx
@@ -196,6 +203,22 @@ def parse_scoreboard_counted(data: object, league: str) -> tuple[list[Game], int
     return games, skipped
 
 
+def data_time_ns(headers: Mapping[str, str], received_ns: int) -> int:
+    """When a response's data was current: ``Date`` less ``Age``, capped at ``received_ns``
+    (a server clock ahead of ours does not make data younger than "now"); ``received_ns``
+    when the headers are missing or unreadable."""
+    try:
+        sent = parsedate_to_datetime(headers["date"])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return received_ns
+    if sent.tzinfo is None:
+        return received_ns
+    age_text = headers.get("age", "0").strip()
+    age_s = int(age_text) if age_text.isdigit() else 0
+    current = int(sent.timestamp()) * 1_000_000_000 - age_s * 1_000_000_000
+    return min(current, received_ns)
+
+
 def parse_scoreboard(data: object, league: str) -> list[Game]:
     """Games of a scoreboard body; malformed events are skipped (logged)."""
     return parse_scoreboard_counted(data, league)[0]
@@ -227,6 +250,8 @@ class EspnClient:
         self._backoff_s = backoff_s
         self._max_wait_s = max_wait_s
         self.skipped_events = 0  # malformed events seen so far
+        self._as_of: dict[str, int] = {}  # request URL -> data time of its last response
+        self._client.event_hooks["response"].append(self._note_data_time)
 
     async def __aenter__(self) -> Self:
         return self
@@ -237,6 +262,9 @@ class EspnClient:
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+
+    async def _note_data_time(self, response: httpx.Response) -> None:
+        self._as_of[str(response.request.url)] = data_time_ns(response.headers, time.time_ns())
 
     def scoreboard_url(self, league: str) -> str:
         return f"{self.base_url}/apis/site/v2/sports/{league_path(league)}/scoreboard"
@@ -254,6 +282,8 @@ class EspnClient:
             backoff_s=self._backoff_s,
             max_wait_s=self._max_wait_s,
         )
+        as_of = self._as_of.pop(str(httpx.URL(url, params=params)), None)
         games, skipped = parse_scoreboard_counted(body, league.strip().casefold())
         self.skipped_events += skipped
-        return games
+        stamp = as_of if as_of is not None else time.time_ns()
+        return [dataclasses.replace(game, as_of_ns=stamp) for game in games]

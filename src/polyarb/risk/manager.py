@@ -5,15 +5,18 @@ flight (``on_submit``/``on_done``; a fill moves its shares from in flight to hel
 the last minute, and the day's P&L with a real UTC day boundary. It approves a signal only if
 every limit still holds with that signal added.
 
-Trading state (seed lessons K1-K4): the kill switch changes only by explicit ``engage``/``clear``;
-reaching the daily loss limit halts automatically and stays halted, across day boundaries and
-restarts (``snapshot``/``restore``), until cleared; ``status`` lists every gate that is up.
+Trading state (seed lessons K1-K4): the kill switch changes only by explicit ``engage``/``clear``
+and halts everything (``HALTED``); reaching the daily loss limit moves to ``REDUCING``
+automatically (orders that reduce risk still go out: unwinds, leg completions, sells of held
+shares) and stays there, across day boundaries and restarts (``snapshot``/``restore``), until
+cleared; ``status`` lists every gate that is up. Every change of the persistent state is told
+to ``listeners`` at once, so it can be stored when it happens.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -113,7 +116,7 @@ class RiskManager:
         self._flying = ZERO  # the most the orders in flight can still spend
         self._orders: deque[int] = deque()  # submit times, one per order (leg)
         self._kill_switch: Gate | None = None
-        self._loss_halt: Gate | None = None
+        self._loss_limit: Gate | None = None  # the daily loss limit was reached: reducing
         self._reducing: dict[str, Gate] = {}  # source -> gate (operator, store outage, ...)
         self._day = utc_day(now_ns)
         self._day_end_ns = _day_end_ns(self._day)  # the check rolls the day only past this
@@ -121,16 +124,24 @@ class RiskManager:
         self._unrealized: Decimal | None = None  # current mark-to-market of open positions
         self._day_start_unrealized: Decimal | None = None  # the marks carried into the day
         self._events: list[RiskEvent] = []
+        # Told of every change of the persistent state (the event, or None for the day's P&L
+        # baseline): the store writes it and the engine cancels orders when the switch engages.
+        self.listeners: list[Callable[[RiskEvent | None], None]] = []
 
     # --- state ------------------------------------------------------------------------------
 
     @property
     def state(self) -> TradingState:
-        if self._kill_switch is not None or self._loss_halt is not None:
+        if self._kill_switch is not None:
             return TradingState.HALTED
-        if self._reducing:
+        if self._reducing or self._loss_limit is not None:
             return TradingState.REDUCING
         return TradingState.ACTIVE
+
+    @property
+    def kill_switch(self) -> Gate | None:
+        """The kill switch's gate while it is engaged."""
+        return self._kill_switch
 
     @property
     def daily_pnl(self) -> Decimal:
@@ -140,8 +151,14 @@ class RiskManager:
         return self._realized_today + self._unrealized - self._day_start_unrealized
 
     def _event(self, kind: str, detail: str, actor: str, ts_ns: int) -> None:
-        self._events.append(RiskEvent(kind, detail, actor, ts_ns))
+        event = RiskEvent(kind, detail, actor, ts_ns)
+        self._events.append(event)
+        self._changed(event)
+
+    def _changed(self, event: RiskEvent | None) -> None:
         self.revision += 1
+        for listener in list(self.listeners):
+            listener(event)
 
     def drain_events(self) -> list[RiskEvent]:
         """State changes since the last call, for alerts and persistence."""
@@ -154,14 +171,14 @@ class RiskManager:
         self._event("kill_switch_engaged", reason, actor, now_ns)
 
     def clear(self, actor: str, now_ns: int = 0) -> list[Gate]:
-        """Clear the kill switch and a daily-loss halt; returns the gates still up (a day still
-        beyond its loss limit keeps denying new risk, reducing mode stays)."""
+        """Clear the kill switch and the daily-loss gate; returns the gates still up (a day
+        still beyond its loss limit keeps denying new risk, reducing mode stays)."""
         if self._kill_switch is not None:
             self._kill_switch = None
             self._event("kill_switch_cleared", "", actor, now_ns)
-        if self._loss_halt is not None:
-            self._loss_halt = None
-            self._event("loss_halt_cleared", "", actor, now_ns)
+        if self._loss_limit is not None:
+            self._loss_limit = None
+            self._event("loss_limit_cleared", "", actor, now_ns)
         return self.gates(now_ns)
 
     def set_reducing(
@@ -199,19 +216,19 @@ class RiskManager:
         """Feed the realized P&L of the current UTC day (net of fees) and the current
         mark-to-market of open positions. The day's P&L is realized_today plus the change of the
         marks since the day began (a loss marked yesterday is not counted again today).
-        Reaching -RISK_MAX_DAILY_LOSS halts trading until an explicit ``clear``."""
+        Reaching -RISK_MAX_DAILY_LOSS moves trading to reducing until an explicit ``clear``."""
         self._roll_day(now_ns)
         self._realized_today = realized_today
         self._unrealized = unrealized
         if self._day_start_unrealized is None:
             self._day_start_unrealized = unrealized
-            self.revision += 1  # the day's baseline is persistent state
+            self._changed(None)  # the day's baseline is persistent state
         daily = self.daily_pnl
-        if daily <= -self.limits.max_daily_loss and self._loss_halt is None:
+        if daily <= -self.limits.max_daily_loss and self._loss_limit is None:
             breach = check_daily_loss(daily, self.limits.max_daily_loss)
             detail = breach.detail if breach else ""
-            self._loss_halt = Gate("loss_halt", detail, "risk", now_ns)
-            self._event("loss_halt", detail, "risk", now_ns)
+            self._loss_limit = Gate("loss_limit", detail, "risk", now_ns)
+            self._event("loss_limit", detail, "risk", now_ns)
 
     # --- positions and orders in flight -----------------------------------------------------
 
@@ -319,23 +336,43 @@ class RiskManager:
             orders.popleft()
         return len(orders)
 
-    def reduces_risk(self, signal: Signal) -> bool:
-        """Only sells of shares held (and not already being sold)."""
-        if not signal.legs or any(leg.side != Side.SELL for leg in signal.legs):
+    def reduces_risk(self, signal: Signal, completing: Collection[str] = ()) -> bool:
+        """Sells of shares held (and not already being sold): an exit or an unwind. Or, with
+        ``completing`` (the tokens of a complete set), buys that only complete sets already
+        held: no bought token ends above the fullest other leg of the set, counting what is
+        held and being bought."""
+        if not signal.legs:
             return False
-        return check_inventory(leg_sizes(signal, Side.SELL), self._held, self._selling) is None
+        if all(leg.side == Side.SELL for leg in signal.legs):
+            return check_inventory(leg_sizes(signal, Side.SELL), self._held, self._selling) is None
+        if not completing or any(
+            leg.side != Side.BUY or leg.token_id not in completing for leg in signal.legs
+        ):
+            return False
+        held, buying = self._held, self._buying
+        for token, size in leg_sizes(signal, Side.BUY).items():
+            others = [held.get(t, ZERO) for t in completing if t != token]
+            if not others or held.get(token, ZERO) + buying.get(token, ZERO) + size > max(others):
+                return False
+        return True
 
     def _deny(self, denial: Denial) -> Denial:
         self.denials[denial.reason] = self.denials.get(denial.reason, 0) + 1
         return denial
 
-    def check(self, signal: Signal, now_ns: int) -> Denial | None:
-        """None if ``signal`` keeps every limit, else the first limit it breaks."""
+    def check(
+        self, signal: Signal, now_ns: int, *, completing: Collection[str] = ()
+    ) -> Denial | None:
+        """None if ``signal`` keeps every limit, else the first limit it breaks.
+
+        ``completing`` names the tokens of the complete set a leg-completion order completes
+        (see ``reduces_risk``); a reducing signal passes the reducing state and the daily loss
+        and exposure limits, never the kill switch."""
         self._roll_day(now_ns)
         denial = check_shape(signal)
         if denial is not None:
             return self._deny(denial)
-        reducing = self.reduces_risk(signal)
+        reducing = self.reduces_risk(signal, completing)
         state = self.state
         # The gates' text only matters for a denial, and an active state denies nothing.
         denial = None
@@ -366,7 +403,7 @@ class RiskManager:
 
     def gates(self, now_ns: int) -> list[Gate]:
         """Every gate that restricts trading now, not only the first."""
-        gates = [g for g in (self._kill_switch, self._loss_halt) if g is not None]
+        gates = [g for g in (self._kill_switch, self._loss_limit) if g is not None]
         gates.extend(self._reducing.values())
         limits = self.limits
         if self.daily_pnl <= -limits.max_daily_loss:
@@ -380,7 +417,7 @@ class RiskManager:
         return gates
 
     def _gates_text(self, now_ns: int) -> str:
-        up = [g for g in (self._kill_switch, self._loss_halt) if g is not None]
+        up = [g for g in (self._kill_switch, self._loss_limit) if g is not None]
         up.extend(self._reducing.values())
         return "; ".join(f"{g.name}: {g.reason} ({g.actor})" for g in up) or "no gate"
 
@@ -409,7 +446,7 @@ class RiskManager:
             "version": SNAPSHOT_VERSION,
             "state": self.state.value,
             "kill_switch": gate(self._kill_switch),
-            "loss_halt": gate(self._loss_halt),
+            "loss_limit": gate(self._loss_limit),
             "reducing": [g.as_dict() for g in self._reducing.values()],
             "day": self._day.isoformat(),
             "day_start_unrealized": None
@@ -421,13 +458,14 @@ class RiskManager:
     def restore(self, data: Mapping[str, object], now_ns: int = 0) -> None:
         """Load a ``snapshot``; ``ValueError`` on anything malformed (nothing is half-loaded).
 
-        A halt or kill switch survives the restart; a snapshot from an earlier UTC day keeps
+        The kill switch and the loss-limit gate survive the restart (``loss_halt`` is the name
+        the gate had before a loss only meant reducing); a snapshot from an earlier UTC day keeps
         its gates but starts the new day's P&L from the next ``update_pnl``.
         """
         if data.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"risk snapshot version {data.get('version')!r} is not supported")
         kill = _gate_from(data.get("kill_switch"), "kill_switch")
-        loss = _gate_from(data.get("loss_halt"), "loss_halt")
+        loss = _gate_from(data.get("loss_limit", data.get("loss_halt")), "loss_limit")
         raw_reducing = data.get("reducing") or []
         if isinstance(raw_reducing, Mapping):  # a single gate
             raw_reducing = [raw_reducing]
@@ -456,7 +494,7 @@ class RiskManager:
                 raise ValueError(f"risk snapshot: bad day_start_unrealized {start!r}") from exc
             if not start_unrealized.is_finite():
                 raise ValueError(f"risk snapshot: bad day_start_unrealized {start!r}")
-        self._kill_switch, self._loss_halt, self._reducing = kill, loss, reducing
+        self._kill_switch, self._loss_limit, self._reducing = kill, loss, reducing
         self._day = day
         self._day_end_ns = _day_end_ns(day)
         self._day_start_unrealized = start_unrealized

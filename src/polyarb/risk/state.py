@@ -16,7 +16,7 @@ class TradingState(StrEnum):
 class Gate:
     """One reason trading is restricted: who raised it, why, since when."""
 
-    name: str  # kill_switch | loss_halt | reducing | daily_loss | exposure | rate_limit
+    name: str  # kill_switch | loss_limit | reducing | daily_loss | exposure | rate_limit
     reason: str
     actor: str = ""
     since_ns: int = 0
@@ -36,7 +36,7 @@ class Gate:
 class RiskEvent:
     """A change worth an alert and a write to the store (K2: persist and alert every change)."""
 
-    kind: str  # kill_switch_engaged | kill_switch_cleared | loss_halt | loss_halt_cleared |
+    kind: str  # kill_switch_engaged | kill_switch_cleared | loss_limit | loss_limit_cleared |
     #            reducing | resumed | day_rollover | restored
     detail: str
     actor: str

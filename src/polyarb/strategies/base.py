@@ -256,4 +256,5 @@ class SniperConfig(StrategyConfig):
     min_profit: Decimal = Decimal("0.05")  # per share, fees included
     poll_ms: int = 1000  # also the wait before retrying a denied attempt
     reprice_window_ms: int = 300_000  # how long a final game's book is watched
+    max_data_age_s: int = 15  # scoreboard data older than this is ignored
     max_games: int = 2000  # games remembered (bounded memory)

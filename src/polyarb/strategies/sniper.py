@@ -4,10 +4,15 @@ reprices.
 Fed by the engine: ``on_games`` with each scoreboard poll, ``on_book`` when a watched market's
 book changes, ``on_timer`` on a steady cadence. Rules (seed_code_study.md 2.3 and 3, fixed):
 
+- Scoreboard data older than ``max_data_age_s`` (by its ``as_of_ns``) is ignored, as if the poll
+  had not happened: a cached or delayed scoreboard must not be taken for the present.
 - A game is acted on only when it TURNS final (``state == "post"`` and ``completed``) while
   watched: a game already final when first seen is ignored for good.
 - The market is found by team names against the outcome labels (``domain.sports``), never by
-  list position; a game matching no market, or several, is refused and the reason kept.
+  list position, and must be of the game's league and start when the game starts (the same
+  teams meet again in a series or another competition); a game whose start is unknown, or a
+  market whose start is unknown, is refused. A game matching no market, or several, is refused
+  and the reason kept.
 - Buy the winner's token when its best ask is within [min_price, max_price] and
   1 - price - fee >= min_profit, sweeping only levels that satisfy this, up to ``order_size``.
 - After the game ends its winner's book is watched for ``reprice_window_ms``. When the best ask
@@ -30,7 +35,12 @@ from polyarb.domain.numbers import (
     price_to_decimal,
     size_to_decimal,
 )
-from polyarb.domain.sports import Game, match_game_to_market
+from polyarb.domain.sports import (
+    DEFAULT_MAX_START_SKEW,
+    Game,
+    league_matches,
+    match_game_to_market,
+)
 from polyarb.domain.trading import Leg, Signal
 from polyarb.strategies.base import (
     FILLED,
@@ -152,7 +162,11 @@ class Sniper:
         """Take one scoreboard poll; returns signals for games that just ended."""
         self._now_ns = max(self._now_ns, now_ns)
         fresh: list[str] = []
+        oldest_ns = now_ns - self.config.max_data_age_s * 1_000_000_000
         for game in games:
+            if game.as_of_ns is not None and game.as_of_ns < oldest_ns:
+                self._count("stale_data")  # not even remembered: the next fresh poll decides
+                continue
             seen_final = self._games.get(game.game_id)
             if seen_final is None:
                 self._remember(game.game_id, game.is_final)
@@ -171,13 +185,31 @@ class Sniper:
         if game.winner is None:
             self._refuse(game, "no_winner")
             return ""
-        matches = [
+        if game.start is None:
+            self._refuse(game, "start_unknown")
+            return ""
+        named = [
             (market, outcome)
             for market in self._markets
-            if (outcome := match_game_to_market(game, market)) is not None
+            if (outcome := match_game_to_market(game, market, max_start_skew=None)) is not None
+        ]
+        if not named:
+            self._refuse(game, "no_market")
+            return ""
+        same_league = [(m, o) for m, o in named if league_matches(game.league, m)]
+        if not same_league:
+            self._refuse(game, "other_league")
+            return ""
+        start = game.start
+        matches = [
+            (m, o)
+            for m, o in same_league
+            if m.game_start_time is not None
+            and abs(m.game_start_time - start) <= DEFAULT_MAX_START_SKEW
         ]
         if not matches:
-            self._refuse(game, "no_market")
+            unknown = all(m.game_start_time is None for m, _ in same_league)
+            self._refuse(game, "market_start_unknown" if unknown else "other_game")
             return ""
         if len(matches) > 1:
             self._refuse(game, "ambiguous_market")
