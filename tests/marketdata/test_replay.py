@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from polyarb.domain.errors import PolyarbError
 from polyarb.marketdata.books import BookStore
 from polyarb.marketdata.recorder import Recorder
 from polyarb.marketdata.replay import replay
+
+from .oracle import OracleBooks, jittered_stream
 
 YES, NO = "111", "222"
 T0 = 1_760_000_000_000
@@ -142,3 +145,32 @@ def test_missing_recording_and_bad_speed_are_clear_errors(tmp_path: Path) -> Non
     rec = record(tmp_path / "rec", FRAMES[:1])
     with pytest.raises(PolyarbError, match="speed"):
         replay(rec, BookStore(), speed=0)
+
+
+def test_replay_of_jittered_timestamps_ends_in_the_in_order_books(tmp_path: Path) -> None:
+    """`polyarb replay` as users run it: nothing dropped, the books of in-order application."""
+    from typer.testing import CliRunner
+
+    from polyarb.cli import app
+
+    frames = [json.dumps([snapshot(YES, "0.4", "0.6"), snapshot(NO, "0.4", "0.6")])]
+    frames += jittered_stream(YES, NO, T0, seed=7, count=3_000)
+    rec = record(tmp_path / "rec", frames)
+    oracle = OracleBooks()
+    for raw in frames:
+        oracle.apply(raw)
+    out_file = tmp_path / "books.json"
+    result = CliRunner().invoke(app, ["replay", str(rec), "--books-out", str(out_file)])
+    assert result.exit_code == 0, result.output
+    assert "out of order" not in result.stdout
+    backwards = int(
+        result.stdout.split("timestamps going backwards: ")[1].split()[0].replace(",", "")
+    )
+    assert backwards > 300
+    written = json.loads(out_file.read_text())
+    for token in (YES, NO):
+        bids, asks = oracle.books[token]
+        got = [
+            [(Decimal(p), Decimal(s)) for p, s in written[token][side]] for side in ("bids", "asks")
+        ]
+        assert got == [sorted(bids.items(), reverse=True), sorted(asks.items())]

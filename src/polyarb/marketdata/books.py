@@ -8,10 +8,12 @@
   a bid level, SELL an ask level. A token with no snapshot yet is counted, not updated.
 - ``tick_size_change`` clears the book (stale) until a fresh snapshot; the listener refetches.
 
-Ordering: the channel has no sequence numbers, only venue timestamps (ms). Beside each book the
-store keeps the timestamp of the last update of every level, so a late update (older than the
-book's latest) is applied only to a level that nothing newer has touched, and a snapshot older
-than the book's latest update is ignored. Duplicates are harmless because sizes are absolute.
+Ordering: arrival order is the truth. One connection delivers the venue's messages in the
+venue's order; the channel has no sequence numbers and its venue timestamps (ms) are labels that
+need not rise from message to message. So every message is applied in the order it arrives,
+whatever its timestamp; a timestamp older than the book's previous one is only counted
+(``ts_backwards``). Timestamps arbitrate only between a REST snapshot and the stream, in the feed
+(see ``feed.MarketFeed._replace_from_rest``). Duplicates are harmless because sizes are absolute.
 
 Malformed input never raises: it is counted, sampled to the log, and a book it should have
 updated is marked stale (its state is no longer known), as is one whose snapshot was malformed.
@@ -41,10 +43,6 @@ from polyarb.marketdata.schemas import (
 )
 
 log = structlog.get_logger(__name__)
-
-# Per-level clock keys: a bid level's key is its price, an ask level's is its price + ASK_KEY
-# (prices are at most 10_000 in 1e-4 units), so one int-keyed dict serves both sides.
-ASK_KEY = 1 << 20
 
 
 class FeedListener(Protocol):
@@ -88,7 +86,9 @@ class FeedStats:
     events_by_type: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MESSAGE_TYPES, 0))
     malformed: int = 0  # messages (or frames) that could not be used
     unknown: int = 0  # messages with an unknown event_type
-    out_of_order: int = 0  # messages older than their book's latest update
+    # Messages whose venue timestamp is older than the previous one applied to the same book:
+    # applied all the same (arrival order is the truth), counted as a feed statistic.
+    ts_backwards: int = 0
     pongs: int = 0
     book_events: int = 0  # snapshots applied + price_change level updates applied
     no_book: int = 0  # price_change entries for a token without a current snapshot
@@ -96,18 +96,14 @@ class FeedStats:
 
 
 class _Track:
-    """What the store keeps beside one book: its sides, per-level clock and snapshot state."""
+    """What the store keeps beside one book (its sides, for the hot path)."""
 
-    __slots__ = ("asks", "bids", "book", "level_ts", "snapshot_ts", "trust_clock")
+    __slots__ = ("asks", "bids", "book")
 
     def __init__(self, book: OrderBook) -> None:
         self.book = book
         self.bids: BookSide = book.bids
         self.asks: BookSide = book.asks
-        self.level_ts: dict[int, int] = {}  # level key -> venue ms of its last applied update
-        self.snapshot_ts = 0  # venue ms of the snapshot the levels derive from
-        # False after mark_stale: the next snapshot is taken whatever its timestamp.
-        self.trust_clock = True
 
 
 class BookStore:
@@ -135,15 +131,13 @@ class BookStore:
             track.book.market = market
 
     def mark_stale(self, token_ids: Iterable[str] | None = None) -> None:
-        """Mark books stale (None = all), e.g. on disconnect; the next snapshot is taken whatever
-        its timestamp, since after a resubscription the venue's fresh snapshot is the truth."""
+        """Mark books stale (None = all), e.g. on disconnect, until their next snapshot."""
         tracks = self._tracks
         ids = list(tracks) if token_ids is None else token_ids
         for token_id in ids:
             track = tracks.get(token_id)
             if track is not None:
                 track.book.invalidate()
-                track.trust_clock = False
 
     def apply_snapshot(
         self,
@@ -155,16 +149,14 @@ class BookStore:
         *,
         market: str = "",
         book_hash: str = "",
-    ) -> bool:
-        """Apply a snapshot obtained elsewhere (e.g. REST ``/book``), with the same ordering rule
-        as the feed's: returns False (and counts out_of_order) if it is older than the book."""
+    ) -> None:
+        """Apply a snapshot obtained elsewhere (REST ``/book``) now. Whether it is newer than the
+        stream is the caller's decision (the feed buffers the stream while it fetches)."""
         track = self._tracks.get(token_id) or self._track(token_id, market, 100)
-        if not self._snapshot(track, list(bids), list(asks), ts_event_ms, recv_ns):
-            return False
+        self._snapshot(track, list(bids), list(asks), ts_event_ms, recv_ns)
         if market:
             track.book.market = market
         track.book.hash = book_hash
-        return True
 
     # ------------------------------------------------------------------ the feed
 
@@ -218,7 +210,7 @@ class BookStore:
         live = self._live
         prices = self._prices
         skipped = 0
-        late = False
+        backwards = False
         bad = ""
         # The venue emits a level change for both tokens of a market with the same size text
         # (the mirror at 1 - p), so remembering the last size parsed halves the parsing.
@@ -246,26 +238,16 @@ class BookStore:
                 skipped += 1
                 continue
             book = track.book
-            if entry.side == "BUY":
-                side = track.bids
-                key = price
-            else:
-                side = track.asks
-                key = price + ASK_KEY
-            if ts >= book.ts_event_ms:
-                book.ts_event_ms = ts
-            else:
-                late = True
-                if ts < track.snapshot_ts or track.level_ts.get(key, 0) > ts:
-                    skipped += 1
-                    continue  # something newer already set this level
-            track.level_ts[key] = ts
-            side.set(price, size)
+            # Arrival order is the truth: applied whatever its timestamp, which is only counted.
+            if ts < book.ts_event_ms:
+                backwards = True
+            book.ts_event_ms = ts
+            (track.bids if entry.side == "BUY" else track.asks).set(price, size)
             book.ts_recv_ns = recv_ns
             changed.add(asset)
         self.stats.book_events += len(entries) - skipped
-        if late:
-            self.stats.out_of_order += 1
+        if backwards:
+            self.stats.ts_backwards += 1
         if bad:
             self._malformed(bad, message, (), changed)
 
@@ -288,8 +270,7 @@ class BookStore:
             self._malformed(f"book: {exc}", message, (asset,), changed)
             return
         track = self._tracks.get(asset) or self._track(asset, message.market, tick or 100)
-        if not self._snapshot(track, bids, asks, ts, recv_ns):
-            return
+        self._snapshot(track, bids, asks, ts, recv_ns)
         book = track.book
         book.hash = message.hash
         if message.market:
@@ -307,18 +288,13 @@ class BookStore:
         asks: list[tuple[int, int]],
         ts: int,
         recv_ns: int,
-    ) -> bool:
+    ) -> None:
         book = track.book
-        if track.trust_clock and ts < book.ts_event_ms:
-            self.stats.out_of_order += 1
-            return False
+        if ts < book.ts_event_ms:
+            self.stats.ts_backwards += 1
         book.apply_snapshot(bids, asks, ts, recv_ns)
-        track.level_ts = {}
-        track.snapshot_ts = ts
         self._live[track.book.token_id] = track
-        track.trust_clock = True
         self.stats.book_events += 1
-        return True
 
     def _on_other(self, message: MarketMessage, recv_ns: int, changed: set[str]) -> None:
         by_type = self.stats.events_by_type
@@ -350,13 +326,11 @@ class BookStore:
         if track is not None:
             book = track.book
             if ts < book.ts_event_ms:
-                self.stats.out_of_order += 1  # a newer snapshot already carries the new grid
-                return
+                self.stats.ts_backwards += 1
             book.clear()
             book.tick = new_tick
             book.ts_event_ms = ts
             book.ts_recv_ns = recv_ns
-            track.level_ts = {}
             self._live.pop(asset, None)
             changed.add(asset)
         self._notify("on_tick_size_change", asset, new_tick)
