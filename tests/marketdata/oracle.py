@@ -99,3 +99,72 @@ def jittered_stream(yes: str, no: str, t0: int, seed: int, count: int) -> list[s
         }
         frames.append(json.dumps(change))
     return frames
+
+
+def _text(price: Decimal) -> str:
+    return format(price.normalize(), "f")
+
+
+class VenueStream:
+    """One binary market streamed as the venue does: every level change is one message with the
+    entry for YES and its mirror for NO (1 - p, the other side), each carrying its asset's best
+    bid and ask after the message ("0"/"1" for an empty side), worked out on an ``OracleBooks``.
+    Frames are produced, not delivered: a test decides what reaches the client and in what order
+    (``oracle`` always holds the venue's truth)."""
+
+    def __init__(self, yes: str, no: str, t0: int) -> None:
+        self.yes, self.no = yes, no
+        self.ts = t0
+        self.oracle = OracleBooks()
+
+    def _stamp(self) -> str:
+        self.ts += 7
+        return str(self.ts)
+
+    def snapshot(self, token: str) -> str:
+        """The venue's ``book`` of a token now (the oracle's state)."""
+        bids, asks = self.oracle.books[token]
+        message = {
+            "event_type": "book",
+            "asset_id": token,
+            "market": "0xm",
+            "bids": [{"price": _text(p), "size": _text(s)} for p, s in sorted(bids.items())],
+            "asks": [
+                {"price": _text(p), "size": _text(s)} for p, s in sorted(asks.items(), reverse=True)
+            ],
+            "timestamp": self._stamp(),
+            "hash": "h",
+        }
+        return json.dumps(message)
+
+    def open(self, bids: dict[str, str], asks: dict[str, str]) -> list[str]:
+        """Both books (YES as given, NO its mirror) and their snapshot frames."""
+        yes_bids = {Decimal(p): Decimal(s) for p, s in bids.items()}
+        yes_asks = {Decimal(p): Decimal(s) for p, s in asks.items()}
+        self.oracle.books[self.yes] = (yes_bids, yes_asks)
+        self.oracle.books[self.no] = (
+            {1 - p: s for p, s in yes_asks.items()},
+            {1 - p: s for p, s in yes_bids.items()},
+        )
+        return [self.snapshot(self.yes), self.snapshot(self.no)]
+
+    def change(self, side: str, price: str, size: str) -> str:
+        """A resting YES order changed the level ``side``@``price`` to ``size`` ("0" removes)."""
+        p = Decimal(price)
+        other = "SELL" if side == "BUY" else "BUY"
+        entries = [
+            {"asset_id": self.yes, "side": side, "price": _text(p), "size": size},
+            {"asset_id": self.no, "side": other, "price": _text(1 - p), "size": size},
+        ]
+        message = {
+            "event_type": "price_change",
+            "market": "0xm",
+            "timestamp": self._stamp(),
+            "price_changes": entries,
+        }
+        self.oracle.apply(json.dumps(message))
+        for entry in entries:
+            bid, ask = self.oracle.best(entry["asset_id"])
+            entry["best_bid"] = "0" if bid is None else _text(bid)
+            entry["best_ask"] = "1" if ask is None else _text(ask)
+        return json.dumps(message)

@@ -81,6 +81,7 @@ def format_summary(summary: ReplaySummary) -> list[str]:
         f"malformed: {summary.malformed:,}, unknown: {summary.unknown:,}, "
         f"bad lines: {summary.bad_lines:,}",
         f"timestamps going backwards: {summary.ts_backwards:,} (applied in arrival order)",
+        summary.book_agreement,
         f"books: {summary.books:,} ({summary.stale_books:,} stale)",
     ]
     lines += [

@@ -15,6 +15,16 @@ whatever its timestamp; a timestamp older than the book's previous one is only c
 (``ts_backwards``). Timestamps arbitrate only between a REST snapshot and the stream, in the feed
 (see ``feed.MarketFeed._replace_from_rest``). Duplicates are harmless because sizes are absolute.
 
+Integrity: every ``price_change`` entry carries the venue's ``best_bid``/``best_ask`` of its asset
+after the change ("0"/"1" or "" for an empty side). After a message is applied, each asset's last
+entry in it is compared with the book's best levels (the last one is right whether the venue means
+"after this entry" or "after the whole message"). Agreements are counted per book and in total. A
+book that disagrees is stale at once (no strategy trades a book the venue just contradicted) and
+fresh again if the next message agrees (the live feed can be inconsistent for a message or two);
+a disagreement that lasts more than ``max_mismatches`` messages or ``max_mismatch_ms`` is a
+failure: a ``BookMismatch`` is recorded for the feed to repair the book and the listener is told
+(the engine publishes an error event).
+
 Malformed input never raises: it is counted, sampled to the log, and a book it should have
 updated is marked stale (its state is no longer known), as is one whose snapshot was malformed.
 """
@@ -28,7 +38,7 @@ from typing import Protocol
 import structlog
 
 from polyarb.domain.book import BookSide, OrderBook, Side
-from polyarb.domain.numbers import parse_price, parse_size
+from polyarb.domain.numbers import ONE, parse_price, parse_size, price_str
 from polyarb.marketdata.decoder import FrameDecoder, decode_objects
 from polyarb.marketdata.schemas import (
     MESSAGE_TYPES,
@@ -39,10 +49,49 @@ from polyarb.marketdata.schemas import (
     MarketResolved,
     NewMarket,
     PriceChange,
+    PriceChangeEntry,
     TickSizeChange,
 )
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class BookCheckConfig:
+    """How long a book may disagree with the venue's own best_bid/best_ask before it is stale."""
+
+    max_mismatches: int = 2  # consecutive disagreeing messages tolerated (the live feed can
+    max_mismatch_ms: int = 500  # be inconsistent for a message or two), and for how long
+
+    def __post_init__(self) -> None:
+        if self.max_mismatches < 0 or self.max_mismatch_ms < 0:
+            raise ValueError("max_mismatches and max_mismatch_ms must be >= 0")
+
+
+@dataclass(frozen=True)
+class BookMismatch:
+    """A book that kept disagreeing with the venue. Prices in 1e-4 units; an empty bid side is
+    0 and an empty ask side is ONE, as the venue reports them."""
+
+    token_id: str
+    venue_bid: int
+    venue_ask: int
+    book_bid: int
+    book_ask: int
+    messages: int  # consecutive disagreeing messages
+    elapsed_ms: int  # since the first of them
+
+    def describe(self) -> str:
+        return (
+            f"book {self.token_id[:16]}… disagrees with the venue for {self.messages} "
+            f"message(s) / {self.elapsed_ms} ms: venue best bid/ask "
+            f"{_top_text(self.venue_bid, 0)}/{_top_text(self.venue_ask, ONE)}, book held "
+            f"{_top_text(self.book_bid, 0)}/{_top_text(self.book_ask, ONE)}"
+        )
+
+
+def _top_text(price: int, empty: int) -> str:
+    return "none" if price == empty else price_str(price)
 
 
 class FeedListener(Protocol):
@@ -60,6 +109,9 @@ class FeedListener(Protocol):
     def on_new_market(self, raw: dict[str, object]) -> None:
         """A market was created (the raw event object, every field)."""
 
+    def on_book_mismatch(self, mismatch: BookMismatch) -> None:
+        """A book kept disagreeing with the venue's best_bid/best_ask; it is stale now."""
+
 
 class NullListener:
     """A FeedListener that ignores everything; subclass it and override what you need."""
@@ -74,6 +126,9 @@ class NullListener:
         return None
 
     def on_new_market(self, raw: dict[str, object]) -> None:
+        return None
+
+    def on_book_mismatch(self, mismatch: BookMismatch) -> None:
         return None
 
 
@@ -93,26 +148,64 @@ class FeedStats:
     book_events: int = 0  # snapshots applied + price_change level updates applied
     no_book: int = 0  # price_change entries for a token without a current snapshot
     listener_errors: int = 0
+    # Integrity: (message, asset) pairs whose venue best_bid/best_ask were compared with the
+    # book, those that agreed, and books marked stale by a lasting disagreement.
+    book_checks: int = 0
+    book_agreed: int = 0
+    book_check_failures: int = 0
+
+    def agreement_text(self) -> str:
+        """``book agreement: 99.998 % (n of m), k repairs`` (k = books the check made stale)."""
+        checks, agreed = self.book_checks, self.book_agreed
+        rate = f"{agreed * 100 / checks:.3f} %" if checks else "n/a"
+        return (
+            f"book agreement: {rate} ({agreed:,} of {checks:,}), "
+            f"{self.book_check_failures:,} repairs"
+        )
 
 
 class _Track:
-    """What the store keeps beside one book (its sides, for the hot path)."""
+    """What the store keeps beside one book: its sides (for the hot path) and its agreement with
+    the venue's best_bid/best_ask."""
 
-    __slots__ = ("asks", "bids", "book")
+    __slots__ = (
+        "agreed",
+        "asks",
+        "bids",
+        "book",
+        "checks",
+        "mismatch_run",
+        "mismatch_since_ns",
+        "venue_top",
+    )
 
     def __init__(self, book: OrderBook) -> None:
         self.book = book
         self.bids: BookSide = book.bids
         self.asks: BookSide = book.asks
+        self.checks = 0
+        self.agreed = 0
+        self.mismatch_run = 0  # consecutive disagreeing messages
+        self.mismatch_since_ns = 0  # receive time of the first of them
+        self.venue_top = (0, ONE)  # the venue's (best bid, best ask) in the last of them
 
 
 class BookStore:
     """Token id -> OrderBook, kept current from market-channel frames."""
 
-    def __init__(self, listener: FeedListener | None = None) -> None:
+    def __init__(
+        self, listener: FeedListener | None = None, check: BookCheckConfig | None = None
+    ) -> None:
         self.books: dict[str, OrderBook] = {}
         self.stats = FeedStats()
         self.listener = listener
+        config = check or BookCheckConfig()
+        self._max_mismatches = config.max_mismatches
+        self._max_mismatch_ns = config.max_mismatch_ms * 1_000_000
+        # Books the check made stale, until their next snapshot: what the feed must repair.
+        self.check_failures: dict[str, BookMismatch] = {}
+        self._mismatching: dict[str, _Track] = {}  # books disagreeing right now
+        self._checking = True  # off while the feed re-applies frames after a REST snapshot
         self._tracks: dict[str, _Track] = {}
         # The tracks whose book has a snapshot that deltas may update (not before the first
         # snapshot, nor between a tick size change and the next snapshot).
@@ -130,6 +223,41 @@ class BookStore:
         elif market:
             track.book.market = market
 
+    def agreement(self, token_id: str) -> tuple[int, int]:
+        """(agreed, checked) for one book: its price_change messages whose venue best_bid and
+        best_ask matched the book right after they were applied."""
+        track = self._tracks.get(token_id)
+        return (track.agreed, track.checks) if track is not None else (0, 0)
+
+    def expire_mismatches(self, now_ns: int) -> set[str]:
+        """Fail the books that have disagreed for longer than ``max_mismatch_ms`` with no message
+        since (a quiet market); returns them (stale now). Called by the feed's watchdog."""
+        failed: set[str] = set()
+        for track in list(self._mismatching.values()):
+            if now_ns - track.mismatch_since_ns > self._max_mismatch_ns:
+                venue_bid, venue_ask = track.venue_top
+                bid_prices, ask_prices = track.bids.prices, track.asks.prices
+                book_bid = bid_prices[-1] if bid_prices else 0
+                book_ask = ask_prices[0] if ask_prices else ONE
+                self._fail(track, venue_bid, venue_ask, book_bid, book_ask, now_ns, failed)
+        return failed
+
+    def apply_again(self, raw: str | bytes, recv_ns: int) -> set[str]:
+        """Re-apply messages already received (the feed, after a REST snapshot). They are not
+        checked: the first ones may predate the snapshot, so their best_bid/best_ask describe
+        an earlier state; the next live message checks the result."""
+        self._checking = False
+        try:
+            return self.on_frame(raw, recv_ns)
+        finally:
+            self._checking = True
+            self.stats.frames -= 1
+
+    def disagreeing(self, token_id: str) -> bool:
+        """True while the book disagrees with the venue but not for long enough to be a failure
+        (it is stale meanwhile; the check, not the feed, decides whether it needs a repair)."""
+        return token_id in self._mismatching
+
     def mark_stale(self, token_ids: Iterable[str] | None = None) -> None:
         """Mark books stale (None = all), e.g. on disconnect, until their next snapshot."""
         tracks = self._tracks
@@ -137,7 +265,14 @@ class BookStore:
         for token_id in ids:
             track = tracks.get(token_id)
             if track is not None:
-                track.book.invalidate()
+                self._invalidate(track)
+
+    def _invalidate(self, track: _Track) -> None:
+        """Stale for a reason other than the check: only a snapshot makes it fresh again."""
+        track.book.invalidate()
+        if track.mismatch_run:
+            track.mismatch_run = 0
+            self._mismatching.pop(track.book.token_id, None)
 
     def apply_snapshot(
         self,
@@ -212,6 +347,7 @@ class BookStore:
         skipped = 0
         backwards = False
         bad = ""
+        last: dict[str, PriceChangeEntry] = {}  # each asset's last entry: the one to check
         # The venue emits a level change for both tokens of a market with the same size text
         # (the mirror at 1 - p), so remembering the last size parsed halves the parsing.
         size_text = ""
@@ -233,7 +369,7 @@ class BookStore:
             except ValueError as exc:
                 # This book's state is now unknown; the other entries are still good.
                 bad = f"price_change level: {exc}"
-                track.book.invalidate()
+                self._invalidate(track)
                 changed.add(asset)
                 skipped += 1
                 continue
@@ -245,11 +381,94 @@ class BookStore:
             (track.bids if entry.side == "BUY" else track.asks).set(price, size)
             book.ts_recv_ns = recv_ns
             changed.add(asset)
+            last[asset] = entry
         self.stats.book_events += len(entries) - skipped
         if backwards:
             self.stats.ts_backwards += 1
         if bad:
             self._malformed(bad, message, (), changed)
+        if last and self._checking:
+            self._check(last, recv_ns, changed)
+
+    def _check(self, last: dict[str, PriceChangeEntry], recv_ns: int, changed: set[str]) -> None:
+        """Compare each asset's book with the venue's best_bid/best_ask of its last entry."""
+        live = self._live
+        prices = self._prices
+        stats = self.stats
+        for asset, entry in last.items():
+            bid_text = entry.best_bid
+            ask_text = entry.best_ask
+            if bid_text is None and ask_text is None:
+                continue  # a venue (or legacy format) that does not send them
+            track = live[asset]
+            book = track.book
+            if book.stale and not track.mismatch_run:
+                continue  # stale for another reason: waiting for a snapshot
+            try:
+                # "0" bid and "1" ask (or "") mean an empty side: 0 and ONE, as below.
+                venue_bid = (prices.get(bid_text) or self._parse_price(bid_text)) if bid_text else 0
+                venue_ask = (
+                    (prices.get(ask_text) or self._parse_price(ask_text)) if ask_text else ONE
+                )
+            except ValueError as exc:
+                self._decoder.report_malformed(f"price_change best_bid/best_ask: {exc}", entry)
+                continue
+            bid_prices = track.bids.prices
+            ask_prices = track.asks.prices
+            book_bid = bid_prices[-1] if bid_prices else 0
+            book_ask = ask_prices[0] if ask_prices else ONE
+            stats.book_checks += 1
+            track.checks += 1
+            if venue_bid == book_bid and venue_ask == book_ask:
+                stats.book_agreed += 1
+                track.agreed += 1
+                if track.mismatch_run:  # a transient disagreement is over
+                    track.mismatch_run = 0
+                    self._mismatching.pop(asset, None)
+                    book.stale = False
+                continue
+            track.mismatch_run += 1
+            track.venue_top = (venue_bid, venue_ask)
+            if track.mismatch_run == 1:
+                track.mismatch_since_ns = recv_ns
+                self._mismatching[asset] = track
+                book.invalidate()  # not traded while the venue contradicts it
+            if (
+                track.mismatch_run > self._max_mismatches
+                or recv_ns - track.mismatch_since_ns > self._max_mismatch_ns
+            ):
+                self._fail(track, venue_bid, venue_ask, book_bid, book_ask, recv_ns, changed)
+
+    def _fail(
+        self,
+        track: _Track,
+        venue_bid: int,
+        venue_ask: int,
+        book_bid: int,
+        book_ask: int,
+        now_ns: int,
+        changed: set[str],
+    ) -> None:
+        """The book kept disagreeing: stale until repaired, recorded, and the listener told."""
+        book = track.book
+        token_id = book.token_id
+        mismatch = BookMismatch(
+            token_id,
+            venue_bid,
+            venue_ask,
+            book_bid,
+            book_ask,
+            track.mismatch_run,
+            (now_ns - track.mismatch_since_ns) // 1_000_000,
+        )
+        track.mismatch_run = 0
+        self._mismatching.pop(token_id, None)
+        book.invalidate()
+        changed.add(token_id)
+        self.stats.book_check_failures += 1
+        self.check_failures[token_id] = mismatch
+        log.warning("book_mismatch", reason=mismatch.describe())
+        self._notify("on_book_mismatch", mismatch)
 
     def _parse_price(self, text: str) -> int:
         """parse_price, memoised per store (valid prices only; a bounded set of spellings)."""
@@ -293,8 +512,13 @@ class BookStore:
         if ts < book.ts_event_ms:
             self.stats.ts_backwards += 1
         book.apply_snapshot(bids, asks, ts, recv_ns)
-        self._live[track.book.token_id] = track
+        token_id = book.token_id
+        self._live[token_id] = track
         self.stats.book_events += 1
+        if track.mismatch_run:
+            track.mismatch_run = 0
+            self._mismatching.pop(token_id, None)
+        self.check_failures.pop(token_id, None)
 
     def _on_other(self, message: MarketMessage, recv_ns: int, changed: set[str]) -> None:
         by_type = self.stats.events_by_type
@@ -327,6 +551,7 @@ class BookStore:
             book = track.book
             if ts < book.ts_event_ms:
                 self.stats.ts_backwards += 1
+            self._invalidate(track)
             book.clear()
             book.tick = new_tick
             book.ts_event_ms = ts
@@ -354,7 +579,7 @@ class BookStore:
         for token_id in tokens:
             track = self._tracks.get(token_id)
             if track is not None:
-                track.book.invalidate()
+                self._invalidate(track)
                 changed.add(token_id)
         self._notify(
             "on_resolved", message.market, message.winning_asset_id, message.winning_outcome
@@ -378,5 +603,5 @@ class BookStore:
         for token_id in token_ids:
             track = self._tracks.get(token_id)
             if track is not None:
-                track.book.invalidate()
+                self._invalidate(track)
                 changed.add(token_id)

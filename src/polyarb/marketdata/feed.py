@@ -137,6 +137,7 @@ class RestCheckStats:
     mismatches: int = 0
     repairs: int = 0  # books replaced after consecutive mismatches
     refetches: int = 0  # books left stale mid-stream (tick size change, bad update) refetched
+    check_repairs: int = 0  # of those, books the best_bid/best_ask check found wrong
     stale_snapshots: int = 0  # REST answers older than the stream: refused, token resubscribed
     resubscribes: int = 0
     errors: int = 0
@@ -268,6 +269,7 @@ class MarketFeed:
             "callback_errors": sum(s.callback_errors for s in shards),
             "repairs": self.rest_stats.repairs,
             "refetches": self.rest_stats.refetches,
+            "check_repairs": self.rest_stats.check_repairs,
         }
 
     async def check_books_against_rest(self) -> set[str]:
@@ -474,6 +476,11 @@ class MarketFeed:
         last_change = time.monotonic()
         while True:
             await asyncio.sleep(step)
+            # A book that disagrees with the venue and then hears nothing more must not wait for
+            # the next message to be found out.
+            for token_id in self.books.expire_mismatches(time.time_ns()):
+                if token_id in self._shard_of and token_id not in self._in_flight:
+                    self._schedule_refetch(token_id)
             frames = shard.stats.frames
             now = time.monotonic()
             if frames != seen:
@@ -496,8 +503,8 @@ class MarketFeed:
         """A frame left a book stale while its connection is up: a tick size change cleared it,
         or a malformed update made its state unknown. The venue may never resend it, so fetch
         it from REST (after a grace period). A resolved market's book stays stale for good."""
-        if token_id in self._resolved:
-            return
+        if token_id in self._resolved or self.books.disagreeing(token_id):
+            return  # resolved for good / the integrity check decides whether to repair
         if "market_resolved" in raw:
             self._resolved.add(token_id)
             return
@@ -507,22 +514,29 @@ class MarketFeed:
         if self.rest is None:
             return
         self._in_flight[token_id] = []  # also the guard against a second refetch
-        task = asyncio.create_task(self._refetch(token_id), name=f"feed-refetch-{token_id[:12]}")
+        # A book the integrity check found wrong is not waiting for a snapshot the venue will
+        # send by itself (as after a tick size change): repair it at once.
+        grace = 0.0 if token_id in self.books.check_failures else self.config.refetch_grace_s
+        task = asyncio.create_task(
+            self._refetch(token_id, grace), name=f"feed-refetch-{token_id[:12]}"
+        )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _refetch(self, token_id: str) -> None:
+    async def _refetch(self, token_id: str, grace_s: float) -> None:
         """Fetch a stale book from REST unless the venue sent a snapshot during the grace."""
         try:
-            await asyncio.sleep(self.config.refetch_grace_s)
+            await asyncio.sleep(grace_s)
             book = self.books.books.get(token_id)
             if book is None or not book.stale or self.rest is None:
                 return  # the venue resent it
             if not self._shard_connected(token_id):
                 return  # the resubscription will bring the snapshot
+            failed_check = token_id in self.books.check_failures
             if await self._replace_from_rest(self.rest, token_id):
                 self.rest_stats.refetches += 1
-                log.info("feed_book_refetched", token=token_id[:16])
+                self.rest_stats.check_repairs += failed_check
+                log.info("feed_book_refetched", token=token_id[:16], failed_check=failed_check)
         except PolyarbError as exc:
             self.rest_stats.errors += 1
             log.warning("feed_refetch_failed", token=token_id[:16], error=_one_line(exc))
@@ -624,6 +638,8 @@ class MarketFeed:
                 stream_ts=stream_ts,
             )
             books.mark_stale([token_id])
+            # The venue's snapshot is on its way: later refetches of this book wait their grace.
+            books.check_failures.pop(token_id, None)
             await self._resubscribe(token_id)
             return False
         recv_ns = time.time_ns()
@@ -642,7 +658,7 @@ class MarketFeed:
         for raw, frame_ns in kept:
             mine = token_messages(raw, token_id)
             if mine is not None:
-                books.on_frame(mine, frame_ns)
+                books.apply_again(mine, frame_ns)
         if self._on_update is not None:
             try:
                 self._on_update({token_id}, recv_ns)
