@@ -118,12 +118,13 @@ def test_a_consistent_stream_agrees_every_time(venue: VenueStream) -> None:
         cents = rng.randrange(30, 50) if side == "BUY" else rng.randrange(51, 71)
         client.send(venue.change(side, f"0.{cents}", rng.choice(("0", "3", "12.5"))))
         changes += 1
-    stats = client.store.stats
-    assert stats.book_checks == 2 * changes  # one per (message, asset)
-    assert stats.book_agreed == stats.book_checks
-    assert stats.book_check_failures == 0
-    assert client.store.agreement(YES) == (changes, changes)
-    assert stats.agreement_text() == (
+    agreement = client.store.agreement()
+    assert agreement.checks == 2 * changes  # one per (message, asset)
+    assert agreement.agreed == agreement.checks
+    assert agreement.repairs == 0
+    assert client.store.agreement(YES).checks == changes
+    assert client.store.agreement(YES).agreed == changes
+    assert agreement.text() == (
         f"book agreement: 100.000 % ({2 * changes:,} of {2 * changes:,}), 0 repairs"
     )
     for token in (YES, NO):
@@ -149,7 +150,7 @@ def test_a_reordered_pair_is_found_and_repaired(venue: VenueStream) -> None:
     # shows on the next message, which is where the bound starts.
     client.send(second)
     client.send(first)
-    assert client.store.stats.book_agreed == client.store.stats.book_checks
+    assert client.store.agreement().agreed == client.store.agreement().checks
     assert client.store.books[YES].best_ask() == 5200
     assert_detected_within_bound(client, venue, YES)
     assert_repaired_by_snapshot(client, venue, YES)
@@ -191,7 +192,8 @@ def test_a_transient_disagreement_is_not_a_failure(venue: VenueStream) -> None:
     assert not book.stale
     assert not client.store.disagreeing(YES)
     assert client.store.stats.book_check_failures == 0
-    assert client.store.agreement(YES) == (1, 2)
+    assert client.store.agreement(YES).checks == 2
+    assert client.store.agreement(YES).agreed == 1
 
 
 def test_a_disagreement_lasting_longer_than_the_time_bound_fails(venue: VenueStream) -> None:
@@ -224,5 +226,5 @@ def test_entries_without_best_prices_are_not_checked() -> None:
     for entry in frame["price_changes"]:
         del entry["best_bid"], entry["best_ask"]
     client.send(json.dumps(frame))
-    assert client.store.stats.book_checks == 0
+    assert client.store.agreement().checks == 0
     assert not client.store.books[YES].stale

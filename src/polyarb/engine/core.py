@@ -387,6 +387,7 @@ class Engine:
         now = self.clock.now_ns()
         books = self.books.books
         stale = sum(1 for b in books.values() if b.stale)
+        agreement = self.books.agreement()
         opportunities = tuple(
             Opportunity(
                 strategy=o.strategy,
@@ -440,9 +441,9 @@ class Engine:
                 orders=self.counters.orders,
                 fills=self.counters.fills,
                 denials=dict(self.risk.denials),
-                book_checks=self.books.stats.book_checks,
-                book_agreed=self.books.stats.book_agreed,
-                book_repairs=self.books.stats.book_check_failures,
+                book_checks=agreement.checks,
+                book_agreed=agreement.agreed,
+                book_repairs=agreement.repairs,
             ),
             strategies=tuple(
                 StrategyStatus(name=s.name, enabled=s.name not in self.disabled)

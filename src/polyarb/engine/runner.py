@@ -95,7 +95,7 @@ def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
         taken=engine.counters.taken,
         denied=engine.counters.denied,
         fills=engine.counters.fills,
-        book_agreement=engine.books.stats.agreement_text(),
+        book_agreement=engine.books.agreement().text(),
         realized_pnl=engine.ledger.realized_pnl,
         unrealized_pnl=engine.ledger.unrealized_pnl(),
         fees=engine.ledger.fees_paid,

@@ -148,19 +148,23 @@ class FeedStats:
     book_events: int = 0  # snapshots applied + price_change level updates applied
     no_book: int = 0  # price_change entries for a token without a current snapshot
     listener_errors: int = 0
-    # Integrity: (message, asset) pairs whose venue best_bid/best_ask were compared with the
-    # book, those that agreed, and books marked stale by a lasting disagreement.
-    book_checks: int = 0
-    book_agreed: int = 0
-    book_check_failures: int = 0
+    book_check_failures: int = 0  # books a lasting disagreement with the venue made stale
 
-    def agreement_text(self) -> str:
-        """``book agreement: 99.998 % (n of m), k repairs`` (k = books the check made stale)."""
-        checks, agreed = self.book_checks, self.book_agreed
-        rate = f"{agreed * 100 / checks:.3f} %" if checks else "n/a"
+
+@dataclass(frozen=True)
+class BookAgreement:
+    """Totals of the integrity check: (message, asset) pairs compared, those that agreed, and
+    books a lasting disagreement made stale (each one repaired by the feed)."""
+
+    checks: int
+    agreed: int
+    repairs: int
+
+    def text(self) -> str:
+        """``book agreement: 99.998 % (n of m), k repairs``."""
+        rate = f"{self.agreed * 100 / self.checks:.3f} %" if self.checks else "n/a"
         return (
-            f"book agreement: {rate} ({agreed:,} of {checks:,}), "
-            f"{self.book_check_failures:,} repairs"
+            f"book agreement: {rate} ({self.agreed:,} of {self.checks:,}), {self.repairs:,} repairs"
         )
 
 
@@ -169,11 +173,11 @@ class _Track:
     the venue's best_bid/best_ask."""
 
     __slots__ = (
-        "agreed",
         "asks",
         "bids",
         "book",
         "checks",
+        "disagreed",
         "mismatch_run",
         "mismatch_since_ns",
         "venue_top",
@@ -183,8 +187,8 @@ class _Track:
         self.book = book
         self.bids: BookSide = book.bids
         self.asks: BookSide = book.asks
-        self.checks = 0
-        self.agreed = 0
+        self.checks = 0  # price_change messages compared with the venue's best bid/ask
+        self.disagreed = 0  # of which disagreed (counted apart: agreeing is the hot path)
         self.mismatch_run = 0  # consecutive disagreeing messages
         self.mismatch_since_ns = 0  # receive time of the first of them
         self.venue_top = (0, ONE)  # the venue's (best bid, best ask) in the last of them
@@ -223,11 +227,18 @@ class BookStore:
         elif market:
             track.book.market = market
 
-    def agreement(self, token_id: str) -> tuple[int, int]:
-        """(agreed, checked) for one book: its price_change messages whose venue best_bid and
-        best_ask matched the book right after they were applied."""
-        track = self._tracks.get(token_id)
-        return (track.agreed, track.checks) if track is not None else (0, 0)
+    def agreement(self, token_id: str | None = None) -> BookAgreement:
+        """The integrity check's totals, of one book or (None) of all: its price_change messages
+        whose venue best_bid/best_ask matched the book right after they were applied."""
+        if token_id is not None:
+            track = self._tracks.get(token_id)
+            tracks = [track] if track is not None else []
+        else:
+            tracks = list(self._tracks.values())
+        checks = sum(t.checks for t in tracks)
+        agreed = checks - sum(t.disagreed for t in tracks)
+        repairs = self.stats.book_check_failures if token_id is None else 0
+        return BookAgreement(checks, agreed, repairs)
 
     def expire_mismatches(self, now_ns: int) -> set[str]:
         """Fail the books that have disagreed for longer than ``max_mismatch_ms`` with no message
@@ -347,7 +358,6 @@ class BookStore:
         skipped = 0
         backwards = False
         bad = ""
-        last: dict[str, PriceChangeEntry] = {}  # each asset's last entry: the one to check
         # The venue emits a level change for both tokens of a market with the same size text
         # (the mirror at 1 - p), so remembering the last size parsed halves the parsing.
         size_text = ""
@@ -381,63 +391,81 @@ class BookStore:
             (track.bids if entry.side == "BUY" else track.asks).set(price, size)
             book.ts_recv_ns = recv_ns
             changed.add(asset)
-            last[asset] = entry
         self.stats.book_events += len(entries) - skipped
         if backwards:
             self.stats.ts_backwards += 1
         if bad:
             self._malformed(bad, message, (), changed)
-        if last and self._checking:
-            self._check(last, recv_ns, changed)
-
-    def _check(self, last: dict[str, PriceChangeEntry], recv_ns: int, changed: set[str]) -> None:
-        """Compare each asset's book with the venue's best_bid/best_ask of its last entry."""
-        live = self._live
-        prices = self._prices
-        stats = self.stats
-        for asset, entry in last.items():
-            bid_text = entry.best_bid
-            ask_text = entry.best_ask
-            if bid_text is None and ask_text is None:
-                continue  # a venue (or legacy format) that does not send them
-            track = live[asset]
-            book = track.book
-            if book.stale and not track.mismatch_run:
-                continue  # stale for another reason: waiting for a snapshot
-            try:
-                # "0" bid and "1" ask (or "") mean an empty side: 0 and ONE, as below.
-                venue_bid = (prices.get(bid_text) or self._parse_price(bid_text)) if bid_text else 0
-                venue_ask = (
-                    (prices.get(ask_text) or self._parse_price(ask_text)) if ask_text else ONE
-                )
-            except ValueError as exc:
-                self._decoder.report_malformed(f"price_change best_bid/best_ask: {exc}", entry)
+        if not entries or not self._checking:
+            return
+        # The integrity check, on each asset's LAST entry of the message. A message is about
+        # one market, so at most two assets (YES and NO): the last entry, and the last one of
+        # the other asset, found walking back (one step for the usual mirrored pair).
+        last = entries[-1]
+        asset = last.asset_id
+        other = None
+        for i in range(len(entries) - 2, -1, -1):
+            if entries[i].asset_id != asset:
+                other = entries[i]
+                break
+        # The hot path: an agreeing, fresh book costs two memo lookups, two comparisons and one
+        # count; anything else (including a text the memo lacks) takes the full check.
+        for entry in (last,) if other is None else (other, last):
+            track = live.get(entry.asset_id)
+            if track is None:
                 continue
             bid_prices = track.bids.prices
             ask_prices = track.asks.prices
-            book_bid = bid_prices[-1] if bid_prices else 0
-            book_ask = ask_prices[0] if ask_prices else ONE
-            stats.book_checks += 1
-            track.checks += 1
-            if venue_bid == book_bid and venue_ask == book_ask:
-                stats.book_agreed += 1
-                track.agreed += 1
-                if track.mismatch_run:  # a transient disagreement is over
-                    track.mismatch_run = 0
-                    self._mismatching.pop(asset, None)
-                    book.stale = False
-                continue
-            track.mismatch_run += 1
-            track.venue_top = (venue_bid, venue_ask)
-            if track.mismatch_run == 1:
-                track.mismatch_since_ns = recv_ns
-                self._mismatching[asset] = track
-                book.invalidate()  # not traded while the venue contradicts it
             if (
-                track.mismatch_run > self._max_mismatches
-                or recv_ns - track.mismatch_since_ns > self._max_mismatch_ns
+                prices.get(entry.best_bid, -1) == (bid_prices[-1] if bid_prices else 0)  # type: ignore[arg-type]
+                and prices.get(entry.best_ask, -1) == (ask_prices[0] if ask_prices else ONE)  # type: ignore[arg-type]
+                and not track.book.stale
             ):
-                self._fail(track, venue_bid, venue_ask, book_bid, book_ask, recv_ns, changed)
+                track.checks += 1
+            else:
+                self._check(track, entry, recv_ns, changed)
+
+    def _check(
+        self, track: _Track, entry: PriceChangeEntry, recv_ns: int, changed: set[str]
+    ) -> None:
+        """Compare a book with the venue's best_bid/best_ask of its last entry in a message."""
+        book = track.book
+        if book.stale and not track.mismatch_run:
+            return  # stale for another reason: waiting for a snapshot
+        bid_text = entry.best_bid
+        ask_text = entry.best_ask
+        if bid_text is None and ask_text is None:
+            return  # a venue (or the legacy format) that does not send them
+        try:
+            # "0" bid and "1" ask (or "" / absent) mean an empty side: 0 and ONE, as below.
+            venue_bid = self._parse_price(bid_text) if bid_text else 0
+            venue_ask = self._parse_price(ask_text) if ask_text else ONE
+        except ValueError as exc:
+            self._decoder.report_malformed(f"price_change best_bid/best_ask: {exc}", entry)
+            return
+        bid_prices = track.bids.prices
+        ask_prices = track.asks.prices
+        book_bid = bid_prices[-1] if bid_prices else 0
+        book_ask = ask_prices[0] if ask_prices else ONE
+        track.checks += 1
+        if venue_bid == book_bid and venue_ask == book_ask:
+            if track.mismatch_run:  # a transient disagreement is over
+                track.mismatch_run = 0
+                self._mismatching.pop(book.token_id, None)
+                book.stale = False
+            return
+        track.disagreed += 1
+        track.mismatch_run += 1
+        track.venue_top = (venue_bid, venue_ask)
+        if track.mismatch_run == 1:
+            track.mismatch_since_ns = recv_ns
+            self._mismatching[book.token_id] = track
+            book.invalidate()  # not traded while the venue contradicts it
+        if (
+            track.mismatch_run > self._max_mismatches
+            or recv_ns - track.mismatch_since_ns > self._max_mismatch_ns
+        ):
+            self._fail(track, venue_bid, venue_ask, book_bid, book_ask, recv_ns, changed)
 
     def _fail(
         self,

@@ -50,7 +50,7 @@ class ReplaySummary:
     bad_line_samples: list[BadLine] = field(default_factory=list)
     books: int = 0
     stale_books: int = 0
-    book_agreement: str = ""  # FeedStats.agreement_text() at the end
+    book_agreement: str = ""  # BookStore.agreement().text() at the end
     elapsed_s: float = 0.0
     first_recv_ns: int = 0
     last_recv_ns: int = 0
@@ -130,7 +130,7 @@ def replay(
     summary.bad_lines = reader.bad_lines
     summary.books = len(books.books)
     summary.stale_books = sum(1 for book in books.books.values() if book.stale)
-    summary.book_agreement = stats.agreement_text()
+    summary.book_agreement = books.agreement().text()
     summary.elapsed_s = elapsed
     summary.first_recv_ns = first_ns
     summary.last_recv_ns = last_ns
