@@ -7,6 +7,7 @@ import dataclasses
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 
 import pytest
@@ -165,7 +166,9 @@ class DropResentBooks(BookStore):
         self.drop: set[str] = set()
         self.dropped = 0
 
-    def on_frame(self, raw: str | bytes, recv_ns: int) -> set[str]:
+    def on_frame(
+        self, raw: str | bytes, recv_ns: int, connection: AbstractSet[str] | None = None
+    ) -> set[str]:
         if self.drop:
             try:
                 obj = json.loads(raw)
@@ -175,7 +178,7 @@ class DropResentBooks(BookStore):
             if is_book and obj.get("asset_id") in self.drop:
                 self.dropped += 1
                 return set()
-        return super().on_frame(raw, recv_ns)
+        return super().on_frame(raw, recv_ns, connection)
 
 
 async def test_tick_size_change_without_snapshot_is_refetched_over_rest(sim: SimServer) -> None:

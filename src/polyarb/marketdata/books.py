@@ -32,6 +32,7 @@ updated is marked stale (its state is no longer known), as is one whose snapshot
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -306,8 +307,16 @@ class BookStore:
 
     # ------------------------------------------------------------------ the feed
 
-    def on_frame(self, raw: str | bytes, recv_ns: int) -> set[str]:
-        """Decode one frame and apply it; returns the token ids whose book changed."""
+    def on_frame(
+        self, raw: str | bytes, recv_ns: int, connection: AbstractSet[str] | None = None
+    ) -> set[str]:
+        """Decode one frame and apply it; returns the token ids whose book changed.
+
+        ``connection``: the tokens the connection that received the frame subscribed. A
+        ``price_change`` carries the entries of both tokens of a market and reaches the
+        subscribers of either; when the two tokens live on different connections, only the
+        token's own connection delivers its entries in the venue's order, so the others' copies
+        are ignored. None (a replay): every entry applies."""
         stats = self.stats
         stats.frames += 1
         changed: set[str] = set()
@@ -319,7 +328,7 @@ class BookStore:
             kind = type(message)
             if kind is PriceChange:
                 by_type["price_change"] += 1
-                self._on_price_change(message, recv_ns, changed)  # type: ignore[arg-type]
+                self._on_price_change(message, recv_ns, changed, connection)  # type: ignore[arg-type]
             elif kind is Book:
                 by_type["book"] += 1
                 self._on_book(message, recv_ns, changed)  # type: ignore[arg-type]
@@ -341,7 +350,13 @@ class BookStore:
         self.books[token_id] = book
         return track
 
-    def _on_price_change(self, message: PriceChange, recv_ns: int, changed: set[str]) -> None:
+    def _on_price_change(
+        self,
+        message: PriceChange,
+        recv_ns: int,
+        changed: set[str],
+        connection: AbstractSet[str] | None,
+    ) -> None:
         # The hot path: everything is a local, prices come from a memo, sides are chosen once.
         try:
             ts = int(message.timestamp)
@@ -353,6 +368,8 @@ class BookStore:
             assets = [e.asset_id for e in message.price_changes or ()] + [message.asset_id or ""]
             self._malformed(f"price_change: {exc}", message, assets, changed)
             return
+        if connection is not None:
+            entries = [e for e in entries if e.asset_id in connection]
         live = self._live
         prices = self._prices
         skipped = 0

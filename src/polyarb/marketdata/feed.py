@@ -144,11 +144,12 @@ class RestCheckStats:
 
 
 class _Shard:
-    __slots__ = ("index", "pending", "ready_event", "stats", "tokens", "ws")
+    __slots__ = ("index", "pending", "ready_event", "stats", "token_set", "tokens", "ws")
 
     def __init__(self, index: int, tokens: list[str]) -> None:
         self.index = index
         self.tokens = tokens
+        self.token_set = frozenset(tokens)  # what this connection's stream is the truth for
         self.ws: ClientConnection | None = None  # the open connection, for resubscriptions
         self.pending = set(tokens)  # tokens without a first snapshot yet
         self.ready_event = asyncio.Event()
@@ -405,6 +406,7 @@ class MarketFeed:
         book_map = books.books
         time_ns = time.time_ns
         in_flight = self._in_flight
+        mine = shard.token_set
         first = True
         async for message in ws:
             recv_ns = time_ns()
@@ -420,7 +422,7 @@ class MarketFeed:
                 except Exception as exc:
                     self._callback_failed(shard, "on_frame", exc)
             try:
-                changed = books.on_frame(raw, recv_ns)
+                changed = books.on_frame(raw, recv_ns, mine)
             except Exception as exc:  # the BookStore promises not to raise; stay alive anyway
                 self._callback_failed(shard, "books", exc)
                 continue
@@ -429,7 +431,7 @@ class MarketFeed:
             first = False
             if in_flight:
                 for token_id, kept in in_flight.items():
-                    if token_id in raw:
+                    if token_id in mine and token_id in raw:
                         kept.append((raw, recv_ns))
             if changed:
                 for token_id in changed:
