@@ -112,14 +112,16 @@ class VenueStream:
     Frames are produced, not delivered: a test decides what reaches the client and in what order
     (``oracle`` always holds the venue's truth)."""
 
-    def __init__(self, yes: str, no: str, t0: int) -> None:
+    def __init__(self, yes: str, no: str, t0: int, jitter_ms: int = 0, seed: int = 0) -> None:
         self.yes, self.no = yes, no
         self.ts = t0
         self.oracle = OracleBooks()
+        self.jitter_ms = jitter_ms  # timestamps wander this far around a rising clock
+        self.rng = random.Random(seed)
 
     def _stamp(self) -> str:
         self.ts += 7
-        return str(self.ts)
+        return str(self.ts + self.rng.randint(-self.jitter_ms, self.jitter_ms))
 
     def snapshot(self, token: str) -> str:
         """The venue's ``book`` of a token now (the oracle's state)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +15,7 @@ from polyarb.marketdata.books import BookStore
 from polyarb.marketdata.recorder import Recorder
 from polyarb.marketdata.replay import replay
 
-from .oracle import OracleBooks, jittered_stream
+from .oracle import VenueStream
 
 YES, NO = "111", "222"
 T0 = 1_760_000_000_000
@@ -148,28 +149,35 @@ def test_missing_recording_and_bad_speed_are_clear_errors(tmp_path: Path) -> Non
 
 
 def test_replay_of_jittered_timestamps_ends_in_the_in_order_books(tmp_path: Path) -> None:
-    """`polyarb replay` as users run it: nothing dropped, the books of in-order application."""
+    """`polyarb replay` as users run it: nothing dropped, the books of in-order application, and
+    every venue best_bid/best_ask agreed with them."""
     from typer.testing import CliRunner
 
     from polyarb.cli import app
 
-    frames = [json.dumps([snapshot(YES, "0.4", "0.6"), snapshot(NO, "0.4", "0.6")])]
-    frames += jittered_stream(YES, NO, T0, seed=7, count=3_000)
+    venue = VenueStream(YES, NO, T0, jitter_ms=60, seed=7)
+    frames = venue.open({"0.4": "100", "0.45": "20"}, {"0.6": "100", "0.55": "20"})
+    rng = random.Random(7)
+    for step in range(3_000):
+        if step % 101 == 0:
+            frames.append(venue.snapshot(rng.choice((YES, NO))))
+            continue
+        side = rng.choice(("BUY", "SELL"))
+        cents = rng.randrange(30, 50) if side == "BUY" else rng.randrange(51, 71)
+        frames.append(venue.change(side, f"0.{cents}", rng.choice(("0", "3", "12.5"))))
     rec = record(tmp_path / "rec", frames)
-    oracle = OracleBooks()
-    for raw in frames:
-        oracle.apply(raw)
     out_file = tmp_path / "books.json"
     result = CliRunner().invoke(app, ["replay", str(rec), "--books-out", str(out_file)])
     assert result.exit_code == 0, result.output
-    assert "out of order" not in result.stdout
-    backwards = int(
-        result.stdout.split("timestamps going backwards: ")[1].split()[0].replace(",", "")
-    )
+    out = result.stdout
+    assert "out of order" not in out
+    backwards = int(out.split("timestamps going backwards: ")[1].split()[0].replace(",", ""))
     assert backwards > 300
+    checks = 2 * (3_000 - 30)  # two assets per level change
+    assert f"book agreement: 100.000 % ({checks:,} of {checks:,}), 0 repairs" in out
     written = json.loads(out_file.read_text())
     for token in (YES, NO):
-        bids, asks = oracle.books[token]
+        bids, asks = venue.oracle.books[token]
         got = [
             [(Decimal(p), Decimal(s)) for p, s in written[token][side]] for side in ("bids", "asks")
         ]
