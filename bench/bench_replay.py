@@ -300,7 +300,7 @@ def main() -> int:
         print(f"events: {stats.events:,} ({kinds})")
         print(
             f"book events (snapshots + level updates applied): {book_events:,}; "
-            f"malformed {stats.malformed}, out of order {stats.out_of_order}, "
+            f"malformed {stats.malformed}, timestamps backwards {stats.ts_backwards}, "
             f"no book {stats.no_book}"
         )
         print(f"{'':22s}{'frames/s':>12s}{'book events/s':>16s}{'us/frame':>10s}")

@@ -58,6 +58,7 @@ KNOWN_PREFIXES = (
     "PAPER_",
     "MARKETS_",
     "LEG_",
+    "BOOK_",
 )
 
 SECRET_FIELDS = (
@@ -113,6 +114,10 @@ class Settings(BaseSettings):
     poly_rest_check_interval_s: Annotated[float, Field(ge=0)] = 30.0
     poly_rest_check_tolerance: Price = Decimal("0.05")
     poly_rest_check_strikes: Annotated[int, Field(ge=1)] = 3
+    # Book integrity: a book disagreeing with the venue's best_bid/best_ask for more than this
+    # many consecutive messages, or for longer than this, is stale and repaired.
+    book_check_max_mismatches: Annotated[int, Field(ge=0)] = 2
+    book_check_max_mismatch_ms: Annotated[int, Field(ge=0)] = 500
 
     # --- market discovery ------------------------------------------------------------------
     markets_slugs: CsvList = ()

@@ -46,7 +46,9 @@ def test_replay_prints_a_summary(tmp_path: Path) -> None:
     assert "frames: 5 " in out
     assert "events: 3 (book 1, price_change 2)" in out
     assert "book events: 3" in out
-    assert "malformed: 1, unknown: 0, out of order: 0, bad lines: 0" in out
+    assert "malformed: 1, unknown: 0, bad lines: 0" in out
+    assert "timestamps going backwards: 0 (applied in arrival order)" in out
+    assert "out of order" not in out
     assert "books: 1 (0 stale)" in out
 
 

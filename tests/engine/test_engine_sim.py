@@ -118,6 +118,12 @@ async def test_binary_and_negrisk_windows_are_traded_with_exact_pnl(tmp_path: Pa
     assert run.summary is not None
     assert run.summary.realized_pnl == expected_binary
     assert len(run.taken()) == 2
+    # Every venue best_bid/best_ask of the run agreed with the books (windows included).
+    agreement = engine.books.agreement()
+    assert agreement.checks > 100
+    assert run.summary.book_agreement == (
+        f"book agreement: 100.000 % ({agreement.checks:,} of {agreement.checks:,}), 0 repairs"
+    )
 
     # --- the opportunity ledger: one record per window, filled, living about as long as it.
     records = run.closed_opportunities + engine.tracker.drain_closed()

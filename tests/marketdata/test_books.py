@@ -1,4 +1,5 @@
-"""BookStore: mirrored updates, removal, ordering, duplicates, tick changes, bad input."""
+"""BookStore: mirrored updates, removal, arrival-order application, duplicates, tick changes,
+bad input."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 
 from polyarb.domain.book import Side
 from polyarb.marketdata.books import BookStore, FeedStats, NullListener
+
+from .oracle import OracleBooks, jittered_stream
 
 YES = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 NO = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
@@ -126,49 +129,57 @@ def test_duplicate_frames_are_harmless(store: BookStore) -> None:
     store.on_frame(frame, 3)
     store.on_frame(frame, 4)
     assert (levels(store, YES), levels(store, NO)) == once
-    assert store.stats.out_of_order == 0
+    assert store.stats.ts_backwards == 0
 
 
-def test_late_update_does_not_overwrite_a_newer_one(store: BookStore) -> None:
+def test_an_update_stamped_earlier_is_applied_in_arrival_order(store: BookStore) -> None:
     store.on_frame(change_frame(T0 + 20, (YES, "BUY", "0.49", "77")), 2)
-    # Older message arrives after: same level -> ignored; untouched level -> applied.
+    # Stamped earlier, arrived later: on one connection arrival order is the venue's order.
     changed = store.on_frame(
         change_frame(T0 + 10, (YES, "BUY", "0.49", "1"), (YES, "BUY", "0.48", "3")), 3
     )
     assert changed == {YES}
     book = store.books[YES]
-    assert book.bids.levels[4900] == 77_000_000
+    assert book.bids.levels[4900] == 1_000_000
     assert book.bids.levels[4800] == 3_000_000
-    assert book.ts_event_ms == T0 + 20  # the book's clock never goes back
-    assert store.stats.out_of_order == 1
+    assert book.ts_event_ms == T0 + 10  # the label of the last message applied
+    assert store.stats.ts_backwards == 1  # counted, never a reason to drop
 
 
-def test_late_update_older_than_the_snapshot_is_ignored(store: BookStore) -> None:
-    changed = store.on_frame(change_frame(T0 - 5, (YES, "BUY", "0.3", "9")), 2)
-    assert changed == set()
-    assert 3000 not in store.books[YES].bids.levels
-    assert store.stats.out_of_order == 1
+def test_an_update_stamped_before_the_snapshot_is_applied(store: BookStore) -> None:
+    assert store.on_frame(change_frame(T0 - 5, (YES, "BUY", "0.3", "9")), 2) == {YES}
+    assert store.books[YES].bids.levels[3000] == 9_000_000
+    assert store.stats.ts_backwards == 1
 
 
-def test_bid_and_ask_clocks_are_separate(store: BookStore) -> None:
-    store.on_frame(change_frame(T0 + 20, (YES, "SELL", "0.56", "5")), 2)
-    store.on_frame(change_frame(T0 + 10, (YES, "BUY", "0.56", "0")), 3)  # a bid level, untouched
-    store.on_frame(change_frame(T0 + 10, (YES, "SELL", "0.56", "0")), 4)  # the newer ask: kept
-    assert store.books[YES].asks.levels[5600] == 5_000_000
-
-
-def test_stale_snapshot_is_ignored_and_newer_replaces(store: BookStore) -> None:
+def test_a_snapshot_stamped_earlier_replaces_the_book_in_arrival_order(store: BookStore) -> None:
     store.on_frame(change_frame(T0 + 50, (YES, "BUY", "0.45", "1")), 2)
     old = book_frame(YES, [("0.1", "1")], [("0.9", "1")], ts=T0 + 40)
-    assert store.on_frame(old, 3) == set()
-    assert store.books[YES].best_bid() == 5000
-    assert store.stats.out_of_order == 1
-    new = book_frame(YES, [("0.2", "1")], [("0.8", "2")], ts=T0 + 60)
-    assert store.on_frame(new, 4) == {YES}
-    assert levels(store, YES) == ([(2000, 1_000_000)], [(8000, 2_000_000)])
-    # After the snapshot, an update from before it is ignored even on an untouched level.
-    store.on_frame(change_frame(T0 + 55, (YES, "BUY", "0.3", "1")), 5)
-    assert 3000 not in store.books[YES].bids.levels
+    assert store.on_frame(old, 3) == {YES}
+    assert levels(store, YES) == ([(1000, 1_000_000)], [(9000, 1_000_000)])
+    store.on_frame(change_frame(T0 + 35, (YES, "BUY", "0.3", "1")), 5)
+    assert levels(store, YES)[0] == [(3000, 1_000_000), (1000, 1_000_000)]
+    assert store.stats.ts_backwards == 2
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_jittered_timestamps_end_in_the_in_order_books(store: BookStore, seed: int) -> None:
+    oracle = OracleBooks()
+    for token, side_levels in (
+        (YES, ([("0.48", "30"), ("0.49", "20"), ("0.5", "15")], [("0.52", "25")])),
+        (NO, ([("0.48", "25")], [("0.52", "30"), ("0.51", "20"), ("0.5", "15")])),
+    ):
+        frame = book_frame(token, *side_levels)
+        oracle.apply(frame)
+        store.on_frame(frame, 1)
+    frames = jittered_stream(YES, NO, T0, seed, 2_000)
+    for recv_ns, frame in enumerate(frames, 2):
+        oracle.apply(frame)
+        store.on_frame(frame, recv_ns)
+    assert store.stats.ts_backwards > 100  # the stream really went backwards, often
+    for token in (YES, NO):
+        assert not store.books[token].stale
+        assert levels(store, token) == oracle.levels(token)
 
 
 def test_price_change_without_snapshot_is_counted_not_applied() -> None:
@@ -211,10 +222,8 @@ def test_tick_size_change_clears_until_fresh_snapshot() -> None:
     store.on_frame(change_frame(T0 + 11, (YES, "BUY", "0.955", "4")), 3)
     assert len(book.bids) == 0
     assert store.stats.no_book == 1
-    # A snapshot from before the change (old grid) is ignored; a fresh one restores the book.
-    store.on_frame(book_frame(YES, [("0.95", "1")], [("0.97", "1")], ts=T0 + 5), 4)
-    assert book.stale
-    store.on_frame(book_frame(YES, [("0.955", "2")], [("0.957", "3")], ts=T0 + 12), 5)
+    # The fresh snapshot that follows restores the book, whatever its timestamp says.
+    store.on_frame(book_frame(YES, [("0.955", "2")], [("0.957", "3")], ts=T0 + 5), 5)
     assert not book.stale
     assert (book.best_bid(), book.best_ask()) == (9550, 9570)
     store.on_frame(change_frame(T0 + 13, (YES, "BUY", "0.956", "4")), 6)
@@ -260,12 +269,12 @@ def test_on_frame_never_raises_on_garbage(store: BookStore) -> None:
     assert store.stats.frames == 1 + 8  # the fixture's snapshot array + the 8 here
 
 
-def test_mark_stale_lifts_the_ordering_rule_for_the_next_snapshot(store: BookStore) -> None:
+def test_mark_stale_until_the_next_snapshot(store: BookStore) -> None:
     store.on_frame(change_frame(T0 + 100, (YES, "BUY", "0.45", "1")), 2)
     store.mark_stale([YES, "unknown-token"])
     assert store.books[YES].stale
     assert not store.books[NO].stale
-    # After a resubscription the venue's snapshot is the truth, whatever its timestamp.
+    # After a resubscription the venue's snapshot is the truth.
     assert store.on_frame(book_frame(YES, [("0.3", "1")], [("0.7", "1")], ts=T0 + 1), 3) == {YES}
     assert not store.books[YES].stale
     assert store.books[YES].best_bid() == 3000
@@ -274,12 +283,11 @@ def test_mark_stale_lifts_the_ordering_rule_for_the_next_snapshot(store: BookSto
     assert store.books[NO].stale
 
 
-def test_apply_snapshot_from_rest_follows_the_same_rules(store: BookStore) -> None:
-    assert store.apply_snapshot(YES, [(4000, 1)], [(6000, 2)], T0 + 5, 9, book_hash="r")
+def test_apply_snapshot_from_rest_replaces_the_book(store: BookStore) -> None:
+    store.apply_snapshot(YES, [(4000, 1)], [(6000, 2)], T0 + 5, 9, book_hash="r")
     assert store.books[YES].hash == "r"
     assert store.books[YES].best_bid() == 4000
-    assert not store.apply_snapshot(YES, [(1000, 1)], [], T0 + 1, 10)
-    assert store.apply_snapshot("new", [(1000, 1)], [], 1, 11, market="0xn")
+    store.apply_snapshot("new", [(1000, 1)], [], 1, 11, market="0xn")
     assert store.books["new"].market == "0xn"
     assert not store.books["new"].stale
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -35,9 +36,42 @@ def mock_client(handler: Handler, *, attempts: int = 3) -> ClobRestClient:
     return ClobRestClient("http://clob.test", attempts=attempts, backoff_max_s=0.01, client=http)
 
 
+HASH_ORDER = ("market", "asset_id", "timestamp", "hash", "bids", "asks", "min_order_size",
+              "tick_size", "neg_risk", "last_trade_price")  # fmt: skip
+
+
+def venue_hash(book: dict[str, object]) -> str:
+    """The hash rule of the protocol notes, written here independently of the client."""
+    blank = {key: ("" if key == "hash" else book[key]) for key in HASH_ORDER}
+    return hashlib.sha1(json.dumps(blank, separators=(",", ":")).encode()).hexdigest()
+
+
 def fixture_book() -> dict[str, object]:
+    """The real 2024 ``/book`` answer in today's shape: the keys the V2 API adds, and the hash the
+    venue computes over them (the V1 capture's own hash predates that rule)."""
     data: dict[str, object] = json.loads((FIXTURES / "rest" / "book_v1_2024-10.json").read_text())
+    data |= {"min_order_size": "5", "tick_size": "0.01", "neg_risk": False, "last_trade_price": ""}
+    data["hash"] = venue_hash(data)
     return data
+
+
+async def test_a_book_whose_hash_does_not_match_is_malformed() -> None:
+    good = fixture_book()
+    bids = good["bids"]
+    assert isinstance(bids, list)
+    tampered = {**good, "bids": [*bids[:-1], {**bids[-1], "size": "126"}]}  # one size changed
+    answers = iter([good, tampered, {**good, "hash": ""}])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=next(answers))
+
+    rest = mock_client(handler)
+    assert (await rest.book(TOKEN)).hash == good["hash"]
+    with pytest.raises(MalformedMessage, match="hash mismatch"):
+        await rest.book(TOKEN)
+    with pytest.raises(MalformedMessage, match="hash mismatch"):
+        await rest.book(TOKEN)
+    await rest.aclose()
 
 
 async def test_book_parses_real_fixture_best_first_with_exact_ints() -> None:
@@ -126,7 +160,8 @@ async def test_books_posts_token_list_and_parses_each() -> None:
         assert request.method == "POST"
         body = json.loads(request.content)
         bodies.append(body)
-        return httpx.Response(200, json=[{**raw, "asset_id": item["token_id"]} for item in body])
+        books = [{**raw, "asset_id": item["token_id"]} for item in body]
+        return httpx.Response(200, json=[{**b, "hash": venue_hash(b)} for b in books])
 
     rest = mock_client(handler)
     snaps = await rest.books(["1", "2", "3"])

@@ -113,6 +113,11 @@ def assert_books_equal_truth(books: BookStore, sim: SimServer, tokens: list[str]
 
 
 async def settle_and_compare(sim: SimServer, books: BookStore, tokens: list[str]) -> None:
+    """The books equal the venue's, and every venue best_bid/best_ask agreed with them."""
     sim.pause()
     await drain(books)
     assert_books_equal_truth(books, sim, tokens)
+    agreement = books.agreement()
+    assert agreement.checks > 0
+    assert agreement.agreed == agreement.checks, agreement.text()
+    assert agreement.repairs == 0

@@ -130,13 +130,13 @@ def test_legacy_single_level_price_change_is_understood() -> None:
     assert store.books[FULL_DEPTH_TOKEN].asks.levels[5140] == parse_size("21574.08")
 
 
-def test_legacy_price_change_older_than_the_snapshot_is_not_applied() -> None:
+def test_legacy_price_change_stamped_before_the_snapshot_is_applied_in_arrival_order() -> None:
     store = BookStore()
     store.on_frame(FULL_DEPTH.read_text(), 1)  # 2024-10
     legacy = (WS / "market_price_change_legacy_single_level_pre_2025-09.json").read_text()
-    assert store.on_frame(legacy, 2) == set()  # 2024-08: older than the snapshot
-    assert store.books[FULL_DEPTH_TOKEN].asks.levels[5140] == parse_size("20230.87")
-    assert store.stats.out_of_order == 1
+    assert store.on_frame(legacy, 2) == {FULL_DEPTH_TOKEN}  # 2024-08: a label, not an order
+    assert store.books[FULL_DEPTH_TOKEN].asks.levels[5140] == parse_size("21574.08")
+    assert store.stats.ts_backwards == 1
 
 
 def test_last_trade_price_reaches_the_listener() -> None:

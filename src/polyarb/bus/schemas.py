@@ -86,6 +86,11 @@ class Counters(_Part, frozen=True, kw_only=True):
     fills: int = 0
     denials: dict[str, int] = msgspec.field(default_factory=dict)  # risk denial reason -> count
     publishes_dropped: int = 0  # filled in by StatePublisher from the bus's own count
+    # Book integrity: price_change (message, asset) pairs whose venue best_bid/best_ask were
+    # compared with the book, those that agreed, books the check made stale (and repaired).
+    book_checks: int = 0
+    book_agreed: int = 0
+    book_repairs: int = 0
 
 
 class EngineState(_Payload, frozen=True, kw_only=True):

@@ -79,7 +79,9 @@ def format_summary(summary: ReplaySummary) -> list[str]:
         f"events: {summary.events:,} ({types})",
         f"book events: {summary.book_events:,}",
         f"malformed: {summary.malformed:,}, unknown: {summary.unknown:,}, "
-        f"out of order: {summary.out_of_order:,}, bad lines: {summary.bad_lines:,}",
+        f"bad lines: {summary.bad_lines:,}",
+        f"timestamps going backwards: {summary.ts_backwards:,} (applied in arrival order)",
+        summary.book_agreement,
         f"books: {summary.books:,} ({summary.stale_books:,} stale)",
     ]
     lines += [

@@ -23,6 +23,7 @@ def print_summary(summary: RunSummary, as_json: bool) -> None:
         "denied": summary.denied,
         "denials": summary.denials,
         "fills": summary.fills,
+        "book_agreement": summary.book_agreement,
         "realized_pnl": str(summary.realized_pnl),
         "unrealized_pnl": str(summary.unrealized_pnl),
         "fees": str(summary.fees),
@@ -36,6 +37,7 @@ def print_summary(summary: RunSummary, as_json: bool) -> None:
     table = Table("", "", title="polyarb run summary")
     for key in ("elapsed_s", "markets", "tokens", "frames", "signals", "taken", "denied", "fills"):
         table.add_row(key, str(data[key]))
+    table.add_row("book agreement", summary.book_agreement.removeprefix("book agreement: "))
     table.add_row("realized P&L ($)", data["realized_pnl"])
     table.add_row("unrealized P&L ($)", data["unrealized_pnl"])
     table.add_row("fees ($)", data["fees"])

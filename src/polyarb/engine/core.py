@@ -38,7 +38,7 @@ from polyarb.engine.risk_link import EngineRiskGate, sync_risk_positions
 from polyarb.execution.base import ExecutionClient, ExecutionReport, LegRiskReport
 from polyarb.execution.log_only import LogOnlyExecution
 from polyarb.execution.paper import PaperConfig, PaperExecution
-from polyarb.marketdata.books import BookStore
+from polyarb.marketdata.books import BookCheckConfig, BookMismatch, BookStore
 from polyarb.marketdata.gamma import Universe
 from polyarb.risk.limits import RiskLimits
 from polyarb.risk.manager import RiskManager
@@ -92,7 +92,11 @@ class Engine:
         self.status = "starting"
         self.started_ns = clock.now_ns()
         self.counters = EngineCounters()
-        self.books = BookStore(listener=self)
+        check = BookCheckConfig(
+            max_mismatches=settings.book_check_max_mismatches,
+            max_mismatch_ms=settings.book_check_max_mismatch_ms,
+        )
+        self.books = BookStore(listener=self, check=check)
         self.view = BookView(self.books.books, clock.now_ns)
         self.ledger = ledger if ledger is not None else Ledger(settings.paper_starting_balance)
         self.risk = RiskManager(RiskLimits.from_settings(settings), now_ns=self.started_ns)
@@ -359,6 +363,23 @@ class Engine:
                 Channel.TRADES, TradeEvent.from_fill(fill, signal_id=order.signal_id)
             )
 
+    def on_book_mismatch(self, mismatch: BookMismatch) -> None:
+        """The book is stale already (no strategy trades it); the feed repairs it. Say so."""
+        self.emit_error(
+            "feed",
+            "book_mismatch",
+            mismatch.describe(),
+            details={
+                "token_id": mismatch.token_id,
+                "venue_best_bid": str(mismatch.venue_bid),
+                "venue_best_ask": str(mismatch.venue_ask),
+                "book_best_bid": str(mismatch.book_bid),
+                "book_best_ask": str(mismatch.book_ask),
+                "messages": str(mismatch.messages),
+                "elapsed_ms": str(mismatch.elapsed_ms),
+            },
+        )
+
     # ------------------------------------------------------------------ operator commands
     def pause(self, actor: str) -> None:
         self.paused = True
@@ -385,14 +406,15 @@ class Engine:
                 Channel.TRADES, TradeEvent.from_fill(fill, signal_id=report.signal_id)
             )
 
-    def emit_error(self, source: str, kind: str, message: str) -> None:
+    def emit_error(
+        self, source: str, kind: str, message: str, details: dict[str, str] | None = None
+    ) -> None:
         log.error("engine error", source=source, kind=kind, message=message)
         for sink in self.error_sinks:
             sink(source, kind, message)
         if self.bus is not None:
-            self._spawn_publish(
-                Channel.ERRORS, ErrorEvent(source=source, kind=kind, message=message)
-            )
+            event = ErrorEvent(source=source, kind=kind, message=message, details=details or {})
+            self._spawn_publish(Channel.ERRORS, event)
 
     def _on_leg_alert(self, report: LegRiskReport) -> None:
         orphans = ", ".join(f"{o.shares} of {o.token_id[:12]}…" for o in report.detected)
@@ -415,6 +437,7 @@ class Engine:
         now = self.clock.now_ns()
         books = self.books.books
         stale = sum(1 for b in books.values() if b.stale)
+        agreement = self.books.agreement()
         opportunities = tuple(
             Opportunity(
                 strategy=o.strategy,
@@ -468,6 +491,9 @@ class Engine:
                 orders=self.counters.orders,
                 fills=self.counters.fills,
                 denials=dict(self.risk.denials),
+                book_checks=agreement.checks,
+                book_agreed=agreement.agreed,
+                book_repairs=agreement.repairs,
             ),
             strategies=tuple(
                 StrategyStatus(name=s.name, enabled=s.name not in self.disabled)

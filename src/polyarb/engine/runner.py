@@ -82,6 +82,7 @@ class RunSummary:
     opportunities: dict[str, Any] = field(default_factory=dict)
     decision_us: dict[str, Decimal] = field(default_factory=dict)
     denials: dict[str, int] = field(default_factory=dict)
+    book_agreement: str = ""  # "book agreement: 99.998 % (n of m), k repairs"
 
 
 def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
@@ -94,6 +95,7 @@ def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
         taken=engine.counters.taken,
         denied=engine.counters.denied,
         fills=engine.counters.fills,
+        book_agreement=engine.books.agreement().text(),
         realized_pnl=engine.ledger.realized_pnl,
         unrealized_pnl=engine.ledger.unrealized_pnl(),
         fees=engine.ledger.fees_paid,

@@ -8,10 +8,22 @@
   a bid level, SELL an ask level. A token with no snapshot yet is counted, not updated.
 - ``tick_size_change`` clears the book (stale) until a fresh snapshot; the listener refetches.
 
-Ordering: the channel has no sequence numbers, only venue timestamps (ms). Beside each book the
-store keeps the timestamp of the last update of every level, so a late update (older than the
-book's latest) is applied only to a level that nothing newer has touched, and a snapshot older
-than the book's latest update is ignored. Duplicates are harmless because sizes are absolute.
+Ordering: arrival order is the truth. One connection delivers the venue's messages in the
+venue's order; the channel has no sequence numbers and its venue timestamps (ms) are labels that
+need not rise from message to message. So every message is applied in the order it arrives,
+whatever its timestamp; a timestamp older than the book's previous one is only counted
+(``ts_backwards``). Timestamps arbitrate only between a REST snapshot and the stream, in the feed
+(see ``feed.MarketFeed._replace_from_rest``). Duplicates are harmless because sizes are absolute.
+
+Integrity: every ``price_change`` entry carries the venue's ``best_bid``/``best_ask`` of its asset
+after the change ("0"/"1" or "" for an empty side). After a message is applied, each asset's last
+entry in it is compared with the book's best levels (the last one is right whether the venue means
+"after this entry" or "after the whole message"). Agreements are counted per book and in total. A
+book that disagrees is stale at once (no strategy trades a book the venue just contradicted) and
+fresh again if the next message agrees (the live feed can be inconsistent for a message or two);
+a disagreement that lasts more than ``max_mismatches`` messages or ``max_mismatch_ms`` is a
+failure: a ``BookMismatch`` is recorded for the feed to repair the book and the listener is told
+(the engine publishes an error event).
 
 Malformed input never raises: it is counted, sampled to the log, and a book it should have
 updated is marked stale (its state is no longer known), as is one whose snapshot was malformed.
@@ -20,13 +32,14 @@ updated is marked stale (its state is no longer known), as is one whose snapshot
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
 
 from polyarb.domain.book import BookSide, OrderBook, Side
-from polyarb.domain.numbers import parse_price, parse_size
+from polyarb.domain.numbers import ONE, parse_price, parse_size, price_str
 from polyarb.marketdata.decoder import FrameDecoder, decode_objects
 from polyarb.marketdata.schemas import (
     MESSAGE_TYPES,
@@ -37,14 +50,49 @@ from polyarb.marketdata.schemas import (
     MarketResolved,
     NewMarket,
     PriceChange,
+    PriceChangeEntry,
     TickSizeChange,
 )
 
 log = structlog.get_logger(__name__)
 
-# Per-level clock keys: a bid level's key is its price, an ask level's is its price + ASK_KEY
-# (prices are at most 10_000 in 1e-4 units), so one int-keyed dict serves both sides.
-ASK_KEY = 1 << 20
+
+@dataclass(frozen=True)
+class BookCheckConfig:
+    """How long a book may disagree with the venue's own best_bid/best_ask before it is stale."""
+
+    max_mismatches: int = 2  # consecutive disagreeing messages tolerated (the live feed can
+    max_mismatch_ms: int = 500  # be inconsistent for a message or two), and for how long
+
+    def __post_init__(self) -> None:
+        if self.max_mismatches < 0 or self.max_mismatch_ms < 0:
+            raise ValueError("max_mismatches and max_mismatch_ms must be >= 0")
+
+
+@dataclass(frozen=True)
+class BookMismatch:
+    """A book that kept disagreeing with the venue. Prices in 1e-4 units; an empty bid side is
+    0 and an empty ask side is ONE, as the venue reports them."""
+
+    token_id: str
+    venue_bid: int
+    venue_ask: int
+    book_bid: int
+    book_ask: int
+    messages: int  # consecutive disagreeing messages
+    elapsed_ms: int  # since the first of them
+
+    def describe(self) -> str:
+        return (
+            f"book {self.token_id[:16]}… disagrees with the venue for {self.messages} "
+            f"message(s) / {self.elapsed_ms} ms: venue best bid/ask "
+            f"{_top_text(self.venue_bid, 0)}/{_top_text(self.venue_ask, ONE)}, book held "
+            f"{_top_text(self.book_bid, 0)}/{_top_text(self.book_ask, ONE)}"
+        )
+
+
+def _top_text(price: int, empty: int) -> str:
+    return "none" if price == empty else price_str(price)
 
 
 class FeedListener(Protocol):
@@ -62,6 +110,9 @@ class FeedListener(Protocol):
     def on_new_market(self, raw: dict[str, object]) -> None:
         """A market was created (the raw event object, every field)."""
 
+    def on_book_mismatch(self, mismatch: BookMismatch) -> None:
+        """A book kept disagreeing with the venue's best_bid/best_ask; it is stale now."""
+
 
 class NullListener:
     """A FeedListener that ignores everything; subclass it and override what you need."""
@@ -78,6 +129,9 @@ class NullListener:
     def on_new_market(self, raw: dict[str, object]) -> None:
         return None
 
+    def on_book_mismatch(self, mismatch: BookMismatch) -> None:
+        return None
+
 
 @dataclass
 class FeedStats:
@@ -88,35 +142,75 @@ class FeedStats:
     events_by_type: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MESSAGE_TYPES, 0))
     malformed: int = 0  # messages (or frames) that could not be used
     unknown: int = 0  # messages with an unknown event_type
-    out_of_order: int = 0  # messages older than their book's latest update
+    # Messages whose venue timestamp is older than the previous one applied to the same book:
+    # applied all the same (arrival order is the truth), counted as a feed statistic.
+    ts_backwards: int = 0
     pongs: int = 0
     book_events: int = 0  # snapshots applied + price_change level updates applied
     no_book: int = 0  # price_change entries for a token without a current snapshot
     listener_errors: int = 0
+    book_check_failures: int = 0  # books a lasting disagreement with the venue made stale
+
+
+@dataclass(frozen=True)
+class BookAgreement:
+    """Totals of the integrity check: (message, asset) pairs compared, those that agreed, and
+    books a lasting disagreement made stale (each one repaired by the feed)."""
+
+    checks: int
+    agreed: int
+    repairs: int
+
+    def text(self) -> str:
+        """``book agreement: 99.998 % (n of m), k repairs``."""
+        rate = f"{self.agreed * 100 / self.checks:.3f} %" if self.checks else "n/a"
+        return (
+            f"book agreement: {rate} ({self.agreed:,} of {self.checks:,}), {self.repairs:,} repairs"
+        )
 
 
 class _Track:
-    """What the store keeps beside one book: its sides, per-level clock and snapshot state."""
+    """What the store keeps beside one book: its sides (for the hot path) and its agreement with
+    the venue's best_bid/best_ask."""
 
-    __slots__ = ("asks", "bids", "book", "level_ts", "snapshot_ts", "trust_clock")
+    __slots__ = (
+        "asks",
+        "bids",
+        "book",
+        "checks",
+        "disagreed",
+        "mismatch_run",
+        "mismatch_since_ns",
+        "venue_top",
+    )
 
     def __init__(self, book: OrderBook) -> None:
         self.book = book
         self.bids: BookSide = book.bids
         self.asks: BookSide = book.asks
-        self.level_ts: dict[int, int] = {}  # level key -> venue ms of its last applied update
-        self.snapshot_ts = 0  # venue ms of the snapshot the levels derive from
-        # False after mark_stale: the next snapshot is taken whatever its timestamp.
-        self.trust_clock = True
+        self.checks = 0  # price_change messages compared with the venue's best bid/ask
+        self.disagreed = 0  # of which disagreed (counted apart: agreeing is the hot path)
+        self.mismatch_run = 0  # consecutive disagreeing messages
+        self.mismatch_since_ns = 0  # receive time of the first of them
+        self.venue_top = (0, ONE)  # the venue's (best bid, best ask) in the last of them
 
 
 class BookStore:
     """Token id -> OrderBook, kept current from market-channel frames."""
 
-    def __init__(self, listener: FeedListener | None = None) -> None:
+    def __init__(
+        self, listener: FeedListener | None = None, check: BookCheckConfig | None = None
+    ) -> None:
         self.books: dict[str, OrderBook] = {}
         self.stats = FeedStats()
         self.listener = listener
+        config = check or BookCheckConfig()
+        self._max_mismatches = config.max_mismatches
+        self._max_mismatch_ns = config.max_mismatch_ms * 1_000_000
+        # Books the check made stale, until their next snapshot: what the feed must repair.
+        self.check_failures: dict[str, BookMismatch] = {}
+        self._mismatching: dict[str, _Track] = {}  # books disagreeing right now
+        self._checking = True  # off while the feed re-applies frames after a REST snapshot
         self._tracks: dict[str, _Track] = {}
         # The tracks whose book has a snapshot that deltas may update (not before the first
         # snapshot, nor between a tick size change and the next snapshot).
@@ -134,16 +228,63 @@ class BookStore:
         elif market:
             track.book.market = market
 
+    def agreement(self, token_id: str | None = None) -> BookAgreement:
+        """The integrity check's totals, of one book or (None) of all: its price_change messages
+        whose venue best_bid/best_ask matched the book right after they were applied."""
+        if token_id is not None:
+            track = self._tracks.get(token_id)
+            tracks = [track] if track is not None else []
+        else:
+            tracks = list(self._tracks.values())
+        checks = sum(t.checks for t in tracks)
+        agreed = checks - sum(t.disagreed for t in tracks)
+        repairs = self.stats.book_check_failures if token_id is None else 0
+        return BookAgreement(checks, agreed, repairs)
+
+    def expire_mismatches(self, now_ns: int) -> set[str]:
+        """Fail the books that have disagreed for longer than ``max_mismatch_ms`` with no message
+        since (a quiet market); returns them (stale now). Called by the feed's watchdog."""
+        failed: set[str] = set()
+        for track in list(self._mismatching.values()):
+            if now_ns - track.mismatch_since_ns > self._max_mismatch_ns:
+                venue_bid, venue_ask = track.venue_top
+                bid_prices, ask_prices = track.bids.prices, track.asks.prices
+                book_bid = bid_prices[-1] if bid_prices else 0
+                book_ask = ask_prices[0] if ask_prices else ONE
+                self._fail(track, venue_bid, venue_ask, book_bid, book_ask, now_ns, failed)
+        return failed
+
+    def apply_again(self, raw: str | bytes, recv_ns: int) -> set[str]:
+        """Re-apply messages already received (the feed, after a REST snapshot). They are not
+        checked: the first ones may predate the snapshot, so their best_bid/best_ask describe
+        an earlier state; the next live message checks the result."""
+        self._checking = False
+        try:
+            return self.on_frame(raw, recv_ns)
+        finally:
+            self._checking = True
+            self.stats.frames -= 1
+
+    def disagreeing(self, token_id: str) -> bool:
+        """True while the book disagrees with the venue but not for long enough to be a failure
+        (it is stale meanwhile; the check, not the feed, decides whether it needs a repair)."""
+        return token_id in self._mismatching
+
     def mark_stale(self, token_ids: Iterable[str] | None = None) -> None:
-        """Mark books stale (None = all), e.g. on disconnect; the next snapshot is taken whatever
-        its timestamp, since after a resubscription the venue's fresh snapshot is the truth."""
+        """Mark books stale (None = all), e.g. on disconnect, until their next snapshot."""
         tracks = self._tracks
         ids = list(tracks) if token_ids is None else token_ids
         for token_id in ids:
             track = tracks.get(token_id)
             if track is not None:
-                track.book.invalidate()
-                track.trust_clock = False
+                self._invalidate(track)
+
+    def _invalidate(self, track: _Track) -> None:
+        """Stale for a reason other than the check: only a snapshot makes it fresh again."""
+        track.book.invalidate()
+        if track.mismatch_run:
+            track.mismatch_run = 0
+            self._mismatching.pop(track.book.token_id, None)
 
     def apply_snapshot(
         self,
@@ -155,21 +296,27 @@ class BookStore:
         *,
         market: str = "",
         book_hash: str = "",
-    ) -> bool:
-        """Apply a snapshot obtained elsewhere (e.g. REST ``/book``), with the same ordering rule
-        as the feed's: returns False (and counts out_of_order) if it is older than the book."""
+    ) -> None:
+        """Apply a snapshot obtained elsewhere (REST ``/book``) now. Whether it is newer than the
+        stream is the caller's decision (the feed buffers the stream while it fetches)."""
         track = self._tracks.get(token_id) or self._track(token_id, market, 100)
-        if not self._snapshot(track, list(bids), list(asks), ts_event_ms, recv_ns):
-            return False
+        self._snapshot(track, list(bids), list(asks), ts_event_ms, recv_ns)
         if market:
             track.book.market = market
         track.book.hash = book_hash
-        return True
 
     # ------------------------------------------------------------------ the feed
 
-    def on_frame(self, raw: str | bytes, recv_ns: int) -> set[str]:
-        """Decode one frame and apply it; returns the token ids whose book changed."""
+    def on_frame(
+        self, raw: str | bytes, recv_ns: int, connection: AbstractSet[str] | None = None
+    ) -> set[str]:
+        """Decode one frame and apply it; returns the token ids whose book changed.
+
+        ``connection``: the tokens the connection that received the frame subscribed. A
+        ``price_change`` carries the entries of both tokens of a market and reaches the
+        subscribers of either; when the two tokens live on different connections, only the
+        token's own connection delivers its entries in the venue's order, so the others' copies
+        are ignored. None (a replay): every entry applies."""
         stats = self.stats
         stats.frames += 1
         changed: set[str] = set()
@@ -181,7 +328,7 @@ class BookStore:
             kind = type(message)
             if kind is PriceChange:
                 by_type["price_change"] += 1
-                self._on_price_change(message, recv_ns, changed)  # type: ignore[arg-type]
+                self._on_price_change(message, recv_ns, changed, connection)  # type: ignore[arg-type]
             elif kind is Book:
                 by_type["book"] += 1
                 self._on_book(message, recv_ns, changed)  # type: ignore[arg-type]
@@ -203,7 +350,13 @@ class BookStore:
         self.books[token_id] = book
         return track
 
-    def _on_price_change(self, message: PriceChange, recv_ns: int, changed: set[str]) -> None:
+    def _on_price_change(
+        self,
+        message: PriceChange,
+        recv_ns: int,
+        changed: set[str],
+        connection: AbstractSet[str] | None,
+    ) -> None:
         # The hot path: everything is a local, prices come from a memo, sides are chosen once.
         try:
             ts = int(message.timestamp)
@@ -215,10 +368,12 @@ class BookStore:
             assets = [e.asset_id for e in message.price_changes or ()] + [message.asset_id or ""]
             self._malformed(f"price_change: {exc}", message, assets, changed)
             return
+        if connection is not None:
+            entries = [e for e in entries if e.asset_id in connection]
         live = self._live
         prices = self._prices
         skipped = 0
-        late = False
+        backwards = False
         bad = ""
         # The venue emits a level change for both tokens of a market with the same size text
         # (the mirror at 1 - p), so remembering the last size parsed halves the parsing.
@@ -241,33 +396,124 @@ class BookStore:
             except ValueError as exc:
                 # This book's state is now unknown; the other entries are still good.
                 bad = f"price_change level: {exc}"
-                track.book.invalidate()
+                self._invalidate(track)
                 changed.add(asset)
                 skipped += 1
                 continue
             book = track.book
-            if entry.side == "BUY":
-                side = track.bids
-                key = price
-            else:
-                side = track.asks
-                key = price + ASK_KEY
-            if ts >= book.ts_event_ms:
-                book.ts_event_ms = ts
-            else:
-                late = True
-                if ts < track.snapshot_ts or track.level_ts.get(key, 0) > ts:
-                    skipped += 1
-                    continue  # something newer already set this level
-            track.level_ts[key] = ts
-            side.set(price, size)
+            # Arrival order is the truth: applied whatever its timestamp, which is only counted.
+            if ts < book.ts_event_ms:
+                backwards = True
+            book.ts_event_ms = ts
+            (track.bids if entry.side == "BUY" else track.asks).set(price, size)
             book.ts_recv_ns = recv_ns
             changed.add(asset)
         self.stats.book_events += len(entries) - skipped
-        if late:
-            self.stats.out_of_order += 1
+        if backwards:
+            self.stats.ts_backwards += 1
         if bad:
             self._malformed(bad, message, (), changed)
+        if not entries or not self._checking:
+            return
+        # The integrity check, on each asset's LAST entry of the message. A message is about
+        # one market, so at most two assets (YES and NO): the last entry, and the last one of
+        # the other asset, found walking back (one step for the usual mirrored pair).
+        last = entries[-1]
+        asset = last.asset_id
+        other = None
+        for i in range(len(entries) - 2, -1, -1):
+            if entries[i].asset_id != asset:
+                other = entries[i]
+                break
+        # The hot path: an agreeing, fresh book costs two memo lookups, two comparisons and one
+        # count; anything else (including a text the memo lacks) takes the full check.
+        for entry in (last,) if other is None else (other, last):
+            track = live.get(entry.asset_id)
+            if track is None:
+                continue
+            bid_prices = track.bids.prices
+            ask_prices = track.asks.prices
+            if (
+                prices.get(entry.best_bid, -1) == (bid_prices[-1] if bid_prices else 0)  # type: ignore[arg-type]
+                and prices.get(entry.best_ask, -1) == (ask_prices[0] if ask_prices else ONE)  # type: ignore[arg-type]
+                and not track.book.stale
+            ):
+                track.checks += 1
+            else:
+                self._check(track, entry, recv_ns, changed)
+
+    def _check(
+        self, track: _Track, entry: PriceChangeEntry, recv_ns: int, changed: set[str]
+    ) -> None:
+        """Compare a book with the venue's best_bid/best_ask of its last entry in a message."""
+        book = track.book
+        if book.stale and not track.mismatch_run:
+            return  # stale for another reason: waiting for a snapshot
+        bid_text = entry.best_bid
+        ask_text = entry.best_ask
+        if bid_text is None and ask_text is None:
+            return  # a venue (or the legacy format) that does not send them
+        try:
+            # "0" bid and "1" ask (or "" / absent) mean an empty side: 0 and ONE, as below.
+            venue_bid = self._parse_price(bid_text) if bid_text else 0
+            venue_ask = self._parse_price(ask_text) if ask_text else ONE
+        except ValueError as exc:
+            self._decoder.report_malformed(f"price_change best_bid/best_ask: {exc}", entry)
+            return
+        bid_prices = track.bids.prices
+        ask_prices = track.asks.prices
+        book_bid = bid_prices[-1] if bid_prices else 0
+        book_ask = ask_prices[0] if ask_prices else ONE
+        track.checks += 1
+        if venue_bid == book_bid and venue_ask == book_ask:
+            if track.mismatch_run:  # a transient disagreement is over
+                track.mismatch_run = 0
+                self._mismatching.pop(book.token_id, None)
+                book.stale = False
+            return
+        track.disagreed += 1
+        track.mismatch_run += 1
+        track.venue_top = (venue_bid, venue_ask)
+        if track.mismatch_run == 1:
+            track.mismatch_since_ns = recv_ns
+            self._mismatching[book.token_id] = track
+            book.invalidate()  # not traded while the venue contradicts it
+        if (
+            track.mismatch_run > self._max_mismatches
+            or recv_ns - track.mismatch_since_ns > self._max_mismatch_ns
+        ):
+            self._fail(track, venue_bid, venue_ask, book_bid, book_ask, recv_ns, changed)
+
+    def _fail(
+        self,
+        track: _Track,
+        venue_bid: int,
+        venue_ask: int,
+        book_bid: int,
+        book_ask: int,
+        now_ns: int,
+        changed: set[str],
+    ) -> None:
+        """The book kept disagreeing: stale until repaired, recorded, and the listener told."""
+        book = track.book
+        token_id = book.token_id
+        mismatch = BookMismatch(
+            token_id,
+            venue_bid,
+            venue_ask,
+            book_bid,
+            book_ask,
+            track.mismatch_run,
+            (now_ns - track.mismatch_since_ns) // 1_000_000,
+        )
+        track.mismatch_run = 0
+        self._mismatching.pop(token_id, None)
+        book.invalidate()
+        changed.add(token_id)
+        self.stats.book_check_failures += 1
+        self.check_failures[token_id] = mismatch
+        log.warning("book_mismatch", reason=mismatch.describe())
+        self._notify("on_book_mismatch", mismatch)
 
     def _parse_price(self, text: str) -> int:
         """parse_price, memoised per store (valid prices only; a bounded set of spellings)."""
@@ -288,8 +534,7 @@ class BookStore:
             self._malformed(f"book: {exc}", message, (asset,), changed)
             return
         track = self._tracks.get(asset) or self._track(asset, message.market, tick or 100)
-        if not self._snapshot(track, bids, asks, ts, recv_ns):
-            return
+        self._snapshot(track, bids, asks, ts, recv_ns)
         book = track.book
         book.hash = message.hash
         if message.market:
@@ -307,18 +552,18 @@ class BookStore:
         asks: list[tuple[int, int]],
         ts: int,
         recv_ns: int,
-    ) -> bool:
+    ) -> None:
         book = track.book
-        if track.trust_clock and ts < book.ts_event_ms:
-            self.stats.out_of_order += 1
-            return False
+        if ts < book.ts_event_ms:
+            self.stats.ts_backwards += 1
         book.apply_snapshot(bids, asks, ts, recv_ns)
-        track.level_ts = {}
-        track.snapshot_ts = ts
-        self._live[track.book.token_id] = track
-        track.trust_clock = True
+        token_id = book.token_id
+        self._live[token_id] = track
         self.stats.book_events += 1
-        return True
+        if track.mismatch_run:
+            track.mismatch_run = 0
+            self._mismatching.pop(token_id, None)
+        self.check_failures.pop(token_id, None)
 
     def _on_other(self, message: MarketMessage, recv_ns: int, changed: set[str]) -> None:
         by_type = self.stats.events_by_type
@@ -350,13 +595,12 @@ class BookStore:
         if track is not None:
             book = track.book
             if ts < book.ts_event_ms:
-                self.stats.out_of_order += 1  # a newer snapshot already carries the new grid
-                return
+                self.stats.ts_backwards += 1
+            self._invalidate(track)
             book.clear()
             book.tick = new_tick
             book.ts_event_ms = ts
             book.ts_recv_ns = recv_ns
-            track.level_ts = {}
             self._live.pop(asset, None)
             changed.add(asset)
         self._notify("on_tick_size_change", asset, new_tick)
@@ -380,7 +624,7 @@ class BookStore:
         for token_id in tokens:
             track = self._tracks.get(token_id)
             if track is not None:
-                track.book.invalidate()
+                self._invalidate(track)
                 changed.add(token_id)
         self._notify(
             "on_resolved", message.market, message.winning_asset_id, message.winning_outcome
@@ -404,5 +648,5 @@ class BookStore:
         for token_id in token_ids:
             track = self._tracks.get(token_id)
             if track is not None:
-                track.book.invalidate()
+                self._invalidate(track)
                 changed.add(token_id)

@@ -7,10 +7,15 @@ and size is a string parsed exactly into integer units; ``/midpoint`` answers ``
 into ``Decimal``, never through a float); ``/time`` answers a bare integer of seconds; plural reads
 are POSTs. Transport errors and 5xx answers are retried with jittered exponential backoff; any other
 status is answered at once with a clear error. No credential is ever sent or logged here.
+
+A book's ``hash`` is verified before the book is used (``book_hash``): the SHA-1 of the compact JSON
+of the answer with ``hash`` set to "" and its keys in the venue's order (protocol reference 3.1).
+An answer whose hash does not match is malformed (``MalformedMessage``), never applied.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -113,6 +118,64 @@ class _Error(msgspec.Struct):
     error: str = ""
 
 
+# The keys of a book summary in the order the venue hashes them.
+BOOK_HASH_KEYS = (
+    "market",
+    "asset_id",
+    "timestamp",
+    "hash",
+    "bids",
+    "asks",
+    "min_order_size",
+    "tick_size",
+    "neg_risk",
+    "last_trade_price",
+)
+_raw_book = msgspec.json.Decoder(dict[str, Any])
+_compact = msgspec.json.Encoder()
+
+
+def book_hash(summary: dict[str, Any]) -> str:
+    """The venue's hash of a book summary (a decoded ``/book`` object): SHA-1 of its compact JSON
+    with ``hash`` blanked, keys in ``BOOK_HASH_KEYS`` order (those the answer has), each level as
+    ``{"price","size"}``."""
+    ordered: dict[str, Any] = {}
+    for key in BOOK_HASH_KEYS:
+        if key == "hash":
+            ordered[key] = ""
+        elif key in ("bids", "asks"):
+            levels = summary.get(key) or []
+            ordered[key] = [{"price": lvl.get("price"), "size": lvl.get("size")} for lvl in levels]
+        elif key in summary:
+            ordered[key] = summary[key]
+    return hashlib.sha1(_compact.encode(ordered), usedforsecurity=False).hexdigest()
+
+
+def verify_book_hash(content: bytes, what: str) -> None:
+    """Raise MalformedMessage unless the answer's ``hash`` is the venue's hash of its content."""
+    try:
+        summary = _raw_book.decode(content)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise MalformedMessage(f"CLOB {what}: unexpected answer: {exc}") from None
+    _verify_summary(summary, what)
+
+
+def _verify_summary(summary: dict[str, Any], what: str) -> None:
+    sides = [summary.get("bids") or [], summary.get("asks") or []]
+    levels_ok = all(isinstance(side, list) for side in sides) and all(
+        isinstance(level, dict) for side in sides for level in side
+    )
+    sent = summary.get("hash")
+    if not levels_ok or not isinstance(sent, str):
+        raise MalformedMessage(f"CLOB {what}: no book hash to verify")
+    expected = book_hash(summary)
+    if sent != expected:
+        raise MalformedMessage(
+            f"CLOB {what}: book hash mismatch (answer says {sent[:40]!r}, content hashes to "
+            f"{expected})"
+        )
+
+
 def _levels_best_first(levels: list[_WireLevel], *, is_bid: bool) -> tuple[tuple[int, int], ...]:
     pairs = [(parse_price(lvl.price), parse_size(lvl.size)) for lvl in levels]
     # Sort instead of trusting the wire order: bids descending and asks ascending = best first.
@@ -199,6 +262,8 @@ class ClobRestClient:
         for start in range(0, len(ids), BOOKS_BATCH):
             body = [{"token_id": t} for t in ids[start : start + BOOKS_BATCH]]
             response = await self._request("POST", "/books", json=body)
+            for summary in self._decode(response.content, list[dict[str, Any]], "/books"):
+                _verify_summary(summary, "/books")
             wires = self._decode(response.content, list[_WireBook], "/books")
             try:
                 out.extend(_parse_book(w) for w in wires)
@@ -300,6 +365,7 @@ class ClobRestClient:
             raise MalformedMessage(f"CLOB {what}: unexpected answer: {exc}") from None
 
     def _decode_book(self, content: bytes, what: str) -> BookSnapshot:
+        verify_book_hash(content, what)
         wire = self._decode(content, _WireBook, what)
         try:
             return _parse_book(wire)

@@ -15,6 +15,12 @@ the local mids are compared with a batched ``POST /midpoints``; after ``rest_che
 consecutive mismatches beyond ``rest_check_tolerance`` the book is replaced by ``GET /book``. A
 book left stale mid-stream (cleared by a ``tick_size_change``, or invalidated by a malformed
 update) is refetched from REST too, because the venue does not always resend it.
+
+Ordering (docs/architecture.md, "Arrival order"): the stream is applied in arrival order; a REST
+snapshot is merged by buffering the token's stream messages while the request is in flight,
+applying the snapshot, then replaying every buffered message in arrival order. A snapshot older
+than the stream the book had already applied when the request left is refused and the token is
+resubscribed on its connection instead (the venue then sends its snapshot in stream order).
 """
 
 from __future__ import annotations
@@ -131,15 +137,20 @@ class RestCheckStats:
     mismatches: int = 0
     repairs: int = 0  # books replaced after consecutive mismatches
     refetches: int = 0  # books left stale mid-stream (tick size change, bad update) refetched
+    check_repairs: int = 0  # of those, books the best_bid/best_ask check found wrong
+    stale_snapshots: int = 0  # REST answers older than the stream: refused, token resubscribed
+    resubscribes: int = 0
     errors: int = 0
 
 
 class _Shard:
-    __slots__ = ("index", "pending", "ready_event", "stats", "tokens")
+    __slots__ = ("index", "pending", "ready_event", "stats", "token_set", "tokens", "ws")
 
     def __init__(self, index: int, tokens: list[str]) -> None:
         self.index = index
         self.tokens = tokens
+        self.token_set = frozenset(tokens)  # what this connection's stream is the truth for
+        self.ws: ClientConnection | None = None  # the open connection, for resubscriptions
         self.pending = set(tokens)  # tokens without a first snapshot yet
         self.ready_event = asyncio.Event()
         self.stats = ShardStats(shard=index, tokens=len(tokens))
@@ -259,6 +270,7 @@ class MarketFeed:
             "callback_errors": sum(s.callback_errors for s in shards),
             "repairs": self.rest_stats.repairs,
             "refetches": self.rest_stats.refetches,
+            "check_repairs": self.rest_stats.check_repairs,
         }
 
     async def check_books_against_rest(self) -> set[str]:
@@ -355,6 +367,7 @@ class MarketFeed:
         stats.connected = True
         subscribe = {"assets_ids": shard.tokens, "type": "market", "custom_feature_enabled": True}
         await ws.send(_encoder.encode(subscribe).decode())
+        shard.ws = ws
         log.info("feed_connected", shard=shard.index, tokens=len(shard.tokens), url=self.ws_url)
         receiver = asyncio.create_task(self._receive(ws, shard))
         pinger = asyncio.create_task(self._ping(ws, shard))
@@ -368,6 +381,7 @@ class MarketFeed:
                 task.cancel()
             await asyncio.gather(receiver, pinger, watchdog, return_exceptions=True)
             # Stale at once: closing a black-holed connection can still take CLOSE_TIMEOUT_S.
+            shard.ws = None
             stats.connected = False
             self.books.mark_stale(shard.tokens)
         if watchdog in done:
@@ -392,6 +406,7 @@ class MarketFeed:
         book_map = books.books
         time_ns = time.time_ns
         in_flight = self._in_flight
+        mine = shard.token_set
         first = True
         async for message in ws:
             recv_ns = time_ns()
@@ -407,7 +422,7 @@ class MarketFeed:
                 except Exception as exc:
                     self._callback_failed(shard, "on_frame", exc)
             try:
-                changed = books.on_frame(raw, recv_ns)
+                changed = books.on_frame(raw, recv_ns, mine)
             except Exception as exc:  # the BookStore promises not to raise; stay alive anyway
                 self._callback_failed(shard, "books", exc)
                 continue
@@ -416,7 +431,7 @@ class MarketFeed:
             first = False
             if in_flight:
                 for token_id, kept in in_flight.items():
-                    if token_id in raw:
+                    if token_id in mine and token_id in raw:
                         kept.append((raw, recv_ns))
             if changed:
                 for token_id in changed:
@@ -463,6 +478,11 @@ class MarketFeed:
         last_change = time.monotonic()
         while True:
             await asyncio.sleep(step)
+            # A book that disagrees with the venue and then hears nothing more must not wait for
+            # the next message to be found out.
+            for token_id in self.books.expire_mismatches(time.time_ns()):
+                if token_id in self._shard_of and token_id not in self._in_flight:
+                    self._schedule_refetch(token_id)
             frames = shard.stats.frames
             now = time.monotonic()
             if frames != seen:
@@ -485,8 +505,8 @@ class MarketFeed:
         """A frame left a book stale while its connection is up: a tick size change cleared it,
         or a malformed update made its state unknown. The venue may never resend it, so fetch
         it from REST (after a grace period). A resolved market's book stays stale for good."""
-        if token_id in self._resolved:
-            return
+        if token_id in self._resolved or self.books.disagreeing(token_id):
+            return  # resolved for good / the integrity check decides whether to repair
         if "market_resolved" in raw:
             self._resolved.add(token_id)
             return
@@ -496,22 +516,29 @@ class MarketFeed:
         if self.rest is None:
             return
         self._in_flight[token_id] = []  # also the guard against a second refetch
-        task = asyncio.create_task(self._refetch(token_id), name=f"feed-refetch-{token_id[:12]}")
+        # A book the integrity check found wrong is not waiting for a snapshot the venue will
+        # send by itself (as after a tick size change): repair it at once.
+        grace = 0.0 if token_id in self.books.check_failures else self.config.refetch_grace_s
+        task = asyncio.create_task(
+            self._refetch(token_id, grace), name=f"feed-refetch-{token_id[:12]}"
+        )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _refetch(self, token_id: str) -> None:
+    async def _refetch(self, token_id: str, grace_s: float) -> None:
         """Fetch a stale book from REST unless the venue sent a snapshot during the grace."""
         try:
-            await asyncio.sleep(self.config.refetch_grace_s)
+            await asyncio.sleep(grace_s)
             book = self.books.books.get(token_id)
             if book is None or not book.stale or self.rest is None:
                 return  # the venue resent it
             if not self._shard_connected(token_id):
                 return  # the resubscription will bring the snapshot
+            failed_check = token_id in self.books.check_failures
             if await self._replace_from_rest(self.rest, token_id):
                 self.rest_stats.refetches += 1
-                log.info("feed_book_refetched", token=token_id[:16])
+                self.rest_stats.check_repairs += failed_check
+                log.info("feed_book_refetched", token=token_id[:16], failed_check=failed_check)
         except PolyarbError as exc:
             self.rest_stats.errors += 1
             log.warning("feed_refetch_failed", token=token_id[:16], error=_one_line(exc))
@@ -585,27 +612,39 @@ class MarketFeed:
         return repaired
 
     async def _replace_from_rest(self, rest: ClobRestClient, token_id: str) -> bool:
-        """Replace a book by ``GET /book``; False if the venue sent a snapshot meanwhile.
+        """Replace a book by ``GET /book``; False if the answer was refused.
 
         The caller holds ``token_id`` in ``_in_flight`` (the guard against a second request);
-        every frame that mentions it is kept there while the request runs. A delta the venue
-        sent after building the REST answer may have reached the BookStore first (dropped on a
-        cleared book, or about to be overwritten by the snapshot): such deltas are applied again
-        after the snapshot. Sizes are absolute and the BookStore's per-level clock skips what the
-        snapshot already covers, so this is exact.
+        every frame that mentions it is kept there while the request runs. The answer is some
+        state of the venue's book at or after the moment the request left; the stream messages
+        that followed that state are all among the kept frames. Sizes are absolute, so applying
+        the snapshot and then replaying EVERY kept message of the token in arrival order gives
+        exactly the venue's book, even when some kept messages are already in the snapshot (the
+        last message to touch a level sets it, as on the venue; a kept ``book`` resets it).
+        Timestamps cannot split the kept frames into "before" and "after" the snapshot (they need
+        not rise); they only refuse an answer older than what the stream had already shown,
+        which would lose the messages in between: the token is then resubscribed instead.
         """
         kept: list[tuple[str, int]] = []  # frames from before the request are of no use
         self._in_flight[token_id] = kept
-        requested_ns = time.time_ns()
-        snapshot = await rest.book(token_id)
         books = self.books
         book = books.books.get(token_id)
-        if book is not None and not book.stale and book.ts_snapshot_ns >= requested_ns:
-            return False  # the venue's own snapshot arrived during the request: it is the truth
+        stream_ts = book.ts_event_ms if book is not None else 0
+        snapshot = await rest.book(token_id)
+        if snapshot.ts_event_ms < stream_ts:
+            self.rest_stats.stale_snapshots += 1
+            log.warning(
+                "feed_rest_snapshot_older_than_stream",
+                token=token_id[:16],
+                snapshot_ts=snapshot.ts_event_ms,
+                stream_ts=stream_ts,
+            )
+            books.mark_stale([token_id])
+            # The venue's snapshot is on its way: later refetches of this book wait their grace.
+            books.check_failures.pop(token_id, None)
+            await self._resubscribe(token_id)
+            return False
         recv_ns = time.time_ns()
-        # mark_stale lifts the BookStore's timestamp ordering for this one snapshot: the book it
-        # replaces is known bad (mismatch) or empty (tick size change), REST is the truth now.
-        books.mark_stale([token_id])
         books.apply_snapshot(
             token_id,
             snapshot.bids,
@@ -619,9 +658,9 @@ class MarketFeed:
         if book is not None and snapshot.tick:
             book.tick = snapshot.tick
         for raw, frame_ns in kept:
-            deltas = token_deltas(raw, token_id)
-            if deltas is not None:
-                books.on_frame(deltas, frame_ns)
+            mine = token_messages(raw, token_id)
+            if mine is not None:
+                books.apply_again(mine, frame_ns)
         if self._on_update is not None:
             try:
                 self._on_update({token_id}, recv_ns)
@@ -629,16 +668,48 @@ class MarketFeed:
                 log.exception("feed_update_callback_error")
         return True
 
+    async def _resubscribe(self, token_id: str) -> None:
+        """Unsubscribe and subscribe one token on its connection: the venue answers with its
+        snapshot in stream order (a plain second subscribe is refused as a duplicate)."""
+        shard = self._shard_of.get(token_id)
+        ws = shard.ws if shard is not None else None
+        if ws is None:
+            return  # not connected: the reconnection brings fresh snapshots
+        self.rest_stats.resubscribes += 1
+        try:
+            for operation in ("unsubscribe", "subscribe"):
+                message = {
+                    "operation": operation,
+                    "assets_ids": [token_id],
+                    "custom_feature_enabled": True,
+                }
+                await ws.send(_encoder.encode(message).decode())
+        except ConnectionClosed:
+            return  # the reconnection brings fresh snapshots
 
-def token_deltas(raw: str, token_id: str) -> bytes | None:
-    """The ``price_change`` entries of one token in a frame, as a frame of their own (or None)."""
+
+# The stream messages that change one token's book, in the order a frame carries them.
+_BOOK_EVENTS = ("book", "tick_size_change")
+
+
+def token_messages(raw: str, token_id: str) -> bytes | None:
+    """The messages of a frame that change one token's book (its ``book``, its
+    ``tick_size_change`` and its ``price_change`` entries), as a frame of their own, in frame
+    order (or None)."""
     try:
         decoded = msgspec.json.decode(raw)
     except msgspec.DecodeError:
         return None
     out: list[dict[str, Any]] = []
     for item in decoded if isinstance(decoded, list) else [decoded]:
-        if not isinstance(item, dict) or item.get("event_type") != "price_change":
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("event_type")
+        if kind in _BOOK_EVENTS:
+            if item.get("asset_id") == token_id:
+                out.append(item)
+            continue
+        if kind != "price_change":
             continue
         changes = item.get("price_changes")
         if isinstance(changes, list):
@@ -661,5 +732,5 @@ __all__ = [
     "RestCheckStats",
     "ShardStats",
     "shard_tokens",
-    "token_deltas",
+    "token_messages",
 ]

@@ -44,12 +44,13 @@ class ReplaySummary:
     book_events: int = 0
     malformed: int = 0
     unknown: int = 0
-    out_of_order: int = 0
+    ts_backwards: int = 0  # messages stamped before their predecessor (applied all the same)
     pongs: int = 0
     bad_lines: int = 0
     bad_line_samples: list[BadLine] = field(default_factory=list)
     books: int = 0
     stale_books: int = 0
+    book_agreement: str = ""  # BookStore.agreement().text() at the end
     elapsed_s: float = 0.0
     first_recv_ns: int = 0
     last_recv_ns: int = 0
@@ -88,7 +89,7 @@ def replay(
     reader = RecordingReader(path, on_bad_line=on_bad_line)
     stats = books.stats
     before = (stats.frames, stats.events, stats.book_events, stats.malformed, stats.unknown)
-    before_ooo, before_pongs = stats.out_of_order, stats.pongs
+    before_backwards, before_pongs = stats.ts_backwards, stats.pongs
     before_types = dict(stats.events_by_type)
 
     on_frame = books.on_frame
@@ -119,7 +120,7 @@ def replay(
     summary.book_events = stats.book_events - before[2]
     summary.malformed = stats.malformed - before[3]
     summary.unknown = stats.unknown - before[4]
-    summary.out_of_order = stats.out_of_order - before_ooo
+    summary.ts_backwards = stats.ts_backwards - before_backwards
     summary.pongs = stats.pongs - before_pongs
     summary.events_by_type = {
         kind: count - before_types.get(kind, 0)
@@ -129,6 +130,7 @@ def replay(
     summary.bad_lines = reader.bad_lines
     summary.books = len(books.books)
     summary.stale_books = sum(1 for book in books.books.values() if book.stale)
+    summary.book_agreement = books.agreement().text()
     summary.elapsed_s = elapsed
     summary.first_recv_ns = first_ns
     summary.last_recv_ns = last_ns
