@@ -7,11 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from polyarb.config import Settings, load_settings
 
-from .replaykit import EPOCH_NS, MS, EngineDriver, book, sim_driver, text, universe_of
+from .replaykit import EPOCH_NS, MS, EngineDriver, book, text, universe_of
 
 
 def settings(tmp_path: Path) -> Settings:
@@ -23,15 +21,6 @@ def settings(tmp_path: Path) -> Settings:
         clipper_enabled=False,
         book_check_max_mismatches=2,
     )
-
-
-@pytest.fixture
-def market() -> Any:
-    """A fee-free binary market of the simulator's catalog (tick 0.01)."""
-    driver = sim_driver(seed=4, binary_markets=2, negrisk_events=0, closed_markets=0)
-    chosen = driver.binary[1]
-    assert chosen.category.fee_rate == 0
-    return driver, chosen
 
 
 def change(

@@ -7,15 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from polyarb.config import Settings, load_settings
 from polyarb.domain.book import Side
 from polyarb.domain.ledger import Merge
 from polyarb.domain.trading import Fill, Mode
 from polyarb.risk.state import TradingState
 
-from .replaykit import EPOCH_NS, MS, EngineDriver, book, price_change, sim_driver, text, universe_of
+from .replaykit import EPOCH_NS, MS, EngineDriver, book, price_change, text, universe_of
 
 DAY_NS = 86_400 * 1_000_000_000
 
@@ -29,15 +27,6 @@ def settings(tmp_path: Path, **overrides: Any) -> Settings:
     }
     base.update(overrides)
     return load_settings(None, **base)
-
-
-@pytest.fixture
-def market() -> Any:
-    """A fee-free binary market of the simulator's catalog (tick 0.01)."""
-    driver = sim_driver(seed=4, binary_markets=2, negrisk_events=0, closed_markets=0)
-    chosen = driver.binary[1]
-    assert chosen.category.fee_rate == 0
-    return driver, chosen
 
 
 def window_frames(cid: str, yes: str, no: str, ts_ms: int) -> str:

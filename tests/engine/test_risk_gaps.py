@@ -36,14 +36,6 @@ HUNDRED = Decimal(100)
 WRITER = WriterConfig(process=False, flush_interval_s=0.01, retry_min_s=0.05, retry_max_s=0.5)
 
 
-@pytest.fixture
-def leg_market() -> Any:
-    driver = sim_driver(seed=4, binary_markets=2, negrisk_events=0, closed_markets=0)
-    market = driver.binary[1]
-    assert market.category.fee_rate == 0
-    return driver, market
-
-
 def collect(engine: Engine) -> list[tuple[ExecutionReport, Signal]]:
     reports: list[tuple[ExecutionReport, Signal]] = []
     engine.trade_sinks.append(lambda report, signal: reports.append((report, signal)))
@@ -51,11 +43,11 @@ def collect(engine: Engine) -> list[tuple[ExecutionReport, Signal]]:
 
 
 async def run_leg_risk(
-    tmp_path: Path, leg_market: Any, policy: str, at_10ms: Any = None, **overrides: Any
+    tmp_path: Path, market: Any, policy: str, at_10ms: Any = None, **overrides: Any
 ) -> tuple[EngineDriver, ExecutionReport]:
     """The YES leg fills, the NO leg finds nothing; ``at_10ms(engine)`` runs after the signal
     was taken and before its legs match (paper latency 20 ms)."""
-    driver, market = leg_market
+    driver, market = market
     cid, (yes, no) = market.condition_id, market.token_ids
     s = settings(tmp_path, leg_policy=policy, leg_max_loss=Decimal(5), **overrides)
     run = EngineDriver(s, universe_of(driver.gamma_markets(), s))
@@ -90,13 +82,13 @@ def daily_loss_breach(engine: Engine) -> None:
 @pytest.mark.parametrize("policy", ["unwind", "complete"])
 @pytest.mark.parametrize("reducing", [operator_pause, daily_loss_breach])
 async def test_leg_risk_orders_pass_risk_as_reducing_orders_in_the_reducing_state(
-    tmp_path: Path, leg_market: Any, policy: str, reducing: Any
+    tmp_path: Path, market: Any, policy: str, reducing: Any
 ) -> None:
     """Trading turns reducing (an operator pause, the daily loss limit) while the legs are on
     their way: the unwind (a sell of the orphan) or the completion (a buy that only completes
     the set held) still goes out, through the risk check, and risk ends flat."""
     run, report = await run_leg_risk(
-        tmp_path, leg_market, policy, reducing, risk_max_daily_loss=Decimal(50)
+        tmp_path, market, policy, reducing, risk_max_daily_loss=Decimal(50)
     )
     engine = run.engine
     assert engine.risk.state is TradingState.REDUCING
@@ -111,14 +103,12 @@ async def test_leg_risk_orders_pass_risk_as_reducing_orders_in_the_reducing_stat
     assert engine.risk.denials == {}
 
 
-async def test_a_leg_risk_order_breaking_a_limit_is_not_sent(
-    tmp_path: Path, leg_market: Any
-) -> None:
+async def test_a_leg_risk_order_breaking_a_limit_is_not_sent(tmp_path: Path, market: Any) -> None:
     """Leg-risk orders are real orders: the order-rate limit (2 a minute here, both used by the
     signal's legs) holds them back and the orphan stays, reported, instead of bypassing risk."""
-    run, report = await run_leg_risk(tmp_path, leg_market, "unwind", risk_max_orders_per_minute=2)
+    run, report = await run_leg_risk(tmp_path, market, "unwind", risk_max_orders_per_minute=2)
     engine = run.engine
-    _, market = leg_market
+    _, market = market
     yes = market.token_ids[0]
     assert report.leg_risk is not None
     [orphan] = report.leg_risk.remaining
@@ -131,9 +121,9 @@ async def test_a_leg_risk_order_breaking_a_limit_is_not_sent(
     assert engine.risk.positions() == {yes: HUNDRED}
 
 
-async def test_the_kill_switch_stops_an_unwind_in_flight(tmp_path: Path, leg_market: Any) -> None:
+async def test_the_kill_switch_stops_an_unwind_in_flight(tmp_path: Path, market: Any) -> None:
     """Engaged after the unwind was sent, before it reached the venue: it fills nothing."""
-    driver, market = leg_market
+    driver, market = market
     cid, (yes, no) = market.condition_id, market.token_ids
     s = settings(tmp_path, leg_policy="unwind", leg_max_loss=Decimal(5))
     run = EngineDriver(s, universe_of(driver.gamma_markets(), s))
@@ -162,12 +152,12 @@ async def test_the_kill_switch_stops_an_unwind_in_flight(tmp_path: Path, leg_mar
 
 
 async def test_executions_waiting_out_their_latency_fill_nothing_after_the_kill(
-    tmp_path: Path, leg_market: Any
+    tmp_path: Path, market: Any
 ) -> None:
     def kill(engine: Engine) -> None:
         engine.risk.engage("operator stop", "alice", engine.clock.now_ns())
 
-    driver, market = leg_market
+    driver, market = market
     cid, (yes, no) = market.condition_id, market.token_ids
     s = settings(tmp_path)
     run = EngineDriver(s, universe_of(driver.gamma_markets(), s))
@@ -209,9 +199,9 @@ async def until_done(run: EngineDriver, work: Awaitable[ExecutionReport]) -> Exe
     return task.result()
 
 
-async def rest_a_bid(run: EngineDriver, leg_market: Any) -> Order:
+async def rest_a_bid(run: EngineDriver, market: Any) -> Order:
     """A GTC bid for 50 YES at 0.30 rests (the ask is 0.45)."""
-    _, market = leg_market
+    _, market = market
     cid, (yes, no) = market.condition_id, market.token_ids
     snapshot = [
         book(yes, cid, [("0.20", "500")], [("0.45", "100")], EPOCH_NS // MS),
@@ -227,22 +217,20 @@ async def rest_a_bid(run: EngineDriver, leg_market: Any) -> Order:
     return order
 
 
-def cross(leg_market: Any, ts_ms: int) -> str:
+def cross(market: Any, ts_ms: int) -> str:
     """The YES ask drops to 0.30: a resting bid at 0.30 crosses."""
-    _, market = leg_market
+    _, market = market
     cid, yes = market.condition_id, market.token_ids[0]
     return text(price_change(cid, ts_ms, [(yes, "SELL", "0.30", "80")]))
 
 
-async def test_engaging_the_kill_switch_cancels_resting_orders(
-    tmp_path: Path, leg_market: Any
-) -> None:
+async def test_engaging_the_kill_switch_cancels_resting_orders(tmp_path: Path, market: Any) -> None:
     s = settings(tmp_path, sumto100_enabled=False, negrisk_enabled=False)
-    run = EngineDriver(s, universe_of(leg_market[0].gamma_markets(), s))
+    run = EngineDriver(s, universe_of(market[0].gamma_markets(), s))
     engine = run.engine
     updates: list[tuple[str, OrderStatus, str]] = []
     engine.order_sinks.append(lambda o, _f: updates.append((o.client_id, o.status, o.reason)))
-    order = await rest_a_bid(run, leg_market)
+    order = await rest_a_bid(run, market)
     engine.risk.engage("operator stop", "alice", engine.clock.now_ns())  # any path engages
     await run._run_tasks()
     assert order.status is OrderStatus.CANCELED
@@ -250,17 +238,17 @@ async def test_engaging_the_kill_switch_cancels_resting_orders(
     execution = engine.execution
     assert isinstance(execution, PaperExecution)
     assert execution.resting_orders() == []
-    await run.frame(EPOCH_NS + 500 * MS, cross(leg_market, EPOCH_NS // MS + 500))
+    await run.frame(EPOCH_NS + 500 * MS, cross(market, EPOCH_NS // MS + 500))
     assert order.filled == 0
     assert engine.ledger.positions() == []
 
 
 async def test_the_kill_command_returns_once_resting_orders_are_canceled(
-    tmp_path: Path, leg_market: Any
+    tmp_path: Path, market: Any
 ) -> None:
     s = settings(tmp_path, sumto100_enabled=False, negrisk_enabled=False)
-    run = EngineDriver(s, universe_of(leg_market[0].gamma_markets(), s))
-    order = await rest_a_bid(run, leg_market)
+    run = EngineDriver(s, universe_of(market[0].gamma_markets(), s))
+    order = await rest_a_bid(run, market)
     await EngineCommands(run.engine).engage_kill_switch("operator stop", "alice")
     assert order.status is OrderStatus.CANCELED
     assert run.engine.state().kill_switch is True
@@ -269,22 +257,14 @@ async def test_the_kill_command_returns_once_resting_orders_are_canceled(
 # --- through the real store ----------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 class Restartable:
     """An engine on a replay clock with the store and recovery the runner gives it."""
 
-    def __init__(self, tmp_path: Path, db_url: str, leg_market: Any, **overrides: Any) -> None:
+    def __init__(self, tmp_path: Path, db_url: str, market: Any, **overrides: Any) -> None:
         self.settings = settings(
             tmp_path, sumto100_enabled=False, negrisk_enabled=False, **overrides
         )
-        self.universe = universe_of(leg_market[0].gamma_markets(), self.settings)
+        self.universe = universe_of(market[0].gamma_markets(), self.settings)
         self.db_url = db_url
         self.journal = tmp_path / "paper-journal.jsonl"
         self.spool = tmp_path / "spool"
@@ -312,8 +292,8 @@ class Restartable:
 
 
 @pytest.fixture
-async def restartable(tmp_path: Path, db_url: str, leg_market: Any) -> AsyncIterator[Restartable]:
-    r = Restartable(tmp_path, db_url, leg_market, risk_max_daily_loss=Decimal(10))
+async def restartable(tmp_path: Path, db_url: str, market: Any) -> AsyncIterator[Restartable]:
+    r = Restartable(tmp_path, db_url, market, risk_max_daily_loss=Decimal(10))
     yield r
     if r.store is not None:
         await r.store.close()
@@ -410,16 +390,15 @@ async def test_a_loss_limit_breach_is_stored_at_once_and_restarts_reducing(
 
 
 async def test_resting_fills_reach_risk_and_the_store(
-    restartable: Restartable, leg_market: Any
+    restartable: Restartable, market: Any
 ) -> None:
     run = await restartable.start()
     store = restartable.store
     assert store is not None
-    order = await rest_a_bid(run, leg_market)
-    _, market = leg_market
-    yes = market.token_ids[0]
+    order = await rest_a_bid(run, market)
+    yes = market[1].token_ids[0]
     assert run.engine.risk.positions() == {}
-    await run.frame(EPOCH_NS + 500 * MS, cross(leg_market, EPOCH_NS // MS + 500))
+    await run.frame(EPOCH_NS + 500 * MS, cross(market, EPOCH_NS // MS + 500))
     assert order.status is OrderStatus.FILLED
     assert run.engine.risk.positions() == {yes: Decimal(50)}
     assert run.engine.risk.exposure() == Decimal(15)  # 50 x 0.30, maker: no fee

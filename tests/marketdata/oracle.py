@@ -170,3 +170,16 @@ class VenueStream:
             entry["best_bid"] = "0" if bid is None else _text(bid)
             entry["best_ask"] = "1" if ask is None else _text(ask)
         return json.dumps(message)
+
+    def random_frames(self, rng: random.Random, steps: int, snapshot_every: int) -> list[str]:
+        """A random stream on the levels around the mid: a snapshot of either token every
+        ``snapshot_every`` steps, a YES level change (and its NO mirror) at the others."""
+        frames = []
+        for step in range(steps):
+            if step % snapshot_every == 0:
+                frames.append(self.snapshot(rng.choice((self.yes, self.no))))
+                continue
+            side = rng.choice(("BUY", "SELL"))
+            cents = rng.randrange(30, 50) if side == "BUY" else rng.randrange(51, 71)
+            frames.append(self.change(side, f"0.{cents}", rng.choice(("0", "3", "12.5"))))
+        return frames

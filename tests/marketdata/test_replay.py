@@ -157,14 +157,7 @@ def test_replay_of_jittered_timestamps_ends_in_the_in_order_books(tmp_path: Path
 
     venue = VenueStream(YES, NO, T0, jitter_ms=60, seed=7)
     frames = venue.open({"0.4": "100", "0.45": "20"}, {"0.6": "100", "0.55": "20"})
-    rng = random.Random(7)
-    for step in range(3_000):
-        if step % 101 == 0:
-            frames.append(venue.snapshot(rng.choice((YES, NO))))
-            continue
-        side = rng.choice(("BUY", "SELL"))
-        cents = rng.randrange(30, 50) if side == "BUY" else rng.randrange(51, 71)
-        frames.append(venue.change(side, f"0.{cents}", rng.choice(("0", "3", "12.5"))))
+    frames += venue.random_frames(random.Random(7), 3_000, snapshot_every=101)
     rec = record(tmp_path / "rec", frames)
     out_file = tmp_path / "books.json"
     result = CliRunner().invoke(app, ["replay", str(rec), "--books-out", str(out_file)])
