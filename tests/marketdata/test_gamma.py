@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from polyarb.domain.errors import MalformedMessage
-from polyarb.domain.market import NO_FEES, FeeSchedule, Market
+from polyarb.domain.market import NO_FEES, FeeSchedule, Market, MarketEvent
 from polyarb.marketdata.gamma import (
     MarketFilter,
     decode_json,
@@ -202,7 +203,12 @@ def test_negrisk_event() -> None:
     assert "Politics" in event.tags
     assert "us-presidential-election" in event.tags
     assert "Politics" in event.markets[0].tags  # event tags reach the market (for filtering)
-    assert event.is_complete_set
+    # The real event is augmented (negRiskAugmented): outcomes can be added and a placeholder can
+    # win, so YES of the listed outcomes is not a sure dollar; NO of them still converts.
+    assert event.augmented
+    assert not event.is_complete_set
+    assert event.is_convertible
+    assert replace(event, augmented=False).is_complete_set
 
 
 def test_tags_list_feeds_the_tag_filter() -> None:
@@ -425,3 +431,117 @@ def test_excluding_one_leg_breaks_the_set() -> None:
     universe = select_universe([], [election()], MarketFilter(exclude_slugs=(leg_slug,)))
     assert universe.events == ()
     assert [m.group_item_title for m in universe.markets] == ["Gretchen Whitmer"]
+
+
+# --- negRisk events are what they claim (issue 8, item 4) -------------------------------------
+
+
+def _leg(event: dict[str, Any], i: int) -> dict[str, Any]:
+    leg: dict[str, Any] = event["markets"][i]
+    return leg
+
+
+def _plain_election(extra_legs: int = 1) -> dict[str, Any]:
+    """The election event, not augmented, with ``extra_legs`` more open named legs."""
+    event = election()
+    event["negRiskAugmented"] = False
+    for n in range(extra_legs):
+        leg = copy.deepcopy(_leg(event, 0))
+        leg.update(
+            id=f"77{n}",
+            conditionId=f"0x{0xE0 + n:064x}",
+            slug=f"leg-{n}",
+            groupItemTitle=f"Candidate Number {n}",
+            clobTokenIds=json.dumps([f"y{n}", f"n{n}"]),
+        )
+        event["markets"].append(leg)
+    return event
+
+
+def _close(leg: dict[str, Any], prices: str | None, status: str | None = "resolved") -> None:
+    leg.update(closed=True, acceptingOrders=False)
+    if prices is None:
+        leg.pop("outcomePrices", None)
+    else:
+        leg["outcomePrices"] = prices
+    leg["umaResolutionStatus"] = status
+
+
+def test_a_closed_leg_counts_only_when_it_resolved_no() -> None:
+    plain = select_universe([], [_plain_election()], MarketFilter())
+    [event] = plain.events
+    assert event.is_complete_set and len(event.markets) == 3
+
+    no = _plain_election()
+    _close(_leg(no, 2), '["0", "1"]')
+    [event] = select_universe([], [no], MarketFilter()).events
+    assert len(event.markets) == 2
+    assert event.is_complete_set
+    assert event.resolved_no == (f"0x{0xE0:064x}",)
+
+    for prices, status in [
+        ('["1", "0"]', "resolved"),  # the closed leg won: the open legs all lose
+        ('["0.5", "0.5"]', "resolved"),  # a split: the set pays less than $1
+        ('["0.0005", "0.9995"]', "resolved"),  # not final prices
+        ('["0", "1"]', "proposed"),  # the resolution can still be disputed
+        (None, None),  # no prices at all
+    ]:
+        event_raw = _plain_election()
+        _close(_leg(event_raw, 2), prices, status)
+        universe = select_universe([], [event_raw], MarketFilter())
+        assert universe.events == (), (prices, status)
+
+
+def test_unreadable_closed_leg_counts_only_when_it_resolved_no() -> None:
+    event_raw = _plain_election()
+    _close(_leg(event_raw, 2), '["0", "1"]')
+    _leg(event_raw, 2)["clobTokenIds"] = "not json"
+    [event] = select_universe([], [event_raw], MarketFilter()).events
+    assert len(event.markets) == 2
+
+    event_raw = _plain_election()
+    _close(_leg(event_raw, 2), '["1", "0"]')
+    _leg(event_raw, 2)["clobTokenIds"] = "not json"
+    assert select_universe([], [event_raw], MarketFilter()).events == ()
+
+
+def test_augmented_event_leaves_placeholders_out_and_is_no_yes_set() -> None:
+    event_raw = _plain_election(extra_legs=2)
+    event_raw["negRiskAugmented"] = True
+    _leg(event_raw, 2)["groupItemTitle"] = "Person A"
+    _leg(event_raw, 3)["groupItemTitle"] = "Other"
+    _leg(event_raw, 3)["negRiskOther"] = True
+    [event] = select_universe([], [event_raw], MarketFilter()).events
+    assert [m.group_item_title for m in event.markets] == ["Stephen A. Smith", "Gretchen Whitmer"]
+    assert event.augmented
+    assert not event.is_complete_set  # a placeholder may win
+    assert event.is_convertible  # NO of the named outcomes converts into k - 1 (+ YES of the rest)
+    assert universe_round_trip(event_raw).augmented
+
+
+def universe_round_trip(event_raw: dict[str, Any]) -> MarketEvent:
+    """What a replay of the recording's events.json regroups."""
+    universe = select_universe([], [event_raw], MarketFilter())
+    [objects] = universe.event_objects()
+    [event] = select_universe([], [objects], MarketFilter()).events
+    return event
+
+
+def test_placeholder_in_a_plain_event_is_no_complete_set() -> None:
+    event_raw = _plain_election()
+    _leg(event_raw, 2)["groupItemTitle"] = "Other"
+    [event] = select_universe([], [event_raw], MarketFilter()).events
+    assert not event.is_complete_set
+    assert not event.is_convertible
+
+
+def test_market_payouts_from_gamma() -> None:
+    no = parse_market(load("gamma_market_closed_resolved_no.json"))
+    assert no.payouts == (Decimal(0), Decimal(1))
+    yes = parse_market(load("gamma_market_closed_resolved_yes.json"))
+    assert yes.payouts is not None and yes.payouts[0] == 1
+    split = copy.deepcopy(load("gamma_market_closed_resolved_no.json"))
+    split["outcomePrices"] = '["0.5", "0.5"]'
+    assert parse_market(split).payouts == (Decimal("0.5"), Decimal("0.5"))
+    open_raw = load("gamma_market_negrisk_open_2026-06.json")
+    assert parse_market(open_raw).payouts is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -24,6 +25,9 @@ class FeeSchedule:
 
 
 NO_FEES = FeeSchedule(rate=Decimal(0))
+_FINAL_PRICES = frozenset({Decimal(0), Decimal("0.5"), Decimal(1)})
+PLACEHOLDER_TITLES = frozenset({"other", "others", "another", "none", "tbd", "tba"})
+_PLACEHOLDER_RE = re.compile(r"^(person|player|candidate|team|option|outcome)\s+[a-z0-9]{1,2}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,41 @@ class Market:
     game_start_time: datetime | None = None
     raw: dict[str, object] = field(default_factory=dict, compare=False, hash=False, repr=False)
     enable_order_book: bool = True  # the CLOB keeps a book for it (Gamma ``enableOrderBook``)
+    # Gamma ``outcomePrices`` (per outcome) and ``umaResolutionStatus``: a closed market's payout.
+    outcome_prices: tuple[Decimal, ...] = ()
+    resolution_status: str = ""
+
+    @property
+    def payouts(self) -> tuple[Decimal, ...] | None:
+        """What one share of each outcome paid, when the market data says it resolved: closed,
+        final prices (each 0, 1/2 or 1, summing to 1: a winner or a 50/50 split) and no pending
+        UMA status. None while open or when the resolution is unknown."""
+        if not self.closed or len(self.outcome_prices) != len(self.outcomes):
+            return None
+        if self.resolution_status and self.resolution_status.casefold() != "resolved":
+            return None
+        prices = self.outcome_prices
+        if any(p not in _FINAL_PRICES for p in prices) or sum(prices) != 1:
+            return None
+        return prices
+
+    @property
+    def resolved_no(self) -> bool:
+        """True when the data says this (Yes/No) market resolved NO: its NO share paid $1."""
+        payouts = self.payouts
+        no = self.no
+        if payouts is None or no is None:
+            return False
+        return payouts[self.outcomes.index(no)] == 1
+
+    @property
+    def is_placeholder(self) -> bool:
+        """An outcome of an augmented negRisk event that names no one yet ("Other", "Person
+        A"): it may be renamed, or pay for outcomes added later."""
+        if self.neg_risk_other:
+            return True
+        title = self.group_item_title.strip().casefold()
+        return title in PLACEHOLDER_TITLES or _PLACEHOLDER_RE.match(title) is not None
 
     @property
     def token_ids(self) -> tuple[str, ...]:
@@ -97,19 +136,29 @@ class MarketEvent:
     neg_risk: bool
     markets: tuple[Market, ...]
     tags: tuple[str, ...] = ()
+    # Gamma ``negRiskAugmented``: outcomes can be added later and a placeholder ("Other") may
+    # win, so the listed outcomes are never the whole set.
+    augmented: bool = False
+    # Legs the event data says resolved NO (closed): out of the set, and they cannot win.
+    resolved_no: tuple[str, ...] = ()
 
     @property
     def is_complete_set(self) -> bool:
-        """True when exactly one of the listed outcomes must win: no placeholder or "other".
+        """True when exactly one of the listed outcomes must win: not augmented, no
+        placeholder or "other", every listed leg open and active.
 
         An augmented negRisk event can add outcomes later and its "Other" placeholder may resolve
         outside the listed set, so buying YES of every listed outcome is not a sure dollar.
         """
+        if not self.neg_risk or self.augmented or len(self.markets) < 2:
+            return False
+        return all(not m.is_placeholder and not m.closed and m.active for m in self.markets)
+
+    @property
+    def is_convertible(self) -> bool:
+        """True when NO of every listed outcome can be converted by the negRisk adapter: a
+        negRisk event with at least two open, named (non-placeholder) outcomes. Augmented events
+        qualify: converting NO of the k named outcomes pays k - 1 and YES of the rest."""
         if not self.neg_risk or len(self.markets) < 2:
             return False
-        for m in self.markets:
-            if m.neg_risk_other or m.closed or not m.active:
-                return False
-            if m.group_item_title.strip().casefold() in {"other", "others", "another", "none"}:
-                return False
-        return True
+        return all(not m.is_placeholder and not m.closed and m.active for m in self.markets)

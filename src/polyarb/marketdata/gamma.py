@@ -541,7 +541,20 @@ def parse_market(raw: Mapping[str, object], *, event: Mapping[str, object] | Non
         game_start_time=parse_timestamp(raw.get("gameStartTime"), f"{ctx}: gameStartTime"),
         raw=dict(raw),
         enable_order_book=_flag(raw, "enableOrderBook", ctx, False),
+        outcome_prices=_outcome_prices(raw, len(outcomes)),
+        resolution_status=_text(raw, "umaResolutionStatus", ctx),
     )
+
+
+def _outcome_prices(raw: Mapping[str, object], count: int) -> tuple[Decimal, ...]:
+    """``outcomePrices`` as exact decimals, or () when absent or unreadable: they only matter
+    for a closed market's resolution, which is then unknown (never assumed)."""
+    try:
+        texts = _string_list(raw, "outcomePrices", "")
+        prices = tuple(to_decimal(t, "outcomePrices") for t in texts)
+    except MalformedMessage:
+        return ()
+    return prices if len(prices) == count else ()
 
 
 def parse_event(raw: Mapping[str, object]) -> MarketEvent:
@@ -565,6 +578,7 @@ def parse_event(raw: Mapping[str, object]) -> MarketEvent:
         neg_risk=_flag(raw, "negRisk", ctx, False),
         markets=markets,
         tags=_tags(raw.get("tags")),
+        augmented=_flag(raw, "negRiskAugmented", ctx, False),
     )
 
 
@@ -661,6 +675,7 @@ class Universe:
                 "slug": event.slug,
                 "title": event.title,
                 "negRisk": True,
+                "negRiskAugmented": event.augmented,
                 "markets": [raw_by_condition[m.condition_id] for m in event.markets],
             }
             for event in self.events
@@ -699,7 +714,7 @@ class _Unit:
 
 
 def _compact_event(event: Mapping[str, object]) -> dict[str, object]:
-    keys = ("id", "slug", "title", "negRisk", "negRiskMarketID", "tags")
+    keys = ("id", "slug", "title", "negRisk", "negRiskMarketID", "negRiskAugmented", "tags")
     return {k: event[k] for k in keys if k in event}
 
 
@@ -847,23 +862,39 @@ def _complete_event(
 ) -> MarketEvent | None:
     """The negRisk event if every one of its open legs (per the event object) was parsed,
     passed the filter and is tradable, and no other leg of it is known; else None (a partial set
-    is not a complete set)."""
+    is not a complete set).
+
+    A closed leg is out of the set only when the data says it resolved NO (it cannot win);
+    a closed leg that resolved YES, split, or whose resolution is unknown leaves no complete set.
+    In an augmented event (``negRiskAugmented``) placeholder outcomes ("Other", "Person A")
+    are left out of the legs and the event is marked ``augmented`` (never a YES complete set).
+    """
     raw_event = events_by_id.get(event_id)
     if raw_event is None:
         return None
+    augmented = raw_event.get("negRiskAugmented") is True
     selected_ids = {m.condition_id for m in selected}
     listed_ids = {m.get("conditionId") for m in _nested_markets(raw_event)}
     if selected_ids - listed_ids:
         return None  # a leg the event does not list: the event object is stale or partial
     legs: list[Market] = []
+    resolved_no: list[str] = []
     for raw in _nested_markets(raw_event):
         cid = raw.get("conditionId")
         market = parsed.get(cid) if isinstance(cid, str) else None
         if market is None:
-            if raw.get("closed") is True:
-                continue  # a resolved leg, even if unreadable, is out of the set
+            if raw.get("closed") is True and _raw_resolved_no(raw):
+                resolved_no.append(str(cid))
+                continue  # a leg that resolved NO, even if otherwise unreadable
+            if augmented and _raw_placeholder(raw):
+                continue
             return None
         if market.closed:
+            if not market.resolved_no:
+                return None  # resolved YES, split or unknown: the listed set may not pay
+            resolved_no.append(market.condition_id)
+            continue
+        if augmented and market.is_placeholder:
             continue
         if market.condition_id not in selected_ids or not is_tradable(market):
             return None
@@ -878,4 +909,38 @@ def _complete_event(
         neg_risk=True,
         markets=tuple(legs),
         tags=ctx_tags,
+        augmented=augmented,
+        resolved_no=tuple(resolved_no),
     )
+
+
+def _raw_resolved_no(raw: Mapping[str, object]) -> bool:
+    """A leg's resolution read from its raw object alone (it could not be parsed whole)."""
+    try:
+        labels = _string_list(raw, "outcomes", "")
+    except MalformedMessage:
+        return False
+    status = raw.get("umaResolutionStatus")
+    market = Market(
+        condition_id=str(raw.get("conditionId") or ""),
+        question="",
+        slug="",
+        outcomes=tuple(Outcome(label, str(i)) for i, label in enumerate(labels)),
+        closed=True,
+        outcome_prices=_outcome_prices(raw, len(labels)),
+        resolution_status=status if isinstance(status, str) else "",
+    )
+    return market.resolved_no
+
+
+def _raw_placeholder(raw: Mapping[str, object]) -> bool:
+    title = raw.get("groupItemTitle")
+    market = Market(
+        condition_id="",
+        question="",
+        slug="",
+        outcomes=(),
+        neg_risk_other=raw.get("negRiskOther") is True,
+        group_item_title=title if isinstance(title, str) else "",
+    )
+    return market.is_placeholder
