@@ -470,7 +470,8 @@ def _close(leg: dict[str, Any], prices: str | None, status: str | None = "resolv
 def test_a_closed_leg_counts_only_when_it_resolved_no() -> None:
     plain = select_universe([], [_plain_election()], MarketFilter())
     [event] = plain.events
-    assert event.is_complete_set and len(event.markets) == 3
+    assert event.is_complete_set
+    assert len(event.markets) == 3
 
     no = _plain_election()
     _close(_leg(no, 2), '["0", "1"]')
@@ -539,7 +540,8 @@ def test_market_payouts_from_gamma() -> None:
     no = parse_market(load("gamma_market_closed_resolved_no.json"))
     assert no.payouts == (Decimal(0), Decimal(1))
     yes = parse_market(load("gamma_market_closed_resolved_yes.json"))
-    assert yes.payouts is not None and yes.payouts[0] == 1
+    assert yes.payouts is not None
+    assert yes.payouts[0] == 1
     split = copy.deepcopy(load("gamma_market_closed_resolved_no.json"))
     split["outcomePrices"] = '["0.5", "0.5"]'
     assert parse_market(split).payouts == (Decimal("0.5"), Decimal("0.5"))
