@@ -5,7 +5,8 @@ JSON lines with the stdlib and does the accounting in exact fractions, from the 
 docs state them: a BUY adds its notional plus fee to the cost basis; shares leave a position
 (SELL, merge, lock) with the pro-rata share of its cost, rounded half-even to 1e-10 (all of it
 when the position empties); a SELL realizes notional - fee - that cost; a merge realizes
-qty - cost; a lock holds the cost until the event resolves; a resolution pays $1 a winning
+qty x (number of tokens - 1) - cost (1 a set for a binary merge, n - 1 for a negRisk conversion
+of n NO tokens); a lock holds the cost until the event resolves; a resolution pays $1 a winning
 share. Daily rows are cumulative (since the first event) as of the last event of each UTC day,
 for the whole ledger ("") and for every strategy that has filled or realized by then.
 """
@@ -94,7 +95,7 @@ class Books:
         if event["locked"]:
             self.locked[event["merge_id"]] = (strategy, tuple(event["token_ids"]), qty, cost)
         else:
-            self._realize(strategy, qty - cost)
+            self._realize(strategy, qty * (len(event["token_ids"]) - 1) - cost)
 
     def _resolution(self, event: dict[str, Any]) -> None:
         winner, tokens = event["winning_token_id"], {*event["token_ids"], event["winning_token_id"]}

@@ -10,10 +10,18 @@ Accounting rules (all amounts exact ``Decimal``):
 - Cost removed on a partial disposal is ``cost x sold / held`` rounded to 1e-10 $ (the cost
   unit of ``numbers``); the rest stays in the position, so nothing is ever lost to rounding:
   ``cash + cost basis of everything held == starting balance + realized P&L`` holds exactly.
-- A merge turns ``qty`` of each outcome of a binary market into ``qty`` dollars now. A locked set
-  (negRisk: YES of every outcome of an event) moves ``qty`` of each token into a ``LockedSet``
-  that pays $1 per set when its winning token resolves.
-- A resolution pays $1 per share of the winning token, 0 for the others of that market.
+- A merge turns ``qty`` of each outcome of a binary market into ``qty`` dollars now; a negRisk
+  conversion (an unlocked merge of the NO tokens of n outcomes, through the adapter's
+  ``convertPositions``) turns ``qty`` of each into ``qty x (n - 1)`` dollars: an unlocked merge
+  of k tokens pays ``k - 1`` per set (``Merge.collateral_per_set``). A locked set (negRisk: YES
+  of every outcome of an event) moves ``qty`` of each token into a ``LockedSet`` that is paid by
+  the actual resolutions of its tokens' markets.
+- A resolution pays $1 per share of the winning token, 0 for the others of that market; a
+  resolution without a single winner (``winning_token_id == ""``, a 50/50 market) pays each
+  listed token an equal share. A locked set receives ``qty x payout`` for each of its tokens
+  as their markets resolve; it is released (its P&L realized) when one of its tokens pays in
+  full (a negRisk winner determines the event) or when every token of it has resolved (the
+  winner was outside the set, ties and splits), never kept at $1 for an event that paid less.
 - Every event carries an id; applying the same id twice is a no-op reported as a duplicate.
 - ``recompute``/``replay`` rebuild the state from the events and equal incremental application.
 """
@@ -58,13 +66,21 @@ class Merge:
     strategy: str
     locked: bool = False
 
+    @property
+    def collateral_per_set(self) -> int:
+        """Dollars one set returns now: 1 for a binary merge, n - 1 for a negRisk conversion of
+        the NO tokens of n outcomes, 0 for a locked set (paid at resolution)."""
+        return 0 if self.locked else len(self.token_ids) - 1
+
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """A market resolved: ``winning_token_id`` pays $1 a share, its other tokens pay nothing.
 
     The market's tokens are those of positions filled with ``market`` as their market, plus
-    ``token_ids`` when given (positions whose fills did not name the market).
+    ``token_ids`` when given (positions whose fills did not name the market). An empty
+    ``winning_token_id`` is a resolution without a single winner (50/50): each of
+    ``token_ids`` pays ``1 / len(token_ids)`` a share.
     """
 
     resolution_id: str
@@ -72,6 +88,14 @@ class Resolution:
     winning_token_id: str
     ts_ns: int
     token_ids: tuple[str, ...] = ()
+
+    def payout(self, token_id: str) -> Decimal:
+        """What one share of ``token_id`` (a token of this market) is paid."""
+        if self.winning_token_id:
+            return _ONE if token_id == self.winning_token_id else ZERO
+        if token_id in self.token_ids:
+            return _CTX.divide(_ONE, Decimal(len(self.token_ids)))
+        return ZERO
 
 
 LedgerEvent = Fill | Merge | Resolution
@@ -104,7 +128,11 @@ class Position:
 
 @dataclass(slots=True)
 class LockedSet:
-    """A negRisk complete set (YES of every outcome) waiting for the event to resolve."""
+    """A negRisk complete set (YES of every outcome) waiting for the event to resolve.
+
+    ``cost`` is what is still at stake: the set's cost less what resolutions already paid
+    (``paid``, for the tokens in ``settled``).
+    """
 
     lock_id: str
     market: str
@@ -112,6 +140,13 @@ class LockedSet:
     strategy: str
     qty: Decimal
     cost: Decimal
+    paid: Decimal = ZERO
+    settled: tuple[str, ...] = ()
+
+    @property
+    def value(self) -> Decimal:
+        """What the set is still expected to pay: $1 a set less what it was paid (never < 0)."""
+        return max(self.qty - self.paid, ZERO)
 
 
 def utc_day(ts_ns: int) -> str:
@@ -185,7 +220,9 @@ class Ledger:
 
     def locked_sets(self) -> list[LockedSet]:
         return [
-            LockedSet(s.lock_id, s.market, s.token_ids, s.strategy, s.qty, s.cost)
+            LockedSet(
+                s.lock_id, s.market, s.token_ids, s.strategy, s.qty, s.cost, s.paid, s.settled
+            )
             for s in self._s.locked.values()
         ]
 
@@ -219,7 +256,8 @@ class Ledger:
     def unrealized_pnl(self, token_id: str | None = None) -> Decimal:
         """Marked value minus cost of open positions (unmarked ones count at cost).
 
-        Locked sets are a sure $1 per set at resolution, so they count at that value.
+        Locked sets count at what they are still expected to pay ($1 a set until a
+        resolution pays part of it).
         """
         total = ZERO
         marks = self._s.marks
@@ -231,7 +269,7 @@ class Ledger:
                 total += p.shares * mark - p.cost
         if token_id is None:
             for s in self._s.locked.values():
-                total += s.qty - s.cost
+                total += s.value - s.cost
         return total
 
     def equity(self) -> Decimal:
@@ -316,8 +354,9 @@ class Ledger:
                 merge.merge_id, merge.market, merge.token_ids, merge.strategy, qty, cost
             )
         else:
-            realized = qty - cost
-            s.cash += qty
+            collateral = qty * merge.collateral_per_set
+            realized = collateral - cost
+            s.cash += collateral
             self._realize(realized, merge.ts_ns, merge.strategy)
         s.merge_ids.add(merge.merge_id)
         return Applied(duplicate=False, realized=realized)
@@ -327,12 +366,13 @@ class Ledger:
         if resolution.resolution_id in s.resolution_ids:
             return Applied(duplicate=True)
         tokens = set(resolution.token_ids)
-        tokens.add(resolution.winning_token_id)
+        if resolution.winning_token_id:
+            tokens.add(resolution.winning_token_id)
         realized = ZERO
         for key, pos in list(s.positions.items()):
             if pos.token_id not in tokens and pos.market != resolution.market:
                 continue
-            payout = pos.shares if pos.token_id == resolution.winning_token_id else ZERO
+            payout = pos.shares * resolution.payout(pos.token_id)
             amount = payout - pos.cost
             s.cash += payout
             self._realize(amount, resolution.ts_ns, pos.strategy)
@@ -340,9 +380,17 @@ class Ledger:
             del s.positions[key]
             s.marks.pop(pos.token_id, None)
         for lock_id, lock in list(s.locked.items()):
-            if resolution.winning_token_id in lock.token_ids:
-                amount = lock.qty - lock.cost
-                s.cash += lock.qty
+            resolved = [t for t in lock.token_ids if t in tokens and t not in lock.settled]
+            if not resolved:
+                continue
+            rates = [resolution.payout(t) for t in resolved]
+            paid = lock.qty * sum(rates, ZERO)
+            s.cash += paid
+            lock.paid += paid
+            lock.cost -= paid
+            lock.settled = (*lock.settled, *resolved)
+            if _ONE in rates or len(lock.settled) == len(lock.token_ids):
+                amount = -lock.cost  # everything paid less what the set cost
                 self._realize(amount, resolution.ts_ns, lock.strategy)
                 realized += amount
                 del s.locked[lock_id]
@@ -429,6 +477,8 @@ class Ledger:
                     "strategy": x.strategy,
                     "qty": str(x.qty),
                     "cost": str(x.cost),
+                    "paid": str(x.paid),
+                    "settled": list(x.settled),
                 }
                 for x in sorted(s.locked.values(), key=lambda x: x.lock_id)
             ],
@@ -469,6 +519,8 @@ class Ledger:
                     str(x["strategy"]),
                     _dec(x["qty"]),
                     _dec(x["cost"]),
+                    _dec(x.get("paid", "0")),
+                    tuple(str(t) for t in x.get("settled", ())),
                 )
                 s.locked[lock.lock_id] = lock
             s.daily = {str(k): _dec(v) for k, v in data["daily"].items()}
