@@ -159,6 +159,15 @@ class Settings(BaseSettings):
     negrisk_max_book_age_ms: Annotated[int, Field(ge=1)] = 2000
     negrisk_cooldown_ms: Annotated[int, Field(ge=0)] = 2000
 
+    # --- negRisk conversion (NO of every outcome, converted into n - 1 collateral) ---------
+    negrisk_convert_enabled: StrictBool = True
+    negrisk_convert_min_edge: NonNegDecimal = Decimal("0.005")  # dollars a set, fees included
+    negrisk_convert_max_position: PosDecimal = Decimal(100)
+    negrisk_convert_max_notional: PosDecimal = Decimal(200)
+    negrisk_convert_min_liquidity: PosDecimal = Decimal(10)
+    negrisk_convert_max_book_age_ms: Annotated[int, Field(ge=1)] = 2000
+    negrisk_convert_cooldown_ms: Annotated[int, Field(ge=0)] = 2000
+
     # --- Sniper (sports time arbitrage) ----------------------------------------------------
     sniper_enabled: StrictBool = True
     sniper_min_price: Price = Decimal("0.50")

@@ -462,10 +462,16 @@ def test_config_from_settings_and_runtime_change() -> None:
         config.with_param("max_position", "-1")
     assert config.params()["max_book_age_ms"] == "900"
     chosen = Settings(_env_file=None, clipper_enabled=False, sniper_enabled=False)  # type: ignore[call-arg]
-    assert [s.name for s in build_enabled(chosen)] == ["sumto100", "negrisk"]
+    assert [s.name for s in build_enabled(chosen)] == ["sumto100", "negrisk", "neg_risk_convert"]
     everything = Settings(_env_file=None, sniper_enabled=True)  # type: ignore[call-arg]
     built = build_enabled(everything, id_prefix="run7-")
-    assert [s.name for s in built] == ["sumto100", "clipper", "negrisk", "sniper"]
+    assert [s.name for s in built] == [
+        "sumto100",
+        "clipper",
+        "negrisk",
+        "neg_risk_convert",
+        "sniper",
+    ]
     sum_to_100, clipper = built[0], built[1]
     assert isinstance(sum_to_100, SumTo100)
     assert isinstance(clipper, Clipper)

@@ -29,6 +29,7 @@ def print_summary(summary: RunSummary, as_json: bool) -> None:
         "fees": str(summary.fees),
         "tick_to_decision_us": {k: str(v) for k, v in summary.decision_us.items()},
         "opportunities": summary.opportunities,
+        "strategies": summary.strategies,
     }
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=str))
@@ -44,5 +45,13 @@ def print_summary(summary: RunSummary, as_json: bool) -> None:
     for key, value in data["tick_to_decision_us"].items():
         table.add_row(f"tick-to-decision {key} (µs)", value)
     out.print(table)
+    if summary.strategies:
+        per = Table("strategy", "realized P&L ($)", "fees ($)", "sets", title="per strategy")
+        for name, row in summary.strategies.items():
+            sets = ", ".join(
+                f"{k.removeprefix('sets_')} {v}" for k, v in row.items() if k.startswith("sets_")
+            )
+            per.add_row(name, row["realized_pnl"], row["fees"], sets)
+        out.print(per)
     for strategy, report in summary.opportunities.items():
         out.print(f"[bold]{strategy}[/] opportunities: {json.dumps(report, default=str)}")

@@ -27,7 +27,7 @@ class FeeSchedule:
 NO_FEES = FeeSchedule(rate=Decimal(0))
 _FINAL_PRICES = frozenset({Decimal(0), Decimal("0.5"), Decimal(1)})
 PLACEHOLDER_TITLES = frozenset({"other", "others", "another", "none", "tbd", "tba"})
-_PLACEHOLDER_RE = re.compile(r"^(person|player|candidate|team|option|outcome)\s+[a-z0-9]{1,2}$")
+_PLACEHOLDER_RE = re.compile(r"^(person|player|candidate|team|option|outcome)\s+[a-z]{1,2}$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,8 @@ class EngineCounters:
     fills: int = 0
     execution_errors: int = 0
     resolutions: int = 0
+    # strategy -> {"merged" | "locked" | "converted": complete sets}, from execution reports.
+    sets: dict[str, dict[str, Decimal]] = field(default_factory=dict)
     # Tick-to-decision samples (ns): from the frame's receive time to the order command.
     decision_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
 
@@ -239,6 +241,7 @@ class Engine:
             outcome = _strategy_outcome(report.outcome)
             self.counters.orders += len(report.orders)
             self.counters.fills += len(report.fills)
+            self._count_sets(signal.strategy, report)
             # Risk saw the fills as they happened (the executor's ``RiskGate``).
             for merge in report.merges:
                 if not merge.locked:  # merged shares became collateral: risk must forget them
@@ -253,6 +256,15 @@ class Engine:
             self.tracker.resolve(signal, outcome)
             for record in self.signal_record_sinks:
                 record(signal, outcome, "")
+
+    def _count_sets(self, strategy: str, report: ExecutionReport) -> None:
+        done = {"merged": report.merged, "locked": report.locked, "converted": report.converted}
+        if not any(done.values()):
+            return
+        counts = self.counters.sets.setdefault(strategy, {})
+        for what, qty in done.items():
+            if qty:
+                counts[what] = counts.get(what, Decimal(0)) + qty
 
     # ------------------------------------------------------------------------- timers
     def on_timer(self) -> None:

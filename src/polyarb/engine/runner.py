@@ -83,6 +83,8 @@ class RunSummary:
     decision_us: dict[str, Decimal] = field(default_factory=dict)
     denials: dict[str, int] = field(default_factory=dict)
     book_agreement: str = ""  # "book agreement: 99.998 % (n of m), k repairs"
+    # strategy -> realized P&L, fees and complete sets merged / locked / converted
+    strategies: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
@@ -102,7 +104,24 @@ def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
         opportunities={k: v.as_dict() for k, v in engine.tracker.report().items()},
         decision_us=engine.decision_percentiles_us(),
         denials=dict(engine.risk.denials),
+        strategies=_per_strategy(engine),
     )
+
+
+def _per_strategy(engine: Engine) -> dict[str, dict[str, str]]:
+    pnl = engine.ledger.pnl_by_strategy()
+    fees = engine.ledger.fees_by_strategy()
+    out: dict[str, dict[str, str]] = {}
+    for strategy in engine.strategies:
+        name = strategy.name
+        row = {
+            "realized_pnl": str(pnl.get(name, Decimal(0))),
+            "fees": str(fees.get(name, Decimal(0))),
+        }
+        for what, qty in sorted(engine.counters.sets.get(name, {}).items()):
+            row[f"sets_{what}"] = str(qty)
+        out[name] = row
+    return out
 
 
 def demo_scenario(seed: int = 7, *, games: int = 2) -> Any:

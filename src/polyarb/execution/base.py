@@ -169,6 +169,7 @@ class ExecutionReport:
     merges: list[Merge] = field(default_factory=list)
     merged: Decimal = ZERO  # binary complete sets turned into collateral
     locked: Decimal = ZERO  # negRisk complete sets held until resolution
+    converted: Decimal = ZERO  # negRisk NO sets converted into n - 1 collateral each
     realized_pnl: Decimal = ZERO  # realized by this execution (unwinds, merges), net of fees
     fees: Decimal = ZERO
     reason: str = ""

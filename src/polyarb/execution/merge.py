@@ -1,9 +1,12 @@
-"""Complete sets after the fills: merge binary sets now, lock negRisk sets until resolution.
+"""Complete sets after the fills: merge binary sets now, lock negRisk sets until resolution,
+convert negRisk NO sets now.
 
 Binary market: 1 YES + 1 NO = $1 of collateral, returned at once by the CTF ``mergePositions``
 (paper: the ledger realizes qty x $1 - the legs' cost). NegRisk event: YES of every outcome pays
 exactly $1 when the event resolves, so those shares are held as a locked set and paid by the
-resolution of the winning outcome's market.
+resolutions of its outcomes' markets. NO of every listed outcome of a negRisk event (n of them)
+is converted at once by the negRisk adapter's ``convertPositions`` into n - 1 dollars a set (an
+unlocked merge of n tokens: ``Merge.collateral_per_set``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from polyarb.domain.ledger import ZERO, Ledger, Merge, Resolution
 from polyarb.domain.market import Market
 from polyarb.execution.base import new_event_id
 
-SetKind = Literal["binary", "neg_risk"]
+SetKind = Literal["binary", "neg_risk", "neg_risk_convert"]
 
 
 def complete_set_kind(
@@ -25,7 +28,8 @@ def complete_set_kind(
     """(kind, market key) when ``token_ids`` form a complete set, else None.
 
     The key is the condition id of a binary market, or the event id of a negRisk event whose
-    listed outcomes are all present by their YES token (the first outcome).
+    listed outcomes are all present by their YES token (the first outcome: a set to lock) or
+    all by their NO token (the second outcome: a set to convert).
     """
     if len(token_ids) < 2 or len(set(token_ids)) != len(token_ids):
         return None
@@ -41,16 +45,21 @@ def complete_set_kind(
     ):
         return "binary", first.condition_id
     event_id = first.event_id
-    if (
+    if not (
         event_id
         and all(m.neg_risk and m.event_id == event_id for m in known)
         and len({m.condition_id for m in known}) == len(known)
-        and all(
-            m.outcomes and m.outcomes[0].token_id == t
-            for m, t in zip(known, token_ids, strict=True)
-        )
+    ):
+        return None
+    if all(
+        m.outcomes and m.outcomes[0].token_id == t for m, t in zip(known, token_ids, strict=True)
     ):
         return "neg_risk", event_id
+    if all(
+        len(m.outcomes) == 2 and m.outcomes[1].token_id == t
+        for m, t in zip(known, token_ids, strict=True)
+    ):
+        return "neg_risk_convert", event_id
     return None
 
 
@@ -67,13 +76,15 @@ def plan_merge(
     strategy: str,
     ts_ns: int,
 ) -> Merge | None:
-    """The merge (binary) or lock (negRisk) of every complete set held, or None if there is none."""
+    """The merge (binary), lock (negRisk YES) or conversion (negRisk NO) of every complete set
+    held, or None if there is none."""
     qty = mergeable_sets(ledger, token_ids, strategy)
     if qty <= 0:
         return None
     locked = kind == "neg_risk"
+    prefix = {"binary": "merge", "neg_risk": "lock", "neg_risk_convert": "convert"}[kind]
     return Merge(
-        merge_id=new_event_id("lock" if locked else "merge"),
+        merge_id=new_event_id(prefix),
         market=market_key,
         token_ids=tuple(token_ids),
         qty=qty,
@@ -85,7 +96,8 @@ def plan_merge(
 
 def resolution_for(market: Market, winning_token_id: str, ts_ns: int) -> Resolution:
     """The resolution of ``market``; its id is derived from the market, so a repeated
-    resolution message is applied once."""
+    resolution message is applied once. An empty ``winning_token_id`` is a 50/50 resolution
+    (every token of the market pays an equal share)."""
     return Resolution(
         resolution_id=f"resolution-{market.condition_id}",
         market=market.condition_id,

@@ -252,6 +252,7 @@ class PaperExecution:
             fills=len(report.fills),
             merged=str(report.merged),
             locked=str(report.locked),
+            converted=str(report.converted),
             realized=str(report.realized_pnl),
             fees=str(report.fees),
             reason=report.reason,
@@ -298,8 +299,14 @@ class PaperExecution:
             self._notify(order, fills)
 
     def on_resolved(self, market: str, winning_token_id: str) -> Decimal:
-        """Pay a resolved market (and the locked negRisk sets its winner completes)."""
-        info = self._market_of(winning_token_id, market)
+        """Pay a resolved market (and the locked negRisk sets holding its tokens). An empty
+        ``winning_token_id`` is a 50/50 resolution."""
+        if winning_token_id:
+            info = self._market_of(winning_token_id, market)
+        else:
+            info = self.markets.get(market) or next(
+                (m for m in self.markets.values() if m.condition_id == market), None
+            )
         now = self._now()
         if info is None:
             log.warning("resolution of an unknown market", market=market, winner=winning_token_id)
@@ -601,6 +608,8 @@ class PaperExecution:
         report.merges.append(merge)
         if merge.locked:
             report.locked += merge.qty
+        elif found[0] == "neg_risk_convert":
+            report.converted += merge.qty
         else:
             report.merged += merge.qty
 

@@ -11,6 +11,7 @@ from typing import Any
 from polyarb.strategies.base import AttemptGate, Strategy
 from polyarb.strategies.clipper import Clipper
 from polyarb.strategies.neg_risk import NegRisk
+from polyarb.strategies.neg_risk_convert import NegRiskConvert
 from polyarb.strategies.sniper import Sniper
 from polyarb.strategies.sum_to_100 import SumTo100
 
@@ -18,12 +19,14 @@ STRATEGIES: dict[str, type[Any]] = {
     SumTo100.name: SumTo100,
     Clipper.name: Clipper,
     NegRisk.name: NegRisk,
+    NegRiskConvert.name: NegRiskConvert,
     Sniper.name: Sniper,
 }
 
 
 def build_enabled(settings: object, *, id_prefix: str = "") -> list[Strategy]:
-    """Instances of the strategies whose ``<NAME>_ENABLED`` setting is true.
+    """Instances of the strategies whose ``<PREFIX>_ENABLED`` setting is true (the prefix of
+    the strategy's config: its name, or ``negrisk_convert`` for ``neg_risk_convert``).
 
     SumTo100 and Clipper share one attempt gate: both trade the same binary markets and must not
     have two attempts in flight on one market.
@@ -31,7 +34,7 @@ def build_enabled(settings: object, *, id_prefix: str = "") -> list[Strategy]:
     gate = AttemptGate()
     built: list[Strategy] = []
     for name, cls in STRATEGIES.items():
-        if not getattr(settings, f"{name}_enabled", False):
+        if not getattr(settings, f"{cls.config_type.PREFIX}_enabled", False):
             continue
         config = cls.config_type.from_settings(settings)
         if name in (SumTo100.name, Clipper.name):
@@ -41,4 +44,12 @@ def build_enabled(settings: object, *, id_prefix: str = "") -> list[Strategy]:
     return built
 
 
-__all__ = ["STRATEGIES", "Clipper", "NegRisk", "Sniper", "SumTo100", "build_enabled"]
+__all__ = [
+    "STRATEGIES",
+    "Clipper",
+    "NegRisk",
+    "NegRiskConvert",
+    "Sniper",
+    "SumTo100",
+    "build_enabled",
+]

@@ -247,6 +247,20 @@ class NegRiskConfig(StrategyConfig):
 
 
 @dataclass(frozen=True, slots=True)
+class NegRiskConvertConfig(StrategyConfig):
+    """negRisk conversion (``NEGRISK_CONVERT_*``): min_edge is dollars a set, fees included."""
+
+    PREFIX: ClassVar[str] = "negrisk_convert"
+
+    min_edge: Decimal = Decimal("0.005")
+    max_position: Decimal = Decimal(100)  # sets
+    max_notional: Decimal = Decimal(200)  # USD the NO set costs, fees included
+    min_liquidity: Decimal = Decimal(10)  # sets
+    max_book_age_ms: int = 2000
+    cooldown_ms: int = 2000
+
+
+@dataclass(frozen=True, slots=True)
 class SniperConfig(StrategyConfig):
     PREFIX: ClassVar[str] = "sniper"
 

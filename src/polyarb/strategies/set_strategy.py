@@ -199,6 +199,21 @@ class SetStrategy(Generic[ConfigT]):
         """Which of the markets free to trade get a signal (default: all of them)."""
         return ready
 
+    def _signal(self, candidate: Candidate, ts_recv_ns: int, signal_id: str) -> Signal:
+        """The signal of a chosen candidate (a strategy whose set pays more than $1 overrides)."""
+        target = candidate.target
+        return set_signal(
+            strategy=self.name,
+            key=target.key,
+            legs=build_legs(candidate.plan, candidate.limits, target.legs),
+            size=candidate.size,
+            cost=candidate.cost,
+            fees=target.fees.to_usd(candidate.plan.fees),
+            edge=candidate.edge,
+            ts_recv_ns=ts_recv_ns,
+            signal_id=signal_id,
+        )
+
     def _run(self, view: MarketView, keys: Collection[str], ts_recv_ns: int) -> list[Signal]:
         now_ns = view.now_ns()
         self._now_ns = max(self._now_ns, now_ns)
@@ -242,19 +257,7 @@ class SetStrategy(Generic[ConfigT]):
             if id(candidate) in chosen:
                 self._seq += 1
                 signal_id = f"{self.id_prefix}{self.name}-{self._seq}"
-                signals.append(
-                    set_signal(
-                        strategy=self.name,
-                        key=key,
-                        legs=build_legs(candidate.plan, candidate.limits, target.legs),
-                        size=candidate.size,
-                        cost=candidate.cost,
-                        fees=target.fees.to_usd(candidate.plan.fees),
-                        edge=candidate.edge,
-                        ts_recv_ns=ts_recv_ns,
-                        signal_id=signal_id,
-                    )
-                )
+                signals.append(self._signal(candidate, ts_recv_ns, signal_id))
                 gate.start(key, signal_id)
                 self._count("signals")
             else:
