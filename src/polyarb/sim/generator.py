@@ -37,7 +37,7 @@ from polyarb.sim.catalog import (
 )
 from polyarb.sim.espn import SimGame
 from polyarb.sim.listings import gamma_market
-from polyarb.sim.scenario import ArbWindow, ScenarioConfig
+from polyarb.sim.scenario import WINDOW_KINDS, ArbWindow, ScenarioConfig
 from polyarb.sim.venue import Frame, LevelChange, SimVenue
 from polyarb.sim.walk import SHARE, WalkState, fresh_size, initial_levels, random_change
 
@@ -59,6 +59,8 @@ class _OpenWindow:
     markets: list[SimMarket]
     lagging: SimMarket | None = None  # binary: the market whose second token lags
     saved_asks: dict[str, tuple[int, dict[int, int]]] = field(default_factory=dict)
+    # negrisk_convert: per condition id, the lowest bid price touched and the bids saved from it
+    saved_bids: dict[str, tuple[int, dict[int, int]]] = field(default_factory=dict)
 
 
 class ScenarioDriver:
@@ -257,12 +259,14 @@ class ScenarioDriver:
             kinds.append(("binary", len(self.binary)))
         if self.neg_risk_events:
             kinds.append(("negrisk", len(self.neg_risk_events)))
+            if self.config.convert_windows:
+                kinds.append(("negrisk_convert", len(self.neg_risk_events)))
         if not kinds:
             return None
         kind, count = kinds[n % len(kinds)]
         rng = self.rng
         return ArbWindow(
-            kind="binary" if kind == "binary" else "negrisk",
+            kind=next(k for k in WINDOW_KINDS if k == kind),
             target=(n // len(kinds)) % count,
             start_s=self.now_s,
             duration_s=round(rng.uniform(2.0, 4.0), 1),
@@ -283,6 +287,8 @@ class ScenarioDriver:
         opened = _OpenWindow(window, markets)
         if window.kind == "binary":
             frames = self._open_binary(opened, edge, depth, now_ms)
+        elif window.kind == "negrisk_convert":
+            frames = self._open_neg_risk_convert(opened, edge, depth, now_ms)
         else:
             frames = self._open_neg_risk(opened, edge, depth, now_ms)
         if frames:
@@ -361,6 +367,43 @@ class ScenarioDriver:
             self.fences[m.condition_id] = (min(before, target), target)
         return frames
 
+    def _open_neg_risk_convert(
+        self, opened: _OpenWindow, edge: int, depth: int, now_ms: int
+    ) -> list[Frame]:
+        """YES bids summing to 1 + edge: their mirrors, the NO asks, sum to n - 1 - edge."""
+        books = self.venue.books
+        tick = max(m.tick for m in opened.markets)
+        bids: list[int] = []
+        for m in opened.markets:
+            best = books[m.token_ids[0]].bids.best()
+            if best is None:
+                log.info(
+                    "sim_window_skipped", kind="negrisk_convert", reason="an outcome has no bid"
+                )
+                return []
+            bids.append(best)
+        targets = _spread_to_sum(bids, ONE + edge, tick)
+        if targets is None:
+            log.info("sim_window_skipped", kind="negrisk_convert", reason="no room for the prices")
+            return []
+        frames: list[Frame] = []
+        for m, before, target in zip(opened.markets, bids, targets, strict=True):
+            book = books[m.token_ids[0]]
+            low = min(before, target)
+            saved = {p: s for p, s in book.bids.levels.items() if p >= low}
+            opened.saved_bids[m.condition_id] = (low, saved)
+            changes: list[Change] = [(Side.BUY, p, 0) for p in book.bids.prices if p > target]
+            changes += [(Side.SELL, p, 0) for p in book.asks.prices if p <= target]
+            changes.append((Side.BUY, target, max(depth, book.bids.levels.get(target, 0))))
+            for side, price, size in changes:
+                (book.bids if side is Side.BUY else book.asks).set(price, size)
+            frame = self._announce(m, changes, now_ms)
+            if frame is not None:
+                frames.append(frame)
+            # The walk keeps its bids below the window's bid and its asks above it.
+            self.fences[m.condition_id] = (target, target)
+        return frames
+
     def _close_window(self, opened: _OpenWindow, now_ms: int) -> list[Frame]:
         frames: list[Frame] = []
         if opened.lagging is not None:
@@ -380,6 +423,24 @@ class ScenarioDriver:
             ]
             for _, price, size in changes:
                 asks.set(price, size)
+            frame = self._announce(market, changes, now_ms)
+            if frame is not None:
+                frames.append(frame)
+        for cid, (low, saved) in opened.saved_bids.items():
+            market = self.catalog.by_condition[cid]
+            if cid in self.settled:
+                continue
+            book = self.venue.books[market.token_ids[0]]
+            best_ask = book.asks.best()
+            ceiling = ONE if best_ask is None else best_ask  # never cross the asks walked since
+            prices = {p for p in book.bids.prices if p >= low} | {p for p in saved if p < ceiling}
+            changes = [
+                (Side.BUY, p, saved.get(p, 0) if p < ceiling else 0)
+                for p in sorted(prices)
+                if (saved.get(p, 0) if p < ceiling else 0) != book.bids.levels.get(p, 0)
+            ]
+            for _, price, size in changes:
+                book.bids.set(price, size)
             frame = self._announce(market, changes, now_ms)
             if frame is not None:
                 frames.append(frame)

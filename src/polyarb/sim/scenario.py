@@ -17,7 +17,8 @@ from typing import Literal, get_args
 
 import orjson
 
-WindowKind = Literal["binary", "negrisk"]
+WindowKind = Literal["binary", "negrisk", "negrisk_convert"]
+WINDOW_KINDS: tuple[WindowKind, ...] = get_args(WindowKind)
 FaultKind = Literal[
     "disconnect", "freeze", "malformed", "duplicate", "out_of_order", "tick_size_change"
 ]
@@ -31,8 +32,10 @@ class ArbWindow:
     negrisk: the YES asks of event ``target``'s outcomes sum to 1 - ``edge``, ``depth`` shares at
     each of those prices, then revert. binary: the NO token's view of market ``target`` lags its
     mirror, so best YES ask + best NO ask = 1 - ``edge`` with ``depth`` shares on both, while
-    neither book is crossed; at the end the NO side catches up. ``edge`` must be a multiple of
-    the target's tick.
+    neither book is crossed; at the end the NO side catches up. negrisk_convert: the YES bids
+    of event ``target``'s outcomes sum to 1 + ``edge`` (``depth`` shares at each), so their
+    mirrors, the NO asks, sum to n - 1 - ``edge``: NO of every outcome costs less than the n - 1
+    a conversion returns; then the bids revert. ``edge`` must be a multiple of the target's tick.
     """
 
     kind: WindowKind
@@ -43,8 +46,10 @@ class ArbWindow:
     depth: Decimal
 
     def __post_init__(self) -> None:
-        if self.kind not in ("binary", "negrisk"):
-            raise ValueError(f"ArbWindow.kind must be 'binary' or 'negrisk', not {self.kind!r}")
+        if self.kind not in WINDOW_KINDS:
+            raise ValueError(
+                f"ArbWindow.kind must be one of {', '.join(WINDOW_KINDS)}, not {self.kind!r}"
+            )
         if self.target < 0 or self.start_s < 0 or self.duration_s <= 0:
             raise ValueError(f"ArbWindow needs target >= 0, start_s >= 0, duration_s > 0: {self}")
         if not 0 < self.edge < 1 or self.depth <= 0:
@@ -94,6 +99,8 @@ class ScenarioConfig:
     game_spacing_s: float = 20.0
     game_duration_s: float = 30.0
     reprice_delay_s: float = 5.0  # a final game's winner reprices towards 1 this much later
+    # Seeded windows (window_every_s) also include negRisk conversion windows (negrisk_convert).
+    convert_windows: bool = False
 
     def __post_init__(self) -> None:
         counts = {
@@ -123,10 +130,11 @@ class ScenarioConfig:
             raise ValueError("a tick_size_change fault needs at least one binary market")
 
 
-# The offline demo: a window every 15 s (binary and negRisk in turn, edges 0.04-0.06 so that they
-# pay after fees), two games whose winners stay mispriced for 5 s after the final whistle
-# (finals at 40 s and 60 s). Every strategy sees an opportunity within the first minute.
-DEMO_SCENARIO = ScenarioConfig(games=2, window_every_s=15.0)
+# The offline demo: a window every 15 s (binary, negRisk and negRisk conversion in turn, edges
+# 0.04-0.06 so that they pay after fees), two games whose winners stay mispriced for 5 s after
+# the final whistle (finals at 40 s and 60 s). Every strategy sees an opportunity within the
+# first minute.
+DEMO_SCENARIO = ScenarioConfig(games=2, window_every_s=15.0, convert_windows=True)
 
 RECORDING_START = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
