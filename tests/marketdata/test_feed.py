@@ -212,3 +212,25 @@ async def test_wait_ready_times_out_with_a_clear_error() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_tokens_added_while_running_are_subscribed_on_the_live_connection(
+    sim: SimServer,
+) -> None:
+    """New outcomes and markets found while running (issue 8, item 4): the first ones go on the
+    live connection with a ``subscribe`` operation (no reconnection), the rest on a new one."""
+    tokens = sim.token_ids()
+    first, later = tokens[:8], tokens[8:]
+    config = dataclasses.replace(FAST, assets_per_connection=10)
+    books = BookStore()
+    async with running(sim, config, books=books, tokens=first) as feed:
+        assert set(books.books) <= set(first)
+        assert await feed.add_tokens([*first[:2], *later]) == later  # known ones are ignored
+        await wait_for(lambda: set(later) <= set(books.books), what="the new tokens' books")
+        assert feed.shard_tokens == [[*first, *later[:2]], later[2:]]
+        live = feed.stats[0]
+        assert (live.connects, live.reconnects, live.tokens) == (1, 0, 10)
+        await wait_for(lambda: feed.stats[1].ready, what="the new connection")
+        assert feed.token_ids == tuple(tokens)
+        await settle_and_compare(sim, books, tokens)
+        assert await feed.add_tokens(tokens) == []

@@ -149,7 +149,9 @@ class _Shard:
     def __init__(self, index: int, tokens: list[str]) -> None:
         self.index = index
         self.tokens = tokens
-        self.token_set = frozenset(tokens)  # what this connection's stream is the truth for
+        # What this connection's stream is the truth for; grows in place when tokens are added
+        # (``MarketFeed.add_tokens``), so the receiving loop sees them at once.
+        self.token_set = set(tokens)
         self.ws: ClientConnection | None = None  # the open connection, for resubscriptions
         self.pending = set(tokens)  # tokens without a first snapshot yet
         self.ready_event = asyncio.Event()
@@ -243,6 +245,48 @@ class MarketFeed:
             self.books.mark_stale(self.token_ids)
             for s in self._shards:
                 s.stats.connected = False
+
+    async def add_tokens(self, token_ids: Sequence[str]) -> list[str]:
+        """Follow more tokens (new outcomes and markets found while running): each goes on the
+        last connection while it has room, subscribed on the live connection with the venue's
+        ``subscribe`` operation (the venue answers with its snapshot in stream order), else on a
+        new connection. Tokens already followed are ignored; returns the ones added. A
+        connection that is down subscribes all its tokens when it reconnects."""
+        added = [t for t in dict.fromkeys(token_ids) if t not in self._shard_of]
+        per_connection = self.config.assets_per_connection
+        left = list(added)
+        while left:
+            last = self._shards[-1] if self._shards else None
+            fresh = last is None or len(last.tokens) >= per_connection
+            shard = _Shard(len(self._shards), []) if fresh or last is None else last
+            chunk, left = (
+                left[: per_connection - len(shard.tokens)],
+                left[per_connection - len(shard.tokens) :],
+            )
+            shard.tokens.extend(chunk)
+            shard.token_set.update(chunk)
+            shard.pending.update(chunk)
+            shard.stats.tokens = len(shard.tokens)
+            for token_id in chunk:
+                self._shard_of[token_id] = shard
+            if fresh:
+                self._shards.append(shard)
+                self.stats[shard.index] = shard.stats
+                task = asyncio.create_task(self._run_shard(shard), name=f"feed-shard-{shard.index}")
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            elif shard.ws is not None:
+                message = {
+                    "operation": "subscribe",
+                    "assets_ids": chunk,
+                    "custom_feature_enabled": True,
+                }
+                with contextlib.suppress(ConnectionClosed):  # the reconnection subscribes them
+                    await shard.ws.send(_encoder.encode(message).decode())
+        if added:
+            self.token_ids = tuple(t for s in self._shards for t in s.tokens)
+            log.info("feed_tokens_added", tokens=len(added), connections=len(self._shards))
+        return added
 
     async def wait_ready(self, timeout: float) -> None:  # noqa: ASYNC109 (the contract's shape)
         """Return once every shard received its first snapshots; ``TimeoutError`` otherwise."""
