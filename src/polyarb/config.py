@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     markets_min_liquidity: NonNegDecimal = Decimal(0)
     markets_max: Annotated[int, Field(ge=1)] = 200
     markets_include_neg_risk: StrictBool = True
+    # Discovery again every so many seconds (and on every new_market announcement): new outcomes
+    # and markets, closures, resolutions of what is held. 0 = only at start.
+    markets_refresh_s: Annotated[float, Field(ge=0)] = 60.0
 
     # --- risk ------------------------------------------------------------------------------
     risk_max_position: PosDecimal = Decimal(100)

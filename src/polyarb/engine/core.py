@@ -128,6 +128,8 @@ class Engine:
         self.trade_sinks: list[TradeSink] = []
         # Orders that change after their execution returned (resting fills, cancels).
         self.order_sinks: list[OrderSink] = []
+        # Announced markets (``new_market``): the universe refresher listens here.
+        self.new_market_sinks: list[Callable[[dict[str, object]], None]] = []
         self.paused = False
         log.info(
             "engine configured",
@@ -322,7 +324,9 @@ class Engine:
         # the resolved market's.
         touched = {t for lock in self.ledger.locked_sets() for t in lock.token_ids}
         realized = self.execution.on_resolved(market, winning_token_id)
-        resolved = self.universe.market_of(winning_token_id)
+        resolved = self.markets_by_token.get(winning_token_id) or next(
+            (m for m in self.markets_by_token.values() if m.condition_id == market), None
+        )
         if resolved is not None:
             touched.update(resolved.token_ids)
         self._sync_risk_positions(sorted(touched))
@@ -332,7 +336,60 @@ class Engine:
         log.info("tick size changed", token_id=token_id[:12], new_tick=new_tick)
 
     def on_new_market(self, raw: dict[str, object]) -> None:
-        return None
+        """The market channel announced a market (a new outcome of an event, a new market): the
+        universe refresher polls Gamma for it at once (``new_market_sinks``)."""
+        log.info("new market announced", market=str(raw.get("market") or raw.get("id") or ""))
+        for sink in self.new_market_sinks:
+            sink(raw)
+
+    # ------------------------------------------------------------------ universe refresh
+    def held_markets(self) -> set[str]:
+        """Condition ids of the markets the ledger holds shares of (positions, locked sets):
+        the markets whose closures and resolutions must be followed."""
+        tokens = {p.token_id for p in self.ledger.positions()}
+        tokens.update(t for lock in self.ledger.locked_sets() for t in lock.token_ids)
+        return {m.condition_id for t in tokens if (m := self.markets_by_token.get(t)) is not None}
+
+    def update_universe(self, universe: Universe, resolved: Iterable[Market] = ()) -> list[str]:
+        """Trade a refreshed universe (Gamma poll, ``new_market``): new outcomes and markets
+        are registered and watched, closed ones are no longer traded (every strategy's sets are
+        rebuilt, so an event that lost its complete set stops at once), and the markets in
+        ``resolved`` that the data says resolved (``Market.payouts``) pay what they hold.
+        Returns the new token ids, for the feed to subscribe."""
+        added: list[str] = []
+        for market in universe.markets:
+            for token_id in market.token_ids:
+                if token_id not in self.markets_by_token:
+                    added.append(token_id)
+                    self.books.register(token_id, market.condition_id, _tick_units(market))
+                self.markets_by_token[token_id] = market  # fresh flags and fees
+        self.universe = universe
+        watchers: dict[str, list[tuple[Strategy, str]]] = {}
+        for strategy in self.strategies:
+            mapping = strategy.set_universe(list(universe.markets), list(universe.events))
+            for token_id, key in mapping.items():
+                watchers.setdefault(token_id, []).append((strategy, key))
+        self._watchers = watchers
+        for market in resolved:
+            self.resolve_from_data(market)
+        if added:
+            log.info("universe grew", tokens=len(added), markets=len(universe.markets))
+        return added
+
+    def resolve_from_data(self, market: Market) -> bool:
+        """Pay ``market`` by the resolution its (Gamma) data states: the outcome paid in full,
+        or every outcome an equal share (50/50). False when the data states none."""
+        payouts = market.payouts
+        if payouts is None:
+            return False
+        for token_id in market.token_ids:
+            self.markets_by_token.setdefault(token_id, market)
+        winners = [o for o, paid in zip(market.outcomes, payouts, strict=True) if paid == 1]
+        if winners:
+            self.on_resolved(market.condition_id, winners[0].token_id, winners[0].label)
+        else:
+            self.on_resolved(market.condition_id, "", "50/50")
+        return True
 
     # ------------------------------------------------------------------ kill switch
     def _on_risk_event(self, event: RiskEvent | None) -> None:

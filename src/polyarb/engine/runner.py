@@ -34,6 +34,7 @@ from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
 from polyarb.engine.lock import InstanceLock
 from polyarb.engine.persistence import EnginePersistence, open_store, recover
+from polyarb.engine.refresh import run_refresher
 from polyarb.execution.base import ExecutionReport
 from polyarb.marketdata.clob_rest import ClobRestClient
 from polyarb.marketdata.espn import EspnClient
@@ -263,6 +264,16 @@ async def _run_tasks(
     ]
     if settings.sniper_enabled:
         tasks.append(asyncio.create_task(_poll_games(settings, engine, endpoints), name="espn"))
+    if settings.markets_refresh_s > 0:
+        refresher = run_refresher(
+            engine,
+            endpoints.gamma_url,
+            MarketFilter.from_settings(settings),
+            interval_s=settings.markets_refresh_s,
+            subscribe=feed.add_tokens,
+            timeout_s=settings.poly_http_timeout_s,
+        )
+        tasks.append(asyncio.create_task(refresher, name="universe"))
     if on_tick is not None:
         tasks.append(asyncio.create_task(_ticker(engine, feed, on_tick, tick_interval_s)))
     engine.status = "running"

@@ -295,9 +295,12 @@ class GammaClient:
         max_pages: int = 20,
         order: str = "volume24hr",
         slugs: Sequence[str] = (),
+        condition_ids: Sequence[str] = (),
     ) -> list[dict[str, object]]:
-        """Market objects, highest 24 h volume first; ``slugs`` restricts to those slugs."""
-        return await self._paged("/markets", active_only, page_size, max_pages, order, slugs)
+        """Market objects, highest 24 h volume first; ``slugs`` / ``condition_ids`` restrict
+        to those (with ``active_only=False``: closed and resolved ones too)."""
+        extra = [("condition_ids", c) for c in condition_ids]
+        return await self._paged("/markets", active_only, page_size, max_pages, order, slugs, extra)
 
     async def events(
         self,
@@ -319,6 +322,7 @@ class GammaClient:
         max_pages: int,
         order: str,
         slugs: Sequence[str],
+        extra: Sequence[tuple[str, str]] = (),
     ) -> list[dict[str, object]]:
         url = self.base_url + route
         base: list[tuple[str, str]] = []
@@ -326,6 +330,7 @@ class GammaClient:
             base += [("closed", "false"), ("active", "true")]
         base += [("order", order), ("ascending", "false")]
         base += [("slug", s) for s in slugs]
+        base += extra
         out: list[dict[str, object]] = []
         seen: set[str] = set()
         offset = 0

@@ -1,0 +1,237 @@
+"""The universe is refreshed while running (issue 8, item 4): new outcomes and markets are
+traded and subscribed, closed legs end a set, and what is held is paid by the resolutions Gamma
+reports (50/50 included), on a timer and on ``new_market``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from polyarb.config import load_settings
+from polyarb.domain.book import Side
+from polyarb.domain.clock import ReplayClock
+from polyarb.domain.ledger import Merge
+from polyarb.domain.trading import Fill, Mode
+from polyarb.engine.core import Engine
+from polyarb.engine.refresh import refresh_universe, run_refresher
+from polyarb.marketdata.gamma import GammaClient, MarketFilter, decode_json, select_universe
+
+GAMMA = Path(__file__).resolve().parents[1] / "fixtures" / "polymarket" / "gamma"
+T0 = 1_780_000_000 * 1_000_000_000
+D = Decimal
+
+
+def election(legs: int) -> dict[str, Any]:
+    """The real election event (not augmented) with ``legs`` open named legs."""
+    [event] = decode_json((GAMMA / "gamma_events_negrisk_election_2026-03.json").read_bytes())
+    event = copy.deepcopy(event)
+    event["negRiskAugmented"] = False
+    markets = event["markets"]
+    for n in range(legs - len(markets)):
+        leg = copy.deepcopy(markets[0])
+        leg.update(
+            id=f"77{n}",
+            conditionId=f"0x{0xE0 + n:064x}",
+            slug=f"leg-{n}",
+            groupItemTitle=f"Candidate Number {n}",
+            clobTokenIds=json.dumps([f"y{n}", f"n{n}"]),
+        )
+        markets.append(leg)
+    assert isinstance(event, dict)
+    return event
+
+
+def mock_client(
+    events: Callable[[], list[Any]], markets: Callable[[list[str]], list[Any]]
+) -> httpx.AsyncClient:
+    """Gamma over a mock transport: ``/events`` -> events(), ``/markets`` -> the objects of the
+    asked condition ids (nothing for the volume listing)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events"):
+            return httpx.Response(200, content=json.dumps(events(), default=str))
+        ids = request.url.params.get_list("condition_ids")
+        return httpx.Response(200, content=json.dumps(markets(ids) if ids else [], default=str))
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+def gamma_serving(
+    events: Callable[[], list[Any]], markets: Callable[[list[str]], list[Any]]
+) -> GammaClient:
+    return GammaClient("http://gamma.test", client=mock_client(events, markets), max_attempts=1)
+
+
+def engine_for(tmp_path: Path, event: dict[str, Any]) -> Engine:
+    settings = load_settings(None, data_dir=tmp_path, sniper_enabled=False)
+    universe = select_universe([], [event], MarketFilter())
+    return Engine(settings, universe, clock=ReplayClock(T0), instance_id="test")
+
+
+def negrisk_legs(engine: Engine, name: str) -> dict[str, int]:
+    [strategy] = [s for s in engine.strategies if s.name == name]
+    targets = strategy.targets  # type: ignore[attr-defined]
+    return {key: len(target.legs) for key, target in targets.items()}
+
+
+async def test_a_new_outcome_joins_the_set_and_is_subscribed(tmp_path: Path) -> None:
+    engine = engine_for(tmp_path, election(2))
+    assert negrisk_legs(engine, "negrisk") == {"30829": 2}
+    grown = election(3)
+    gamma = gamma_serving(lambda: [grown], lambda ids: [])
+    async with gamma:
+        added = await refresh_universe(gamma, engine, MarketFilter())
+    assert added == ["y0", "n0"]
+    # The 2-leg set is no complete set any more: the sets are rebuilt with the new outcome.
+    assert negrisk_legs(engine, "negrisk") == {"30829": 3}
+    assert negrisk_legs(engine, "neg_risk_convert") == {"30829": 3}
+    assert {"y0", "n0"} <= set(engine.books.books)
+    assert "negrisk" in [s.name for s, _ in engine._watchers["y0"]]
+    assert "neg_risk_convert" in [s.name for s, _ in engine._watchers["n0"]]
+    assert engine.markets_by_token["n0"].group_item_title == "Candidate Number 0"
+
+
+async def test_a_leg_closed_without_a_no_resolution_ends_the_set(tmp_path: Path) -> None:
+    engine = engine_for(tmp_path, election(3))
+    assert negrisk_legs(engine, "negrisk") == {"30829": 3}
+    closed = election(3)
+    closed["markets"][2].update(
+        closed=True,
+        acceptingOrders=False,
+        outcomePrices='["1", "0"]',
+        umaResolutionStatus="resolved",
+    )
+    async with gamma_serving(lambda: [closed], lambda ids: []) as gamma:
+        assert await refresh_universe(gamma, engine, MarketFilter()) == []
+    assert negrisk_legs(engine, "negrisk") == {}
+    assert negrisk_legs(engine, "neg_risk_convert") == {}
+
+
+def buy(fid: str, token: str, market: str, price: str) -> Fill:
+    return Fill(
+        fid, f"o-{fid}", token, market, Side.BUY, D(price), D(10), D(0), T0, "negrisk", Mode.PAPER
+    )
+
+
+async def test_held_markets_are_paid_by_what_gamma_says_resolved(tmp_path: Path) -> None:
+    """A locked 3-outcome set; Gamma reports outcome 0 split 50/50 and the others NO: the set
+    is paid $0.50 a set and released, without any market_resolved message."""
+    event = election(3)
+    engine = engine_for(tmp_path, event)
+    [ev] = engine.universe.events
+    yes = [m.outcomes[0].token_id for m in ev.markets]
+    for i, (m, price) in enumerate(zip(ev.markets, ("0.30", "0.30", "0.35"), strict=True)):
+        engine.ledger.apply_fill(buy(f"f{i}", yes[i], m.condition_id, price))
+    engine.ledger.apply_merge(
+        Merge("lock-1", ev.event_id, tuple(yes), D(10), T0, "negrisk", locked=True)
+    )
+    assert engine.held_markets() == {m.condition_id for m in ev.markets}
+
+    def resolved(ids: list[str]) -> list[Any]:
+        out = []
+        for i, raw in enumerate(event["markets"]):
+            if raw["conditionId"] in ids:
+                prices = '["0.5", "0.5"]' if i == 0 else '["0", "1"]'
+                out.append(
+                    {
+                        **raw,
+                        "closed": True,
+                        "outcomePrices": prices,
+                        "umaResolutionStatus": "resolved",
+                    }
+                )
+        return out
+
+    async with gamma_serving(lambda: [event], resolved) as gamma:
+        await refresh_universe(gamma, engine, MarketFilter())
+    assert engine.ledger.locked_sets() == []
+    assert engine.ledger.realized_pnl == D(5) - D("9.50")
+    assert engine.held_markets() == set()
+    assert engine.risk.exposure() == 0
+
+
+async def test_new_market_triggers_a_refresh_and_a_subscription(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = engine_for(tmp_path, election(2))
+    served = [election(2)]
+    subscribed: list[list[str]] = []
+    done = asyncio.Event()
+
+    async def subscribe(tokens: list[str]) -> None:
+        subscribed.append(tokens)
+        done.set()
+
+    original = GammaClient.__init__
+
+    def patched(self: GammaClient, *args: Any, **kwargs: Any) -> None:
+        client = mock_client(lambda: served, lambda ids: [])
+        original(self, *args, **{**kwargs, "client": client, "max_attempts": 1})
+
+    monkeypatch.setattr(GammaClient, "__init__", patched)
+    task = asyncio.create_task(
+        run_refresher(
+            engine, "http://gamma.test", MarketFilter(), interval_s=3600, subscribe=subscribe
+        )
+    )
+    try:
+        await asyncio.sleep(0.05)
+        assert subscribed == []  # the timer is an hour away
+        served[0] = election(3)  # the venue lists a new outcome and announces it
+        engine.on_new_market({"event_type": "new_market", "market": f"0x{0xE0:064x}"})
+        await asyncio.wait_for(done.wait(), timeout=5)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert subscribed == [["y0", "n0"]]
+    assert negrisk_legs(engine, "negrisk") == {"30829": 3}
+
+
+async def test_a_failed_poll_is_reported_and_trading_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = engine_for(tmp_path, election(2))
+    errors: list[tuple[str, str, str]] = []
+    engine.error_sinks.append(lambda *e: errors.append(e))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"{not json")
+
+    original = GammaClient.__init__
+
+    def patched(self: GammaClient, *args: Any, **kwargs: Any) -> None:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        original(self, *args, **{**kwargs, "client": client, "max_attempts": 1})
+
+    monkeypatch.setattr(GammaClient, "__init__", patched)
+
+    async def subscribe(tokens: list[str]) -> None:
+        raise AssertionError("nothing to subscribe")
+
+    task = asyncio.create_task(
+        run_refresher(
+            engine, "http://gamma.test", MarketFilter(), interval_s=0.01, subscribe=subscribe
+        )
+    )
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if len(errors) >= 2:
+                break
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert len(errors) >= 2  # reported, and retried
+    assert {(source, kind) for source, kind, _ in errors} == {("gamma", "refresh_failed")}
+    assert negrisk_legs(engine, "negrisk") == {"30829": 2}  # the universe it had
