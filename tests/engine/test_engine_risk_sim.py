@@ -55,6 +55,7 @@ async def test_position_limit_and_kill_switch_deny_and_are_counted(tmp_path: Pat
         negrisk_min_edge=Decimal("0.02"),  # only the injected window, not chance dips
         sumto100_cooldown_ms=60_000,
         negrisk_cooldown_ms=60_000,
+        negrisk_convert_enabled=False,  # the sim's chance conversion dips are not this test's
     )
     engine, driver = run.engine, run.sim.driver
     assert driver is not None
