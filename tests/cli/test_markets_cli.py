@@ -105,7 +105,10 @@ def test_json_lists_the_tradable_universe(gamma_url: str) -> None:
     assert "russia-x-ukraine-ceasefire-by-end-of-2027" not in by_slug  # closed
     [event] = data["events"]
     assert event["event_id"] == "30829"
-    assert event["complete_set"] is True
+    # augmented (negRiskAugmented): a placeholder may win, NO of the named legs still converts
+    assert event["complete_set"] is False
+    assert event["augmented"] is True
+    assert event["convertible"] is True
     assert set(event["condition_ids"]) <= {m["condition_id"] for m in data["markets"]}
     legs = [m for m in data["markets"] if m["event_id"] == "30829"]
     assert all(m["neg_risk"] for m in legs)

@@ -351,7 +351,11 @@ async def test_discover_groups_a_consistent_event(fake: tuple[FakeGamma, str]) -
         universe = await discover(c, MarketFilter())
     [event] = universe.events
     assert event.event_id == "30829"
-    assert event.is_complete_set
+    # The real event is augmented: its two named legs are grouped (and convertible), but a
+    # placeholder may still win, so they are no YES complete set.
+    assert event.augmented
+    assert not event.is_complete_set
+    assert event.is_convertible
     assert [m.group_item_title for m in event.markets] == ["Stephen A. Smith", "Gretchen Whitmer"]
     assert {m.condition_id for m in event.markets} <= {m.condition_id for m in universe.markets}
 

@@ -66,6 +66,8 @@ def _event_json(event: MarketEvent) -> dict[str, Any]:
         "title": event.title,
         "condition_ids": [m.condition_id for m in event.markets],
         "complete_set": event.is_complete_set,
+        "augmented": event.augmented,
+        "convertible": event.is_convertible,
     }
 
 
