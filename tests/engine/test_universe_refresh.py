@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -15,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.negrisk_events import election_event
 
 from polyarb.config import load_settings
 from polyarb.domain.book import Side
@@ -23,31 +23,14 @@ from polyarb.domain.ledger import Merge
 from polyarb.domain.trading import Fill, Mode
 from polyarb.engine.core import Engine
 from polyarb.engine.refresh import refresh_universe, run_refresher
-from polyarb.marketdata.gamma import GammaClient, MarketFilter, decode_json, select_universe
+from polyarb.marketdata.gamma import GammaClient, MarketFilter, select_universe
 
-GAMMA = Path(__file__).resolve().parents[1] / "fixtures" / "polymarket" / "gamma"
 T0 = 1_780_000_000 * 1_000_000_000
 D = Decimal
 
 
 def election(legs: int) -> dict[str, Any]:
-    """The real election event (not augmented) with ``legs`` open named legs."""
-    [event] = decode_json((GAMMA / "gamma_events_negrisk_election_2026-03.json").read_bytes())
-    event = copy.deepcopy(event)
-    event["negRiskAugmented"] = False
-    markets = event["markets"]
-    for n in range(legs - len(markets)):
-        leg = copy.deepcopy(markets[0])
-        leg.update(
-            id=f"77{n}",
-            conditionId=f"0x{0xE0 + n:064x}",
-            slug=f"leg-{n}",
-            groupItemTitle=f"Candidate Number {n}",
-            clobTokenIds=json.dumps([f"y{n}", f"n{n}"]),
-        )
-        markets.append(leg)
-    assert isinstance(event, dict)
-    return event
+    return election_event(legs)
 
 
 def mock_client(

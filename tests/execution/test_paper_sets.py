@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from polyarb.domain.book import OrderBook, Side
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.market import NO_FEES, FeeSchedule, Market, Outcome
 from polyarb.domain.numbers import parse_price, parse_size
 from polyarb.domain.trading import Leg, Signal
+from polyarb.execution.journal import read_journal
 from polyarb.execution.merge import complete_set_kind
 from polyarb.execution.paper import PaperConfig, PaperExecution
 
@@ -139,3 +141,70 @@ def test_complete_set_detection() -> None:
     assert complete_set_kind(["c1-yes", "cond-0-yes"], lookup.get) is None
     assert complete_set_kind(["c1-yes", "c1-yes"], lookup.get) is None
     assert complete_set_kind(["c1-yes", "unknown"], lookup.get) is None
+
+
+# --- negRisk conversions and 50/50 resolutions (issue 8, items 4-5) -------------------------
+
+
+def convert_signal(size: str, prices: tuple[str, ...]) -> Signal:
+    legs = tuple(
+        Leg(f"cond-{i}-no", Side.BUY, D(size), D(p), D(p), f"cond-{i}")
+        for i, p in enumerate(prices)
+    )
+    return Signal("neg_risk_convert", "event-1", 0, D(0), D(size), legs)
+
+
+def test_no_tokens_of_every_outcome_are_a_set_to_convert() -> None:
+    markets = {t: m for m in (outcome_market(i) for i in range(3)) for t in m.token_ids}
+    no = [f"cond-{i}-no" for i in range(3)]
+    assert complete_set_kind(no, markets.get) == ("neg_risk_convert", "event-1")
+    yes = [f"cond-{i}-yes" for i in range(3)]
+    assert complete_set_kind(yes, markets.get) == ("neg_risk", "event-1")
+    mixed = [no[0], yes[1], no[2]]
+    assert complete_set_kind(mixed, markets.get) is None
+
+
+async def test_a_filled_no_set_is_converted_into_n_minus_one_now(tmp_path: Path) -> None:
+    markets = [outcome_market(i) for i in range(3)]
+    prices = ("0.60", "0.65", "0.60")
+    books = {
+        f"cond-{i}-no": asks(f"cond-{i}-no", (p, "10"), ("0.99", "100"))
+        for i, p in enumerate(prices)
+    }
+    journal = tmp_path / "journal.jsonl"
+    ex = PaperExecution(
+        books,
+        {t: m for m in markets for t in m.token_ids},
+        PaperConfig(latency_ms=0),
+        Ledger(D(100)),
+        journal_path=journal,
+    )
+    report = await ex.execute(convert_signal("10", prices))
+    assert report.outcome == "filled"
+    assert report.converted == D(10)
+    assert (report.merged, report.locked) == (0, 0)
+    assert report.realized_pnl == D("1.50")  # 10 x 2 - 18.50
+    assert ex.ledger.positions() == []
+    assert ex.ledger.locked_sets() == []
+    assert ex.ledger.cash == D("101.50")
+    assert ex.ledger.pnl_by_strategy() == {"neg_risk_convert": D("1.50")}
+    [convert] = report.merges
+    assert convert.merge_id.startswith("convert")
+    assert (convert.qty, convert.locked, convert.collateral_per_set) == (D(10), False, 2)
+    ex.close()
+    # the journal replays into the same ledger
+    replayed = Ledger.replay(read_journal(journal).events, D(100))
+    assert replayed.cash == ex.ledger.cash
+    assert replayed.realized_pnl == ex.ledger.realized_pnl
+
+
+async def test_a_50_50_resolution_pays_half_a_share() -> None:
+    m = outcome_market(0)
+    books = {"cond-0-yes": asks("cond-0-yes", ("0.40", "100"))}
+    ex = PaperExecution(
+        books, dict.fromkeys(m.token_ids, m), PaperConfig(latency_ms=0), Ledger(D(100))
+    )
+    leg = Leg("cond-0-yes", Side.BUY, D(10), D("0.40"), D("0.40"), "cond-0")
+    await ex.execute(Signal("sniper", "cond-0", 0, D(0), D(10), (leg,), kind="directional"))
+    assert ex.on_resolved("cond-0", "") == D(1)  # 10 x 0.5 - 4
+    assert ex.ledger.cash == D(101)

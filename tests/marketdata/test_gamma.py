@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.negrisk_events import election_event
 
 from polyarb.domain.errors import MalformedMessage
 from polyarb.domain.market import NO_FEES, FeeSchedule, Market, MarketEvent
@@ -443,19 +444,7 @@ def _leg(event: dict[str, Any], i: int) -> dict[str, Any]:
 
 def _plain_election(extra_legs: int = 1) -> dict[str, Any]:
     """The election event, not augmented, with ``extra_legs`` more open named legs."""
-    event = election()
-    event["negRiskAugmented"] = False
-    for n in range(extra_legs):
-        leg = copy.deepcopy(_leg(event, 0))
-        leg.update(
-            id=f"77{n}",
-            conditionId=f"0x{0xE0 + n:064x}",
-            slug=f"leg-{n}",
-            groupItemTitle=f"Candidate Number {n}",
-            clobTokenIds=json.dumps([f"y{n}", f"n{n}"]),
-        )
-        event["markets"].append(leg)
-    return event
+    return election_event(2 + extra_legs)
 
 
 def _close(leg: dict[str, Any], prices: str | None, status: str | None = "resolved") -> None:
