@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -192,7 +193,9 @@ async def test_a_filled_no_set_is_converted_into_n_minus_one_now(tmp_path: Path)
     assert convert.merge_id.startswith("convert")
     assert (convert.qty, convert.locked, convert.collateral_per_set) == (D(10), False, 2)
     ex.close()
-    # the journal replays into the same ledger
+    # the journal says what the conversion returned, and replays into the same ledger
+    [record] = [json.loads(line) for line in journal.read_text().splitlines() if '"merge"' in line]
+    assert (record["op"], record["collateral_per_set"]) == ("convert", 2)
     replayed = Ledger.replay(read_journal(journal).events, D(100))
     assert replayed.cash == ex.ledger.cash
     assert replayed.realized_pnl == ex.ledger.realized_pnl

@@ -53,7 +53,7 @@ def encode_event(event: LedgerEvent) -> dict[str, Any]:
             "liquidity": event.liquidity,
         }
     if isinstance(event, Merge):
-        return {
+        record: dict[str, Any] = {
             "v": JOURNAL_VERSION,
             "kind": "merge",
             "merge_id": event.merge_id,
@@ -64,6 +64,10 @@ def encode_event(event: LedgerEvent) -> dict[str, Any]:
             "strategy": event.strategy,
             "locked": event.locked,
         }
+        if event.collateral_per_set > 1:  # a negRisk conversion: say what it returned
+            record["op"] = "convert"
+            record["collateral_per_set"] = event.collateral_per_set
+        return record
     return {
         "v": JOURNAL_VERSION,
         "kind": "resolution",
@@ -95,6 +99,11 @@ def decode_event(data: dict[str, Any]) -> LedgerEvent:
                 liquidity=str(data.get("liquidity", "taker")),
             )
         if kind == "merge":
+            tokens = data["token_ids"]
+            if "collateral_per_set" in data and int(data["collateral_per_set"]) != len(tokens) - 1:
+                raise ValueError(
+                    f"conversion of {len(tokens)} tokens cannot pay {data['collateral_per_set']}"
+                )
             return Merge(
                 merge_id=str(data["merge_id"]),
                 market=str(data["market"]),
