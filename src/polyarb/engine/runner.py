@@ -126,7 +126,8 @@ def _per_strategy(engine: Engine) -> dict[str, dict[str, str]]:
 
 
 def demo_scenario(seed: int = 7, *, games: int = 2) -> Any:
-    """The offline demo: a few binary markets and negRisk events with recurring windows."""
+    """The offline demo: a few binary markets and negRisk events with recurring windows
+    (binary, negRisk YES sets and negRisk conversions in turn)."""
     from polyarb.sim.scenario import ScenarioConfig
 
     return ScenarioConfig(
@@ -137,6 +138,7 @@ def demo_scenario(seed: int = 7, *, games: int = 2) -> Any:
         updates_per_s=120.0,
         window_every_s=4.0,
         games=games,
+        convert_windows=True,
     )
 
 
