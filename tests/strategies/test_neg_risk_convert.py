@@ -84,6 +84,11 @@ def test_implausible_books_are_not_traded() -> None:
     strategy, view = setup([[("0.30", "100")]] * 3)
     assert strategy.on_book(view, {"ev"}, NOW) == []
     assert strategy.stats()["implausible"] == 1
+    # ... nor estimated while the event is held back (in flight or cooling down)
+    strategy.gate.start("ev", "other-signal")
+    assert strategy.on_book(view, {"ev"}, NOW) == []
+    assert strategy.last_sightings == []
+    assert strategy.stats()["implausible"] == 2
 
 
 def test_only_convertible_events_are_targets() -> None:

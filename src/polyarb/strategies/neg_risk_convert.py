@@ -26,7 +26,7 @@ from polyarb.domain.book import OrderBook
 from polyarb.domain.market import FeeSchedule, Market, MarketEvent, Outcome
 from polyarb.domain.numbers import ONE, canonical
 from polyarb.domain.trading import Signal
-from polyarb.strategies.base import NS_PER_MS, NegRiskConvertConfig
+from polyarb.strategies.base import NS_PER_MS, MarketView, NegRiskConvertConfig
 from polyarb.strategies.complete_set import make_bounds
 from polyarb.strategies.fees import FeeModel
 from polyarb.strategies.set_strategy import Candidate, SetStrategy, SetTarget
@@ -87,9 +87,14 @@ class NegRiskConvert(SetStrategy[NegRiskConvertConfig]):
                 targets.append(SetTarget(event.event_id, tuple(legs), fees, bounds))
         return targets
 
-    def _evaluate(self, target: SetTarget, books: list[OrderBook]) -> Candidate | None:
+    def _fresh_books(
+        self, view: MarketView, target: SetTarget, oldest_ns: int
+    ) -> list[OrderBook] | None:
+        books = super()._fresh_books(view, target, oldest_ns)
+        if books is None:
+            return None
         # NO asks summing to n - 2 or less are not a market (a set would cost nothing after the
-        # credit): refuse rather than size on them.
+        # credit): refuse rather than size (or estimate a held-back sighting) on them.
         fees = target.fees
         marginal = fees.flat_per_unit
         for i, book in enumerate(books):
@@ -97,7 +102,7 @@ class NegRiskConvert(SetStrategy[NegRiskConvertConfig]):
         if marginal <= 0:
             self._count("implausible")
             return None
-        return super()._evaluate(target, books)
+        return books
 
     def _signal(self, candidate: Candidate, ts_recv_ns: int, signal_id: str) -> Signal:
         """The set's cost is what the NO shares cost (fees included), its fees the venue's."""
