@@ -218,3 +218,22 @@ async def test_a_failed_poll_is_reported_and_trading_goes_on(
     assert len(errors) >= 2  # reported, and retried
     assert {(source, kind) for source, kind, _ in errors} == {("gamma", "refresh_failed")}
     assert negrisk_legs(engine, "negrisk") == {"30829": 2}  # the universe it had
+
+
+async def test_a_partly_resolved_set_is_risk_only_for_what_is_still_open(tmp_path: Path) -> None:
+    """Outcome 0 splits 50/50 (market_resolved without a single winner): its token was paid and
+    leaves risk; the two others still hold the set's remaining cost."""
+    engine = engine_for(tmp_path, election(3))
+    [ev] = engine.universe.events
+    yes = [m.outcomes[0].token_id for m in ev.markets]
+    for i, (m, price) in enumerate(zip(ev.markets, ("0.30", "0.30", "0.35"), strict=True)):
+        engine.ledger.apply_fill(buy(f"f{i}", yes[i], m.condition_id, price))
+    lock = Merge("lock-1", ev.event_id, tuple(yes), D(10), T0, "negrisk", locked=True)
+    engine.ledger.apply_merge(lock)
+    engine.on_resolved(ev.markets[0].condition_id, "", "50/50")
+    [held] = engine.ledger.locked_sets()
+    assert (held.paid, held.cost) == (D(5), D("4.50"))
+    positions = engine.risk.positions()
+    assert not positions.get(yes[0])
+    assert positions.get(yes[1]) == positions.get(yes[2]) == D(10)
+    assert engine.risk.exposure() == D("4.50")

@@ -61,19 +61,22 @@ class EngineRiskGate:
 def risk_holding(ledger: Ledger, token_id: str) -> tuple[Decimal, Decimal]:
     """(shares, cost) risk holds of ``token_id``: open positions plus locked sets.
 
-    A locked set's cost is split evenly over its tokens (the last takes the remainder, so the
-    parts add up to the set's cost exactly).
+    A locked set's cost still at stake is split evenly over its tokens not yet resolved (the
+    last takes the remainder, so the parts add up to it exactly); a token whose market already
+    resolved (and paid) is no longer held, and a set already paid more than it cost counts 0.
     """
     shares = ledger.shares(token_id)
     cost = ledger.cost_basis(token_id)
     for lock in ledger.locked_sets():
-        if token_id not in lock.token_ids:
+        if token_id not in lock.token_ids or token_id in lock.settled:
             continue
-        n = len(lock.token_ids)
-        part = (lock.cost / n).quantize(_COST_QUANTUM)
-        last = lock.token_ids.index(token_id) == n - 1
+        open_tokens = [t for t in lock.token_ids if t not in lock.settled]
+        n = len(open_tokens)
+        at_stake = max(lock.cost, Decimal(0))
+        part = (at_stake / n).quantize(_COST_QUANTUM)
+        last = open_tokens.index(token_id) == n - 1
         shares += lock.qty
-        cost += lock.cost - part * (n - 1) if last else part
+        cost += at_stake - part * (n - 1) if last else part
     return shares, cost
 
 
