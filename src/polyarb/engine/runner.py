@@ -28,11 +28,21 @@ from polyarb.bus import (
 )
 from polyarb.config import Settings
 from polyarb.domain.clock import ReplayClock, WallClock
-from polyarb.domain.errors import PolyarbError
+from polyarb.domain.errors import CircuitOpen, PolyarbError
 from polyarb.domain.trading import Signal
 from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
+from polyarb.engine.health import (
+    CLOB,
+    ESPN,
+    GAMMA,
+    EngineProbe,
+    link_breaker_events,
+    link_clob_breaker,
+    make_breakers,
+)
 from polyarb.engine.lock import InstanceLock
+from polyarb.engine.metrics import build_registry
 from polyarb.engine.persistence import EnginePersistence, open_store, recover
 from polyarb.execution.base import ExecutionReport
 from polyarb.marketdata.clob_rest import ClobRestClient
@@ -51,6 +61,8 @@ from polyarb.marketdata.recorder import (
     load_recording_events,
     load_recording_markets,
 )
+from polyarb.monitor.breaker import CircuitBreaker
+from polyarb.monitor.health import HealthServer
 from polyarb.store import AuditRecord, Store
 
 log = structlog.get_logger(__name__)
@@ -120,8 +132,10 @@ def demo_scenario(seed: int = 7, *, games: int = 2) -> Any:
     )
 
 
-async def _universe_from(gamma_url: str, settings: Settings) -> Universe:
-    async with GammaClient(gamma_url, timeout_s=settings.poly_http_timeout_s) as gamma:
+async def _universe_from(
+    gamma_url: str, settings: Settings, guard: CircuitBreaker | None = None
+) -> Universe:
+    async with GammaClient(gamma_url, timeout_s=settings.poly_http_timeout_s, guard=guard) as gamma:
         universe = await discover(gamma, MarketFilter.from_settings(settings))
     if not universe.markets:
         raise PolyarbError(f"no tradable markets found at {gamma_url} with the MARKETS_* filters")
@@ -149,7 +163,8 @@ async def run_engine(
     with InstanceLock(data_dir, _account(settings)):
         async with AsyncExitStack() as stack:
             endpoints = await _endpoints(settings, venue, scenario, stack)
-            universe = await _universe_from(endpoints.gamma_url, settings)
+            breakers = make_breakers(settings)
+            universe = await _universe_from(endpoints.gamma_url, settings, breakers[GAMMA])
             health = _HealthRelay()
             store = await open_store(settings, on_health=health)
             stack.push_async_callback(store.close)
@@ -171,7 +186,12 @@ async def run_engine(
             health.target = persistence
             engine.timer_hooks.append(persistence.on_timer)
             engine.error_sinks.append(persistence.record_error)
-            rest = ClobRestClient(endpoints.clob_url, timeout_s=settings.poly_http_timeout_s)
+            link_clob_breaker(engine, breakers[CLOB])
+            for breaker in breakers.values():
+                link_breaker_events(engine, breaker)
+            rest = ClobRestClient(
+                endpoints.clob_url, timeout_s=settings.poly_http_timeout_s, guard=breakers[CLOB]
+            )
             stack.push_async_callback(rest.aclose)
             feed = MarketFeed(
                 endpoints.ws_url,
@@ -181,10 +201,36 @@ async def run_engine(
                 rest=rest,
                 on_update=engine.on_update,
             )
+            if settings.health_port:
+                health_server = HealthServer(
+                    EngineProbe(
+                        engine,
+                        feed=feed,
+                        bus=bus,
+                        store=store,
+                        breakers=breakers.values(),
+                        max_feed_age_s=settings.health_max_feed_age_s,
+                    ),
+                    build_registry(engine, feed, bus, store, breakers.values()),
+                    host=settings.health_host,
+                    port=settings.health_port,
+                    status=lambda: engine.status,
+                )
+                await health_server.start()
+                stack.push_async_callback(health_server.stop)
             if ready is not None:
                 ready(engine, endpoints)
             return await _run_tasks(
-                settings, engine, feed, bus, endpoints, duration_s, on_tick, tick_interval_s, store
+                settings,
+                engine,
+                feed,
+                bus,
+                endpoints,
+                duration_s,
+                on_tick,
+                tick_interval_s,
+                store,
+                espn_guard=breakers[ESPN],
             )
 
 
@@ -229,6 +275,8 @@ async def _run_tasks(
     on_tick: Callable[[Engine, MarketFeed], None] | None,
     tick_interval_s: float,
     store: Store | None = None,
+    *,
+    espn_guard: CircuitBreaker | None = None,
 ) -> RunSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -243,7 +291,9 @@ async def _run_tasks(
         asyncio.create_task(command_processor(settings, engine, bus, store).run(), name="commands"),
     ]
     if settings.sniper_enabled:
-        tasks.append(asyncio.create_task(_poll_games(settings, engine, endpoints), name="espn"))
+        tasks.append(
+            asyncio.create_task(_poll_games(settings, engine, endpoints, espn_guard), name="espn")
+        )
     if on_tick is not None:
         tasks.append(asyncio.create_task(_ticker(engine, feed, on_tick, tick_interval_s)))
     engine.status = "running"
@@ -340,13 +390,19 @@ async def _ticker(
         await asyncio.sleep(interval_s)
 
 
-async def _poll_games(settings: Settings, engine: Engine, endpoints: Endpoints) -> None:
-    async with EspnClient(endpoints.espn_url, timeout_s=settings.poly_http_timeout_s) as espn:
+async def _poll_games(
+    settings: Settings, engine: Engine, endpoints: Endpoints, guard: CircuitBreaker | None = None
+) -> None:
+    async with EspnClient(
+        endpoints.espn_url, timeout_s=settings.poly_http_timeout_s, guard=guard
+    ) as espn:
         while True:
             games = []
             for league in settings.sniper_leagues:
                 try:
                     games.extend(await espn.scoreboard(league))
+                except CircuitOpen:
+                    break  # the breaker logged it; nothing to ask until it probes again
                 except PolyarbError as exc:
                     log.warning("scoreboard poll failed", league=league, error=str(exc))
             if games:
