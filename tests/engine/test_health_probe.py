@@ -115,7 +115,8 @@ def test_ready_only_when_running_fresh_reachable_and_not_halted(tmp_path: Any) -
     engine.risk.clear("cli", engine.clock.now_ns())
     engine.pause("cli")
     paused = probe_of(engine, feed, bus, store)
-    assert paused.ready and paused.status == "degraded"
+    assert paused.ready
+    assert paused.status == "degraded"
 
 
 def test_clob_breaker_open_makes_trading_reducing_until_it_closes(tmp_path: Any) -> None:
