@@ -34,14 +34,14 @@ from prometheus_client.registry import Collector
 
 from polyarb.bus import Bus
 from polyarb.domain.ledger import utc_day
-from polyarb.domain.trading import Fill, Order, Signal
+from polyarb.domain.trading import Fill, Order, OrderStatus, Signal
 from polyarb.engine.core import Engine
 from polyarb.execution.base import ExecutionReport
 from polyarb.marketdata.feed import MarketFeed
 from polyarb.monitor.breaker import BreakerState, CircuitBreaker
 from polyarb.risk.state import TradingState
 from polyarb.store import Store
-from polyarb.strategies.base import DENIED_PREFIX
+from polyarb.strategies.base import DENIED_PREFIX, FAILED, FILLED, MISSED, PARTIAL
 
 NS = 1_000_000_000
 # Tick-to-decision buckets (seconds): the target is p99 <= 200 µs, done under 1 ms.
@@ -152,6 +152,18 @@ class EventMetrics:
         )
 
     def attach(self, engine: Engine) -> None:
+        """Count the engine's events; the usual series exist at 0 from the start, so rates
+        and alerts see them before the first event."""
+        mode = engine.mode.value
+        for strategy in engine.strategies:
+            for outcome in ("denied", FILLED, PARTIAL, FAILED, MISSED):
+                self.signals.labels(strategy.name, outcome)
+            self.fills.labels(strategy.name, mode)
+            self.fill_notional.labels(strategy.name)
+        for status in (OrderStatus.FILLED, OrderStatus.PARTIAL, OrderStatus.CANCELED):
+            self.orders.labels(mode, status.value.lower())
+        for result in ("flat", "unhedged"):
+            self.leg_risk.labels(engine.settings.leg_policy, result)
         engine.signal_record_sinks.append(self.on_signal)
         engine.trade_sinks.append(self.on_report)
         engine.order_sinks.append(self.on_order_update)
