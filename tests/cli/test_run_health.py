@@ -48,7 +48,9 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     return sum(found)
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float, proc: subprocess.Popen[str]) -> Any:
+def wait_for(
+    what: str, check: Callable[[], Any], timeout_s: float, proc: subprocess.Popen[str]
+) -> Any:
     deadline = time.monotonic() + timeout_s
     last: Any = None
     while time.monotonic() < deadline:
@@ -90,9 +92,7 @@ def test_paper_run_is_observable_and_ready_follows_redis(
         text=True,
     )
     try:
-        first = wait_for(
-            "/ready 200", lambda: (r := ready(url)).status_code == 200 and r, 30, proc
-        )
+        first = wait_for("/ready 200", lambda: (r := ready(url)).status_code == 200 and r, 30, proc)
         body = first.json()
         assert body["ready"] is True
         assert set(body["checks"]) == {"engine", "trading", "feed", "database", "bus", "breakers"}

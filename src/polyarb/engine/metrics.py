@@ -60,6 +60,21 @@ DECISION_BUCKETS = (
 )
 
 
+# Series exported at 0 before their first event, so that increase() counts that event too.
+RECONNECT_REASONS = ("closed", "dropped", "silence", "connect_failed", "error")  # the feed's
+DENIAL_REASONS = (  # risk.checks'
+    "invalid_signal",
+    "halted",
+    "reducing",
+    "daily_loss",
+    "rate_limit",
+    "notional_limit",
+    "insufficient_position",
+    "position_limit",
+    "exposure_limit",
+)
+
+
 def _dollars(value: Decimal) -> float:
     return float(value)
 
@@ -162,6 +177,7 @@ class EventMetrics:
             self.fill_notional.labels(strategy.name)
         for status in (OrderStatus.FILLED, OrderStatus.PARTIAL, OrderStatus.CANCELED):
             self.orders.labels(mode, status.value.lower())
+            self.order_updates.labels(mode, status.value.lower())
         for result in ("flat", "unhedged"):
             self.leg_risk.labels(engine.settings.leg_policy, result)
         engine.signal_record_sinks.append(self.on_signal)
@@ -312,7 +328,7 @@ class EngineCollector(Collector):
         if feed is None:
             return
         shards = list(feed.stats.values())
-        reasons: dict[str, float] = {}
+        reasons: dict[str, float] = dict.fromkeys(RECONNECT_REASONS, 0)
         for shard in shards:
             for reason, count in shard.reconnect_reasons.items():
                 reasons[reason] = reasons.get(reason, 0) + count
@@ -389,7 +405,7 @@ class EngineCollector(Collector):
             "polyarb_risk_denials",
             "Signals denied by risk, by reason.",
             "reason",
-            dict(engine.risk.denials),
+            {**dict.fromkeys(DENIAL_REASONS, 0), **engine.risk.denials},
         )
         opportunities = CounterMetricFamily(
             "polyarb_opportunities",
@@ -445,12 +461,13 @@ class EngineCollector(Collector):
     def _ledger(self) -> Iterable[Metric]:
         engine = self.engine
         ledger = engine.ledger
+        zero = {s.name: 0.0 for s in engine.strategies}
         yield _labelled(
             GaugeMetricFamily,
             "polyarb_realized_pnl_dollars",
             "Realized P&L since the ledger began, by strategy.",
             "strategy",
-            {k: _dollars(v) for k, v in ledger.pnl_by_strategy().items()},
+            {**zero, **{k: _dollars(v) for k, v in ledger.pnl_by_strategy().items()}},
         )
         yield _gauge(
             "polyarb_realized_pnl_today_dollars",
@@ -467,7 +484,7 @@ class EngineCollector(Collector):
             "polyarb_fees_dollars",
             "Fees paid since the ledger began, by strategy.",
             "strategy",
-            {k: _dollars(v) for k, v in ledger.fees_by_strategy().items()},
+            {**zero, **{k: _dollars(v) for k, v in ledger.fees_by_strategy().items()}},
         )
         yield _gauge(
             "polyarb_exposure_dollars",
