@@ -216,8 +216,12 @@ async def run_engine(
                     port=settings.health_port,
                     status=lambda: engine.status,
                 )
-                await health_server.start()
-                stack.push_async_callback(health_server.stop)
+                try:
+                    await health_server.start()
+                except OSError as exc:  # observability must not stop trading: say it loudly
+                    log.error("health server not started; trading without it", error=str(exc))
+                else:
+                    stack.push_async_callback(health_server.stop)
             if ready is not None:
                 ready(engine, endpoints)
             return await _run_tasks(
