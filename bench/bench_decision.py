@@ -49,7 +49,7 @@ from polyarb.bus import SignalEvent, StatePublisher, make_bus
 from polyarb.config import Settings, load_settings
 from polyarb.domain.clock import ReplayClock, WallClock
 from polyarb.engine.core import Engine
-from polyarb.engine.metrics import build_registry
+from polyarb.engine.metrics import Watched, build_registry
 from polyarb.marketdata.books import BookStore
 from polyarb.marketdata.feed import FeedConfig, MarketFeed
 from polyarb.marketdata.gamma import GammaClient, MarketFilter, Universe, discover
@@ -139,7 +139,7 @@ async def live(
                 engine.on_timer()
 
         async def scraper(every_s: float) -> None:
-            registry = build_registry(engine, feed, bus)
+            registry = build_registry(Watched(engine, feed, bus))
             while True:
                 await asyncio.sleep(every_s)
                 started = time.perf_counter_ns()
@@ -191,7 +191,7 @@ async def engine_cost(
     clock = ReplayClock(run.frames[0][0] if run.frames else 0)
     engine = Engine(run.settings, run.universe, clock=clock, instance_id="replay")
     if metrics:
-        build_registry(engine)
+        build_registry(Watched(engine))
     wall, cpu = time.perf_counter_ns, time.thread_time_ns
     wall_out, cpu_out = [], []
     if profiler is not None:

@@ -27,7 +27,7 @@ from polyarb.bus import make_bus
 from polyarb.config import load_settings
 from polyarb.domain.trading import Mode
 from polyarb.engine.health import make_breakers
-from polyarb.engine.metrics import build_registry
+from polyarb.engine.metrics import Watched, build_registry
 from polyarb.marketdata.feed import FeedConfig, MarketFeed
 from polyarb.store import Store, WriterConfig, resolve_database_url
 from polyarb.strategies.base import Sighting
@@ -65,7 +65,8 @@ async def scrape_engine(tmp: Path) -> Exported:
         writer=WriterConfig(process=False),
     )
     try:
-        registry = build_registry(engine, feed, bus, store, make_breakers(settings).values())
+        breakers = tuple(make_breakers(settings).values())
+        registry = build_registry(Watched(engine, feed, bus, store, breakers))
         # Series that appear with their first event: an opportunity seen once, then gone.
         sighting = Sighting(market="m", edge=Decimal("0.01"), size=Decimal(10))
         engine.tracker.observe("sumto100", ["m"], [sighting], 1)

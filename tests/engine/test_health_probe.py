@@ -13,6 +13,7 @@ from typing import Any
 from polyarb.bus.base import BusStats
 from polyarb.config import load_settings
 from polyarb.engine.health import EngineProbe, link_breaker_events, link_clob_breaker
+from polyarb.engine.metrics import Watched
 from polyarb.marketdata.feed import ShardStats
 from polyarb.monitor.breaker import BreakerConfig, CircuitBreaker
 from polyarb.monitor.health import Readiness
@@ -48,7 +49,7 @@ def make_engine(tmp_path: Any) -> EngineDriver:
 
 
 def probe_of(engine: Any, feed: FakeFeed, bus: FakeBus, store: FakeStore) -> Readiness:
-    probe = EngineProbe(engine, feed=feed, bus=bus, store=store, max_feed_age_s=30)  # type: ignore[arg-type]
+    probe = EngineProbe(Watched(engine, feed, bus, store), max_feed_age_s=30)  # type: ignore[arg-type]
     return Readiness(tuple(probe()))
 
 

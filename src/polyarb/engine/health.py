@@ -15,17 +15,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from polyarb.bus import Bus
 from polyarb.config import Settings
 from polyarb.engine.core import Engine
-from polyarb.engine.metrics import feed_data_age_ns
-from polyarb.marketdata.feed import MarketFeed
+from polyarb.engine.metrics import Watched, feed_data_age_ns
 from polyarb.monitor.breaker import BreakerChange, BreakerConfig, BreakerState, CircuitBreaker
 from polyarb.monitor.health import Check
 from polyarb.risk.state import TradingState
-from polyarb.store import Store
 
 NS = 1_000_000_000
 CLOB = "clob"
@@ -35,21 +30,12 @@ BREAKER_SOURCE = "breaker:clob"  # the CLOB breaker's reducing gate
 
 
 class EngineProbe:
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        feed: MarketFeed | None,
-        bus: Bus | None,
-        store: Store | None,
-        breakers: Iterable[CircuitBreaker] = (),
-        max_feed_age_s: float = 30.0,
-    ) -> None:
-        self.engine = engine
-        self.feed = feed
-        self.bus = bus
-        self.store = store
-        self.breakers = list(breakers)
+    def __init__(self, watched: Watched, *, max_feed_age_s: float = 30.0) -> None:
+        self.engine = watched.engine
+        self.feed = watched.feed
+        self.bus = watched.bus
+        self.store = watched.store
+        self.breakers = watched.breakers
         self.max_feed_age_ns = int(max_feed_age_s * NS)
 
     def __call__(self) -> list[Check]:

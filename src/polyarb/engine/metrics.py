@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 
 from prometheus_client import (
@@ -230,22 +231,67 @@ def _labelled(
     return family
 
 
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """What the metrics and the readiness checks look at: the engine and what ``run_engine``
+    wired to it (None where a run has no such part)."""
+
+    engine: Engine
+    feed: MarketFeed | None = None
+    bus: Bus | None = None
+    store: Store | None = None
+    breakers: tuple[CircuitBreaker, ...] = ()
+
+
+# (name, help, attribute) of plain counters read from one stats object.
+FEED_COUNTERS = (
+    ("polyarb_feed_frames", "WebSocket frames decoded.", "frames"),
+    ("polyarb_feed_malformed_messages", "Messages that could not be used.", "malformed"),
+    ("polyarb_feed_unknown_messages", "Messages of an unknown type.", "unknown"),
+    (
+        "polyarb_feed_timestamps_backwards",
+        "Messages older than the previous one of their book (applied in arrival order).",
+        "ts_backwards",
+    ),
+)
+REST_COUNTERS = (
+    ("polyarb_feed_rest_checks", "REST midpoint comparisons.", "checks"),
+    ("polyarb_feed_rest_mismatches", "REST midpoints outside tolerance.", "mismatches"),
+    (
+        "polyarb_feed_stale_snapshots",
+        "REST answers older than the stream (refused, token resubscribed).",
+        "stale_snapshots",
+    ),
+    ("polyarb_feed_rest_errors", "REST calls of the feed that failed.", "errors"),
+)
+BUS_COUNTERS = (
+    ("polyarb_bus_published", "Messages handed to the bus transport.", "published"),
+    ("polyarb_bus_dropped", "Publishes that never reached the transport.", "dropped"),
+    ("polyarb_bus_reconnects", "Publisher reconnections.", "reconnects"),
+)
+STORE_COUNTERS = (
+    ("polyarb_store_written_rows", "Rows committed to the database.", "written"),
+    ("polyarb_store_spooled_rows", "Rows written to the spool during outages.", "spooled_records"),
+    ("polyarb_store_replayed_rows", "Spooled rows replayed into the database.", "replayed_records"),
+    ("polyarb_store_rejected_rows", "Rows the database refused.", "rejected_records"),
+    ("polyarb_store_outages", "Database outages seen by the writer.", "outages"),
+)
+
+
+def _counters(table: Iterable[tuple[str, str, str]], stats: object) -> Iterable[Metric]:
+    for name, doc, attribute in table:
+        yield _counter(name, doc, getattr(stats, attribute))
+
+
 class EngineCollector(Collector):
     """Reads the engine's own counters at scrape time (on the engine's loop)."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        feed: MarketFeed | None = None,
-        bus: Bus | None = None,
-        store: Store | None = None,
-        breakers: Iterable[CircuitBreaker] = (),
-    ) -> None:
-        self.engine = engine
-        self.feed = feed
-        self.bus = bus
-        self.store = store
-        self.breakers = list(breakers)
+    def __init__(self, watched: Watched) -> None:
+        self.engine = watched.engine
+        self.feed = watched.feed
+        self.bus = watched.bus
+        self.store = watched.store
+        self.breakers = watched.breakers
         self.decisions = DecisionHistogram()
 
     def collect(self) -> Iterable[Metric]:
@@ -261,24 +307,13 @@ class EngineCollector(Collector):
     def _feed(self) -> Iterable[Metric]:
         engine = self.engine
         stats = engine.books.stats
-        yield _counter("polyarb_feed_frames", "WebSocket frames decoded.", stats.frames)
+        yield from _counters(FEED_COUNTERS, stats)
         yield _labelled(
             CounterMetricFamily,
             "polyarb_feed_messages",
             "Market-channel messages by event type.",
             "type",
             stats.events_by_type,
-        )
-        yield _counter(
-            "polyarb_feed_malformed_messages", "Messages that could not be used.", stats.malformed
-        )
-        yield _counter(
-            "polyarb_feed_unknown_messages", "Messages of an unknown type.", stats.unknown
-        )
-        yield _counter(
-            "polyarb_feed_timestamps_backwards",
-            "Messages older than the previous one of their book (applied in arrival order).",
-            stats.ts_backwards,
         )
         now = engine.clock.now_ns()
         fresh = stale = crossed = 0
@@ -351,22 +386,11 @@ class EngineCollector(Collector):
             feed_data_age_ns(feed, now, engine.started_ns) / NS,
         )
         rest = feed.rest_stats
-        yield _counter("polyarb_feed_rest_checks", "REST midpoint comparisons.", rest.checks)
-        yield _counter(
-            "polyarb_feed_rest_mismatches", "REST midpoints outside tolerance.", rest.mismatches
-        )
+        yield from _counters(REST_COUNTERS, rest)
         yield _counter(
             "polyarb_feed_rest_repairs",
             "Books replaced from REST /book (cross-check repairs and refetches).",
             rest.repairs + rest.refetches,
-        )
-        yield _counter(
-            "polyarb_feed_stale_snapshots",
-            "REST answers older than the stream (refused, token resubscribed).",
-            rest.stale_snapshots,
-        )
-        yield _counter(
-            "polyarb_feed_rest_errors", "REST calls of the feed that failed.", rest.errors
         )
 
     # --- engine ---------------------------------------------------------------------------
@@ -505,13 +529,7 @@ class EngineCollector(Collector):
         if self.bus is None:
             return
         stats = self.bus.stats
-        yield _counter(
-            "polyarb_bus_published", "Messages handed to the bus transport.", stats.published
-        )
-        yield _counter(
-            "polyarb_bus_dropped", "Publishes that never reached the transport.", stats.dropped
-        )
-        yield _counter("polyarb_bus_reconnects", "Publisher reconnections.", stats.reconnects)
+        yield from _counters(BUS_COUNTERS, stats)
         yield _gauge(
             "polyarb_bus_connected", "1 while the bus publisher is connected.", stats.connected
         )
@@ -527,25 +545,7 @@ class EngineCollector(Collector):
             "Rows submitted to the writer and not yet durable.",
             store.queue_depth,
         )
-        yield _counter(
-            "polyarb_store_written_rows", "Rows committed to the database.", stats.written
-        )
-        yield _counter(
-            "polyarb_store_spooled_rows",
-            "Rows written to the spool during outages.",
-            stats.spooled_records,
-        )
-        yield _counter(
-            "polyarb_store_replayed_rows",
-            "Spooled rows replayed into the database.",
-            stats.replayed_records,
-        )
-        yield _counter(
-            "polyarb_store_rejected_rows", "Rows the database refused.", stats.rejected_records
-        )
-        yield _counter(
-            "polyarb_store_outages", "Database outages seen by the writer.", stats.outages
-        )
+        yield from _counters(STORE_COUNTERS, stats)
         yield _gauge(
             "polyarb_store_up",
             "1 while the database is reachable and the spool replayed.",
@@ -588,17 +588,11 @@ def feed_data_age_ns(feed: MarketFeed, now_ns: int, since_ns: int) -> int:
     return max(ages, default=0)
 
 
-def build_registry(
-    engine: Engine,
-    feed: MarketFeed | None = None,
-    bus: Bus | None = None,
-    store: Store | None = None,
-    breakers: Iterable[CircuitBreaker] = (),
-) -> CollectorRegistry:
+def build_registry(watched: Watched) -> CollectorRegistry:
     """A registry of the engine's metrics and the process's (CPU, memory, GC)."""
     registry = CollectorRegistry()
-    registry.register(EngineCollector(engine, feed, bus, store, breakers))
-    EventMetrics(registry).attach(engine)
+    registry.register(EngineCollector(watched))
+    EventMetrics(registry).attach(watched.engine)
     for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         registry.register(standard)
     return registry

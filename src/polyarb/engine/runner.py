@@ -42,7 +42,7 @@ from polyarb.engine.health import (
     make_breakers,
 )
 from polyarb.engine.lock import InstanceLock
-from polyarb.engine.metrics import build_registry
+from polyarb.engine.metrics import Watched, build_registry
 from polyarb.engine.persistence import EnginePersistence, open_store, recover
 from polyarb.execution.base import ExecutionReport
 from polyarb.marketdata.clob_rest import ClobRestClient
@@ -202,16 +202,10 @@ async def run_engine(
                 on_update=engine.on_update,
             )
             if settings.health_port:
+                watched = Watched(engine, feed, bus, store, tuple(breakers.values()))
                 health_server = HealthServer(
-                    EngineProbe(
-                        engine,
-                        feed=feed,
-                        bus=bus,
-                        store=store,
-                        breakers=breakers.values(),
-                        max_feed_age_s=settings.health_max_feed_age_s,
-                    ),
-                    build_registry(engine, feed, bus, store, breakers.values()),
+                    EngineProbe(watched, max_feed_age_s=settings.health_max_feed_age_s),
+                    build_registry(watched),
                     host=settings.health_host,
                     port=settings.health_port,
                     status=lambda: engine.status,
