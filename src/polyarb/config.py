@@ -61,6 +61,7 @@ KNOWN_PREFIXES = (
     "BOOK_",
     "HEALTH_",
     "BREAKER_",
+    "SLACK_",
 )
 
 SECRET_FIELDS = (
@@ -199,6 +200,9 @@ class Settings(BaseSettings):
     slack_notify_orders: StrictBool = True
     slack_notify_risk: StrictBool = True
     slack_notify_errors: StrictBool = True
+    # An alert whose key was posted less than this ago is counted, not posted (critical ones
+    # always go out).
+    slack_coalesce_s: Annotated[float, Field(gt=0)] = 300.0
     cors_origins: CsvList = ("http://localhost:5173",)
     # Who may command a running engine over the bus (pause, kill switch, parameters).
     command_admins: CsvList = ("cli",)

@@ -26,10 +26,11 @@ from polyarb.bus import (
     authorize_by_role,
     make_bus,
 )
-from polyarb.config import Settings
+from polyarb.config import SECRET_FIELDS, Settings
 from polyarb.domain.clock import ReplayClock, WallClock
 from polyarb.domain.errors import CircuitOpen, PolyarbError
 from polyarb.domain.trading import Signal
+from polyarb.engine.alerts import EngineAlerts
 from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
 from polyarb.engine.health import (
@@ -63,6 +64,7 @@ from polyarb.marketdata.recorder import (
 )
 from polyarb.monitor.breaker import CircuitBreaker
 from polyarb.monitor.health import HealthServer
+from polyarb.monitor.slack import SlackNotifier
 from polyarb.store import AuditRecord, Store
 
 log = structlog.get_logger(__name__)
@@ -201,10 +203,12 @@ async def run_engine(
                 rest=rest,
                 on_update=engine.on_update,
             )
+            watched = Watched(engine, feed, bus, store, tuple(breakers.values()))
+            probe = EngineProbe(watched, max_feed_age_s=settings.health_max_feed_age_s)
+            alerts = _slack_alerts(settings, engine, probe)
             if settings.health_port:
-                watched = Watched(engine, feed, bus, store, tuple(breakers.values()))
                 health_server = HealthServer(
-                    EngineProbe(watched, max_feed_age_s=settings.health_max_feed_age_s),
+                    probe,
                     build_registry(watched),
                     host=settings.health_host,
                     port=settings.health_port,
@@ -229,7 +233,26 @@ async def run_engine(
                 tick_interval_s,
                 store,
                 espn_guard=breakers[ESPN],
+                alerts=alerts,
             )
+
+
+def _slack_alerts(settings: Settings, engine: Engine, probe: EngineProbe) -> EngineAlerts | None:
+    """Slack alerts when ``SLACK_WEBHOOK_URL`` is set; every secret setting is masked in them."""
+    if settings.slack_webhook_url is None:
+        return None
+    secrets = [
+        value.get_secret_value()
+        for name in SECRET_FIELDS
+        if (value := getattr(settings, name)) is not None
+    ]
+    notifier = SlackNotifier(
+        settings.slack_webhook_url.get_secret_value(),
+        secrets=secrets,
+        outbox=settings.data_dir / "slack-outbox.jsonl",
+        coalesce_s=settings.slack_coalesce_s,
+    )
+    return EngineAlerts(engine, notifier, settings, probe)
 
 
 class _HealthRelay:
@@ -275,6 +298,7 @@ async def _run_tasks(
     store: Store | None = None,
     *,
     espn_guard: CircuitBreaker | None = None,
+    alerts: EngineAlerts | None = None,
 ) -> RunSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -294,7 +318,12 @@ async def _run_tasks(
         )
     if on_tick is not None:
         tasks.append(asyncio.create_task(_ticker(engine, feed, on_tick, tick_interval_s)))
+    if alerts is not None:
+        tasks.append(asyncio.create_task(alerts.notifier.run(), name="slack"))
+        tasks.append(asyncio.create_task(alerts.watch(), name="alerts"))
     engine.status = "running"
+    if alerts is not None:
+        alerts.started()
     try:
         if duration_s is not None:
             with contextlib.suppress(TimeoutError):
@@ -312,6 +341,9 @@ async def _run_tasks(
         for hook in engine.timer_hooks:  # persist the closed opportunities and risk state
             hook()
         engine.status = "stopped"
+        if alerts is not None:
+            alerts.stopped()
+            await alerts.notifier.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
