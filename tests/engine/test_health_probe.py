@@ -12,11 +12,13 @@ from typing import Any
 
 from polyarb.bus.base import BusStats
 from polyarb.config import load_settings
+from polyarb.engine.alerts import EngineAlerts
 from polyarb.engine.health import EngineProbe, link_breaker_events, link_clob_breaker
 from polyarb.engine.metrics import Watched
 from polyarb.marketdata.feed import ShardStats
 from polyarb.monitor.breaker import BreakerConfig, CircuitBreaker
 from polyarb.monitor.health import Readiness
+from polyarb.monitor.slack import Alert
 from polyarb.risk.state import TradingState
 from polyarb.store.writer import WriterStats
 
@@ -159,3 +161,59 @@ def test_clob_breaker_open_makes_trading_reducing_until_it_closes(tmp_path: Any)
     assert restarted.risk.state is TradingState.REDUCING
     link_clob_breaker(restarted, CircuitBreaker("clob"))
     assert restarted.risk.state is TradingState.ACTIVE
+
+
+@dataclass
+class Captured:
+    alerts: list[Alert] = field(default_factory=list)
+
+    def notify(self, alert: Alert) -> bool:
+        self.alerts.append(alert)
+        return True
+
+
+def test_engine_events_become_slack_alerts(tmp_path: Any) -> None:
+    driver = make_engine(tmp_path)
+    engine = driver.engine
+    engine.status = "running"
+    fresh_books(engine)
+    shard = ShardStats(
+        shard=0, tokens=4, connected=True, ready=True, last_frame_ns=engine.clock.now_ns()
+    )
+    bus, store = FakeBus(), FakeStore()
+    probe = EngineProbe(Watched(engine, FakeFeed({0: shard}), bus, store))  # type: ignore[arg-type]
+    captured = Captured()
+    settings = load_settings(None, data_dir=tmp_path, slack_notify_orders=False)
+    alerts = EngineAlerts(engine, captured, settings, probe)  # type: ignore[arg-type]
+
+    def seen() -> list[tuple[str, str, str]]:
+        out = [(a.severity, a.key, a.title) for a in captured.alerts]
+        captured.alerts.clear()
+        return out
+
+    engine.risk.engage("fat finger", "alice", engine.clock.now_ns())
+    engine.risk.clear("alice", engine.clock.now_ns())
+    assert seen() == [
+        ("critical", "risk:kill_switch_engaged", "test: kill switch engaged by alice"),
+        ("warning", "risk:kill_switch_cleared", "test: kill switch cleared by alice"),
+    ]
+    engine.emit_error("execution", "leg_risk", "legs filled unevenly")
+    engine.emit_error("breaker", "clob_open", "5 consecutive failures")
+    engine.emit_error("store", "outage", "database unavailable")  # the database check says it
+    assert seen() == [
+        ("critical", "execution:leg_risk", "test: execution leg_risk"),
+        ("critical", "breaker:clob:open", "test: clob breaker open"),
+    ]
+    alerts.check_dependencies()
+    assert seen() == []
+    bus.stats.connected = False
+    store.healthy = False
+    alerts.check_dependencies()
+    alerts.check_dependencies()  # still down: said once
+    assert seen() == [
+        ("critical", "down:database", "test: database down"),
+        ("critical", "down:bus", "test: bus down"),
+    ]
+    bus.stats.connected = True
+    alerts.check_dependencies()
+    assert seen() == [("info", "up:bus", "test: bus back")]
