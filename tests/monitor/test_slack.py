@@ -132,7 +132,9 @@ async def test_errors_and_429_lose_nothing_duplicate_nothing_and_keep_the_rate(
         assert "XXXXsecretXXXX" not in seen.text
     assert "postgresql+asyncpg://polyarb:********@db:5432/x" in delivered[0]
     gaps = [b.at - a.at for a, b in zip(slack.seen, slack.seen[1:], strict=False)]
-    assert min(gaps) >= 0.19  # min_interval_s, whatever the retry wanted
+    # min_interval_s (0.2 s) between posts, whatever the retry wanted (0.05 s); measured at the
+    # server, so less the jitter of the requests' travel.
+    assert min(gaps) >= 0.15
     assert gaps[2] >= 0.99  # after the 429: its Retry-After
     assert n.stats.rate_limited == 1
     assert n.stats.failures == 2
@@ -146,11 +148,11 @@ async def test_coalescing_window_holds_back_and_reports_the_count(
     worker = asyncio.create_task(n.run())
     try:
         n.notify(Alert("warning", "feed", "feed slow"))
-        await until(lambda: len(slack.delivered()) == 1)
+        await until(lambda: n.queued == 0)  # answered and taken off the queue
         assert not n.notify(Alert("warning", "feed", "feed slow"))
         assert not n.notify(Alert("warning", "feed", "feed slow"))
         assert n.notify(Alert("critical", "feed", "feed down"))  # critical: never held back
-        await until(lambda: len(slack.delivered()) == 2)
+        await until(lambda: n.queued == 0)
         assert not n.notify(Alert("warning", "feed", "feed slow"))
         await asyncio.sleep(0.7)
         assert n.notify(Alert("warning", "feed", "feed slow"))
