@@ -5,19 +5,24 @@ The bus is a Redis server the test started (tests/servers.py); stopping it must 
 answer 503 naming the bus, and starting it again must make the engine ready again, while
 ``/health`` (liveness) stays 200 throughout. The metrics of the run are asserted against what
 a paper run on the simulator must show: frames decoded, books checked and agreeing, signals
-taken and filled, fees paid, decisions timed, rows written.
+taken and filled, fees paid, decisions timed, rows written. A fake Slack webhook (a stdlib HTTP
+server in a thread) receives the engine's alerts: started, bus down, bus back, stopped, and never
+the secret setting the engine was given.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -27,6 +32,38 @@ from tests.servers import RedisServer, free_port
 from polyarb.config import KNOWN_PREFIXES
 
 pytestmark = [pytest.mark.redis]
+
+API_SECRET = "s3cr3t-api-secret-value"
+
+
+class FakeSlack(BaseHTTPRequestHandler):
+    texts: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        FakeSlack.texts.append(json.loads(body)["text"])
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def slack_url() -> Iterator[str]:
+    FakeSlack.texts = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeSlack)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/services/T0/B0/hook"
+    server.shutdown()
+    server.server_close()
+
+
+def posted(fragment: str) -> list[str]:
+    return [t for t in FakeSlack.texts if fragment in t]
+
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -70,7 +107,7 @@ def ready(url: str) -> httpx.Response:
 
 
 def test_paper_run_is_observable_and_ready_follows_redis(
-    own_redis: RedisServer, tmp_path: Path
+    own_redis: RedisServer, tmp_path: Path, slack_url: str
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -82,6 +119,9 @@ def test_paper_run_is_observable_and_ready_follows_redis(
         REDIS_URL=own_redis.url(),
         INSTANCE_ID="health-test",
         SNIPER_ENABLED="false",
+        SLACK_WEBHOOK_URL=slack_url,
+        SLACK_NOTIFY_ORDERS="false",
+        POLY_API_SECRET=API_SECRET,
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "polyarb", "run", "--venue", "sim", "--no-display"],
@@ -155,6 +195,7 @@ def test_paper_run_is_observable_and_ready_follows_redis(
         assert any(reason.startswith("bus: unreachable") for reason in down["reasons"])
         assert httpx.get(url + "/health", timeout=5).json()["status"] == "alive"
         assert total(scrape(url), "polyarb_bus_connected") == 0
+        wait_for("a Slack alert: bus down", lambda: posted("bus down"), 10, proc)
         # ... and back.
         own_redis.start()
         back = wait_for(
@@ -162,6 +203,7 @@ def test_paper_run_is_observable_and_ready_follows_redis(
         ).json()
         assert back["checks"]["bus"]["status"] == "ok"
         assert total(scrape(url), "polyarb_bus_reconnects_total") >= 1
+        wait_for("a Slack alert: bus back", lambda: posted("bus back"), 10, proc)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -172,3 +214,13 @@ def test_paper_run_is_observable_and_ready_follows_redis(
             _, stderr = proc.communicate()
     assert proc.returncode == 0, stderr[-2000:]
     assert "Traceback" not in stderr
+    # Slack, in order, each once: started, bus down (critical), bus back, stopped; no secret.
+    heads = [t.split("\n")[0] for t in FakeSlack.texts]
+    started = "health-test: engine started (paper, 16 markets, trading active)"
+    assert heads[0] == f":information_source: *[info]* {started}"
+    [down] = posted("bus down")
+    assert down.startswith(":rotating_light: *[critical]* health-test: bus down")
+    assert len(posted("bus back")) == 1
+    assert heads[-1] == ":information_source: *[info]* health-test: engine stopped"
+    assert heads.index(down.split("\n")[0]) < heads.index(posted("bus back")[0].split("\n")[0])
+    assert not [t for t in FakeSlack.texts if API_SECRET in t or "/services/T0/B0/hook" in t]

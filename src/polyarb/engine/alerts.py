@@ -11,7 +11,7 @@ Alerts (key; severity; toggle):
 * feed, database, bus down / back from the readiness checks (``down:<check>``, ``up:<check>``;
   critical, info; always);
 * fills of an execution (``orders:<strategy>``; info; ``SLACK_NOTIFY_ORDERS``);
-* engine started / stopped (``engine``; info; always).
+* engine started / stopped (``engine:started``, ``engine:stopped``; info; always).
 
 The database's own outage error event is left to the ``database`` check (one alert, not two).
 Keys differ between an event and its end (``down:`` and ``up:``), so that the end is never held
@@ -65,7 +65,7 @@ class EngineAlerts:
         engine = self.engine
         self.send(
             "info",
-            "engine",
+            "engine:started",
             f"engine started ({engine.mode.value}, {len(engine.universe.markets)} markets, "
             f"trading {engine.risk.state.value})",
         )
@@ -74,7 +74,7 @@ class EngineAlerts:
         ledger = self.engine.ledger
         self.send(
             "info",
-            "engine",
+            "engine:stopped",
             "engine stopped",
             f"realized P&L {ledger.realized_pnl:.4f}, fees {ledger.fees_paid:.4f}",
         )
@@ -126,7 +126,7 @@ class EngineAlerts:
                 del self._down[check.name]
                 self.send("info", f"up:{check.name}", f"{check.name} back", check.reason)
 
-    async def watch(self, interval_s: float = 5.0) -> None:
+    async def watch(self, interval_s: float = 1.0) -> None:
         while True:
             await asyncio.sleep(interval_s)
             self.check_dependencies()
