@@ -197,6 +197,14 @@ def test_engine_events_become_slack_alerts(tmp_path: Any) -> None:
         ("critical", "risk:kill_switch_engaged", "test: kill switch engaged by alice"),
         ("warning", "risk:kill_switch_cleared", "test: kill switch cleared by alice"),
     ]
+    engine.risk.set_reducing("db down", "store", engine.clock.now_ns(), source="store")
+    engine.risk.set_reducing("clob", "breaker", engine.clock.now_ns(), source="breaker:clob")
+    engine.risk.resume("store", engine.clock.now_ns(), source="store")
+    assert seen() == [
+        ("warning", "risk:reducing:store", "test: reducing by store"),
+        ("warning", "risk:reducing:breaker", "test: reducing by breaker"),
+        ("info", "risk:resumed:store", "test: resumed by store"),
+    ]
     engine.emit_error("execution", "leg_risk", "legs filled unevenly")
     engine.emit_error("breaker", "clob_open", "5 consecutive failures")
     engine.emit_error("store", "outage", "database unavailable")  # the database check says it

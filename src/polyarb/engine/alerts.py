@@ -100,6 +100,8 @@ class EngineAlerts:
         if severity is None:
             return
         key = f"risk:{event.kind}"
+        if event.kind in ("reducing", "resumed"):  # one key per gate source (store, breaker...)
+            key += ":" + event.detail.partition(":")[0]
         by = f" by {event.actor}" if event.actor else ""
         self.send(severity, key, f"{event.kind.replace('_', ' ')}{by}", event.detail)
 
