@@ -43,6 +43,7 @@ class FakeSlack:
     default: int = 200
     seen: list[Seen] = field(default_factory=list)
     port: int = 0
+    delay_s: float = 0.0  # before answering
 
     @property
     def url(self) -> str:
@@ -55,6 +56,7 @@ class FakeSlack:
         body = json.loads(await request.body())
         status, headers = self.script.pop(0) if self.script else (self.default, {})
         self.seen.append(Seen(time.monotonic(), status, body["text"]))
+        await asyncio.sleep(self.delay_s)
         return PlainTextResponse("ok" if status == 200 else "error", status, headers=headers)
 
 
@@ -213,3 +215,17 @@ async def test_a_revoked_webhook_is_not_retried_forever(slack: FakeSlack, tmp_pa
         await n.close(timeout_s=0.1)
     assert len(slack.seen) == 1
     assert n.stats.dropped == 1
+
+
+async def test_shutdown_mid_post_does_not_post_twice(slack: FakeSlack, tmp_path: Path) -> None:
+    slack.delay_s = 0.3
+    n = notifier(slack.url, tmp_path)
+    worker = asyncio.create_task(n.run())
+    n.notify(Alert("critical", "kill", "kill switch engaged"))
+    await until(lambda: len(slack.seen) == 1)  # arrived; the answer is 0.3 s away
+    worker.cancel()  # the engine stopping
+    await asyncio.gather(worker, return_exceptions=True)
+    await n.close(timeout_s=2.0)
+    assert len(slack.seen) == 1
+    assert n.stats.posted == 1
+    assert not (tmp_path / "outbox.jsonl").exists()

@@ -122,6 +122,7 @@ class SlackNotifier:
         self._held: dict[str, int] = {}  # key -> occurrences held back since
         self._wake = asyncio.Event()
         self._emptied = asyncio.Event()
+        self._posting: tuple[_Pending, asyncio.Future[httpx.Response]] | None = None
         self._ids = itertools.count(1)
         self._last_attempt = float("-inf")
         self.stats = SlackStats()
@@ -184,14 +185,20 @@ class SlackNotifier:
                 await self._sleep(gap)
             self._last_attempt = self._clock()
             self.stats.attempts += 1
+            # Shielded: a worker cancelled mid-post (shutdown) leaves the request to finish, and
+            # ``close`` learns its answer instead of posting the alert a second time.
+            post = asyncio.ensure_future(self._client.post(self._url, json=self._payload(pending)))
+            self._posting = (pending, post)
             try:
-                response = await self._client.post(self._url, json=self._payload(pending))
+                response = await asyncio.shield(post)
             except httpx.HTTPError as exc:
+                self._posting = None
                 self.stats.failures += 1
                 log.warning("slack post failed; retrying", error=type(exc).__name__, wait_s=delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
                 continue
+            self._posting = None
             status = response.status_code
             if status == 200:
                 self._delivered(pending)
@@ -256,6 +263,7 @@ class SlackNotifier:
     async def close(self, timeout_s: float = 5.0) -> None:
         """Try to post what is queued for ``timeout_s``; keep undelivered critical alerts in
         the outbox for the next start; release the HTTP client."""
+        await self._settle_post(timeout_s)
         if self._queue:
             worker = asyncio.ensure_future(self.run())
             with contextlib.suppress(TimeoutError):
@@ -269,6 +277,19 @@ class SlackNotifier:
         if critical:
             log.error("slack alerts not delivered; kept for the next start", count=len(critical))
         await self._client.aclose()
+
+    async def _settle_post(self, timeout_s: float) -> None:
+        """A post the cancelled worker left in flight: wait for its answer (delivered: done)."""
+        if self._posting is None:
+            return
+        pending, post = self._posting
+        self._posting = None
+        try:
+            response = await asyncio.wait_for(post, timeout_s)
+        except (httpx.HTTPError, TimeoutError):
+            return  # unknown or failed: it stays queued
+        if response.status_code == 200 and pending in self._queue:
+            self._delivered(pending)
 
     async def _drained(self) -> None:
         while self._queue:
