@@ -36,6 +36,9 @@ POSTGRES_TEST_URL = os.environ.get(
     "POSTGRES_TEST_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Engines run in-process by the tests serve no /health, /ready, /metrics unless a test asks
+# (HEALTH_PORT defaults to 8080: parallel test runs on one machine would fight over it).
+os.environ.setdefault("HEALTH_PORT", "0")
 
 
 def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:

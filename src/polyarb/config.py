@@ -59,6 +59,9 @@ KNOWN_PREFIXES = (
     "MARKETS_",
     "LEG_",
     "BOOK_",
+    "HEALTH_",
+    "BREAKER_",
+    "SLACK_",
 )
 
 SECRET_FIELDS = (
@@ -194,10 +197,24 @@ class Settings(BaseSettings):
     database_url: str | None = None
     db_auto_upgrade: StrictBool = True
     health_port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    health_host: str = "127.0.0.1"  # 0.0.0.0 in a container Prometheus scrapes from outside
+    # /ready fails when a market-data connection has had no frame (PONGs count) for this long.
+    health_max_feed_age_s: Annotated[float, Field(gt=0)] = 30.0
+    # Circuit breakers of CLOB REST, Gamma and ESPN: open after this many consecutive failures,
+    # or this share of failures over at least min_calls calls in the window; refuse calls for
+    # open_s, then probe.
+    breaker_failures: Annotated[int, Field(ge=1)] = 5
+    breaker_error_rate: Annotated[float, Field(gt=0, le=1)] = 0.5
+    breaker_min_calls: Annotated[int, Field(ge=1)] = 10
+    breaker_window_s: Annotated[float, Field(gt=0)] = 60.0
+    breaker_open_s: Annotated[float, Field(gt=0)] = 30.0
     slack_webhook_url: SecretStr | None = None
     slack_notify_orders: StrictBool = True
     slack_notify_risk: StrictBool = True
     slack_notify_errors: StrictBool = True
+    # An alert whose key was posted less than this ago is counted, not posted (critical ones
+    # always go out).
+    slack_coalesce_s: Annotated[float, Field(gt=0)] = 300.0
     cors_origins: CsvList = ("http://localhost:5173",)
     # Who may command a running engine over the bus (pause, kill switch, parameters).
     command_admins: CsvList = ("cli",)

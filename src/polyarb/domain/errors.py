@@ -5,6 +5,7 @@ PolyarbError
  ├── FatalError         stop the engine (an invariant broke)
  ├── Rejected           drop the command (risk denial, venue rule)
  ├── Transient          retry with backoff (network, 5xx, timeouts)
+ │    └── CircuitOpen   the dependency's breaker is open: not called, try later
  └── MalformedMessage   skip the input, count it, log a short sample
 """
 
@@ -33,3 +34,7 @@ class Transient(PolyarbError):
 
 class MalformedMessage(PolyarbError):
     """An input message could not be decoded; it is skipped, never fatal."""
+
+
+class CircuitOpen(Transient):
+    """A dependency's circuit breaker is open: the call was not made (fail fast)."""

@@ -70,6 +70,7 @@ class EngineCounters:
     sets: dict[str, dict[str, Decimal]] = field(default_factory=dict)
     # Tick-to-decision samples (ns): from the frame's receive time to the order command.
     decision_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
+    decision_samples: int = 0  # samples ever taken (the metrics read what the deque dropped)
 
 
 class Engine:
@@ -222,6 +223,7 @@ class Engine:
         # The order command is issued here: this is the end of tick-to-decision.
         if signal.ts_recv_ns and isinstance(self.clock, WallClock):
             self.counters.decision_ns.append(time.time_ns() - signal.ts_recv_ns)
+            self.counters.decision_samples += 1
         self.counters.taken += 1
         self.risk.on_submit(signal, now)
         strategy.on_result(signal, TAKEN, now)

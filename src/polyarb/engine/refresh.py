@@ -22,6 +22,7 @@ from polyarb.domain.errors import PolyarbError
 from polyarb.domain.market import Market
 from polyarb.engine.core import Engine
 from polyarb.marketdata.gamma import GammaClient, MarketFilter, discover, parse_market
+from polyarb.marketdata.guard import CallGuard
 
 log = structlog.get_logger(__name__)
 
@@ -66,13 +67,14 @@ async def run_refresher(
     interval_s: float,
     subscribe: Callable[[list[str]], Awaitable[object]],
     timeout_s: float = 10.0,
+    guard: CallGuard | None = None,
 ) -> None:
     """Refresh every ``interval_s`` and on every ``new_market`` announcement, until cancelled.
     A failed poll is reported (error event ``gamma``/``refresh_failed``) and retried at the next
     tick; trading goes on with the universe it has."""
     wake = asyncio.Event()
     engine.new_market_sinks.append(lambda _raw: wake.set())
-    async with GammaClient(gamma_url, timeout_s=timeout_s) as gamma:
+    async with GammaClient(gamma_url, timeout_s=timeout_s, guard=guard) as gamma:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=interval_s)

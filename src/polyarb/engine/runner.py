@@ -26,13 +26,24 @@ from polyarb.bus import (
     authorize_by_role,
     make_bus,
 )
-from polyarb.config import Settings
+from polyarb.config import SECRET_FIELDS, Settings
 from polyarb.domain.clock import ReplayClock, WallClock
-from polyarb.domain.errors import PolyarbError
+from polyarb.domain.errors import CircuitOpen, PolyarbError
 from polyarb.domain.trading import Signal
+from polyarb.engine.alerts import EngineAlerts
 from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
+from polyarb.engine.health import (
+    CLOB,
+    ESPN,
+    GAMMA,
+    EngineProbe,
+    link_breaker_events,
+    link_clob_breaker,
+    make_breakers,
+)
 from polyarb.engine.lock import InstanceLock
+from polyarb.engine.metrics import Watched, build_registry
 from polyarb.engine.persistence import EnginePersistence, open_store, recover
 from polyarb.engine.refresh import run_refresher
 from polyarb.execution.base import ExecutionReport
@@ -52,6 +63,9 @@ from polyarb.marketdata.recorder import (
     load_recording_events,
     load_recording_markets,
 )
+from polyarb.monitor.breaker import CircuitBreaker
+from polyarb.monitor.health import HealthServer
+from polyarb.monitor.slack import SlackNotifier
 from polyarb.store import AuditRecord, Store
 
 log = structlog.get_logger(__name__)
@@ -142,8 +156,10 @@ def demo_scenario(seed: int = 7, *, games: int = 2) -> Any:
     )
 
 
-async def _universe_from(gamma_url: str, settings: Settings) -> Universe:
-    async with GammaClient(gamma_url, timeout_s=settings.poly_http_timeout_s) as gamma:
+async def _universe_from(
+    gamma_url: str, settings: Settings, guard: CircuitBreaker | None = None
+) -> Universe:
+    async with GammaClient(gamma_url, timeout_s=settings.poly_http_timeout_s, guard=guard) as gamma:
         universe = await discover(gamma, MarketFilter.from_settings(settings))
     if not universe.markets:
         raise PolyarbError(f"no tradable markets found at {gamma_url} with the MARKETS_* filters")
@@ -171,7 +187,8 @@ async def run_engine(
     with InstanceLock(data_dir, _account(settings)):
         async with AsyncExitStack() as stack:
             endpoints = await _endpoints(settings, venue, scenario, stack)
-            universe = await _universe_from(endpoints.gamma_url, settings)
+            breakers = make_breakers(settings)
+            universe = await _universe_from(endpoints.gamma_url, settings, breakers[GAMMA])
             health = _HealthRelay()
             store = await open_store(settings, on_health=health)
             stack.push_async_callback(store.close)
@@ -193,7 +210,12 @@ async def run_engine(
             health.target = persistence
             engine.timer_hooks.append(persistence.on_timer)
             engine.error_sinks.append(persistence.record_error)
-            rest = ClobRestClient(endpoints.clob_url, timeout_s=settings.poly_http_timeout_s)
+            link_clob_breaker(engine, breakers[CLOB])
+            for breaker in breakers.values():
+                link_breaker_events(engine, breaker)
+            rest = ClobRestClient(
+                endpoints.clob_url, timeout_s=settings.poly_http_timeout_s, guard=breakers[CLOB]
+            )
             stack.push_async_callback(rest.aclose)
             feed = MarketFeed(
                 endpoints.ws_url,
@@ -203,11 +225,57 @@ async def run_engine(
                 rest=rest,
                 on_update=engine.on_update,
             )
+            watched = Watched(engine, feed, bus, store, tuple(breakers.values()))
+            probe = EngineProbe(watched, max_feed_age_s=settings.health_max_feed_age_s)
+            alerts = _slack_alerts(settings, engine, probe)
+            if settings.health_port:
+                health_server = HealthServer(
+                    probe,
+                    build_registry(watched),
+                    host=settings.health_host,
+                    port=settings.health_port,
+                    status=lambda: engine.status,
+                )
+                try:
+                    await health_server.start()
+                except OSError as exc:  # observability must not stop trading: say it loudly
+                    log.error("health server not started; trading without it", error=str(exc))
+                else:
+                    stack.push_async_callback(health_server.stop)
             if ready is not None:
                 ready(engine, endpoints)
             return await _run_tasks(
-                settings, engine, feed, bus, endpoints, duration_s, on_tick, tick_interval_s, store
+                settings,
+                engine,
+                feed,
+                bus,
+                endpoints,
+                duration_s,
+                on_tick,
+                tick_interval_s,
+                store,
+                espn_guard=breakers[ESPN],
+                gamma_guard=breakers[GAMMA],
+                alerts=alerts,
             )
+
+
+def _slack_alerts(settings: Settings, engine: Engine, probe: EngineProbe) -> EngineAlerts | None:
+    """Slack alerts when ``SLACK_WEBHOOK_URL`` is set; every secret setting is masked in them."""
+    if settings.slack_webhook_url is None:
+        return None
+    secrets = [
+        value.get_secret_value()
+        for name in SECRET_FIELDS
+        if (value := getattr(settings, name)) is not None
+    ]
+    notifier = SlackNotifier(
+        settings.slack_webhook_url.get_secret_value(),
+        secrets=secrets,
+        outbox=settings.data_dir / "slack-outbox.jsonl",
+        coalesce_s=settings.slack_coalesce_s,
+    )
+    return EngineAlerts(engine, notifier, settings, probe)
 
 
 class _HealthRelay:
@@ -251,6 +319,10 @@ async def _run_tasks(
     on_tick: Callable[[Engine, MarketFeed], None] | None,
     tick_interval_s: float,
     store: Store | None = None,
+    *,
+    espn_guard: CircuitBreaker | None = None,
+    gamma_guard: CircuitBreaker | None = None,
+    alerts: EngineAlerts | None = None,
 ) -> RunSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -265,7 +337,9 @@ async def _run_tasks(
         asyncio.create_task(command_processor(settings, engine, bus, store).run(), name="commands"),
     ]
     if settings.sniper_enabled:
-        tasks.append(asyncio.create_task(_poll_games(settings, engine, endpoints), name="espn"))
+        tasks.append(
+            asyncio.create_task(_poll_games(settings, engine, endpoints, espn_guard), name="espn")
+        )
     if settings.markets_refresh_s > 0:
         refresher = run_refresher(
             engine,
@@ -274,11 +348,17 @@ async def _run_tasks(
             interval_s=settings.markets_refresh_s,
             subscribe=feed.add_tokens,
             timeout_s=settings.poly_http_timeout_s,
+            guard=gamma_guard,
         )
         tasks.append(asyncio.create_task(refresher, name="universe"))
     if on_tick is not None:
         tasks.append(asyncio.create_task(_ticker(engine, feed, on_tick, tick_interval_s)))
+    if alerts is not None:
+        tasks.append(asyncio.create_task(alerts.notifier.run(), name="slack"))
+        tasks.append(asyncio.create_task(alerts.watch(), name="alerts"))
     engine.status = "running"
+    if alerts is not None:
+        alerts.started()
     try:
         if duration_s is not None:
             with contextlib.suppress(TimeoutError):
@@ -296,6 +376,9 @@ async def _run_tasks(
         for hook in engine.timer_hooks:  # persist the closed opportunities and risk state
             hook()
         engine.status = "stopped"
+        if alerts is not None:
+            alerts.stopped()
+            await alerts.notifier.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
@@ -372,13 +455,19 @@ async def _ticker(
         await asyncio.sleep(interval_s)
 
 
-async def _poll_games(settings: Settings, engine: Engine, endpoints: Endpoints) -> None:
-    async with EspnClient(endpoints.espn_url, timeout_s=settings.poly_http_timeout_s) as espn:
+async def _poll_games(
+    settings: Settings, engine: Engine, endpoints: Endpoints, guard: CircuitBreaker | None = None
+) -> None:
+    async with EspnClient(
+        endpoints.espn_url, timeout_s=settings.poly_http_timeout_s, guard=guard
+    ) as espn:
         while True:
             games = []
             for league in settings.sniper_leagues:
                 try:
                     games.extend(await espn.scoreboard(league))
+                except CircuitOpen:
+                    break  # the breaker logged it; nothing to ask until it probes again
                 except PolyarbError as exc:
                     log.warning("scoreboard poll failed", league=league, error=str(exc))
             if games:

@@ -265,6 +265,10 @@ class BookStore:
             self._checking = True
             self.stats.frames -= 1
 
+    def disagreeing_count(self) -> int:
+        """Books disagreeing with the venue right now, not yet failed (for the metrics)."""
+        return len(self._mismatching)
+
     def disagreeing(self, token_id: str) -> bool:
         """True while the book disagrees with the venue but not for long enough to be a failure
         (it is stale meanwhile; the check, not the feed, decides whether it needs a repair)."""

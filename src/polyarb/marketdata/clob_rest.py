@@ -34,6 +34,7 @@ from tenacity import (
 from polyarb.domain.book import Side
 from polyarb.domain.errors import MalformedMessage, PolyarbError, Transient
 from polyarb.domain.numbers import decimal_to_price, parse_price, parse_size
+from polyarb.marketdata.guard import CallGuard
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +42,9 @@ T = TypeVar("T")
 
 # Tokens per POST /books or /midpoints request (kept conservative).
 BOOKS_BATCH = 100
+
+
+TOO_MANY_REQUESTS = 429  # rate limited: the breaker counts it as a failure, not a business 4xx
 
 
 class ClobRestError(PolyarbError):
@@ -228,8 +232,10 @@ class ClobRestClient:
         attempts: int = 3,
         backoff_max_s: float = 2.0,
         client: httpx.AsyncClient | None = None,
+        guard: CallGuard | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.guard = guard  # a circuit breaker, told the outcome of every call
         self._attempts = max(1, attempts)
         self._backoff_max_s = backoff_max_s
         self._owns_client = client is None
@@ -317,6 +323,25 @@ class ClobRestClient:
     # --- plumbing -------------------------------------------------------------------------
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        guard = self.guard
+        if guard is None:
+            return await self._send(method, path, **kwargs)
+        guard.check()
+        try:
+            response = await self._send(method, path, **kwargs)
+        except VenueUnreachable as exc:
+            guard.record_failure(str(exc))
+            raise
+        except ClobRestError as exc:
+            if exc.status == TOO_MANY_REQUESTS:
+                guard.record_failure(str(exc))
+            else:
+                guard.record_success()  # a business 4xx (unknown token ...): the venue works
+            raise
+        guard.record_success()
+        return response
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         url = self.base_url + path
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts),

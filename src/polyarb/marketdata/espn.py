@@ -26,6 +26,7 @@ import structlog
 from polyarb.domain.errors import ConfigError, MalformedMessage
 from polyarb.domain.sports import Game, GameState, Team
 from polyarb.marketdata.gamma import decode_json, get_json, parse_timestamp
+from polyarb.marketdata.guard import CallGuard
 
 log = structlog.get_logger(__name__)
 
@@ -239,8 +240,10 @@ class EspnClient:
         max_attempts: int = 3,
         backoff_s: float = 0.5,
         max_wait_s: float = 10.0,
+        guard: CallGuard | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.guard = guard  # a circuit breaker, told the outcome of every call
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s),
@@ -281,6 +284,7 @@ class EspnClient:
             max_attempts=self._max_attempts,
             backoff_s=self._backoff_s,
             max_wait_s=self._max_wait_s,
+            guard=self.guard,
         )
         as_of = self._as_of.pop(str(httpx.URL(url, params=params)), None)
         games, skipped = parse_scoreboard_counted(body, league.strip().casefold())

@@ -27,6 +27,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from polyarb.domain.errors import ConfigError, MalformedMessage, PolyarbError, Transient
 from polyarb.domain.market import NO_FEES, FeeSchedule, Market, MarketEvent, Outcome
+from polyarb.marketdata.guard import CallGuard
 
 log = structlog.get_logger(__name__)
 
@@ -195,6 +196,7 @@ async def get_json(
     max_attempts: int = 4,
     backoff_s: float = 0.5,
     max_wait_s: float = 30.0,
+    guard: CallGuard | None = None,
 ) -> Any:
     """GET ``url`` and decode its JSON body (exact Decimals).
 
@@ -202,8 +204,33 @@ async def get_json(
     jittered exponential backoff or the server's ``Retry-After`` (capped at ``max_wait_s``).
     Raises ``Transient`` when the venue stays unreachable or failing, ``VenueRequestError`` on
     another 4xx, ``MalformedMessage`` when the body is not JSON and ``ConfigError`` for a URL
-    that cannot work; every message is one line naming ``what`` and the URL.
+    that cannot work; every message is one line naming ``what`` and the URL. ``guard`` (a
+    circuit breaker) is asked first and told the outcome of the call, retries included.
     """
+    if guard is None:
+        return await _get_json(client, url, what, params, max_attempts, backoff_s, max_wait_s)
+    guard.check()
+    try:
+        body = await _get_json(client, url, what, params, max_attempts, backoff_s, max_wait_s)
+    except (Transient, MalformedMessage) as exc:
+        guard.record_failure(str(exc))
+        raise
+    except VenueRequestError:
+        guard.record_success()  # a business 4xx: the dependency works
+        raise
+    guard.record_success()
+    return body
+
+
+async def _get_json(
+    client: httpx.AsyncClient,
+    url: str,
+    what: str,
+    params: Sequence[tuple[str, str]] | None,
+    max_attempts: int,
+    backoff_s: float,
+    max_wait_s: float,
+) -> Any:
     retrying = AsyncRetrying(
         stop=stop_after_attempt(max(1, max_attempts)),
         wait=_backoff(backoff_s, max_wait_s),
@@ -266,8 +293,10 @@ class GammaClient:
         max_attempts: int = 4,
         backoff_s: float = 0.5,
         max_wait_s: float = 30.0,
+        guard: CallGuard | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.guard = guard  # a circuit breaker, told the outcome of every call
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s),
@@ -344,6 +373,7 @@ class GammaClient:
                 max_attempts=self._max_attempts,
                 backoff_s=self._backoff_s,
                 max_wait_s=self._max_wait_s,
+                guard=self.guard,
             )
             if not isinstance(page, list):
                 raise MalformedMessage(

@@ -258,6 +258,10 @@ class OpportunityTracker:
         self._closed.clear()
         return out
 
+    def outcome_counts(self) -> dict[str, dict[str, int]]:
+        """Closed records per strategy and outcome since start (cheap: for the metrics)."""
+        return {name: dict(stats.by_outcome) for name, stats in self._stats.items()}
+
     def open_records(self) -> list[Opportunity]:
         return list(self._open.values())
 

@@ -1,0 +1,134 @@
+"""What the engine tells Slack: its events turned into ``Alert``s for ``SlackNotifier``.
+
+Alerts (key; severity; toggle):
+
+* kill switch engaged / cleared, daily loss limit hit / cleared, reducing / resumed
+  (``risk:<kind>``; critical, warning or info; ``SLACK_NOTIFY_RISK``);
+* leg risk, execution errors (``execution:<kind>``; critical; ``SLACK_NOTIFY_ERRORS``);
+* breaker opened / closed (``breaker:<dependency>:<state>``; critical for the CLOB, warning,
+  info when closed; ``SLACK_NOTIFY_ERRORS``);
+* book mismatch and other error events (``<source>:<kind>``; warning; ``SLACK_NOTIFY_ERRORS``);
+* feed, database, bus down / back from the readiness checks (``down:<check>``, ``up:<check>``;
+  critical, info; always);
+* fills of an execution (``orders:<strategy>``; info; ``SLACK_NOTIFY_ORDERS``);
+* engine started / stopped (``engine:started``, ``engine:stopped``; info; always).
+
+The database's own outage error event is left to the ``database`` check (one alert, not two).
+Keys differ between an event and its end (``down:`` and ``up:``), so that the end is never held
+back by the coalescing window of the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from polyarb.config import Settings
+from polyarb.domain.trading import Signal
+from polyarb.engine.core import Engine
+from polyarb.engine.health import EngineProbe
+from polyarb.execution.base import ExecutionReport
+from polyarb.monitor.slack import Alert, Severity, SlackNotifier
+from polyarb.risk.state import RiskEvent
+
+WATCHED_CHECKS = ("feed", "database", "bus")
+_RISK: dict[str, Severity] = {
+    "kill_switch_engaged": "critical",
+    "kill_switch_cleared": "warning",
+    "loss_limit": "critical",
+    "loss_limit_cleared": "warning",
+    "reducing": "warning",
+    "resumed": "info",
+}
+
+
+class EngineAlerts:
+    def __init__(
+        self, engine: Engine, notifier: SlackNotifier, settings: Settings, probe: EngineProbe
+    ) -> None:
+        self.engine = engine
+        self.notifier = notifier
+        self.settings = settings
+        self.probe = probe
+        self._down: dict[str, str] = {}  # check -> reason, while down
+        if settings.slack_notify_errors:
+            engine.error_sinks.append(self.on_error)
+        if settings.slack_notify_risk:
+            engine.risk.listeners.append(self.on_risk)
+        if settings.slack_notify_orders:
+            engine.trade_sinks.append(self.on_report)
+
+    def send(self, severity: Severity, key: str, title: str, text: str = "") -> None:
+        instance = self.engine.instance_id
+        self.notifier.notify(Alert(severity, key, f"{instance}: {title}", text))
+
+    def started(self) -> None:
+        engine = self.engine
+        self.send(
+            "info",
+            "engine:started",
+            f"engine started ({engine.mode.value}, {len(engine.universe.markets)} markets, "
+            f"trading {engine.risk.state.value})",
+        )
+
+    def stopped(self) -> None:
+        ledger = self.engine.ledger
+        self.send(
+            "info",
+            "engine:stopped",
+            "engine stopped",
+            f"realized P&L {ledger.realized_pnl:.4f}, fees {ledger.fees_paid:.4f}",
+        )
+
+    def on_error(self, source: str, kind: str, message: str) -> None:
+        if source == "store" and kind == "outage":
+            return  # the database check says it (and when it is back)
+        if source == "breaker":
+            dependency, _, state = kind.rpartition("_")
+            severity: Severity = "info"
+            if state == "open":
+                severity = "critical" if dependency == "clob" else "warning"
+            key = f"breaker:{dependency}:{state}"
+            self.send(severity, key, f"{dependency} breaker {state}", message)
+            return
+        severity = "critical" if source == "execution" else "warning"
+        self.send(severity, f"{source}:{kind}", f"{source} {kind}", message)
+
+    def on_risk(self, event: RiskEvent | None) -> None:
+        if event is None:
+            return
+        severity = _RISK.get(event.kind)
+        if severity is None:
+            return
+        key = f"risk:{event.kind}"
+        if event.kind in ("reducing", "resumed"):  # one key per gate source (store, breaker...)
+            key += ":" + event.detail.partition(":")[0]
+        by = f" by {event.actor}" if event.actor else ""
+        self.send(severity, key, f"{event.kind.replace('_', ' ')}{by}", event.detail)
+
+    def on_report(self, report: ExecutionReport, signal: Signal) -> None:
+        if not report.fills:
+            return
+        self.send(
+            "info",
+            f"orders:{report.strategy}",
+            f"{report.strategy} {report.outcome}: {len(report.fills)} fills",
+            f"signal {report.signal_id}, market {signal.market}",
+        )
+
+    def check_dependencies(self) -> None:
+        """Alert when the feed, the database or the bus goes down, and when it is back."""
+        for check in self.probe():
+            if check.name not in WATCHED_CHECKS:
+                continue
+            was_down = check.name in self._down
+            if check.status == "down" and not was_down:
+                self._down[check.name] = check.reason
+                self.send("critical", f"down:{check.name}", f"{check.name} down", check.reason)
+            elif check.status != "down" and was_down:
+                del self._down[check.name]
+                self.send("info", f"up:{check.name}", f"{check.name} back", check.reason)
+
+    async def watch(self, interval_s: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            self.check_dependencies()

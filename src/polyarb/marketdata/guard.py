@@ -1,0 +1,20 @@
+"""What a REST client asks before and tells after each call: a circuit breaker's interface.
+
+The breakers live in ``polyarb.monitor.breaker``; the engine hands one to each client. A
+client calls ``check`` first (it raises ``CircuitOpen`` when the call must not be made), then
+``record_failure`` when the dependency failed (transport error, timeout, 5xx, 429, an answer
+that is not what the API documents) or ``record_success`` when it answered, a business 4xx
+included: the venue refusing one request is the venue working.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class CallGuard(Protocol):
+    def check(self) -> None: ...
+
+    def record_success(self) -> None: ...
+
+    def record_failure(self, reason: str) -> None: ...
