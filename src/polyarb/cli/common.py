@@ -1,19 +1,29 @@
-"""Helpers shared by the commands: settings loading and logging set-up."""
+"""Helpers shared by the commands: settings loading and logging set-up.
+
+Imported by every command module, so it imports nothing heavy at module level (see the start-up
+note in ``polyarb.cli``).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
-import structlog
 import typer
 
-from polyarb.config import Settings, load_settings
 from polyarb.domain.errors import ConfigError
+
+if TYPE_CHECKING:
+    import structlog
+
+    from polyarb.config import Settings
 
 
 def settings_or_exit() -> Settings:
     """Load settings; on a bad value print one line naming the variable and exit 2."""
+    from polyarb.config import load_settings
+
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -37,6 +47,8 @@ def _stderr_logger(*_args: object) -> _StderrLogger:
 
 
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
+    import structlog
+
     numeric = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
     # Per-request lines from the HTTP client drown the operator's view; warnings still show.

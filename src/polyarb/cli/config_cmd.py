@@ -3,8 +3,6 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from polyarb.cli import app
 from polyarb.cli.common import settings_or_exit
@@ -21,6 +19,9 @@ def config_command(
     if as_json:
         typer.echo(json.dumps(values, indent=2, sort_keys=True))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("setting", "value", title=f"polyarb configuration (mode: {settings.mode})")
     for key in sorted(values):
         table.add_row(key, values[key])

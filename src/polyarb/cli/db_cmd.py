@@ -17,8 +17,6 @@ from polyarb.cli import app
 from polyarb.cli.common import settings_or_exit
 from polyarb.domain.errors import PolyarbError
 from polyarb.domain.trading import Mode
-from polyarb.store import redacted, resolve_database_url
-from polyarb.store.admin import export_trades, prune_database, schema_status, upgrade_database
 
 db_app = typer.Typer(
     name="db",
@@ -29,6 +27,8 @@ app.add_typer(db_app, name="db")
 
 
 def _database_url() -> str:
+    from polyarb.store import resolve_database_url
+
     settings = settings_or_exit()
     try:
         return resolve_database_url(settings.database_url, settings.data_dir)
@@ -46,6 +46,9 @@ def upgrade_command(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
     """Migrate the database schema (creates every table on an empty database)."""
+    from polyarb.store import redacted
+    from polyarb.store.admin import upgrade_database
+
     url = _database_url()
     try:
         status = asyncio.run(upgrade_database(url, revision))
@@ -58,6 +61,9 @@ def upgrade_command(
 @db_app.command("current")
 def current_command() -> None:
     """Show the schema revision of the database and whether it is up to date (exit 1 if not)."""
+    from polyarb.store import redacted
+    from polyarb.store.admin import schema_status
+
     url = _database_url()
     try:
         status = asyncio.run(schema_status(url))
@@ -80,6 +86,8 @@ def prune_command(
 
     Fills, orders, positions, daily P&L and the audit log are never deleted.
     """
+    from polyarb.store.admin import prune_database
+
     url = _database_url()
     try:
         report = asyncio.run(prune_database(url, older_than_days=older_than))
@@ -115,6 +123,8 @@ def export_trades_command(
     mode: Annotated[Mode | None, typer.Option(help="Only this trading mode.")] = None,
 ) -> None:
     """Export trades (fills with their orders), oldest first, as CSV."""
+    from polyarb.store.admin import export_trades
+
     since_day = _parse_day(since, "--since")
     until_day = _parse_day(until, "--until")
     url = _database_url()
