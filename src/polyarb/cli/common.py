@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from polyarb.config import Settings
 
 
-def settings_or_exit() -> Settings:
-    """Load settings; on a bad value print one line naming the variable and exit 2."""
+def settings_or_exit(*, configure: bool = True) -> Settings:
+    """Load settings; on a bad value print one line naming the variable and exit 2.
+    ``configure``: also configure logging (LOG_LEVEL, LOG_FORMAT) for a command that logs."""
     from polyarb.config import load_settings
 
     try:
@@ -29,7 +30,8 @@ def settings_or_exit() -> Settings:
     except ConfigError as exc:
         typer.echo(f"polyarb: error: {exc}", err=True)
         raise typer.Exit(2) from None
-    configure_logging(settings.log_level, settings.log_format)
+    if configure:
+        configure_logging(settings.log_level, settings.log_format)
     return settings
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import typer
@@ -40,6 +39,8 @@ def ctl_command(
     engines: int = typer.Option(1, "--engines", min=1, help="Acks to wait for (engines running)."),
 ) -> None:
     """Command running engines (needs REDIS_URL: engines in other processes listen on Redis)."""
+    import asyncio
+
     settings = settings_or_exit()
     if action not in ACTIONS:
         raise typer.BadParameter(f"{action!r}; accepted: {', '.join(ACTIONS)}", param_hint="ACTION")

@@ -5,7 +5,6 @@ The database is the one the engine uses: ``DATABASE_URL``, else ``DATA_DIR/polya
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -16,12 +15,12 @@ import typer
 from polyarb.cli import app
 from polyarb.cli.common import settings_or_exit
 from polyarb.domain.errors import PolyarbError
-from polyarb.domain.trading import Mode
 
 db_app = typer.Typer(
     name="db",
     help="Database: upgrade the schema, show its revision, prune old rows, export trades.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(db_app, name="db")
 
@@ -46,6 +45,8 @@ def upgrade_command(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
     """Migrate the database schema (creates every table on an empty database)."""
+    import asyncio
+
     from polyarb.store import redacted
     from polyarb.store.admin import upgrade_database
 
@@ -61,6 +62,8 @@ def upgrade_command(
 @db_app.command("current")
 def current_command() -> None:
     """Show the schema revision of the database and whether it is up to date (exit 1 if not)."""
+    import asyncio
+
     from polyarb.store import redacted
     from polyarb.store.admin import schema_status
 
@@ -86,6 +89,8 @@ def prune_command(
 
     Fills, orders, positions, daily P&L and the audit log are never deleted.
     """
+    import asyncio
+
     from polyarb.store.admin import prune_database
 
     url = _database_url()
@@ -120,16 +125,27 @@ def export_trades_command(
     market: Annotated[str | None, typer.Option(help="Only this market (condition id).")] = None,
     since: Annotated[str | None, typer.Option(help="From this UTC day (YYYY-MM-DD).")] = None,
     until: Annotated[str | None, typer.Option(help="Through this UTC day (YYYY-MM-DD).")] = None,
-    mode: Annotated[Mode | None, typer.Option(help="Only this trading mode.")] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="Only this trading mode: paper, log-only or live.")
+    ] = None,
 ) -> None:
     """Export trades (fills with their orders), oldest first, as CSV."""
+    import asyncio
+
+    from polyarb.domain.trading import Mode
     from polyarb.store.admin import export_trades
 
+    try:
+        mode_filter = Mode(mode) if mode is not None else None
+    except ValueError:
+        raise typer.BadParameter(
+            f"{mode!r}; accepted: {', '.join(m.value for m in Mode)}", param_hint="--mode"
+        ) from None
     since_day = _parse_day(since, "--since")
     until_day = _parse_day(until, "--until")
     url = _database_url()
     filters = {
-        "mode": mode,
+        "mode": mode_filter,
         "strategy": strategy,
         "market": market,
         "since_ns": _day_start_ns(since_day) if since_day else None,

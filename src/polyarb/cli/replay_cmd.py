@@ -7,7 +7,6 @@ it cleanly: the signals and trades produced so far are written and the partial s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import signal
@@ -228,6 +227,8 @@ def _replay_trading(
     as_json: bool,
     tolerate_damage: bool,
 ) -> None:
+    import asyncio
+
     from polyarb.cli.summary import print_summary
     from polyarb.engine.runner import run_replay_trading
 

@@ -6,7 +6,6 @@ and exit code 2, like every other polyarb error.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -99,6 +98,8 @@ def sim_command(
     ] = False,
 ) -> None:
     """Run the local Polymarket + ESPN simulator (Ctrl-C to stop), or write a recording."""
+    import asyncio
+
     from polyarb.sim import DEMO_SCENARIO as DEMO
     from polyarb.sim import SimServer
 
@@ -184,6 +185,8 @@ def _generate(out_dir: Path, frames: int, markets: int, seed: int, force: bool) 
 
 
 async def _serve(server: SimServer, summary: str) -> None:
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
