@@ -236,6 +236,13 @@ class Settings(BaseModel):
             )
         return tuple(league.casefold() for league in leagues)
 
+    @field_validator("data_dir")
+    @classmethod
+    def _a_folder(cls, path: Path) -> Path:
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} is a file, not a folder")
+        return path
+
     @field_validator("database_url")
     @classmethod
     def _names_a_database(cls, url: str | None) -> str | None:

@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         _quiet_broken_pipe()
         code = 0
-    except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        code = fail(f"{exc.strerror or exc}{where}").exit_code
+    except OSError as exc:  # a folder or file polyarb cannot use (DATA_DIR read-only, say)
+        what = f"cannot use {exc.filename}: " if exc.filename else ""
+        code = fail(f"{what}{exc.strerror or exc}").exit_code
     if isinstance(code, int) and code:
         sys.exit(code)

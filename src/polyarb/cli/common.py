@@ -48,24 +48,51 @@ def _stderr_logger(*_args: object) -> _StderrLogger:
     return _StderrLogger()
 
 
+class JsonLineFormatter(logging.Formatter):
+    """Standard-library records (uvicorn, asyncio, alembic ...) as one JSON object per line, with
+    the keys structlog's JSON lines have, so that LOG_FORMAT=json makes stderr pure JSON."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+        from datetime import UTC, datetime
+
+        out: dict[str, object] = {
+            "event": record.getMessage(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
+    """structlog and the standard library's logging on stderr, at ``level``; ``fmt`` "json":
+    every line a JSON object (tracebacks inside it), nothing else on stderr."""
     import structlog
 
     numeric = getattr(logging, level.upper(), logging.INFO)
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLineFormatter() if fmt == "json" else logging.Formatter("%(message)s"))
+    logging.basicConfig(level=numeric, handlers=[handler], force=True)
     # Per-request lines from the HTTP client drown the operator's view; warnings still show.
-    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access"):
+    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    exceptions: list[structlog.typing.Processor] = (
+        [structlog.processors.format_exc_info] if fmt == "json" else []
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *exceptions,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -5,14 +5,15 @@ The database is the one the engine uses: ``DATABASE_URL``, else ``DATA_DIR/polya
 
 from __future__ import annotations
 
+import math
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import IO, Annotated, NoReturn
 
 import typer
 
-from polyarb.cli import app
+from polyarb.cli import app, fail
 from polyarb.cli.common import settings_or_exit
 from polyarb.domain.errors import PolyarbError
 
@@ -35,9 +36,54 @@ def _database_url() -> str:
         _fail(exc)
 
 
-def _fail(exc: BaseException) -> NoReturn:
-    typer.echo(f"polyarb: error: {exc}", err=True)
-    raise typer.Exit(2) from None
+def _fail(exc: object) -> NoReturn:
+    raise fail(exc) from None
+
+
+# Longest retention `db prune` accepts: a hundred years (and not inf, which no clock can subtract).
+MAX_PRUNE_DAYS = 36_500
+
+
+class _OutputClosed(Exception):
+    """The reader of standard output went away (`| head`). Deliberately not an OSError: the store
+    takes OSError for "database unreachable"."""
+
+
+class _PipeOut:
+    """Standard output for the CSV writer; a closed pipe becomes ``_OutputClosed``."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise _OutputClosed from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise _OutputClosed from None
+
+
+def _require_schema(url: str) -> None:
+    """One line, not a traceback, on a database that was never migrated (or is behind)."""
+    import asyncio
+
+    from polyarb.store import redacted
+    from polyarb.store.admin import schema_status
+
+    try:
+        status = asyncio.run(schema_status(url))
+    except PolyarbError as exc:
+        _fail(exc)
+    if not status.up_to_date:
+        _fail(
+            f"database {redacted(url)} is at revision {status.current or 'empty (no tables)'}, "
+            f"not {status.head}: run `polyarb db upgrade` first"
+        )
 
 
 @db_app.command("upgrade")
@@ -47,6 +93,8 @@ def upgrade_command(
     """Migrate the database schema (creates every table on an empty database)."""
     import asyncio
 
+    from alembic.util.exc import CommandError
+
     from polyarb.store import redacted
     from polyarb.store.admin import upgrade_database
 
@@ -55,6 +103,8 @@ def upgrade_command(
         status = asyncio.run(upgrade_database(url, revision))
     except PolyarbError as exc:
         _fail(exc)
+    except CommandError as exc:  # an unknown revision, say
+        _fail(f"cannot upgrade to revision {revision!r}: {exc}")
     before = status.previous or "empty"
     typer.echo(f"{redacted(url)}: {before} -> {status.current} (head {status.head})")
 
@@ -93,7 +143,13 @@ def prune_command(
 
     from polyarb.store.admin import prune_database
 
+    if not math.isfinite(older_than) or older_than > MAX_PRUNE_DAYS:
+        raise typer.BadParameter(
+            f"{older_than:g} days; give a number of days from 0 to {MAX_PRUNE_DAYS:,}",
+            param_hint="--older-than",
+        )
     url = _database_url()
+    _require_schema(url)
     try:
         report = asyncio.run(prune_database(url, older_than_days=older_than))
     except PolyarbError as exc:
@@ -144,6 +200,7 @@ def export_trades_command(
     since_day = _parse_day(since, "--since")
     until_day = _parse_day(until, "--until")
     url = _database_url()
+    _require_schema(url)
     filters = {
         "mode": mode_filter,
         "strategy": strategy,
@@ -153,10 +210,15 @@ def export_trades_command(
     }
     try:
         if str(file) == "-":
-            count = asyncio.run(export_trades(url, sys.stdout, **filters))
+            count = asyncio.run(export_trades(url, _PipeOut(sys.stdout), **filters))  # type: ignore[arg-type]
+            sys.stdout.flush()
         else:
             with file.open("w", encoding="utf-8", newline="") as out:
                 count = asyncio.run(export_trades(url, out, **filters))
-    except (PolyarbError, OSError) as exc:
+    except (_OutputClosed, BrokenPipeError):
+        raise BrokenPipeError from None  # main() ends quietly
+    except PolyarbError as exc:
         _fail(exc)
+    except OSError as exc:
+        _fail(f"cannot write {file}: {exc.strerror or exc}")
     typer.echo(f"{count} trades written to {file}", err=True)
