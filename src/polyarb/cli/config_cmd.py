@@ -20,7 +20,13 @@ def config_command(
         typer.echo(json.dumps(values, indent=2, sort_keys=True))
         return
     # Plain aligned text: a rich table would add a third to the start-up time of this command.
+    from polyarb.config import NOT_YET_USED
+
+    unused = {name.upper() for name in NOT_YET_USED}
     width = max(len(key) for key in values)
     lines = [f"polyarb configuration (mode: {settings.mode})"]
-    lines += [f"{key.ljust(width)}  {values[key]}" for key in sorted(values)]
+    lines += [
+        f"{key.ljust(width)}  {values[key]}" + ("  (not yet used)" if key in unused else "")
+        for key in sorted(values)
+    ]
     typer.echo("\n".join(lines))
