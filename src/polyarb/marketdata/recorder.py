@@ -122,9 +122,8 @@ class RecordingReader:
     def _read(self, file: Path, done_before: int) -> Iterator[tuple[int, str]]:
         loads = orjson.loads  # twice msgspec's speed on these escape-heavy lines
         with file.open("rb") as disk:
-            sizes = _Inflated()
-            stream: Iterable[bytes] = _gunzip_lines(disk, sizes) if file.suffix == ".gz" else disk
-            number = 0
+            stream: Iterable[bytes] = _gunzip_lines(disk) if file.suffix == ".gz" else disk
+            number = good = good_bytes = 0
             try:
                 for number, line in enumerate(stream, 1):
                     if number & 1023 == 0:
@@ -140,6 +139,8 @@ class RecordingReader:
                         recv_ns = record.get("recv_ns")
                         raw = record.get("raw")
                         if type(recv_ns) is int and type(raw) is str:
+                            good += 1
+                            good_bytes += len(line) + 1
                             yield recv_ns, raw
                             continue
                     self._bad(file, number, 'not {"recv_ns": int, "raw": str}')
@@ -147,9 +148,8 @@ class RecordingReader:
                 # A recorder killed mid-write leaves a gzip without its trailer; a flipped bit
                 # stops the inflater: keep what came before, and say what is lost.
                 self._bad(file, number + 1, f"unreadable from here on: {exc}")
-                self.damaged.append(
-                    DamagedPart(file.name, number + 1, number, _lost_lines(file, sizes), str(exc))
-                )
+                lost = _lost_frames(file, good, good_bytes)
+                self.damaged.append(DamagedPart(file.name, number + 1, good, lost, str(exc)))
 
     def _bad(self, file: Path, number: int, reason: str) -> None:
         self.bad_lines += 1
@@ -159,15 +159,10 @@ class RecordingReader:
             log.warning("bad recording line", file=str(file), line=number, reason=reason[:200])
 
 
-@dataclass(slots=True)
-class _Inflated:
-    size: int = 0  # decompressed bytes produced so far
-    lines: int = 0  # complete lines among them
-
-
-def _lost_lines(file: Path, inflated: _Inflated) -> int | None:
-    """Lines of a damaged gzip file that were not read, from the size its trailer records (the
-    average line length so far); None without a plausible trailer (a file cut short)."""
+def _lost_frames(file: Path, good: int, good_bytes: int) -> int | None:
+    """Frames of a damaged gzip file not read: the size its trailer records over the average
+    length of the frames that were read, less those. None without a plausible trailer (a file
+    cut short has none) or without a frame read to measure by."""
     try:
         with file.open("rb") as disk:
             on_disk = disk.seek(0, os.SEEK_END)
@@ -175,14 +170,14 @@ def _lost_lines(file: Path, inflated: _Inflated) -> int | None:
             expected: int = struct.unpack("<I", disk.read(4))[0]
     except (OSError, struct.error):
         return None
-    missing = expected - inflated.size % (1 << 32)
     # Text compresses well, but not 100 times: a larger "size" is bytes of a cut, not a trailer.
-    if inflated.lines == 0 or missing <= 0 or expected > 100 * on_disk:
+    if good == 0 or expected > 100 * on_disk:
         return None
-    return max(1, round(missing * inflated.lines / inflated.size))
+    lost = round(expected * good / good_bytes) - good
+    return lost if lost > 0 else None
 
 
-def _gunzip_lines(disk: BinaryIO, inflated: _Inflated | None = None) -> Iterator[bytes]:
+def _gunzip_lines(disk: BinaryIO) -> Iterator[bytes]:
     """The lines of a gzip file (members may be concatenated), decompressed in large chunks.
 
     A file cut short (a recorder killed before writing the gzip trailer) yields every complete
@@ -192,21 +187,40 @@ def _gunzip_lines(disk: BinaryIO, inflated: _Inflated | None = None) -> Iterator
     inflater = zlib.decompressobj(wbits=31)
     tail = b""
     while chunk := disk.read(READ_CHUNK):
-        data = inflater.decompress(chunk)
-        while inflater.eof and inflater.unused_data:  # the next gzip member
-            rest = inflater.unused_data
-            inflater = zlib.decompressobj(wbits=31)
-            data += inflater.decompress(rest)
+        before = inflater.copy()
+        try:
+            data = inflater.decompress(chunk)
+            while inflater.eof and inflater.unused_data:  # the next gzip member
+                rest = inflater.unused_data
+                inflater = zlib.decompressobj(wbits=31)
+                data += inflater.decompress(rest)
+        except zlib.error as exc:
+            # Damage in this chunk: inflate it again in small steps to keep the lines before it.
+            data = _salvage(before, chunk)
+            lines = (tail + data).split(b"\n")
+            lines.pop()  # a line cut by the damage is not a frame
+            yield from lines
+            raise exc
         lines = (tail + data).split(b"\n")
         tail = lines.pop()
-        if inflated is not None:
-            inflated.size += len(data)
-            inflated.lines += len(lines)
         yield from lines
     if not inflater.eof:
         raise EOFError("compressed file ended before the end-of-stream marker")
     if tail:
         yield tail
+
+
+def _salvage(inflater: zlib._Decompress, chunk: bytes, step: int = 1024) -> bytes:
+    """What ``inflater`` produces from ``chunk`` before the first error, fed ``step`` at a time."""
+    out = b""
+    for start in range(0, len(chunk), step):
+        try:
+            out += inflater.decompress(chunk[start : start + step])
+        except zlib.error:
+            break
+        if inflater.eof:
+            break
+    return out
 
 
 def iter_recording(path: Path) -> Iterator[tuple[int, str]]:
