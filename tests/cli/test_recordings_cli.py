@@ -9,19 +9,12 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from polyarb.config import Settings
-from polyarb.marketdata.recorder import Recorder
-
-from ..engine.replaykit import record_scenario, sim_driver
 
 TIMEOUT_S = 60
 MS = 1_000_000
@@ -70,46 +63,47 @@ def identities(markets: list[dict[str, Any]]) -> set[tuple[str, str]]:
     return {(m["conditionId"], m["clobTokenIds"]) for m in markets}
 
 
+def record(tmp_path: Path, folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return polyarb(tmp_path, "record", str(folder), "--venue", "sim", "--duration", "0.5", *extra)
+
+
 def test_record_refuses_a_non_empty_folder_and_leaves_it_untouched(tmp_path: Path) -> None:
     rec = tmp_path / "rec"
     rec.mkdir()
     (rec / "markets.json").write_text('[{"conditionId": "0xkeep"}]')
     (rec / "notes.txt").write_text("mine")
-    result = polyarb(tmp_path, "record", str(rec), "--venue", "sim", "--duration", "1")
-    line = error_line(result)
-    assert "is not empty" in line and "--append" in line and "--force" in line
+    line = error_line(record(tmp_path, rec))
+    assert "is not empty" in line
+    assert "--append adds to the recording there, --force replaces it" in line
     assert (rec / "markets.json").read_text() == '[{"conditionId": "0xkeep"}]'
     assert sorted(p.name for p in rec.iterdir()) == ["markets.json", "notes.txt"]
 
 
-def test_record_append_adds_a_part_and_keeps_markets_force_replaces(tmp_path: Path) -> None:
+def test_record_append_keeps_the_recording_force_replaces_it(tmp_path: Path) -> None:
     rec = tmp_path / "rec"
-    first = polyarb(tmp_path, "record", str(rec), "--venue", "sim", "--duration", "1")
-    assert first.returncode == 0, first.stderr
+    assert record(tmp_path, rec).returncode == 0
     markets = json.loads((rec / "markets.json").read_text())
-    parts = sorted(p.name for p in rec.glob("frames-*"))
+    parts = sorted(rec.glob("frames-*"))
     frames = frames_of(rec)
-    assert markets and parts and frames
+    assert markets
+    assert frames
 
-    again = polyarb(tmp_path, "record", str(rec), "--venue", "sim", "--duration", "1", "--append")
+    again = record(tmp_path, rec, "--append")
     assert again.returncode == 0, again.stderr
     assert identities(json.loads((rec / "markets.json").read_text())) == identities(markets)
     assert len(sorted(rec.glob("frames-*"))) == len(parts) + 1
     assert frames_of(rec)[: len(frames)] == frames  # the first session's frames untouched
 
-    forced = polyarb(tmp_path, "record", str(rec), "--venue", "sim", "--duration", "1", "--force")
+    changed = json.loads((rec / "markets.json").read_text())
+    changed[0]["clobTokenIds"] = json.dumps(["111", "222"])  # the same market, other tokens
+    (rec / "markets.json").write_text(json.dumps(changed))
+    refused = record(tmp_path, rec, "--append")
+    assert "has other tokens than in the recording" in error_line(refused)
+
+    forced = record(tmp_path, rec, "--force")
     assert forced.returncode == 0, forced.stderr
     assert len(sorted(rec.glob("frames-*"))) == 1
-
-
-def test_record_append_refuses_a_market_whose_tokens_changed(tmp_path: Path) -> None:
-    rec = tmp_path / "rec"
-    assert polyarb(tmp_path, "record", str(rec), "--venue", "sim", "--duration", "1").returncode == 0
-    markets = json.loads((rec / "markets.json").read_text())
-    markets[0]["clobTokenIds"] = json.dumps(["111", "222"])  # the same market, other tokens
-    (rec / "markets.json").write_text(json.dumps(markets))
-    result = polyarb(tmp_path, "record", str(rec), "--venue", "sim", "--duration", "1", "--append")
-    assert "has other tokens than in the recording" in error_line(result)
+    assert identities(json.loads((rec / "markets.json").read_text())) == identities(markets)
 
 
 def test_generate_recording_refuses_a_non_empty_folder_unless_forced(tmp_path: Path) -> None:
@@ -167,81 +161,3 @@ def test_bit_flipped_part_reports_how_many_frames_were_lost(tmp_path: Path) -> N
     read, lost = (int(group.replace(",", "")) for group in match.groups())
     assert 10_000 < read < 20_000  # the frames before the damage were kept
     assert abs(read + lost - 20_000) <= 20_000 // 10  # an estimate from the gzip trailer's size
-
-
-# ------------------------------------------------------------------ trading replays
-
-
-@pytest.fixture(scope="module")
-def windows_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A simulator scenario with frequent arbitrage windows, then a long quiet tail (so that a
-    replay is still running when it is told to stop)."""
-    driver = sim_driver(
-        seed=17,
-        binary_markets=3,
-        negrisk_events=1,
-        outcomes_per_event=3,
-        updates_per_s=300.0,
-        window_every_s=1.5,
-        closed_markets=0,
-    )
-    path = tmp_path_factory.mktemp("rec") / "windows"
-    record_scenario(path, driver, 12.0)
-    markets = json.loads((path / "markets.json").read_text())
-    condition = markets[0]["conditionId"]
-    token = json.loads(markets[0]["clobTokenIds"])[0]
-    last = max(ns for ns, _ in frames_of(path))
-    with Recorder(path) as recorder:  # a second part: 250,000 small changes far from the touch
-        for i in range(250_000):
-            ts = last // MS + 1 + i
-            frame = {
-                "event_type": "price_change",
-                "market": condition,
-                "timestamp": str(ts),
-                "price_changes": [
-                    {"asset_id": token, "side": "BUY", "price": "0.01", "size": str(1 + i % 7)}
-                ],
-            }
-            recorder.write(ts * MS, json.dumps(frame))
-    return path
-
-
-def test_trading_replay_without_markets_is_an_error(tmp_path: Path) -> None:
-    rec = tmp_path / "rec"
-    with Recorder(rec) as recorder:
-        recorder.write(1, "PONG")
-    out = ("--signals-out", str(tmp_path / "s.jsonl"))
-    assert "has no markets.json" in error_line(polyarb(tmp_path, "replay", str(rec), *out))
-    (rec / "markets.json").write_text("[]")
-    assert "has an empty markets.json" in error_line(polyarb(tmp_path, "replay", str(rec), *out))
-    assert "has an empty markets.json" in error_line(polyarb(tmp_path, "run", "--replay", str(rec)))
-
-
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_stopped_trading_replay_writes_what_it_produced(
-    tmp_path: Path, windows_recording: Path, sig: signal.Signals
-) -> None:
-    signals, trades = tmp_path / "signals.jsonl", tmp_path / "trades.jsonl"
-    command = [sys.executable, "-m", "polyarb", "replay", str(windows_recording), "--json"]
-    command += ["--signals-out", str(signals), "--trades-out", str(trades)]
-    process = subprocess.Popen(
-        command,
-        cwd=tmp_path,
-        env=clean_env(tmp_path, PAPER_LATENCY_MS="20"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(4.0)  # start-up, the windows part, then well into the quiet tail
-    assert process.poll() is None, "the replay ended before it could be stopped"
-    process.send_signal(sig)
-    stdout, stderr = process.communicate(timeout=TIMEOUT_S)
-    assert process.returncode == 130, stderr
-    assert "Traceback" not in stderr, stderr
-    summary = json.loads(stdout)
-    assert summary["interrupted"] is True
-    assert 0 < summary["frames"] < 250_000
-    written_signals = signals.read_text().splitlines()
-    assert summary["signals"] > 0
-    assert len(written_signals) == summary["signals"]
-    assert len(trades.read_text().splitlines()) == summary["fills"] > 0
