@@ -30,9 +30,10 @@ def shorten(text: str, width: int) -> str:
     if len(text) <= width:
         return text
     cut = text[: width - 1]
-    space = cut.rfind(" ")
-    if space >= width // 2:  # a word end close enough; else a very long word is cut after all
-        cut = cut[:space]
+    if text[width - 1] != " ":  # the cut falls inside a word: back to the end of the last one
+        space = cut.rfind(" ")
+        if space >= width // 2:  # close enough; else a very long word is cut after all
+            cut = cut[:space]
     return cut.rstrip(" ,;:-") + "…"
 
 
