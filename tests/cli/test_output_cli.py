@@ -18,20 +18,13 @@ from pathlib import Path
 import pytest
 
 from polyarb.cli.summary import money, shorten
-from polyarb.config import Settings
 
-from ..engine.replaykit import record_scenario, sim_driver
+from ..engine.replaykit import record_windows
+from .test_recordings_cli import clean_env
 
 TIMEOUT_S = 90
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 MONEY = re.compile(r"^-?\$\d{1,3}(,\d{3})*\.\d{2}$")
-
-
-def clean_env(tmp_path: Path, **env: str) -> dict[str, str]:
-    known = {name.upper() for name in Settings.model_fields}
-    clean = {k: v for k, v in os.environ.items() if k.upper() not in known}
-    clean.update(DATA_DIR=str(tmp_path / "data"), SNIPER_ENABLED="false", **env)
-    return clean
 
 
 def on_a_terminal(tmp_path: Path, *args: str, **env: str) -> tuple[int, str, str]:
@@ -67,18 +60,7 @@ def on_a_terminal(tmp_path: Path, *args: str, **env: str) -> tuple[int, str, str
 
 @pytest.fixture(scope="module")
 def windows_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    driver = sim_driver(
-        seed=17,
-        binary_markets=3,
-        negrisk_events=1,
-        outcomes_per_event=3,
-        updates_per_s=300.0,
-        window_every_s=1.5,
-        closed_markets=0,
-    )
-    path = tmp_path_factory.mktemp("rec") / "windows"
-    record_scenario(path, driver, 12.0)
-    return path
+    return record_windows(tmp_path_factory.mktemp("rec") / "windows")
 
 
 def test_money_and_names_are_formatted_for_people() -> None:

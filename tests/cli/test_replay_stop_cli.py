@@ -14,7 +14,7 @@ import pytest
 
 from polyarb.marketdata.recorder import Recorder
 
-from ..engine.replaykit import record_scenario, sim_driver
+from ..engine.replaykit import record_windows
 from .test_recordings_cli import TIMEOUT_S, clean_env, error_line, frames_of, polyarb
 
 MS = 1_000_000
@@ -24,17 +24,7 @@ MS = 1_000_000
 def windows_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A simulator scenario with frequent arbitrage windows, then a long quiet tail (so that a
     replay is still running when it is told to stop)."""
-    driver = sim_driver(
-        seed=17,
-        binary_markets=3,
-        negrisk_events=1,
-        outcomes_per_event=3,
-        updates_per_s=300.0,
-        window_every_s=1.5,
-        closed_markets=0,
-    )
-    path = tmp_path_factory.mktemp("rec") / "windows"
-    record_scenario(path, driver, 12.0)
+    path = record_windows(tmp_path_factory.mktemp("rec") / "windows")
     markets = json.loads((path / "markets.json").read_text())
     condition = markets[0]["conditionId"]
     token = json.loads(markets[0]["clobTokenIds"])[0]
