@@ -3,20 +3,36 @@
 Names are the seed's where they exist (``DRY_RUN``, ``SUMTO100_*``, ``RISK_*`` ...). Parsing is
 strict on purpose: ``DRY_RUN=yes`` is an error, not "live"; a negative limit or an unknown
 choice names the variable and what it accepts. Secrets are ``SecretStr`` and only ever shown
-masked. A variable with one of our prefixes that we do not know is an error too: a typo in a
-limit's name must not silently leave the default in force.
+masked. A variable with one of our prefixes that we do not know is an error too, and so is one
+close to a known name (``DATABSE_URL``): a typo in a limit's name must not silently leave the
+default in force. The ``.env`` file is read by a strict parser of our own: a line that is not
+``NAME=value`` or a file that is not UTF-8 is an error naming the line, never a silent default.
+
+The sources are gathered here (keyword arguments over the environment over ``.env``) and
+validated by a plain pydantic model; pydantic-settings is not used, because importing it costs
+more than the whole rest of ``polyarb config``.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from pydantic_settings.exceptions import SettingsError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from polyarb.domain.errors import ConfigError
 
@@ -43,7 +59,7 @@ def _csv(value: Any) -> Any:
 
 
 StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
-CsvList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_csv)]
+CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
 NonNegDecimal = Annotated[Decimal, Field(ge=0)]
 PosDecimal = Annotated[Decimal, Field(gt=0)]
 Price = Annotated[Decimal, Field(ge=0, le=1)]
@@ -72,18 +88,51 @@ SECRET_FIELDS = (
     "slack_webhook_url",
 )
 
+# Settings documented and validated but read by nothing yet (live trading is not in this build;
+# the dashboard's CORS comes with the dashboard API). They
+# are marked "not yet used" in .env.example and by `polyarb config`; a test keeps this list true.
+NOT_YET_USED = (
+    "app_env",
+    "poly_private_key",
+    "poly_api_key",
+    "poly_api_secret",
+    "poly_api_passphrase",
+    "poly_signature_type",
+    "poly_chain_id",
+    "cors_origins",
+)
 
-class Settings(BaseSettings):
-    """Every setting of polyarb; see ``.env.example`` for one line of documentation each."""
+# The scoreboard leagues Sniper can follow (the keys of ``marketdata.espn.LEAGUE_PATHS``; a test
+# keeps the two equal). Kept here so that checking SNIPER_LEAGUES imports no HTTP client.
+SNIPER_LEAGUE_KEYS = (
+    "nba",
+    "wnba",
+    "nfl",
+    "mlb",
+    "nhl",
+    "ncaaf",
+    "ncaab",
+    "mls",
+    "epl",
+    "worldcup",
+)
 
-    model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
-        case_sensitive=False,
-        extra="forbid",
-        frozen=True,
-        env_ignore_empty=True,  # VAR= in .env means "use the default"
-    )
+# An unknown variable this similar to one of ours (difflib ratio) is taken for a typo of it.
+TYPO_SIMILARITY = 0.85
+
+
+class Settings(BaseModel):
+    """Every setting of polyarb; see ``.env.example`` for one line of documentation each.
+
+    ``Settings(_env_file=".env", **values)`` reads the environment and the ``.env`` file (an
+    empty value means "use the default"); keyword values win over both. ``load_settings`` is
+    the checked entry point.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init__(self, _env_file: str | Path | None = ".env", **values: Any) -> None:
+        super().__init__(**{**gather_sources(_env_file), **values})
 
     # --- modes -----------------------------------------------------------------------------
     dry_run: StrictBool = True
@@ -220,10 +269,41 @@ class Settings(BaseSettings):
     command_admins: CsvList = ("cli",)
     command_operators: CsvList = ()
 
+    @field_validator("sniper_leagues")
+    @classmethod
+    def _known_leagues(cls, leagues: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [league for league in leagues if league.casefold() not in SNIPER_LEAGUE_KEYS]
+        if unknown:
+            raise ValueError(
+                f"unknown league(s) {', '.join(unknown)}; accepted: {', '.join(SNIPER_LEAGUE_KEYS)}"
+            )
+        return tuple(league.casefold() for league in leagues)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _a_folder(cls, path: Path) -> Path:
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} is a file, not a folder")
+        return path
+
+    @field_validator("database_url")
+    @classmethod
+    def _names_a_database(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme.startswith("postgres") and not parts.path.strip("/"):
+            raise ValueError(
+                "a PostgreSQL URL must name its database, e.g. "
+                "postgresql+asyncpg://user@host:5432/polyarb (without one the server's default "
+                "database would be used)"
+            )
+        return url
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
         if self.paper_trading is not None and self.paper_trading != self.sumto100_paper_trading:
-            if "SUMTO100_PAPER_TRADING" in os.environ or "sumto100_paper_trading" in os.environ:
+            if "sumto100_paper_trading" in self.model_fields_set:
                 raise ValueError(
                     "PAPER_TRADING and SUMTO100_PAPER_TRADING disagree; set one or make them equal"
                 )
@@ -261,11 +341,91 @@ class Settings(BaseSettings):
         return out
 
 
-def _unknown_prefixed_variables(environ: dict[str, str]) -> list[str]:
-    known = {name.upper() for name in Settings.model_fields}
-    return sorted(
-        k for k in environ if k.upper().startswith(KNOWN_PREFIXES) and k.upper() not in known
-    )
+_DOTENV_LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)")
+
+
+def _dotenv_value(text: str) -> str | None:
+    """The value after ``NAME=``: quoted ('...' or "...") or bare (a `` #`` starts a comment);
+    None if a quote is not closed or text follows the closing quote."""
+    if text[:1] in ("'", '"'):
+        end = text.find(text[0], 1)
+        if end < 0:
+            return None
+        rest = text[end + 1 :].strip()
+        if rest and not rest.startswith("#"):
+            return None
+        return text[1:end]
+    return re.split(r"\s+#", text, maxsplit=1)[0].strip()
+
+
+def read_dotenv(path: str | Path) -> dict[str, str]:
+    """``NAME=value`` pairs of a ``.env`` file ({} if there is none); ConfigError naming the line
+    for anything else (``RISK_MAX_DAILY_LOSS 50`` must not leave the default in force)."""
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at_line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{file} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {at_line}); "
+            "save it as UTF-8"
+        ) from None
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _DOTENV_LINE.fullmatch(line)
+        value = _dotenv_value(match.group(2)) if match else None
+        if match is None or value is None:
+            raise ConfigError(f"{file} line {number}: expected NAME=value, got {line[:60]!r}")
+        values[match.group(1)] = value
+    return values
+
+
+def gather_sources(env_file: str | Path | None) -> dict[str, Any]:
+    """Field values from ``.env`` then the environment (which wins); names are matched without
+    regard to case and empty values are dropped (the default applies). Names of ``.env`` that
+    are no setting are kept, for validation to refuse them."""
+    fields = Settings.model_fields
+    values: dict[str, Any] = {}
+    if env_file is not None:
+        for name, value in read_dotenv(env_file).items():
+            if value != "":
+                values[name.lower()] = value
+    for name, value in os.environ.items():
+        if name.lower() in fields and value != "":
+            values[name.lower()] = value
+    return values
+
+
+def _unknown_variables(environ: dict[str, str]) -> list[str]:
+    """Environment variables that look like ours but are not: one of our prefixes, or a name
+    close to a known one (each with its likely meaning)."""
+    known = sorted(name.upper() for name in Settings.model_fields)
+    known_set = set(known)
+    out: list[str] = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper in known_set:
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=TYPO_SIMILARITY)
+        if close:
+            out.append(f"{name} (did you mean {close[0]}?)")
+        elif upper.startswith(KNOWN_PREFIXES):
+            out.append(name)
+    return out
+
+
+def _hides_input(name: str) -> bool:
+    # A URL may carry a password; a secret is a secret: never echo what was given.
+    return name in SECRET_FIELDS or name.endswith("_url")
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -275,23 +435,29 @@ def _describe(error: dict[str, Any]) -> str:
     message = message.removeprefix("Value error, ")
     given = error.get("input")
     if error.get("type") == "extra_forbidden":
-        return f"{name}: unknown setting (in .env); see .env.example for the accepted names"
+        close = difflib.get_close_matches(
+            name, [f.upper() for f in Settings.model_fields], n=1, cutoff=TYPO_SIMILARITY
+        )
+        hint = f"did you mean {close[0]}? " if close else ""
+        return f"{name}: unknown setting (in .env); {hint}see .env.example for the accepted names"
+    if _hides_input(loc):
+        return f"{name}: {message}"
     if given is not None and not isinstance(given, dict) and "got" not in message:
         return f"{name}: {message} (got {given!r})"
     return f"{name}: {message}"
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
-    """Load and validate settings; raise ``ConfigError`` naming each bad variable."""
-    unknown = _unknown_prefixed_variables(dict(os.environ))
+    """Load and validate settings; raise ``ConfigError`` (one line) naming each bad variable."""
+    unknown = _unknown_variables(dict(os.environ))
     if unknown:
         raise ConfigError(
-            "unknown setting(s) " + ", ".join(unknown) + "; see .env.example for the accepted names"
+            "unknown setting(s) in the environment: "
+            + ", ".join(unknown)
+            + "; see .env.example for the accepted names"
         )
     try:
         return Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         lines = [_describe(dict(e)) for e in exc.errors()]
         raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
-    except SettingsError as exc:
-        raise ConfigError(f"invalid configuration: {exc}") from None

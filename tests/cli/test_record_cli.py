@@ -79,8 +79,8 @@ def test_record_sim_writes_markets_and_frames_and_never_truncates(tmp_path: Path
     assert sum('"price_change"' in raw for _, raw in frames) >= 2
     contents = {path: path.read_bytes() for path in first_files}
 
-    # A second session into the same folder appends a new part; the old bytes stay as they were.
-    result = runner.invoke(app, [*base, "--duration", "0.5"])
+    # A second session into the same folder (--append) adds a new part; the old bytes stay.
+    result = runner.invoke(app, [*base, "--duration", "0.5", "--append"])
     assert result.exit_code == 0, result.output
     for path, content in contents.items():
         assert path.read_bytes() == content

@@ -120,3 +120,19 @@ class EngineDriver:
     async def _run_tasks(self) -> None:
         for _ in range(20):
             await asyncio.sleep(0)
+
+
+def record_windows(path: Path, seconds: float = 12.0) -> Path:
+    """``seconds`` of a simulator scenario with a window every 1.5 s (binary and negRisk in
+    turn), recorded at ``path``: a recording the strategies trade."""
+    driver = sim_driver(
+        seed=17,
+        binary_markets=3,
+        negrisk_events=1,
+        outcomes_per_event=3,
+        updates_per_s=300.0,
+        window_every_s=1.5,
+        closed_markets=0,
+    )
+    record_scenario(path, driver, seconds)
+    return path

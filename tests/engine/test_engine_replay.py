@@ -24,7 +24,7 @@ from .replaykit import (
     EngineDriver,
     book,
     price_change,
-    record_scenario,
+    record_windows,
     sim_driver,
     text,
     universe_of,
@@ -60,18 +60,7 @@ def is_decimal_string(value: object) -> bool:
 @pytest.fixture(scope="module")
 def windows_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 s of a simulator scenario with a window every 1.5 s (binary and negRisk in turn)."""
-    driver = sim_driver(
-        seed=17,
-        binary_markets=3,
-        negrisk_events=1,
-        outcomes_per_event=3,
-        updates_per_s=300.0,
-        window_every_s=1.5,
-        closed_markets=0,
-    )
-    path = tmp_path_factory.mktemp("rec") / "windows"
-    record_scenario(path, driver, 12.0)
-    return path
+    return record_windows(tmp_path_factory.mktemp("rec") / "windows")
 
 
 async def replay_to(

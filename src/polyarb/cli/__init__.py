@@ -1,11 +1,19 @@
 """`polyarb` command line: one module per command, all registered on one typer app.
 
-Every command turns a ``PolyarbError`` into one clear line on stderr and a non-zero exit;
-a traceback is reserved for real bugs.
+Every failure a user can cause is one line on stderr, ``polyarb: error: …``, and exit code 2:
+a ``PolyarbError``, a usage error (unknown option, bad value, missing argument), a file that
+cannot be read or written. A traceback is reserved for real bugs. A closed output pipe
+(``polyarb db export-trades - | head -1``) ends the command quietly.
+
+Start-up is part of the interface: the command modules import only typer and the standard
+library at module level; the engine, the store, the HTTP clients and even the settings are
+imported inside the commands that use them, so ``polyarb --help`` and ``polyarb config`` start
+at once (``bench/bench_cli_start.py``).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -18,12 +26,25 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help text: typer's rich-formatted help imports markdown-it and half of rich, which
+    # would triple the start-up time of `polyarb --help`.
+    rich_markup_mode=None,
 )
+
+EXIT_USAGE = 2  # bad input of any kind: setting, argument, file
+EXIT_INTERRUPTED = 130
 
 
 @app.callback()
 def _root() -> None:
     """Polymarket arbitrage: market data, simulator, strategies, paper trading."""
+
+
+def fail(message: object) -> typer.Exit:
+    """Print ``polyarb: error: MESSAGE`` (one line) on stderr; the exit to raise."""
+    text = " ".join(str(message).split())
+    print(f"polyarb: error: {text}", file=sys.stderr, flush=True)
+    return typer.Exit(EXIT_USAGE)
 
 
 # Importing the command modules registers their commands on ``app``.
@@ -43,6 +64,7 @@ __all__ = [
     "config_cmd",
     "ctl_cmd",
     "db_cmd",
+    "fail",
     "main",
     "markets_cmd",
     "record_cmd",
@@ -52,11 +74,37 @@ __all__ = [
 ]
 
 
-def main() -> None:
+def _quiet_broken_pipe() -> None:
+    # The reader went away (`| head`): nothing more can be said on stdout; make the
+    # interpreter's final flush of it harmless too.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def main(argv: list[str] | None = None) -> None:
+    # typer vendors click (pinned in pyproject); its exceptions are the usage errors.
+    from typer._click import exceptions as click
+
     try:
-        app()
+        code = app(args=argv, prog_name="polyarb", standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help())
+        code = EXIT_USAGE
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "polyarb"
+        hint = f" (see `{where} --help`)"
+        code = fail(exc.format_message() + hint).exit_code
+    except click.ClickException as exc:
+        code = fail(exc.format_message()).exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        code = EXIT_INTERRUPTED
     except PolyarbError as exc:
-        print(f"polyarb: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+        code = fail(exc).exit_code
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        code = 0
+    except OSError as exc:  # a folder or file polyarb cannot use (DATA_DIR read-only, say)
+        what = f"cannot use {exc.filename}: " if exc.filename else ""
+        code = fail(f"{what}{exc.strerror or exc}").exit_code
+    if isinstance(code, int) and code:
+        sys.exit(code)

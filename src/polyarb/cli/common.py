@@ -1,25 +1,37 @@
-"""Helpers shared by the commands: settings loading and logging set-up."""
+"""Helpers shared by the commands: settings loading and logging set-up.
+
+Imported by every command module, so it imports nothing heavy at module level (see the start-up
+note in ``polyarb.cli``).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
-import structlog
 import typer
 
-from polyarb.config import Settings, load_settings
 from polyarb.domain.errors import ConfigError
 
+if TYPE_CHECKING:
+    import structlog
 
-def settings_or_exit() -> Settings:
-    """Load settings; on a bad value print one line naming the variable and exit 2."""
+    from polyarb.config import Settings
+
+
+def settings_or_exit(*, configure: bool = True) -> Settings:
+    """Load settings; on a bad value print one line naming the variable and exit 2.
+    ``configure``: also configure logging (LOG_LEVEL, LOG_FORMAT) for a command that logs."""
+    from polyarb.config import load_settings
+
     try:
         settings = load_settings()
     except ConfigError as exc:
         typer.echo(f"polyarb: error: {exc}", err=True)
         raise typer.Exit(2) from None
-    configure_logging(settings.log_level, settings.log_format)
+    if configure:
+        configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
@@ -36,22 +48,51 @@ def _stderr_logger(*_args: object) -> _StderrLogger:
     return _StderrLogger()
 
 
+class JsonLineFormatter(logging.Formatter):
+    """Standard-library records (uvicorn, asyncio, alembic ...) as one JSON object per line, with
+    the keys structlog's JSON lines have, so that LOG_FORMAT=json makes stderr pure JSON."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+        from datetime import UTC, datetime
+
+        out: dict[str, object] = {
+            "event": record.getMessage(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
+    """structlog and the standard library's logging on stderr, at ``level``; ``fmt`` "json":
+    every line a JSON object (tracebacks inside it), nothing else on stderr."""
+    import structlog
+
     numeric = getattr(logging, level.upper(), logging.INFO)
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLineFormatter() if fmt == "json" else logging.Formatter("%(message)s"))
+    logging.basicConfig(level=numeric, handlers=[handler], force=True)
     # Per-request lines from the HTTP client drown the operator's view; warnings still show.
-    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access"):
+    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    exceptions: list[structlog.typing.Processor] = (
+        [structlog.processors.format_exc_info] if fmt == "json" else []
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *exceptions,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

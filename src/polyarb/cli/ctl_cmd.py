@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
 
 import typer
 
-from polyarb.bus import Command, CommandAck, make_bus
-from polyarb.bus.command_client import CommandClient, new_command
 from polyarb.cli import app
 from polyarb.cli.common import settings_or_exit
 from polyarb.domain.errors import PolyarbError
+
+if TYPE_CHECKING:
+    from polyarb.bus import Command, CommandAck
 
 ACTIONS = {
     "pause": "pause",
@@ -38,11 +39,15 @@ def ctl_command(
     engines: int = typer.Option(1, "--engines", min=1, help="Acks to wait for (engines running)."),
 ) -> None:
     """Command running engines (needs REDIS_URL: engines in other processes listen on Redis)."""
+    import asyncio
+
     settings = settings_or_exit()
     if action not in ACTIONS:
         raise typer.BadParameter(f"{action!r}; accepted: {', '.join(ACTIONS)}", param_hint="ACTION")
     if not settings.redis_url:
         raise PolyarbError("REDIS_URL is not set: there is no bus to reach a running engine")
+    from polyarb.bus.command_client import new_command
+
     command = new_command(
         ACTIONS[action],
         actor,
@@ -67,6 +72,9 @@ def ctl_command(
 async def _send(
     redis_url: str, command: Command, wait_s: float, engines: int
 ) -> dict[str, CommandAck]:
+    from polyarb.bus import make_bus
+    from polyarb.bus.command_client import CommandClient
+
     bus = make_bus(redis_url, "")
     await bus.start()
     client = CommandClient(bus)

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from polyarb.cli import app
 from polyarb.cli.common import settings_or_exit
 from polyarb.domain.errors import PolyarbError
-from polyarb.domain.market import Market, MarketEvent
-from polyarb.domain.numbers import canonical
-from polyarb.marketdata.gamma import GammaClient, MarketFilter, Universe, discover
+
+if TYPE_CHECKING:
+    from polyarb.domain.market import Market, MarketEvent
+    from polyarb.marketdata.gamma import MarketFilter, Universe
 
 
 class Venue(StrEnum):
@@ -26,6 +24,8 @@ class Venue(StrEnum):
 
 
 def _dec(value: Decimal) -> str:
+    from polyarb.domain.numbers import canonical
+
     return canonical(value)
 
 
@@ -76,6 +76,9 @@ def _short(token_id: str) -> str:
 
 
 def _print_table(universe: Universe, shown: tuple[Market, ...]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(
         "question",
         "slug",
@@ -101,6 +104,8 @@ def _print_table(universe: Universe, shown: tuple[Market, ...]) -> None:
 
 
 async def _discover(gamma_url: str, flt: MarketFilter, timeout_s: float) -> Universe:
+    from polyarb.marketdata.gamma import GammaClient, discover
+
     async with GammaClient(gamma_url, timeout_s=timeout_s) as gamma:
         return await discover(gamma, flt)
 
@@ -131,6 +136,10 @@ def markets_command(
     ] = Venue.POLYMARKET,
 ) -> None:
     """List the markets discovery selects (Gamma + MARKETS_* filters), best volume first."""
+    import asyncio
+
+    from polyarb.marketdata.gamma import MarketFilter
+
     settings = settings_or_exit()
     flt = MarketFilter.from_settings(settings)
     timeout_s = settings.poly_http_timeout_s

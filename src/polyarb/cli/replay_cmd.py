@@ -1,30 +1,41 @@
-"""`polyarb replay DIR`: feed a recording through the book pipeline and report what it did."""
+"""`polyarb replay DIR`: feed a recording through the book pipeline and report what it did.
+
+A part that cannot be read to its end (cut short, corrupt) is reported with what was lost, and
+the command exits 1 unless ``--tolerate-damage``. Ctrl-C or SIGTERM during a trading replay stops
+it cleanly: the signals and trades produced so far are written and the partial summary printed.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
+import signal
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from polyarb.cli import app
+from polyarb.cli import EXIT_INTERRUPTED, app, fail
 from polyarb.cli.common import configure_logging, settings_or_exit
-from polyarb.cli.summary import print_summary
-from polyarb.domain.book import OrderBook
 from polyarb.domain.errors import PolyarbError
-from polyarb.domain.numbers import price_str, size_str
-from polyarb.engine.core import Engine
-from polyarb.engine.runner import run_replay_trading
-from polyarb.marketdata.books import BookStore
-from polyarb.marketdata.replay import ReplaySummary, UpdateHook, replay
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from polyarb.domain.book import OrderBook
+    from polyarb.engine.core import Engine
+    from polyarb.marketdata.books import BookStore
+    from polyarb.marketdata.replay import ReplaySummary, UpdateHook
+
+EXIT_DAMAGED = 1  # the replay ran, but a part of the recording could not be read to its end
 
 
 def books_json(books: dict[str, OrderBook]) -> dict[str, dict[str, list[list[str]]]]:
     """{token_id: {"bids": [[price, size], ...], "asks": [...]}}, best first, canonical decimals."""
+    from polyarb.domain.numbers import price_str, size_str
+
     out: dict[str, dict[str, list[list[str]]]] = {}
     for token_id in sorted(books):
         bids, asks = books[token_id].snapshot_levels()
@@ -52,7 +63,27 @@ def run_replay(
     show_progress: bool = True,
 ) -> ReplaySummary:
     """The replay with a Rich progress bar on stderr (hidden when stderr is not a terminal)."""
+    from polyarb.marketdata.replay import replay
+
+    with replay_progress(show_progress) as progress:
+        return replay(directory, books, speed, progress, on_update=on_update)
+
+
+@contextlib.contextmanager
+def replay_progress(show: bool = True) -> Iterator[Callable[[int, int, int], None]]:
+    """A progress bar on stderr fed by ``progress(frames, bytes_done, bytes_total)``; shown only
+    when stderr is a terminal (and ``show``)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     console = Console(stderr=True)
+    bar: Progress
     with Progress(
         TextColumn("replaying"),
         BarColumn(),
@@ -61,14 +92,14 @@ def run_replay(
         TimeRemainingColumn(),
         console=console,
         transient=True,
-        disable=not show_progress or not console.is_terminal,
+        disable=not show or not console.is_terminal,
     ) as bar:
         task = bar.add_task("replay", total=None, frames=0)
 
         def progress(frames: int, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, frames=frames)
 
-        return replay(directory, books, speed, progress, on_update=on_update)
+        yield progress
 
 
 def format_summary(summary: ReplaySummary) -> list[str]:
@@ -87,7 +118,57 @@ def format_summary(summary: ReplaySummary) -> list[str]:
     lines += [
         f"skipped line {bad.line} of {bad.file}: {bad.reason}" for bad in summary.bad_line_samples
     ]
+    lines += [part.text() for part in summary.damaged]
     return lines
+
+
+def check_output(path: Path | None) -> None:
+    """PolyarbError (one line) unless ``path`` can be written as an output file."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise PolyarbError(f"cannot write {path}: it is a folder (give a file name)")
+    if not path.parent.is_dir():
+        raise PolyarbError(f"cannot write {path}: no such folder {path.parent}")
+
+
+def check_trading_recording(directory: Path) -> None:
+    """A trading replay needs the recording's markets: a missing or empty markets.json would
+    drop every frame silently."""
+    from polyarb.marketdata.recorder import MARKETS_FILE, load_recording_markets
+
+    if directory.is_dir() and not load_recording_markets(directory):
+        what = "no" if not (directory / MARKETS_FILE).is_file() else "an empty"
+        raise PolyarbError(
+            f"{directory} has {what} {MARKETS_FILE}: a trading replay needs the markets the "
+            "frames belong to (a recording made by `polyarb record` has them)"
+        )
+
+
+@contextlib.contextmanager
+def stop_requested() -> Iterator[list[int]]:
+    """SIGINT/SIGTERM append the signal to the yielded list instead of killing the process, so
+    a long loop can stop cleanly; the previous handlers are restored on exit."""
+    received: list[int] = []
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, lambda number, _frame: received.append(number))
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def report_damage(damaged: list[str], tolerate: bool) -> None:
+    """Damaged parts: one ``polyarb: error:`` line and exit 1, unless tolerated."""
+    if damaged and not tolerate:
+        print(
+            f"polyarb: error: the recording is damaged ({len(damaged)} part(s) not readable to "
+            "their end; see above); --tolerate-damage accepts it",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_DAMAGED)
 
 
 @app.command("replay")
@@ -109,25 +190,33 @@ def replay_command(
         typer.Option("--trades-out", help="Run the strategies and paper fills; write the fills."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Trading summary as JSON.")] = False,
+    tolerate_damage: Annotated[
+        bool,
+        typer.Option(
+            "--tolerate-damage",
+            help="Exit 0 even when a part cannot be read to its end (the loss is still reported).",
+        ),
+    ] = False,
 ) -> None:
     """Replay a recording through the decoder and books (and, with --signals-out/--trades-out,
     the enabled strategies and the paper executor); print a summary."""
     if signals_out is not None or trades_out is not None:
-        _replay_trading(directory, books_out, signals_out, trades_out, as_json)
+        _replay_trading(directory, books_out, signals_out, trades_out, as_json, tolerate_damage)
         return
+    from polyarb.marketdata.books import BookStore
+
     configure_logging("warning")
     try:
-        if books_out is not None and not books_out.parent.is_dir():
-            raise PolyarbError(f"cannot write {books_out}: no such folder {books_out.parent}")
+        check_output(books_out)
         books = BookStore()
         summary = run_replay(directory, speed=speed, books=books)
         if books_out is not None:
             write_json(books_out, books_json(books.books))
     except PolyarbError as exc:
-        typer.echo(f"polyarb: error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(exc) from None
     for line in format_summary(summary):
         typer.echo(line)
+    report_damage([part.text() for part in summary.damaged], tolerate_damage)
 
 
 def _replay_trading(
@@ -136,25 +225,36 @@ def _replay_trading(
     signals_out: Path | None,
     trades_out: Path | None,
     as_json: bool,
+    tolerate_damage: bool,
 ) -> None:
+    import asyncio
+
+    from polyarb.cli.summary import print_summary
+    from polyarb.engine.runner import run_replay_trading
+
     settings = settings_or_exit()
     captured: list[Engine] = []
     try:
         for out in (books_out, signals_out, trades_out):
-            if out is not None and not out.parent.is_dir():
-                raise PolyarbError(f"cannot write {out}: no such folder {out.parent}")
-        summary = asyncio.run(
-            run_replay_trading(
-                settings,
-                directory,
-                signals_out=signals_out,
-                trades_out=trades_out,
-                inspect=captured.append,
+            check_output(out)
+        check_trading_recording(directory)
+        with stop_requested() as received, replay_progress() as progress:
+            summary = asyncio.run(
+                run_replay_trading(
+                    settings,
+                    directory,
+                    signals_out=signals_out,
+                    trades_out=trades_out,
+                    progress=progress,
+                    inspect=captured.append,
+                    should_stop=lambda: bool(received),
+                )
             )
-        )
         if books_out is not None and captured:
             write_json(books_out, books_json(captured[0].books.books))
     except PolyarbError as exc:
-        typer.echo(f"polyarb: error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(exc) from None
     print_summary(summary, as_json)
+    report_damage(summary.damaged, tolerate_damage)
+    if summary.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)

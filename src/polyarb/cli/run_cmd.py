@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
 
-from polyarb.cli import app
+from polyarb.cli import EXIT_INTERRUPTED, app, fail
 from polyarb.cli.common import settings_or_exit
-from polyarb.cli.summary import print_summary
 from polyarb.domain.errors import PolyarbError
-from polyarb.domain.numbers import price_str
-from polyarb.engine.core import Engine
-from polyarb.engine.runner import run_engine, run_replay_trading
-from polyarb.marketdata.feed import MarketFeed
 
-console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console, Group
+    from rich.live import Live
+
+    from polyarb.config import Settings
+    from polyarb.engine.core import Engine
+    from polyarb.engine.runner import RunSummary
+    from polyarb.marketdata.feed import MarketFeed
+
+BOOK_ROWS = 8  # markets shown in the live books table
+OPPORTUNITY_ROWS = 6
+COLUMN_NOTE = (
+    "levels: price levels held, bids/asks · age ms: since the book last changed "
+    "(stale: not traded until repaired)"
+)
 
 
 @app.command("run")
@@ -37,6 +44,8 @@ def run_command(
     summary_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
 ) -> None:
     """Run the engine: paper trading by default (DRY_RUN=true, SUMTO100_PAPER_TRADING=true)."""
+    from polyarb.cli.summary import print_summary
+
     settings = settings_or_exit()
     if venue not in ("polymarket", "sim"):
         raise typer.BadParameter(f"{venue!r}; accepted: polymarket, sim", param_hint="--venue")
@@ -46,31 +55,78 @@ def run_command(
         )
     try:
         if replay is not None:
-            summary = asyncio.run(run_replay_trading(settings, replay))
+            summary = _replay(settings, replay)
         else:
-            live: Live | None = None
-            on_tick = None
-            if display:
-                live = Live(console=console, refresh_per_second=4, transient=False)
-                live.start()
-
-                def on_tick(engine: Engine, feed: MarketFeed) -> None:
-                    assert live is not None
-                    live.update(_status(engine, feed))
-
-            try:
-                summary = asyncio.run(
-                    run_engine(settings, venue=venue, duration_s=duration, on_tick=on_tick)
-                )
-            finally:
-                if live is not None:
-                    live.stop()
+            summary = _live(settings, venue, duration, display)
     except KeyboardInterrupt:
-        raise typer.Exit(130) from None
-    print_summary(summary, summary_json)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    print_summary(summary, summary_json, account=replay is None)
+    if summary.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
-def _status(engine: Engine, feed: MarketFeed) -> Group:
+def _replay(settings: Settings, recording: Path) -> RunSummary:
+    import asyncio
+
+    from polyarb.cli.replay_cmd import check_trading_recording, replay_progress, stop_requested
+    from polyarb.engine.runner import run_replay_trading
+
+    try:
+        check_trading_recording(recording)
+    except PolyarbError as exc:
+        raise fail(exc) from None
+    show = settings.log_format != "json"  # JSON logs: stderr carries nothing else
+    with stop_requested() as received, replay_progress(show) as progress:
+        return asyncio.run(
+            run_replay_trading(
+                settings, recording, progress=progress, should_stop=lambda: bool(received)
+            )
+        )
+
+
+def display_console(settings: Settings) -> Console | None:
+    """Where the live display goes: stderr, or with LOG_FORMAT=json (stderr is pure JSON then)
+    stdout when it is a terminal, else nowhere."""
+    from rich.console import Console
+
+    if settings.log_format != "json":
+        return Console(stderr=True)
+    return Console() if sys.stdout.isatty() else None
+
+
+def _live(settings: Settings, venue: str, duration: float | None, display: bool) -> RunSummary:
+    import asyncio
+
+    from rich.live import Live
+
+    from polyarb.engine.runner import run_engine
+
+    console = display_console(settings) if display else None
+    live: Live | None = None
+    on_tick = None
+    if console is not None:
+        live = Live(console=console, refresh_per_second=4, transient=False)
+        live.start()
+
+        def on_tick(engine: Engine, feed: MarketFeed) -> None:
+            assert live is not None
+            live.update(status_view(engine, feed))
+
+    try:
+        return asyncio.run(run_engine(settings, venue=venue, duration_s=duration, on_tick=on_tick))
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def status_view(engine: Engine, feed: MarketFeed) -> Group:
+    """The live status: one header grid, the open opportunities, the books of the first markets."""
+    from rich.console import Group
+    from rich.table import Table
+
+    from polyarb.cli.summary import money, shorten
+    from polyarb.domain.numbers import price_str
+
     totals = feed.totals()
     books = engine.books.books
     stale = sum(1 for b in books.values() if b.stale)
@@ -78,38 +134,62 @@ def _status(engine: Engine, feed: MarketFeed) -> Group:
     head.add_row(
         f"mode [bold]{engine.settings.mode}[/]",
         f"state [bold]{engine.risk.state.value}[/]",
-        f"markets {len(engine.universe.markets)}",
-        f"books {len(books)} ({stale} stale)",
-        f"frames {totals.get('frames', 0)}",
-        f"reconnects {totals.get('reconnects', 0)}",
+        f"markets {len(engine.universe.markets):,}",
+        f"books {len(books):,} ({stale:,} stale)",
+        f"frames {totals.get('frames', 0):,}",
+        f"reconnects {totals.get('reconnects', 0):,}",
     )
     head.add_row(
-        f"signals {engine.counters.signals}",
-        f"taken {engine.counters.taken}",
-        f"denied {engine.counters.denied}",
-        f"fills {engine.counters.fills}",
-        f"realized ${engine.ledger.realized_pnl:.4f}",
-        f"fees ${engine.ledger.fees_paid:.4f}",
+        f"signals {engine.counters.signals:,}",
+        f"taken {engine.counters.taken:,}",
+        f"denied {engine.counters.denied:,}",
+        f"fills {engine.counters.fills:,}",
+        f"realized P&L {money(engine.ledger.realized_pnl)}",
+        f"fees {money(engine.ledger.fees_paid)}",
     )
-    opps = Table("strategy", "market", "best edge", "size", "seen", title="open opportunities")
-    for opp in sorted(engine.tracker.open_records(), key=lambda o: o.best_edge, reverse=True)[:6]:
+    records = sorted(engine.tracker.open_records(), key=lambda o: o.best_edge, reverse=True)
+    shown_opps = records[:OPPORTUNITY_ROWS]
+    opps = Table(
+        "strategy",
+        "market",
+        "best edge",
+        "size",
+        "seen",
+        title=f"open opportunities ({len(shown_opps)} of {len(records)} shown)"
+        if len(records) > len(shown_opps)
+        else "open opportunities",
+        caption="best edge: $ per set, fees included · size: sets · seen: sightings",
+    )
+    questions = {m.condition_id: m.question for m in engine.universe.markets}
+    for opp in shown_opps:
         opps.add_row(
-            opp.strategy, opp.market[:14], str(opp.best_edge), str(opp.max_size), str(opp.sightings)
+            opp.strategy,
+            shorten(questions.get(opp.market, opp.market), 40),
+            str(opp.best_edge),
+            str(opp.max_size),
+            f"{opp.sightings:,}",
         )
-    table = Table("market", "outcome", "bid", "ask", "levels", "age ms", title="books")
+    markets = engine.universe.markets
+    shown = markets[:BOOK_ROWS]
+    title = "books" + (
+        f" ({len(shown)} of {len(markets)} markets shown)" if len(markets) > len(shown) else ""
+    )
+    table = Table(
+        "market", "outcome", "bid", "ask", "levels", "age ms", title=title, caption=COLUMN_NOTE
+    )
     now = engine.clock.now_ns()
-    for market in engine.universe.markets[:8]:
+    for market in shown:
         for outcome in market.outcomes:
             book = books.get(outcome.token_id)
             if book is None:
                 continue
             bid, ask = book.best_bid(), book.best_ask()
             table.add_row(
-                market.question[:40],
-                outcome.label[:12],
+                shorten(market.question, 40),
+                shorten(outcome.label, 12),
                 price_str(bid) if bid is not None else "-",
                 price_str(ask) if ask is not None else "-",
                 f"{len(book.bids)}/{len(book.asks)}",
-                "stale" if book.stale else str(book.age_ns(now) // 1_000_000),
+                "stale" if book.stale else f"{book.age_ns(now) // 1_000_000:,}",
             )
     return Group(head, opps, table)

@@ -6,19 +6,22 @@ and exit code 2, like every other polyarb error.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from polyarb.cli import app
 from polyarb.cli.common import configure_logging
-from polyarb.sim import DEMO_SCENARIO as DEMO
-from polyarb.sim import SimServer, generate_recording
+from polyarb.domain.errors import PolyarbError
+
+if TYPE_CHECKING:
+    from polyarb.sim import SimServer
+
+# The scenario options default to the demo scenario's values (``polyarb.sim.DEMO_SCENARIO``),
+# filled in when the command runs: importing the simulator for --help would cost a second.
 
 DEFAULT_PORT = 8765
 
@@ -51,22 +54,31 @@ def _fail(message: str) -> typer.Exit:
 def sim_command(
     port: Annotated[str, typer.Option(metavar="P", help="0 = any free port.")] = str(DEFAULT_PORT),
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    seed: Annotated[str, typer.Option(metavar="S", help="Scenario seed.")] = str(DEMO.seed),
-    binary: Annotated[str, typer.Option(metavar="N", help="Binary YES/NO markets.")] = str(
-        DEMO.binary_markets
-    ),
-    negrisk: Annotated[str, typer.Option(metavar="N", help="negRisk events (4 outcomes).")] = str(
-        DEMO.negrisk_events
-    ),
-    games: Annotated[str, typer.Option(metavar="N", help="ESPN games with moneylines.")] = str(
-        DEMO.games
-    ),
+    seed: Annotated[
+        str | None, typer.Option(metavar="S", help="Scenario seed [default: the demo's].")
+    ] = None,
+    binary: Annotated[
+        str | None, typer.Option(metavar="N", help="Binary YES/NO markets [default: the demo's].")
+    ] = None,
+    negrisk: Annotated[
+        str | None,
+        typer.Option(metavar="N", help="negRisk events (4 outcomes) [default: the demo's]."),
+    ] = None,
+    games: Annotated[
+        str | None,
+        typer.Option(metavar="N", help="ESPN games with moneylines [default: the demo's]."),
+    ] = None,
     rate: Annotated[
-        str, typer.Option(metavar="X", help="Market updates per second.")
-    ] = f"{DEMO.updates_per_s:g}",
+        str | None,
+        typer.Option(metavar="X", help="Market updates per second [default: the demo's]."),
+    ] = None,
     window_every: Annotated[
-        str, typer.Option(metavar="SECONDS", help="Open an arbitrage window this often; 0 = off.")
-    ] = f"{DEMO.window_every_s:g}",
+        str | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Open an arbitrage window this often; 0 = off [default: the demo's].",
+        ),
+    ] = None,
     recording: Annotated[
         Path | None, typer.Option(metavar="DIR", help="Serve this recording, not a scenario.")
     ] = None,
@@ -77,13 +89,36 @@ def sim_command(
     ] = None,
     frames: Annotated[str, typer.Option(metavar="N", help="With --generate-recording.")] = "200000",
     markets: Annotated[str, typer.Option(metavar="M", help="With --generate-recording.")] = "300",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="With --generate-recording: replace a recording in OUT_DIR."),
+    ] = False,
+    append: Annotated[
+        bool, typer.Option("--append", help="Refused: a synthetic recording restarts its clock.")
+    ] = False,
 ) -> None:
     """Run the local Polymarket + ESPN simulator (Ctrl-C to stop), or write a recording."""
+    import asyncio
+
+    from polyarb.sim import DEMO_SCENARIO as DEMO
+    from polyarb.sim import SimServer
+
+    seed = str(DEMO.seed) if seed is None else seed
+    binary = str(DEMO.binary_markets) if binary is None else binary
+    negrisk = str(DEMO.negrisk_events) if negrisk is None else negrisk
+    games = str(DEMO.games) if games is None else games
+    rate = f"{DEMO.updates_per_s:g}" if rate is None else rate
+    window_every = f"{DEMO.window_every_s:g}" if window_every is None else window_every
     configure_logging("info")
     try:
         if generate is not None:
             count, size = _int(frames, "--frames", 1), _int(markets, "--markets", 2)
-            _generate(generate, count, size, _int(seed, "--seed"))
+            if append:
+                raise _BadArgument(
+                    "--append: a synthetic recording cannot be added to (its clock starts again, "
+                    "so its frames would go back in time); use a new folder or --force"
+                )
+            _generate(generate, count, size, _int(seed, "--seed"), force)
             return
         port_number = _int(port, "--port")
         if port_number > 65535:
@@ -115,7 +150,7 @@ def sim_command(
                     else "no windows"
                 )
             )
-    except (_BadArgument, ValueError, FileNotFoundError) as exc:
+    except (_BadArgument, ValueError, FileNotFoundError, PolyarbError) as exc:
         raise _fail(str(exc)) from None
     try:
         asyncio.run(_serve(server, summary))
@@ -123,7 +158,19 @@ def sim_command(
         raise _fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def _generate(out_dir: Path, frames: int, markets: int, seed: int) -> None:
+def _generate(out_dir: Path, frames: int, markets: int, seed: int, force: bool) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from polyarb.marketdata.recorder import prepare_folder
+    from polyarb.sim import generate_recording
+
+    prepare_folder(out_dir, force=force)
     columns = (TextColumn("writing frames"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task("frames", total=frames)
@@ -138,6 +185,8 @@ def _generate(out_dir: Path, frames: int, markets: int, seed: int) -> None:
 
 
 async def _serve(server: SimServer, summary: str) -> None:
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

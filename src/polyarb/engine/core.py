@@ -490,12 +490,17 @@ class Engine:
     def _on_leg_alert(self, report: LegRiskReport) -> None:
         orphans = ", ".join(f"{o.shares} of {o.token_id[:12]}…" for o in report.detected)
         left = ", ".join(f"{o.shares} of {o.token_id[:12]}…" for o in report.remaining)
+        result = f"loss {report.loss}" if report.loss > 0 else f"gain {-report.loss}"
         message = (
             f"{report.strategy} {report.signal_id}: legs filled unevenly ({orphans}); "
             f"policy {report.policy} did {'/'.join(report.actions) or 'nothing'}, "
-            f"loss {report.loss} (cap {report.max_loss}); "
+            f"{result} (loss cap {report.max_loss}); "
             + (f"still unhedged: {left}" if left else "flat again")
         )
+        if report.resolved and report.loss <= 0:
+            # Flat again without giving anything up: worth a line, not an error or an alert.
+            log.warning("leg risk resolved", signal_id=report.signal_id, message=message)
+            return
         self.emit_error("execution", "leg_risk", message)
 
     def _spawn_publish(self, channel: Channel, payload: Any) -> None:

@@ -100,6 +100,8 @@ class RunSummary:
     book_agreement: str = ""  # "book agreement: 99.998 % (n of m), k repairs"
     # strategy -> realized P&L, fees and complete sets merged / locked / converted
     strategies: dict[str, dict[str, str]] = field(default_factory=dict)
+    damaged: list[str] = field(default_factory=list)  # replays: parts not readable to their end
+    interrupted: bool = False  # replays: stopped early (Ctrl-C, SIGTERM); the figures so far
 
 
 def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
@@ -488,12 +490,15 @@ async def run_replay_trading(
     *,
     signals_out: Path | None = None,
     trades_out: Path | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
     inspect: Callable[[Engine], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunSummary:
     """Run the enabled strategies and the paper executor over a recording, in recording time.
 
-    ``inspect`` receives the engine after the run (final books, ledger) for callers that report.
+    ``progress(frames, bytes_done, bytes_total)`` is called now and then (on-disk bytes);
+    ``should_stop()`` true ends the run early, with what was produced written and summarized
+    (``interrupted``). ``inspect`` receives the engine after the run (final books, ledger).
     """
     raw_markets = load_recording_markets(recording)
     raw_events = load_recording_events(recording)
@@ -522,8 +527,13 @@ async def run_replay_trading(
     engine.trade_sinks.append(write_trades)
     started = time.perf_counter()
     frames = 0
+    interrupted = False
+    reader = RecordingReader(recording)
     try:
-        for recv_ns, raw in RecordingReader(recording):
+        for recv_ns, raw in reader:
+            if should_stop is not None and frames % 256 == 0 and should_stop():
+                interrupted = True
+                break
             frames += 1
             if clock.advance(recv_ns):
                 await _let_tasks_run(engine)
@@ -533,7 +543,7 @@ async def run_replay_trading(
             if frames % 5000 == 0:
                 engine.on_timer()
                 if progress is not None:
-                    progress(frames)
+                    progress(frames, reader.bytes_read, reader.total_bytes)
         # Let executions still waiting on their latency finish against the last books.
         while engine.executions_in_flight:
             deadline = clock.next_deadline_ns()
@@ -547,7 +557,10 @@ async def run_replay_trading(
     engine.refresh_pnl(clock.now_ns())
     if inspect is not None:
         inspect(engine)
-    return summarize(engine, time.perf_counter() - started, frames)
+    summary = summarize(engine, time.perf_counter() - started, frames)
+    summary.damaged = [part.text() for part in reader.damaged]
+    summary.interrupted = interrupted
+    return summary
 
 
 async def _let_tasks_run(engine: Engine) -> None:

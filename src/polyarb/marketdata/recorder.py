@@ -18,9 +18,11 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import struct
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -49,6 +51,28 @@ class RecordLine(msgspec.Struct, gc=False):
 
     recv_ns: int
     raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedPart:
+    """A frames file that could not be read to its end (cut short, or corrupt)."""
+
+    file: str
+    line: int  # the first line that could not be read
+    frames_read: int  # lines read from this file before the damage
+    frames_lost: int | None  # estimated from the gzip trailer's size; None if it cannot be known
+    reason: str
+
+    def text(self) -> str:
+        lost = (
+            f"about {self.frames_lost:,} frames lost"
+            if self.frames_lost is not None
+            else "the frames after it are lost (how many cannot be known)"
+        )
+        return (
+            f"damaged part {self.file}: unreadable from line {self.line:,} "
+            f"({self.reason}); {self.frames_read:,} frames read before it, {lost}"
+        )
 
 
 BadLineHandler = Callable[[Path, int, str], None]
@@ -85,6 +109,7 @@ class RecordingReader:
         self.bytes_read = 0
         self.lines = 0
         self.bad_lines = 0
+        self.damaged: list[DamagedPart] = []
         self._on_bad_line = on_bad_line
 
     def __iter__(self) -> Iterator[tuple[int, str]]:
@@ -98,7 +123,7 @@ class RecordingReader:
         loads = orjson.loads  # twice msgspec's speed on these escape-heavy lines
         with file.open("rb") as disk:
             stream: Iterable[bytes] = _gunzip_lines(disk) if file.suffix == ".gz" else disk
-            number = 0
+            number = good = good_bytes = 0
             try:
                 for number, line in enumerate(stream, 1):
                     if number & 1023 == 0:
@@ -114,13 +139,17 @@ class RecordingReader:
                         recv_ns = record.get("recv_ns")
                         raw = record.get("raw")
                         if type(recv_ns) is int and type(raw) is str:
+                            good += 1
+                            good_bytes += len(line) + 1
                             yield recv_ns, raw
                             continue
                     self._bad(file, number, 'not {"recv_ns": int, "raw": str}')
             except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-                # A recorder killed mid-write leaves a gzip without its trailer: keep what came
-                # before it.
+                # A recorder killed mid-write leaves a gzip without its trailer; a flipped bit
+                # stops the inflater: keep what came before, and say what is lost.
                 self._bad(file, number + 1, f"unreadable from here on: {exc}")
+                lost = _lost_frames(file, good, good_bytes)
+                self.damaged.append(DamagedPart(file.name, number + 1, good, lost, str(exc)))
 
     def _bad(self, file: Path, number: int, reason: str) -> None:
         self.bad_lines += 1
@@ -128,6 +157,24 @@ class RecordingReader:
             self._on_bad_line(file, number, reason)
         else:
             log.warning("bad recording line", file=str(file), line=number, reason=reason[:200])
+
+
+def _lost_frames(file: Path, good: int, good_bytes: int) -> int | None:
+    """Frames of a damaged gzip file not read: the size its trailer records over the average
+    length of the frames that were read, less those. None without a plausible trailer (a file
+    cut short has none) or without a frame read to measure by."""
+    try:
+        with file.open("rb") as disk:
+            on_disk = disk.seek(0, os.SEEK_END)
+            disk.seek(-4, os.SEEK_END)
+            expected: int = struct.unpack("<I", disk.read(4))[0]
+    except (OSError, struct.error):
+        return None
+    # Text compresses well, but not 100 times: a larger "size" is bytes of a cut, not a trailer.
+    if good == 0 or expected > 100 * on_disk:
+        return None
+    lost = round(expected * good / good_bytes) - good
+    return lost if lost > 0 else None
 
 
 def _gunzip_lines(disk: BinaryIO) -> Iterator[bytes]:
@@ -140,11 +187,20 @@ def _gunzip_lines(disk: BinaryIO) -> Iterator[bytes]:
     inflater = zlib.decompressobj(wbits=31)
     tail = b""
     while chunk := disk.read(READ_CHUNK):
-        data = inflater.decompress(chunk)
-        while inflater.eof and inflater.unused_data:  # the next gzip member
-            rest = inflater.unused_data
-            inflater = zlib.decompressobj(wbits=31)
-            data += inflater.decompress(rest)
+        before = inflater.copy()
+        try:
+            data = inflater.decompress(chunk)
+            while inflater.eof and inflater.unused_data:  # the next gzip member
+                rest = inflater.unused_data
+                inflater = zlib.decompressobj(wbits=31)
+                data += inflater.decompress(rest)
+        except zlib.error as exc:
+            # Damage in this chunk: inflate it again in small steps to keep the lines before it.
+            data = _salvage(before, chunk)
+            lines = (tail + data).split(b"\n")
+            lines.pop()  # a line cut by the damage is not a frame
+            yield from lines
+            raise exc
         lines = (tail + data).split(b"\n")
         tail = lines.pop()
         yield from lines
@@ -152,6 +208,19 @@ def _gunzip_lines(disk: BinaryIO) -> Iterator[bytes]:
         raise EOFError("compressed file ended before the end-of-stream marker")
     if tail:
         yield tail
+
+
+def _salvage(inflater: zlib._Decompress, chunk: bytes, step: int = 1024) -> bytes:
+    """What ``inflater`` produces from ``chunk`` before the first error, fed ``step`` at a time."""
+    out = b""
+    for start in range(0, len(chunk), step):
+        try:
+            out += inflater.decompress(chunk[start : start + step])
+        except zlib.error:
+            break
+        if inflater.eof:
+            break
+    return out
 
 
 def iter_recording(path: Path) -> Iterator[tuple[int, str]]:
@@ -189,6 +258,46 @@ def load_recording_events(path: Path) -> list[dict[str, object]] | None:
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise RecordingError(f"{file} is not a JSON array of event objects")
     return events
+
+
+def _is_recording_file(path: Path) -> bool:
+    name = path.name
+    return name in (MARKETS_FILE, EVENTS_FILE, *PLAIN_FRAME_FILES) or bool(_PART.match(name))
+
+
+def prepare_folder(out_dir: Path, *, append: bool = False, force: bool = False) -> None:
+    """Make ``out_dir`` ready for a new recording. A folder with anything in it is refused
+    (RecordingError) unless ``append`` (add to the recording there) or ``force`` (delete its
+    recording files first: markets.json, events.json, the frames files)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RecordingError(f"cannot record into {out_dir}: it is not a folder")
+    try:
+        present = sorted(out_dir.iterdir()) if out_dir.is_dir() else []
+    except OSError as exc:
+        raise RecordingError(f"cannot read {out_dir}: {exc.strerror or exc}") from None
+    if not present or append:
+        return
+    if not force:
+        raise RecordingError(
+            f"{out_dir} is not empty ({len(present)} entries): --append adds to the recording "
+            "there, --force replaces it"
+        )
+    for path in present:
+        if path.is_file() and _is_recording_file(path):
+            try:
+                path.unlink()
+            except OSError as exc:
+                raise RecordingError(f"cannot remove {path}: {exc.strerror or exc}") from None
+
+
+def _token_set(market: dict[str, object]) -> object:
+    tokens = market.get("clobTokenIds")
+    if isinstance(tokens, str):
+        try:
+            tokens = orjson.loads(tokens)
+        except orjson.JSONDecodeError:
+            return tokens
+    return sorted(str(t) for t in tokens) if isinstance(tokens, list) else tokens
 
 
 def _market_key(market: dict[str, object]) -> str:
@@ -232,13 +341,21 @@ class Recorder:
     # ------------------------------------------------------------------ public
 
     def write_markets(self, gamma_markets: list[dict[str, object]]) -> None:
-        """Write markets.json, keeping markets an earlier session recorded there."""
+        """Write markets.json, keeping markets an earlier session recorded there; RecordingError
+        if a market recorded there now has other tokens (its frames would be misread)."""
         merged: dict[str, dict[str, object]] = {}
         if (self.out_dir / MARKETS_FILE).is_file():
             for market in load_recording_markets(self.out_dir):
                 merged[_market_key(market)] = market
         for market in gamma_markets:
-            merged[_market_key(market)] = market
+            key = _market_key(market)
+            earlier = merged.get(key)
+            if earlier is not None and _token_set(earlier) != _token_set(market):
+                raise RecordingError(
+                    f"market {key} has other tokens than in the recording at {self.out_dir}: "
+                    "record into a new folder"
+                )
+            merged[key] = market
         target = self.out_dir / MARKETS_FILE
         temporary = target.with_name(f".{MARKETS_FILE}.{os.getpid()}.tmp")
         try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from polyarb.marketdata.books import BookStore
-from polyarb.marketdata.recorder import RecordingError, RecordingReader
+from polyarb.marketdata.recorder import DamagedPart, RecordingError, RecordingReader
 
 ProgressCallback = Callable[[int, int, int], None]
 """progress(frames_done, bytes_done, bytes_total); bytes are on-disk (compressed) bytes."""
@@ -48,6 +48,7 @@ class ReplaySummary:
     pongs: int = 0
     bad_lines: int = 0
     bad_line_samples: list[BadLine] = field(default_factory=list)
+    damaged: list[DamagedPart] = field(default_factory=list)  # parts not readable to their end
     books: int = 0
     stale_books: int = 0
     book_agreement: str = ""  # BookStore.agreement().text() at the end
@@ -128,6 +129,7 @@ def replay(
         if count - before_types.get(kind, 0)
     }
     summary.bad_lines = reader.bad_lines
+    summary.damaged = list(reader.damaged)
     summary.books = len(books.books)
     summary.stale_books = sum(1 for book in books.books.values() if book.stale)
     summary.book_agreement = books.agreement().text()

@@ -1,0 +1,82 @@
+"""CLI start-up benchmark: `polyarb --help` and `polyarb config` against `import typer, rich`.
+
+The target (issue 9): both within 2x of ``python -c "import typer, rich"`` measured in the same
+run. Each command runs ``--runs`` times, interleaved round by round so that a busy spell of the
+machine hits all three alike; the figure is the median wall time of a fresh process. Exit 1 if
+a ratio is above ``--max-ratio``.
+
+    .venv/bin/python bench/bench_cli_start.py [--runs 15] [--max-ratio 2.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+# A typer app with one command and one option, run: the floor of any typer command (typer 0.29
+# imports pydantic to coerce parameters), for reference; it is not a target.
+TOY = """
+import typer
+app = typer.Typer()
+@app.command()
+def config(as_json: bool = typer.Option(False, "--json")) -> None:
+    print("configuration")
+app()
+"""
+COMMANDS: dict[str, list[str]] = {
+    "python -c 'import typer, rich'": ["-c", "import typer, rich"],
+    "typer one-option command (ref.)": ["-c", TOY],
+    "polyarb --help": ["-m", "polyarb", "--help"],
+    "polyarb config": ["-m", "polyarb", "config"],
+}
+BASELINE = "python -c 'import typer, rich'"
+REFERENCE = "typer one-option command (ref.)"
+
+
+def _once(args: list[str], cwd: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--max-ratio", type=float, default=2.0)
+    options = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POLY", "PYTHONPROFILE"))}
+    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    with tempfile.TemporaryDirectory() as cwd:  # no .env of the developer's
+        for args in COMMANDS.values():
+            _once(args, cwd, env)  # warm the file cache
+        for _ in range(options.runs):
+            for name, args in COMMANDS.items():
+                times[name].append(_once(args, cwd, env))
+    base = statistics.median(times[BASELINE])
+    worst = 0.0
+    print(f"median of {options.runs} runs each (interleaved), fresh processes:")
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        ratio = median / base
+        if name not in (BASELINE, REFERENCE):
+            worst = max(worst, ratio)
+        print(f"  {name:32s} {median * 1000:7.1f} ms  {ratio:4.2f}x")
+    verdict = "met" if worst <= options.max_ratio else "MISSED"
+    print(f"target: within {options.max_ratio:g}x of the baseline: {verdict} (worst {worst:.2f}x)")
+    return 0 if worst <= options.max_ratio else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
