@@ -41,12 +41,16 @@ class NegRisk(SetStrategy[NegRiskConfig]):
             else:
                 if len({outcome.token_id for _, outcome in legs}) != len(legs):
                     continue
+                if not self._fees_known([market for market, _ in legs]):
+                    continue
                 fees = FeeModel(tuple(market.fees for market, _ in legs))
                 bounds = make_bounds(
                     fees,
                     min_edge=config.min_edge,
                     max_sets=config.max_position,
                     max_notional=config.max_notional,
+                    min_profit=config.min_profit_usd,
+                    chain_cost=config.chain_tx_cost_usd,
                     min_sets=max(config.min_liquidity, *(m.min_order_size for m, _ in legs)),
                 )
                 targets.append(SetTarget(event.event_id, tuple(legs), fees, bounds))
