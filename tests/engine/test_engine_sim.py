@@ -94,8 +94,11 @@ async def test_binary_and_negrisk_windows_are_traded_with_exact_pnl(tmp_path: Pa
     assert merge.qty == binary_depth
     assert not merge.locked
     binary_cost = sum((f.price * f.size + f.fee for f in fills.values()), Decimal(0))
-    expected_binary = merge.qty * 1 - binary_cost
-    assert expected_binary == binary_depth * binary_edge - fills[yes].fee - fills[no].fee
+    assert merge.tx_cost == Decimal("0.01")  # CHAIN_TX_COST_USD, booked with the merge
+    expected_binary = merge.qty * 1 - binary_cost - merge.tx_cost
+    assert expected_binary == (
+        binary_depth * binary_edge - fills[yes].fee - fills[no].fee - merge.tx_cost
+    )
     assert expected_binary > 0
 
     # --- the negRisk window: YES of every outcome at the window prices, held as a locked set.
@@ -107,14 +110,16 @@ async def test_binary_and_negrisk_windows_are_traded_with_exact_pnl(tmp_path: Pa
     assert sum(f.price for f in neg_report.fills) == 1 - neg_edge
     neg_cost = sum((f.price * f.size + f.fee for f in neg_report.fills), Decimal(0))
     [lock] = engine.ledger.locked_sets()
-    assert (lock.qty, lock.cost) == (neg_depth, neg_cost)
+    assert (lock.qty, lock.cost) == (neg_depth, neg_cost + Decimal("0.01"))  # + its redeem
 
     # The ledger: the merge realized exactly what the fills imply; the locked set is unrealized.
     ledger = engine.ledger
     assert ledger.realized_pnl == expected_binary
     assert ledger.fees_paid == sum((f.fee for f in (*report.fills, *neg_report.fills)), Decimal(0))
     assert ledger.positions() == []  # everything bought was merged or locked
-    assert ledger.cash == ledger.starting_balance - binary_cost + merge.qty - neg_cost
+    chain = merge.tx_cost + Decimal("0.01")  # the merge, and the locked set's redeem
+    assert ledger.cash == ledger.starting_balance - binary_cost + merge.qty - neg_cost - chain
+    assert ledger.chain_costs == chain
     assert run.summary is not None
     assert run.summary.realized_pnl == expected_binary
     assert len(run.taken()) == 2
