@@ -111,7 +111,11 @@ def best_sets(
     best_profit = 0
     while filled < max_units and edge_den * marginal <= threshold and cost <= max_cost:
         step = min(left)
-        end = min(filled + step, max_units, filled + (max_cost - cost) // marginal)
+        end = filled + step
+        if end > max_units:
+            end = max_units
+        if cost + marginal * (end - filled) > max_cost:  # the notional cap ends it here
+            end = filled + (max_cost - cost) // marginal
         q = end - end % grid
         if q > filled:
             profit = payoff * q - cost - marginal * (q - filled)
