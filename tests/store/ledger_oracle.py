@@ -6,8 +6,9 @@ docs state them: a BUY adds its notional plus fee to the cost basis; shares leav
 (SELL, merge, lock) with the pro-rata share of its cost, rounded half-even to 1e-10 (all of it
 when the position empties); a SELL realizes notional - fee - that cost; a merge realizes
 qty - cost; a lock holds the cost until the event resolves; a merge's or lock's on-chain
-``tx_cost`` (absent = 0) is part of that cost; a resolution pays $1 a winning share. Daily rows are cumulative (since the first event) as of the last event of each UTC day,
-for the whole ledger ("") and for every strategy that has filled or realized by then.
+``tx_cost`` (absent = 0) is part of that cost; a resolution pays $1 a winning share. Daily rows
+are cumulative (since the first event) as of the last event of each UTC day, for the whole ledger
+("") and for every strategy that has filled or realized by then.
 """
 
 from __future__ import annotations
