@@ -3,9 +3,9 @@
 Depth-aware (the seed's primary strategy, spec in seed_code_study.md 2.1, fixed): the size is the
 most profitable Q over both ask ladders that buys no set whose own marginal cost, fees included,
 leaves less than ``min_edge``, within the position and notional caps, and whose expected profit
-covers the merge transaction plus ``min_profit_usd`` (``complete_set.plan_sets``); both books must be fresh, not stale and not
-crossed; the venue's minimums and precision are respected. Both books are read independently
-(never NO = 1 - YES).
+covers the merge transaction plus ``min_profit_usd`` (``complete_set.plan_sets``); both books
+must be fresh, not stale and not crossed; the venue's minimums and precision are respected. Both
+books are read independently (never NO = 1 - YES).
 """
 
 from __future__ import annotations
