@@ -189,9 +189,18 @@ class Settings(BaseModel):
     risk_max_exposure: PosDecimal = Decimal(2000)
     risk_max_orders_per_minute: Annotated[int, Field(ge=1)] = 120
 
+    # --- costs -----------------------------------------------------------------------------
+    # USD per on-chain transaction (merge, redeem, convert): enters every plan that needs one
+    # and is booked when the paper ledger merges. Polygon gas for a merge is well under a cent.
+    chain_tx_cost_usd: Annotated[Decimal, Field(ge=0, le=10)] = Decimal("0.01")
+    # Taker fee rate assumed for a market whose data carries no fee information; unset (the
+    # default) means such a market is not traded at all (fail closed, never "free").
+    default_fee_rate: Annotated[Decimal | None, Field(ge=0, le=1)] = None
+
     # --- SumTo100 (binary complete sets, depth-aware) --------------------------------------
     sumto100_enabled: StrictBool = True
     sumto100_min_edge: NonNegDecimal = Decimal("0.003")
+    sumto100_min_profit_usd: NonNegDecimal = Decimal("0.05")
     sumto100_max_position: PosDecimal = Decimal(100)
     sumto100_max_notional: PosDecimal = Decimal(100)
     sumto100_min_liquidity: PosDecimal = Decimal(50)
@@ -202,12 +211,14 @@ class Settings(BaseModel):
     # --- Clipper (top of book) -------------------------------------------------------------
     clipper_enabled: StrictBool = True
     clipper_min_profit: NonNegDecimal = Decimal("0.01")
+    clipper_min_profit_usd: NonNegDecimal = Decimal("0.05")
     clipper_max_position: PosDecimal = Decimal(100)
     clipper_max_notional: PosDecimal = Decimal(100)
 
     # --- negRisk complete sets -------------------------------------------------------------
     negrisk_enabled: StrictBool = True
     negrisk_min_edge: NonNegDecimal = Decimal("0.005")
+    negrisk_min_profit_usd: NonNegDecimal = Decimal("0.05")
     negrisk_max_position: PosDecimal = Decimal(100)
     negrisk_max_notional: PosDecimal = Decimal(200)
     negrisk_min_liquidity: PosDecimal = Decimal(10)
@@ -217,6 +228,7 @@ class Settings(BaseModel):
     # --- negRisk conversion (NO of every outcome, converted into n - 1 collateral) ---------
     negrisk_convert_enabled: StrictBool = True
     negrisk_convert_min_edge: NonNegDecimal = Decimal("0.005")  # dollars a set, fees included
+    negrisk_convert_min_profit_usd: NonNegDecimal = Decimal("0.05")
     negrisk_convert_max_position: PosDecimal = Decimal(100)
     negrisk_convert_max_notional: PosDecimal = Decimal(200)
     negrisk_convert_min_liquidity: PosDecimal = Decimal(10)

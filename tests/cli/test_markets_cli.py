@@ -98,7 +98,13 @@ def test_json_lists_the_tradable_universe(gamma_url: str) -> None:
     ]
     assert fed["tick_size"] == "0.01"
     assert fed["min_order_size"] == "5"
-    assert fed["fees"] == {"rate": "0.05", "exponent": 1, "taker_only": True, "rebate_rate": "0.25"}
+    assert fed["fees"] == {
+        "rate": "0.05",
+        "exponent": 1,
+        "taker_only": True,
+        "rebate_rate": "0.25",
+        "known": True,
+    }
     assert fed["liquidity"] == "820476.0282"
     assert fed["end_date"] == "2026-10-29T03:59:00+00:00"
     assert by_slug["btc-updown-5m-1773307200"]["fees"]["rate"] == "0.072"

@@ -119,6 +119,38 @@ def test_merge_realizes_one_dollar_per_set_minus_cost() -> None:
     assert ledger.pnl_by_strategy() == {"sumto100": D(5)}
 
 
+def test_a_merge_books_its_chain_transaction() -> None:
+    ledger = Ledger(D(1000))
+    ledger.apply_fill(fill("y", "yes", Side.BUY, "0.45", "100"))
+    ledger.apply_fill(fill("n", "no", Side.BUY, "0.50", "100"))
+    merge = Merge("m", "cond-1", ("yes", "no"), D(100), T0 + 1, "sumto100", tx_cost=D("0.01"))
+    assert ledger.apply_merge(merge).realized == D("4.99")
+    assert ledger.cash == D("1004.99")
+    assert ledger.chain_costs == D("0.01")
+    assert ledger.fees_paid == 0  # a chain cost is not a venue fee
+    restored = Ledger.restore(ledger.snapshot())
+    assert restored.chain_costs == D("0.01")
+    assert restored.snapshot() == ledger.snapshot()
+    with pytest.raises(LedgerError, match="negative tx_cost"):
+        ledger.apply_merge(Merge("m2", "cond-1", ("yes", "no"), D(1), T0, "s", tx_cost=D(-1)))
+
+
+def test_a_lock_pays_its_redeem_now_and_realizes_it_at_resolution() -> None:
+    ledger = Ledger(D(100))
+    tokens = ("a-yes", "b-yes")
+    for i, (token, price) in enumerate(zip(tokens, ("0.40", "0.50"), strict=True)):
+        ledger.apply_fill(fill(f"f{i}", token, Side.BUY, price, "10", market=f"cond-{i}"))
+    lock = Merge("lock", "ev", tokens, D(10), T0 + 1, "sumto100", locked=True, tx_cost=D("0.02"))
+    assert ledger.apply_merge(lock).realized == 0
+    assert ledger.cash == D(100) - D(9) - D("0.02")
+    [held] = ledger.locked_sets()
+    assert held.cost == D("9.02")
+    assert ledger.equity() == D(100) + D(1) - D("0.02")
+    paid = ledger.apply_resolution(Resolution("r", "cond-1", "b-yes", T0 + 2))
+    assert paid.realized == D("0.98")
+    assert ledger.cash == D("100.98")
+
+
 def test_locked_set_pays_on_the_winning_resolution_only() -> None:
     ledger = Ledger(D(100))
     tokens = ("a-yes", "b-yes", "c-yes")

@@ -14,7 +14,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -146,11 +146,11 @@ async def run_against_sim(
 
 def taker_fee(rate: Decimal, price: Decimal, shares: Decimal) -> Decimal:
     """The venue's taker fee of one fill, computed here from its definition (anchors.md 4):
-    rate x p x (1 - p) x shares, charged to 5 decimals (half up), at least 0.00001."""
+    rate x p x (1 - p) x shares, charged to 5 decimals rounded down (docs.polymarket.com
+    trading/fees), so a fee under 0.00001 is not charged."""
     if rate == 0:
         return Decimal(0)
-    fee = (rate * price * (1 - price) * shares).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
-    return max(fee, FEE_QUANTUM)
+    return (rate * price * (1 - price) * shares).quantize(FEE_QUANTUM, rounding=ROUND_DOWN)
 
 
 def fee_rate(market: SimMarket) -> Decimal:

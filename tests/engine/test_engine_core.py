@@ -17,6 +17,8 @@ from .replaykit import EPOCH_NS, MS, EngineDriver, book, price_change, text, uni
 
 DAY_NS = 86_400 * 1_000_000_000
 
+CHAIN = Decimal("0.01")  # the default CHAIN_TX_COST_USD
+
 
 def settings(tmp_path: Path, **overrides: Any) -> Settings:
     base: dict[str, Any] = {
@@ -51,7 +53,9 @@ async def test_risk_positions_follow_the_ledger_after_a_merge(tmp_path: Path, ma
     await run.frame(EPOCH_NS, window_frames(cid, yes, no, t0_ms))
     await run.settle()
     assert engine.counters.taken == 1
-    assert engine.ledger.realized_pnl == Decimal(5)
+    # 5c a set on 100 sets, less the merge transaction (CHAIN_TX_COST_USD, default $0.01).
+    assert engine.ledger.realized_pnl == Decimal(5) - CHAIN
+    assert engine.ledger.chain_costs == CHAIN
     assert engine.ledger.positions() == []
     assert engine.risk.positions() == {}  # the merge returned the shares as collateral
 
@@ -64,7 +68,7 @@ async def test_risk_positions_follow_the_ledger_after_a_merge(tmp_path: Path, ma
     await run.settle()
     assert engine.risk.denials == {}
     assert engine.counters.taken == 2
-    assert engine.ledger.realized_pnl == Decimal(10)
+    assert engine.ledger.realized_pnl == Decimal(10) - 2 * CHAIN
 
 
 async def test_state_reports_the_kill_switch(tmp_path: Path, market: Any) -> None:

@@ -120,8 +120,8 @@ async def test_signals_and_trades_files(tmp_path: Path, windows_recording: Path)
         assert len(sizes) == 1, "every leg filled alike in these windows"
         cost = sum(Decimal(f["price"]) * Decimal(f["size"]) + Decimal(f["fee"]) for f in fills)
         fees += sum((Decimal(f["fee"]) for f in fills), Decimal(0))
-        if taken[signal_id]["strategy"] != "negrisk":
-            realized += sizes.pop() - cost
+        if taken[signal_id]["strategy"] != "negrisk":  # merged: one chain transaction each
+            realized += sizes.pop() - cost - Settings(_env_file=None).chain_tx_cost_usd  # type: ignore[call-arg]
     assert summary.realized_pnl == realized
     assert summary.fees == fees
 
@@ -214,7 +214,7 @@ async def test_one_leg_fills_the_policy_acts_and_nothing_is_lost(
     elif policy == "complete":
         assert leg_risk.actions == ("complete",)
         assert (bought[no], merged) == (Decimal(100), Decimal(100))
-        assert ledger.realized_pnl == Decimal(100) - Decimal(45) - Decimal(55)
+        assert ledger.realized_pnl == Decimal(100) - Decimal(45) - Decimal(55) - s.chain_tx_cost_usd
         assert ledger.positions() == []
     else:
         assert leg_risk.actions == ("hold",)

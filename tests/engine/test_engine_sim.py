@@ -4,7 +4,7 @@ market and a frozen feed produce no trades."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +94,11 @@ async def test_binary_and_negrisk_windows_are_traded_with_exact_pnl(tmp_path: Pa
     assert merge.qty == binary_depth
     assert not merge.locked
     binary_cost = sum((f.price * f.size + f.fee for f in fills.values()), Decimal(0))
-    expected_binary = merge.qty * 1 - binary_cost
-    assert expected_binary == binary_depth * binary_edge - fills[yes].fee - fills[no].fee
+    assert merge.tx_cost == Decimal("0.01")  # CHAIN_TX_COST_USD, booked with the merge
+    expected_binary = merge.qty * 1 - binary_cost - merge.tx_cost
+    assert expected_binary == (
+        binary_depth * binary_edge - fills[yes].fee - fills[no].fee - merge.tx_cost
+    )
     assert expected_binary > 0
 
     # --- the negRisk window: YES of every outcome at the window prices, held as a locked set.
@@ -107,14 +110,16 @@ async def test_binary_and_negrisk_windows_are_traded_with_exact_pnl(tmp_path: Pa
     assert sum(f.price for f in neg_report.fills) == 1 - neg_edge
     neg_cost = sum((f.price * f.size + f.fee for f in neg_report.fills), Decimal(0))
     [lock] = engine.ledger.locked_sets()
-    assert (lock.qty, lock.cost) == (neg_depth, neg_cost)
+    assert (lock.qty, lock.cost) == (neg_depth, neg_cost + Decimal("0.01"))  # + its redeem
 
     # The ledger: the merge realized exactly what the fills imply; the locked set is unrealized.
     ledger = engine.ledger
     assert ledger.realized_pnl == expected_binary
     assert ledger.fees_paid == sum((f.fee for f in (*report.fills, *neg_report.fills)), Decimal(0))
     assert ledger.positions() == []  # everything bought was merged or locked
-    assert ledger.cash == ledger.starting_balance - binary_cost + merge.qty - neg_cost
+    chain = merge.tx_cost + Decimal("0.01")  # the merge, and the locked set's redeem
+    assert ledger.cash == ledger.starting_balance - binary_cost + merge.qty - neg_cost - chain
+    assert ledger.chain_costs == chain
     assert run.summary is not None
     assert run.summary.realized_pnl == expected_binary
     assert len(run.taken()) == 2
@@ -145,7 +150,10 @@ async def test_binary_and_negrisk_windows_are_traded_with_exact_pnl(tmp_path: Pa
         assert record.closed_ns >= closed - CLOCK_SLACK_NS, (record, closed)
     assert binary_record.best_edge >= Decimal("0.03")  # 0.05 less the fees per set
     assert binary_record.max_size == binary_depth
-    assert neg_record.best_edge == neg_edge  # no fees on this event
+    # No fees on this event; the set's redeem (CHAIN_TX_COST_USD $0.01) is spread over its sets.
+    assert neg_record.best_edge == neg_edge - (Decimal("0.01") / neg_depth).quantize(
+        Decimal("1e-8"), rounding=ROUND_UP
+    )
     report_by_strategy = engine.tracker.report()
     assert report_by_strategy["negrisk"].by_outcome.get("filled") == 1
 

@@ -24,7 +24,9 @@ def fill(n: int) -> Fill:
 
 
 MERGE = Merge("merge-1", "cond", ("tok", "tok-no"), D("10.123456"), 5_000, "sumto100")
-LOCK = Merge("lock-1", "event", ("a", "b", "c"), D(3), 6_000, "negrisk", locked=True)
+LOCK = Merge(
+    "lock-1", "event", ("a", "b", "c"), D(3), 6_000, "negrisk", locked=True, tx_cost=D("0.01")
+)
 RESOLUTION = Resolution("res-1", "cond", "tok", 7_000, ("tok", "tok-no"))
 
 

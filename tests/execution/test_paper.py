@@ -303,8 +303,10 @@ async def test_taker_fees_are_exact_per_level() -> None:
 def test_venue_fee_rounding() -> None:
     fees = FeeSchedule(D("0.07"))
     assert venue_taker_fee(fees, D("0.50"), D(100)) == D("1.75")
-    assert venue_taker_fee(fees, D("0.01"), D(3)) == D("0.00208")  # 0.002079 rounds half up
-    assert venue_taker_fee(fees, D("0.001"), D("0.01")) == D("0.00001")  # tiny but > 0
+    # The venue rounds each fill's fee down to 5 decimals (docs.polymarket.com trading/fees).
+    assert venue_taker_fee(fees, D("0.01"), D(3)) == D("0.00207")  # 0.0020790 rounds down
+    assert venue_taker_fee(fees, D("0.001"), D("0.01")) == 0  # 0.0000007: below 1e-5, not charged
+    assert venue_taker_fee(fees, D("0.5"), D("0.0571")) == D("0.00099")  # 0.00099925
     assert venue_taker_fee(NO_FEES, D("0.5"), D(100)) == 0
     assert venue_taker_fee(FeeSchedule(D("0.25"), exponent=2), D("0.5"), D(100)) == D("1.5625")
 

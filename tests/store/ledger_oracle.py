@@ -6,9 +6,10 @@ docs state them: a BUY adds its notional plus fee to the cost basis; shares leav
 (SELL, merge, lock) with the pro-rata share of its cost, rounded half-even to 1e-10 (all of it
 when the position empties); a SELL realizes notional - fee - that cost; a merge realizes
 qty x (number of tokens - 1) - cost (1 a set for a binary merge, n - 1 for a negRisk conversion
-of n NO tokens); a lock holds the cost until the event resolves; a resolution pays $1 a winning
-share. Daily rows are cumulative (since the first event) as of the last event of each UTC day,
-for the whole ledger ("") and for every strategy that has filled or realized by then.
+of n NO tokens); a lock holds the cost until the event resolves; a merge's or lock's on-chain
+``tx_cost`` (absent = 0) is part of that cost; a resolution pays $1 a winning share. Daily rows
+are cumulative (since the first event) as of the last event of each UTC day, for the whole ledger
+("") and for every strategy that has filled or realized by then.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class Books:
     def _merge(self, event: dict[str, Any]) -> None:
         strategy, qty = event["strategy"], _q(event["qty"])
         cost = sum((self._take((strategy, t), qty) for t in event["token_ids"]), Fraction(0))
+        cost += _q(event.get("tx_cost", "0"))
         if event["locked"]:
             self.locked[event["merge_id"]] = (strategy, tuple(event["token_ids"]), qty, cost)
         else:

@@ -26,7 +26,16 @@ def _events() -> list[LedgerEvent]:
     events: list[LedgerEvent] = [
         make_fill(1, token=yes, price="0.40", size="10", fee="0.01"),
         make_fill(2, token=no, price="0.55", size="10", fee="0.01"),
-        Merge("merge-1", "mkt-1", (yes, no), Decimal(6), T0 + 3_000_000, "sum_to_100"),
+        # The merge's on-chain cost (CHAIN_TX_COST_USD) is stored and rebuilt with it.
+        Merge(
+            "merge-1",
+            "mkt-1",
+            (yes, no),
+            Decimal(6),
+            T0 + 3_000_000,
+            "sum_to_100",
+            tx_cost=Decimal("0.01"),
+        ),
         make_fill(4, token=yes, side=Side.SELL, price="0.62", size="2", fee="0.002"),
         make_fill(5, token="tok-b", market="mkt-2", price="0.30", size="7", strategy="clipper"),
         make_fill(6, token=yes, price="0.41", size="3", ts_ns=T0 + DAY_NS + 1),

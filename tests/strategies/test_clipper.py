@@ -22,14 +22,16 @@ def clipper_with(
     return strategy, view
 
 
-# The seed's vectors (seed_code_study.md 2.2) without fees: 0.45 + 0.50 at $50 -> 52.63 sets.
+# The seed's vectors (seed_code_study.md 2.2) without fees: 0.45 + 0.50 at $50 -> 52.63 sets, less
+# the $0.01 merge transaction (CHAIN_TX_COST_USD) that the notional cap holds too -> 52.62.
 def test_seed_vector_notional_cap() -> None:
     strategy, view = clipper_with(
         ClipperConfig(max_notional=Decimal(50)), {"a": ("0.45", "0.50", "1000")}
     )
     [signal] = strategy.on_book(view, {"a"}, NOW)
-    assert signal.size == Decimal("52.63")
-    assert signal.edge == Decimal("0.05")
+    assert signal.size == Decimal("52.62")
+    assert signal.cost == Decimal("52.62") * Decimal("0.95") + Decimal("0.01")
+    assert signal.edge == Decimal("0.04980995")  # (2.631 - 0.01) / 52.62, rounded down
     assert signal.cost <= Decimal(50)
 
 
@@ -47,8 +49,8 @@ def test_flat_fee_per_set_enters_the_notional() -> None:
         {"a": ("0.45", "0.50", "1000")},
     )
     [signal] = strategy.on_book(view, {"a"}, NOW)
-    assert signal.size == Decimal("52.08")  # 50 / 0.96
-    assert signal.edge == Decimal("0.04")
+    assert signal.size == Decimal("52.07")  # (50 - 0.01 chain) / 0.96
+    assert signal.cost == Decimal("52.07") * Decimal("0.96") + Decimal("0.01")
 
 
 def test_min_profit_after_venue_fees() -> None:

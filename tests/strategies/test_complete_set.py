@@ -11,7 +11,7 @@ from polyarb.domain.book import BookSide
 from polyarb.domain.market import FeeSchedule
 from polyarb.strategies import SumTo100
 from polyarb.strategies.base import SumTo100Config
-from polyarb.strategies.complete_set import make_bounds, max_sets, plan_sets, top_of_book_sets
+from polyarb.strategies.complete_set import best_sets, make_bounds, plan_sets, top_of_book_sets
 from polyarb.strategies.fees import FeeModel
 
 from .helpers import NOW, FakeView, binary_market, make_book, set_ask
@@ -55,14 +55,7 @@ def test_top_of_book_estimate_is_the_planners_first_segment(
         min_sets=min_sets,
     )
     sets, total = top_of_book_sets(asks, fees, bounds)
-    top = max_sets(
-        asks,
-        fees,
-        edge_ratio=bounds.edge_ratio,
-        max_units=bounds.max_units,
-        max_cost=bounds.max_cost,
-        top_only=True,
-    )
+    top, _ = best_sets(asks, fees, bounds, top_only=True)
     assert sets == (top if top >= bounds.min_units else 0)
     if not sets:
         assert total == 0
@@ -94,7 +87,7 @@ def test_a_held_back_market_is_sighted_from_the_best_levels() -> None:
     assert sighting.held_back == "in_flight"
     assert sighting.signal_id == ""
     assert sighting.size == Decimal(30)  # the best levels alone
-    assert sighting.edge == Decimal("0.04")  # 1 - 0.45 - 0.50 - 0.01
+    assert sighting.edge == Decimal("0.03966666")  # 1 - 0.45 - 0.50 - 0.01, less 0.01 / 30 sets
     set_ask(view.books["cond-1-yes"], "0.45", "4", NOW)  # too thin for min_liquidity
     assert strategy.on_book(view, {"cond-1"}, view.now) == []
     assert strategy.last_sightings == []

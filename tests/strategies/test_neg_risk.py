@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from polyarb.domain.market import FeeSchedule
 from polyarb.strategies import NegRisk
@@ -32,19 +32,25 @@ def test_buys_yes_of_every_outcome_sized_by_the_thinnest() -> None:
     assert signal.size == Decimal(40)
     assert [leg.token_id for leg in signal.legs] == ["ev-m0-yes", "ev-m1-yes", "ev-m2-yes"]
     assert [leg.market for leg in signal.legs] == ["ev-m0", "ev-m1", "ev-m2"]
-    assert signal.edge == Decimal("0.05")
+    assert signal.edge == Decimal("0.04975")  # 5c a set less the $0.01 redeem over 40 sets
     assert all(leg.size == Decimal(40) for leg in signal.legs)
 
 
-def test_largest_size_reaches_into_a_worse_level_while_the_average_pays() -> None:
+def test_never_reaches_into_a_level_whose_marginal_set_loses() -> None:
     strategy, view = setup(
         [[("0.30", "500")], [("0.30", "40"), ("0.40", "500")], [("0.35", "500")]]
     )
     [signal] = strategy.on_book(view, {"ev"}, NOW)
-    # 1.05 Q - 4 <= 0.995 Q  <=>  Q <= 72.727...
-    assert signal.size == Decimal("72.72")
-    assert signal.legs[1].limit_price == Decimal("0.40")
+    # Past 40 sets every set costs 0.30 + 0.40 + 0.35 = 1.05: the seed's average rule bought 72.72
+    # (1.05 Q - 4 <= 0.995 Q), the last 32.72 of them at a loss. The marginal rule stops at 40.
+    assert signal.size == Decimal(40)
+    assert signal.legs[1].limit_price == Decimal("0.30")
     assert signal.edge >= Decimal("0.005")
+
+    steps, view = setup([[("0.30", "500")], [("0.30", "40"), ("0.33", "500")], [("0.35", "500")]])
+    [signal] = steps.on_book(view, {"ev"}, NOW)
+    assert signal.size == Decimal(100)  # 0.98 a set past 40 still clears 0.995: max position
+    assert signal.legs[1].limit_price == Decimal("0.33")
 
 
 def test_per_market_fees_are_summed() -> None:
@@ -53,7 +59,7 @@ def test_per_market_fees_are_summed() -> None:
     [signal] = strategy.on_book(view, {"ev"}, NOW)
     expected = sum(
         (
-            f.taker_fee(Decimal(p), Decimal(50)).quantize(Decimal("1e-5"), rounding=ROUND_CEILING)
+            f.taker_fee(Decimal(p), Decimal(50)).quantize(Decimal("1e-5"), rounding=ROUND_DOWN)
             for f, p in zip(fees, ("0.30", "0.30", "0.35"), strict=True)
         ),
         Decimal(0),
@@ -126,4 +132,4 @@ def test_min_liquidity_and_notional() -> None:
     config = NegRiskConfig(max_notional=Decimal(45))
     strategy, view = setup([[("0.30", "500")], [("0.30", "500")], [("0.30", "500")]], config)
     [signal] = strategy.on_book(view, {"ev"}, NOW)
-    assert signal.size == Decimal(50)  # $45 / 0.90
+    assert signal.size == Decimal("49.98")  # ($45 - $0.01 chain) / 0.90

@@ -18,6 +18,9 @@ from .helpers import NOW, FakeSettings, FakeView, make_book, negrisk_event
 D = Decimal
 
 
+CHAIN = D("0.01")  # CHAIN_TX_COST_USD default: one convertPositions transaction
+
+
 def setup(
     asks: list[list[tuple[str, str]]],
     config: NegRiskConvertConfig | None = None,
@@ -42,10 +45,11 @@ def test_buys_no_of_every_outcome_when_the_set_costs_less_than_n_minus_one() -> 
     assert signal.market == "ev"
     assert [leg.token_id for leg in signal.legs] == ["ev-m0-no", "ev-m1-no", "ev-m2-no"]
     assert signal.size == D(40)  # the thinnest NO book
-    assert signal.edge == D("0.15")  # 2 - 1.85 a set
-    assert signal.cost == D(74)  # what the NO shares cost, not the net of the conversion
+    # 2 - 1.85 a set, less the convertPositions transaction (CHAIN_TX_COST_USD, 0.01) over 40 sets
+    assert signal.edge == (D(80) - D(74) - CHAIN) / 40
+    assert signal.cost == D(74) + CHAIN  # what the NO shares and the conversion cost
     assert signal.fees == 0
-    assert signal.expected_profit == D(6)
+    assert signal.expected_profit == D(6) - CHAIN
     assert "converted into 80" in signal.reason
 
 
@@ -63,8 +67,8 @@ def test_fees_of_every_leg_are_paid_out_of_the_edge() -> None:
     [signal] = strategy.on_book(view, {"ev"}, NOW)
     # per leg 50 x 0.04 x 0.60 x 0.40 = 0.48
     assert signal.fees == D("1.44")
-    assert signal.cost == D(90) + D("1.44")
-    assert signal.edge == D("0.1712")  # (2 x 50 - 91.44) / 50
+    assert signal.cost == D(90) + D("1.44") + CHAIN
+    assert signal.edge == (2 * 50 - D(90) - D("1.44") - CHAIN) / 50
 
 
 def test_notional_bounds_what_the_no_set_costs() -> None:

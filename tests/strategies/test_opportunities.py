@@ -135,4 +135,4 @@ def test_with_a_strategy_an_edge_held_back_by_cooldown_stays_one_opportunity() -
     assert opp.lifetime_ns == 150 * MS
     assert opp.outcome == "filled"
     assert opp.signal_ids == [first.signal_id, second.signal_id]
-    assert opp.best_edge == Decimal("0.04")
+    assert opp.best_edge == Decimal("0.0399")  # 4c a set less the $0.01 merge over 100 sets

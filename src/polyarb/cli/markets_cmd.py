@@ -48,6 +48,7 @@ def _market_json(market: Market) -> dict[str, Any]:
             "exponent": market.fees.exponent,
             "taker_only": market.fees.taker_only,
             "rebate_rate": _dec(market.fees.rebate_rate),
+            "known": market.fees.known,  # false: no fee data, not traded without DEFAULT_FEE_RATE
         },
         "liquidity": _dec(market.liquidity),
         "volume_24h": _dec(market.volume_24h),
@@ -96,7 +97,7 @@ def _print_table(universe: Universe, shown: tuple[Market, ...]) -> None:
     for m in shown:
         outcomes = "\n".join(f"{o.label}: {_short(o.token_id)}" for o in m.outcomes)
         grouping = f"yes / {m.event_slug or m.event_id or '?'}" if m.neg_risk else "no"
-        fee = "none" if m.fees.rate == 0 else _dec(m.fees.rate)
+        fee = "unknown" if not m.fees.known else "none" if m.fees.rate == 0 else _dec(m.fees.rate)
         table.add_row(
             m.question, m.slug, outcomes, _dec(m.tick_size), grouping, fee, _dec(m.liquidity)
         )

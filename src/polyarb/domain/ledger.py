@@ -22,6 +22,9 @@ Accounting rules (all amounts exact ``Decimal``):
   as their markets resolve; it is released (its P&L realized) when one of its tokens pays in
   full (a negRisk winner determines the event) or when every token of it has resolved (the
   winner was outside the set, ties and splits), never kept at $1 for an event that paid less.
+- A merge's ``tx_cost`` (the on-chain transaction: the merge, conversion, or the redeem a locked
+  set needs) is paid from cash when the merge is applied: realized at once for a merge, part of
+  the locked set's cost (realized at resolution) for a lock. ``chain_costs`` reports the total.
 - Every event carries an id; applying the same id twice is a no-op reported as a duplicate.
 - ``recompute``/``replay`` rebuild the state from the events and equal incremental application.
 """
@@ -65,6 +68,7 @@ class Merge:
     ts_ns: int
     strategy: str
     locked: bool = False
+    tx_cost: Decimal = Decimal(0)  # USD: the on-chain transaction (CHAIN_TX_COST_USD)
 
     @property
     def collateral_per_set(self) -> int:
@@ -167,6 +171,7 @@ class _State:
     cash: Decimal
     realized: Decimal = ZERO
     fees: Decimal = ZERO
+    chain_costs: Decimal = ZERO
     positions: dict[tuple[str, str], Position] = field(default_factory=dict)
     locked: dict[str, LockedSet] = field(default_factory=dict)
     daily: dict[str, Decimal] = field(default_factory=dict)
@@ -197,6 +202,11 @@ class Ledger:
     @property
     def fees_paid(self) -> Decimal:
         return self._s.fees
+
+    @property
+    def chain_costs(self) -> Decimal:
+        """On-chain transaction costs booked with merges (CHAIN_TX_COST_USD each)."""
+        return self._s.chain_costs
 
     def shares(self, token_id: str, strategy: str | None = None) -> Decimal:
         return sum(
@@ -331,6 +341,9 @@ class Ledger:
         if merge.merge_id in s.merge_ids:
             return Applied(duplicate=True)
         qty = _dec(merge.qty)
+        tx_cost = _dec(merge.tx_cost)
+        if tx_cost < 0:
+            raise LedgerError(f"merge {merge.merge_id}: negative tx_cost {tx_cost}")
         if (
             qty <= 0
             or len(merge.token_ids) < 2
@@ -347,7 +360,9 @@ class Ledger:
                     f"{merge.strategy!r} but only {held} are held"
                 )
             positions.append(pos)
-        cost = sum((self._remove(pos, qty) for pos in positions), ZERO)
+        cost = sum((self._remove(pos, qty) for pos in positions), ZERO) + tx_cost
+        s.cash -= tx_cost
+        s.chain_costs += tx_cost
         realized = ZERO
         if merge.locked:
             s.locked[merge.merge_id] = LockedSet(
@@ -459,6 +474,7 @@ class Ledger:
             "cash": str(s.cash),
             "realized": str(s.realized),
             "fees": str(s.fees),
+            "chain_costs": str(s.chain_costs),
             "positions": [
                 {
                     "token_id": p.token_id,
@@ -502,6 +518,7 @@ class Ledger:
             s.cash = _dec(data["cash"])
             s.realized = _dec(data["realized"])
             s.fees = _dec(data["fees"])
+            s.chain_costs = _dec(data.get("chain_costs", "0"))  # absent in older snapshots
             for p in data["positions"]:
                 pos = Position(
                     str(p["token_id"]),

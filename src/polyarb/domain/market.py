@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
+
+FEE_QUANTUM = Decimal("0.00001")  # the venue's fee precision (USD)
+
+
+def round_fee(raw: Decimal) -> Decimal:
+    """One fill's taker fee as the venue charges it: rounded down to 5 decimals, so a fee under
+    $0.00001 is not charged (docs.polymarket.com trading/fees; NautilusTrader's Polymarket
+    commission floors the same way)."""
+    if raw <= 0:
+        return Decimal(0)
+    return raw.quantize(FEE_QUANTUM, rounding=ROUND_DOWN)
 
 
 @dataclass(frozen=True, slots=True)
 class FeeSchedule:
-    """Taker fee per share = rate x (p x (1 - p)) ** exponent; makers pay nothing (V2)."""
+    """Taker fee per share = rate x (p x (1 - p)) ** exponent; makers pay nothing (V2).
+
+    ``known`` is false when the market data carried no fee information at all (``UNKNOWN_FEES``):
+    such a market is not traded unless a default rate is configured (fail closed, never "free").
+    """
 
     rate: Decimal
     exponent: int = 1
     taker_only: bool = True
     rebate_rate: Decimal = Decimal(0)
+    known: bool = True
 
     def taker_fee_per_share(self, price: Decimal) -> Decimal:
         return self.rate * (price * (1 - price)) ** self.exponent
@@ -28,6 +44,7 @@ NO_FEES = FeeSchedule(rate=Decimal(0))
 _FINAL_PRICES = frozenset({Decimal(0), Decimal("0.5"), Decimal(1)})
 PLACEHOLDER_TITLES = frozenset({"other", "others", "another", "none", "tbd", "tba"})
 _PLACEHOLDER_RE = re.compile(r"^(person|player|candidate|team|option|outcome)\s+[a-z]{1,2}$")
+UNKNOWN_FEES = FeeSchedule(rate=Decimal(0), known=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,3 +179,11 @@ class MarketEvent:
         if not self.neg_risk or len(self.markets) < 2:
             return False
         return all(not m.is_placeholder and not m.closed and m.active for m in self.markets)
+
+
+def resolve_fees(market: Market, default_rate: Decimal | None) -> Market:
+    """``market`` with ``default_rate`` in place of missing fee data (``UNKNOWN_FEES``); unchanged
+    when its fees are known or no default is configured (then it stays untradable)."""
+    if market.fees.known or default_rate is None:
+        return market
+    return replace(market, fees=FeeSchedule(rate=default_rate))

@@ -34,6 +34,7 @@ from polyarb.domain.market import Market
 from polyarb.domain.numbers import price_to_decimal
 from polyarb.domain.sports import Game
 from polyarb.domain.trading import Fill, Mode, Order, Signal
+from polyarb.engine.fees import unknown_fee_markets, with_default_fees
 from polyarb.engine.risk_link import EngineRiskGate, sync_risk_positions
 from polyarb.execution.base import ExecutionClient, ExecutionReport, LegRiskReport
 from polyarb.execution.log_only import LogOnlyExecution
@@ -88,6 +89,7 @@ class Engine:
         ledger: Ledger | None = None,
     ) -> None:
         self.settings = settings
+        universe = with_default_fees(universe, settings.default_fee_rate)
         self.universe = universe
         self.clock = clock
         self.bus = bus
@@ -141,6 +143,9 @@ class Engine:
             strategies=[s.name for s in self.strategies],
             config=settings.masked(),
         )
+        unknown = unknown_fee_markets(universe)
+        if unknown:
+            log.warning("markets without fee data are not traded", markets=unknown)
 
     # ------------------------------------------------------------------ construction helpers
     def _build_execution(self, journal_path: Path | None) -> ExecutionClient:

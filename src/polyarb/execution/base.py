@@ -12,12 +12,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Literal, Protocol
 
 from polyarb.domain.book import Side
 from polyarb.domain.ledger import Merge
-from polyarb.domain.market import FeeSchedule
+from polyarb.domain.market import FeeSchedule, round_fee
 from polyarb.domain.trading import Fill, Mode, Order, OrderStatus, OrderType, Signal
 
 ZERO = Decimal(0)
@@ -26,7 +26,6 @@ LegPolicy = Literal["unwind", "complete", "hold"]
 LEG_POLICIES: tuple[LegPolicy, ...] = ("unwind", "complete", "hold")
 
 # --- venue rules ---------------------------------------------------------------------------
-FEE_QUANTUM = Decimal("0.00001")  # fees are charged to 5 decimals, at least 0.00001 when > 0
 SIZE_QUANTUM = Decimal("0.01")  # order sizes carry at most 2 decimals
 MIN_MARKETABLE_BUY_USD = Decimal(1)
 RESTING_TYPES = frozenset({OrderType.GTC, OrderType.GTD})
@@ -62,14 +61,11 @@ def min_buy_error(amount: Decimal) -> str:
 
 
 def venue_taker_fee(fees: FeeSchedule, price: Decimal, shares: Decimal) -> Decimal:
-    """The taker fee of one fill: rate x (p(1-p))^e x shares, to 5 decimals, >= 0.00001 if > 0."""
+    """The taker fee of one fill: rate x (p(1-p))^e x shares, rounded down to 5 decimals as the
+    venue charges it (a fee under 0.00001 is not charged; ``domain.market.round_fee``)."""
     if not fees.rate or not shares:
         return ZERO
-    raw = fees.taker_fee(price, shares)
-    if raw <= 0:
-        return ZERO
-    fee = raw.quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
-    return fee if fee >= FEE_QUANTUM else FEE_QUANTUM
+    return round_fee(fees.taker_fee(price, shares))
 
 
 def _decimals(value: Decimal) -> int:

@@ -63,6 +63,7 @@ def encode_event(event: LedgerEvent) -> dict[str, Any]:
             "ts_ns": event.ts_ns,
             "strategy": event.strategy,
             "locked": event.locked,
+            "tx_cost": str(event.tx_cost),
         }
         if event.collateral_per_set > 1:  # a negRisk conversion: say what it returned
             record["op"] = "convert"
@@ -112,6 +113,7 @@ def decode_event(data: dict[str, Any]) -> LedgerEvent:
                 ts_ns=int(data["ts_ns"]),
                 strategy=str(data["strategy"]),
                 locked=bool(data["locked"]),
+                tx_cost=Decimal(data.get("tx_cost", "0")),  # absent in older journals
             )
         if kind == "resolution":
             return Resolution(

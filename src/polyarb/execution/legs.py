@@ -38,8 +38,8 @@ from polyarb.execution.base import (
 _CTX = Context(prec=60, rounding=ROUND_HALF_EVEN)
 _REPORT_QUANTUM = Decimal("1e-10")
 _QUARTER = Decimal("0.25")
-# Each fill's fee is rounded half-up to 1e-5 (and at least 1e-5): reserving $0.001 per order
-# covers the rounding of up to 100 fills (price levels) per order on fee-charging markets.
+# Each fill's fee is rounded down to 1e-5 (``domain.market.round_fee``), so the exact fee bounds
+# it; $0.001 per order stays reserved as a margin (it covered half-up rounding of 100 fills).
 FEE_ROUNDING_RESERVE = Decimal("0.001")
 
 PlaceOrder = Callable[[str, Side, Decimal, Decimal], Awaitable[tuple[Order, list[Fill]]]]

@@ -75,9 +75,11 @@ def plan_merge(
     token_ids: Sequence[str],
     strategy: str,
     ts_ns: int,
+    tx_cost: Decimal = ZERO,
 ) -> Merge | None:
     """The merge (binary), lock (negRisk YES) or conversion (negRisk NO) of every complete set
-    held, or None if there is none."""
+    held, or None if there is none; ``tx_cost`` is the on-chain transaction it needs (the merge or
+    conversion, or the lock's later redeem)."""
     qty = mergeable_sets(ledger, token_ids, strategy)
     if qty <= 0:
         return None
@@ -91,6 +93,7 @@ def plan_merge(
         ts_ns=ts_ns,
         strategy=strategy,
         locked=locked,
+        tx_cost=tx_cost,
     )
 
 

@@ -80,6 +80,7 @@ class PaperConfig:
     leg_max_loss: Decimal = Decimal(5)  # LEG_MAX_LOSS, USD per signal
     order_type: OrderType = OrderType.FAK  # for signal legs unless execute() is told otherwise
     merge_sets: bool = True  # merge binary / lock negRisk complete sets after the fills
+    chain_tx_cost: Decimal = Decimal(0)  # CHAIN_TX_COST_USD, booked with each merge or lock
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
@@ -99,6 +100,7 @@ class PaperConfig:
             latency_ms=int(getattr(settings, "paper_latency_ms", 200)),
             leg_policy=policy,
             leg_max_loss=Decimal(str(getattr(settings, "leg_max_loss", 5))),
+            chain_tx_cost=Decimal(str(getattr(settings, "chain_tx_cost_usd", 0))),
         )
 
 
@@ -601,7 +603,15 @@ class PaperExecution:
         found = complete_set_kind(tokens, lambda t: self._market_of(t))
         if found is None:
             return
-        merge = plan_merge(self.ledger, found[0], found[1], tokens, signal.strategy, self._now())
+        merge = plan_merge(
+            self.ledger,
+            found[0],
+            found[1],
+            tokens,
+            signal.strategy,
+            self._now(),
+            self.config.chain_tx_cost,
+        )
         if merge is None:
             return
         tally.realized += self._record([merge])

@@ -16,7 +16,7 @@ from decimal import Decimal
 import structlog
 
 from polyarb.domain.errors import MalformedMessage
-from polyarb.domain.market import NO_FEES, Market, Outcome
+from polyarb.domain.market import NO_FEES, UNKNOWN_FEES, FeeSchedule, Market, Outcome
 from polyarb.marketdata.gamma import fallback_fee_schedule, parse_timestamp, to_decimal
 
 log = structlog.get_logger(__name__)
@@ -82,7 +82,7 @@ def parse_clob_market(raw: Mapping[str, object]) -> Market:
     min_size = _number(raw, "minimum_order_size", ctx, Decimal(5))
     if min_size < 0:
         raise MalformedMessage(f"{ctx}: negative minimum_order_size {min_size}")
-    taker_fee_bps = _number(raw, "taker_base_fee", ctx, Decimal(0))
+    taker_fee_bps = _number(raw, "taker_base_fee", ctx, Decimal(-1))  # -1: not sent
     tags = raw.get("tags")
     return Market(
         condition_id=condition_id,
@@ -94,7 +94,7 @@ def parse_clob_market(raw: Mapping[str, object]) -> Market:
         neg_risk=_flag(raw, "neg_risk", ctx),
         neg_risk_market_id=_text(raw, "neg_risk_market_id", ctx) or None,
         end_date=parse_timestamp(raw.get("end_date_iso"), f"{ctx}: end_date_iso"),
-        fees=fallback_fee_schedule(None) if taker_fee_bps > 0 else NO_FEES,
+        fees=_clob_fees(taker_fee_bps),
         accepting_orders=_flag(raw, "accepting_orders", ctx),
         active=_flag(raw, "active", ctx),
         closed=_flag(raw, "closed", ctx),
@@ -151,3 +151,11 @@ def parse_clob_markets_page(raw: Mapping[str, object]) -> ClobMarketsPage:
         next_cursor=cursor if isinstance(cursor, str) else "",
         skipped=skipped,
     )
+
+
+def _clob_fees(taker_fee_bps: Decimal) -> FeeSchedule:
+    """No ``taker_base_fee`` at all is no fee data (fail closed), 0 is fee-free, and a legacy
+    non-zero value gets the conservative category fallback."""
+    if taker_fee_bps < 0:
+        return UNKNOWN_FEES
+    return fallback_fee_schedule(None) if taker_fee_bps > 0 else NO_FEES

@@ -26,7 +26,14 @@ import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from polyarb.domain.errors import ConfigError, MalformedMessage, PolyarbError, Transient
-from polyarb.domain.market import NO_FEES, FeeSchedule, Market, MarketEvent, Outcome
+from polyarb.domain.market import (
+    NO_FEES,
+    UNKNOWN_FEES,
+    FeeSchedule,
+    Market,
+    MarketEvent,
+    Outcome,
+)
 from polyarb.marketdata.guard import CallGuard
 
 log = structlog.get_logger(__name__)
@@ -506,7 +513,7 @@ def _fees(raw: Mapping[str, object], ctx: str) -> FeeSchedule:
     if enabled is True:
         fee_type = raw.get("feeType")
         return fallback_fee_schedule(fee_type if isinstance(fee_type, str) else None)
-    return NO_FEES
+    return UNKNOWN_FEES  # no fee data at all: not "free" (fail closed; issue 8 item 6)
 
 
 def parse_market(raw: Mapping[str, object], *, event: Mapping[str, object] | None = None) -> Market:

@@ -229,6 +229,7 @@ class _Rows:
                 "token_ids": encode_detail({"token_ids": list(m.token_ids)}),
                 "qty": m.qty,
                 "locked": m.locked,
+                "tx_cost": m.tx_cost,
                 "tx_hash": r.tx_hash,
                 "ts_ns": m.ts_ns,
             }

@@ -155,6 +155,7 @@ async def read_merges(conn: AsyncConnection, mode: Mode) -> list[Merge]:
             ts_ns=r["ts_ns"],
             strategy=r["strategy"],
             locked=r["locked"],
+            tx_cost=r["tx_cost"],
         )
         for r in (await conn.execute(stmt)).mappings()
     ]

@@ -263,6 +263,8 @@ merges = Table(
     Column("token_ids", Text, nullable=False),  # JSON list
     _money("qty"),  # complete sets merged
     Column("locked", Boolean, nullable=False),  # negRisk set held to resolution
+    # USD: the on-chain transaction booked with the merge (CHAIN_TX_COST_USD); 0 on older rows.
+    Column("tx_cost", ExactDecimal(), nullable=False, server_default="0"),
     Column("tx_hash", String(ID), nullable=True),
     Column("ts_ns", BigInteger, nullable=False),
     Index("ix_merges_ts_ns", "ts_ns"),

@@ -204,11 +204,20 @@ class StrategyConfig:
         return dataclasses.replace(self, **{name: value})
 
 
+# The on-chain cost of one merge, redeem or convert (CHAIN_TX_COST_USD), read by every strategy
+# whose trade needs one; a single setting, so it is a fallback rather than a per-strategy field.
+_CHAIN = {"chain_tx_cost_usd": "chain_tx_cost_usd"}
+CHAIN_TX_COST_USD = Decimal("0.01")
+
+
 @dataclass(frozen=True, slots=True)
 class SumTo100Config(StrategyConfig):
     PREFIX: ClassVar[str] = "sumto100"
+    FALLBACKS: ClassVar[dict[str, str]] = _CHAIN
 
-    min_edge: Decimal = Decimal("0.003")
+    min_edge: Decimal = Decimal("0.003")  # per set, on every segment of depth taken (marginal)
+    min_profit_usd: Decimal = Decimal("0.05")  # expected profit of a trade, after the chain cost
+    chain_tx_cost_usd: Decimal = CHAIN_TX_COST_USD
     max_position: Decimal = Decimal(100)  # sets
     max_notional: Decimal = Decimal(100)  # USD, fees included
     min_liquidity: Decimal = Decimal(50)  # sets: the smallest trade worth taking
@@ -224,9 +233,12 @@ class ClipperConfig(StrategyConfig):
         "fee_rate": "sumto100_fee_rate",
         "max_book_age_ms": "sumto100_max_book_age_ms",
         "cooldown_ms": "sumto100_cooldown_ms",
+        **_CHAIN,
     }
 
     min_profit: Decimal = Decimal("0.01")  # per set, fees included
+    min_profit_usd: Decimal = Decimal("0.05")  # expected profit of a trade, after the chain cost
+    chain_tx_cost_usd: Decimal = CHAIN_TX_COST_USD
     max_position: Decimal = Decimal(100)
     max_notional: Decimal = Decimal(100)
     fee_rate: Decimal | None = None  # shares SumTo100's override (SUMTO100_FEE_RATE)
@@ -237,8 +249,11 @@ class ClipperConfig(StrategyConfig):
 @dataclass(frozen=True, slots=True)
 class NegRiskConfig(StrategyConfig):
     PREFIX: ClassVar[str] = "negrisk"
+    FALLBACKS: ClassVar[dict[str, str]] = _CHAIN
 
-    min_edge: Decimal = Decimal("0.005")
+    min_edge: Decimal = Decimal("0.005")  # per set, on every segment of depth taken (marginal)
+    min_profit_usd: Decimal = Decimal("0.05")  # expected profit of a trade, after the chain cost
+    chain_tx_cost_usd: Decimal = CHAIN_TX_COST_USD
     max_position: Decimal = Decimal(100)
     max_notional: Decimal = Decimal(200)
     min_liquidity: Decimal = Decimal(10)
@@ -251,8 +266,11 @@ class NegRiskConvertConfig(StrategyConfig):
     """negRisk conversion (``NEGRISK_CONVERT_*``): min_edge is dollars a set, fees included."""
 
     PREFIX: ClassVar[str] = "negrisk_convert"
+    FALLBACKS: ClassVar[dict[str, str]] = _CHAIN
 
     min_edge: Decimal = Decimal("0.005")
+    min_profit_usd: Decimal = Decimal("0.05")  # expected profit of a trade, after the chain cost
+    chain_tx_cost_usd: Decimal = CHAIN_TX_COST_USD  # the convertPositions transaction
     max_position: Decimal = Decimal(100)  # sets
     max_notional: Decimal = Decimal(200)  # USD the NO set costs, fees included
     min_liquidity: Decimal = Decimal(10)  # sets

@@ -31,7 +31,7 @@ class Clipper(SetStrategy[ClipperConfig]):
         config = self.config
         targets = []
         for market in markets:
-            if not self.watches(market):
+            if not self.watches(market) or not self._fees_known((market,)):
                 continue
             fees = FeeModel((market.fees, market.fees), config.fee_rate)
             bounds = make_bounds(
@@ -39,6 +39,8 @@ class Clipper(SetStrategy[ClipperConfig]):
                 min_edge=config.min_profit,
                 max_sets=config.max_position,
                 max_notional=config.max_notional,
+                min_profit=config.min_profit_usd,
+                chain_cost=config.chain_tx_cost_usd,
                 min_sets=market.min_order_size,
             )
             legs = tuple((market, outcome) for outcome in market.outcomes)

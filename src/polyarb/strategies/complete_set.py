@@ -1,14 +1,20 @@
 """Sizing a complete set (buy one share of every outcome; exactly one pays $1) on real depth.
 
-For a size Q the cost of a set is the sum over legs of VWAP_i(Q) plus fees, and the edge is
-1 - cost(Q). The marginal cost of one more set is the sum of the legs' current ask prices plus
-their per-share fees; asks only get worse and ``p + r p (1 - p)`` rises with p for any r < 1, so
-the marginal cost never falls and the edge never rises with Q. The planner therefore walks the
-merged ask ladders once, segment by segment (a segment ends where any leg's level ends), solves
-each segment's linear cost for the largest Q that still clears the edge and notional bounds, and
-stops at the first segment whose marginal cost exceeds the threshold: O(levels touched), no
-search over sizes. Sizes are kept on the venue's 0.01 share grid throughout, and one fee rounding
-quantum is reserved per level touched, so the plan holds exactly once the fees are rounded.
+The sizing rule is marginal, not average. The marginal cost of one more set is the sum of the
+legs' current ask prices plus their per-share fees; asks only get worse and ``p + r p (1 - p)``
+rises with p for any r < 1, so it never falls as Q grows. The planner walks the merged ask ladders
+once, segment by segment (a segment ends where any leg's level ends), and:
+
+1. takes a segment only while its own net edge (1 - marginal cost, that level's fees included) is
+   at least ``min_edge``: a set that costs more than 1 - min_edge is never bought to ride on the
+   cheaper sets before it (the seed's average rule did exactly that);
+2. reserves one fee rounding quantum per level touched, so a new level is only worth taking when
+   its profit covers that reserve;
+3. stops at the position cap, the notional cap (chain cost included) and the depth, and keeps the
+   size with the largest expected profit among the segment ends walked (profit is linear inside a
+   segment, so the optimum on the 0.01 share grid is one of them): O(levels touched);
+4. then applies the venue minimums and requires the expected profit to cover the on-chain
+   transaction the set needs (merge or redeem, ``chain_cost``) plus ``min_profit``.
 
 Venue rules (polymarket_protocol.md 4.3-4.4): sizes are rounded down to 0.01 share, a
 marketable BUY must be worth at least $1 per leg, an order at least ``min_order_size`` shares,
@@ -63,25 +69,30 @@ def size_units(shares: Decimal) -> int:
     return int((shares * SIZE_SCALE).to_integral_value(rounding=ROUND_FLOOR))
 
 
-def max_sets(
+def best_sets(
     asks: Sequence[BookSide],
     fees: FeeModel,
+    bounds: SetBounds,
     *,
-    edge_ratio: tuple[int, int],
-    max_units: int,
-    max_cost: int,
     top_only: bool = False,
     grid: int = SIZE_STEP,
-) -> int:
-    """Largest Q (1e-6 sets, a multiple of ``grid``) whose cost per set, fees included, is at
-    most 1 - min_edge and whose total cost is at most ``max_cost`` (scaled units), within
-    ``max_units`` and the depth.
+) -> tuple[int, int]:
+    """The size Q (1e-6 sets, a multiple of ``grid``) of the most profitable set on the merged
+    ask ladders, and that profit (scaled units: Q x $1 less prices, exact fees and one rounding
+    reserve per level touched), or (0, 0) when no size makes money.
 
-    ``edge_ratio`` is min_edge as (numerator, denominator). ``top_only`` limits every leg to its
-    best level. Returns 0 when no positive size qualifies.
+    Only segments whose own marginal cost per set, fees included, is at most 1 - min_edge are
+    taken; the walk stops at the first that is not (marginal costs never fall), at ``max_units``
+    or the depth, and where the total cost would pass ``max_cost``. Profit rises linearly inside a
+    segment and drops by the reserves where a new level starts, so the best size is the last grid
+    point of one of the segments walked: the maximum over those. ``top_only`` limits every leg to
+    its best level.
     """
-    edge_num, edge_den = edge_ratio
-    threshold = (edge_den - edge_num) * ONE * fees.scale  # edge_den x max cost per 1e-6 set
+    edge_den = bounds.edge_ratio[1]
+    threshold = bounds.threshold
+    max_units = bounds.max_units
+    max_cost = bounds.max_cost
+    payoff = ONE * fees.scale  # what one 1e-6 set pays (scaled units)
     legs = len(asks)
     ladders = [side.best_first() for side in asks]
     prices = [0] * legs
@@ -91,57 +102,40 @@ def max_sets(
     for i, ladder in enumerate(ladders):
         level = next(ladder, None)
         if level is None:
-            return 0
+            return 0, 0
         prices[i], left[i] = level
         marginal += fees.unit_cost(i, level[0])
         cost += fees.level_allowance(i)
     filled = 0  # sets taken at the start of the current segment
     best = 0
-    while filled < max_units:
+    best_profit = 0
+    while filled < max_units and edge_den * marginal <= threshold and cost <= max_cost:
         step = min(left)
-        end = min(filled + step, max_units)
-        capped = end < filled + step
-        if cost + marginal * (end - filled) > max_cost:
-            if max_cost < cost:
-                break
+        end = filled + step
+        if end > max_units:
+            end = max_units
+        if cost + marginal * (end - filled) > max_cost:  # the notional cap ends it here
             end = filled + (max_cost - cost) // marginal
-            capped = True
-        if edge_den * marginal <= threshold:
-            # Average cost falls (or holds) along this segment: its last grid point is the best
-            # point in it, if any point in it qualifies.
-            q = end - end % grid
-            if q > filled and edge_den * (cost + marginal * (q - filled)) <= threshold * q:
-                best = q
-        else:
-            # Average cost rises from here on (every later marginal is at least this one): the
-            # bound edge_den x cost(q) <= threshold x q holds up to q_max and never again.
-            numerator = edge_den * (marginal * filled - cost)
-            if numerator <= 0:
-                break
-            q_max = numerator // (edge_den * marginal - threshold)
-            q = min(end, q_max)
-            q -= q % grid
-            if q > filled:
-                best = q
-            if q_max < end:
-                break
-        if capped:
-            break
+        q = end - end % grid
+        if q > filled:
+            profit = payoff * q - cost - marginal * (q - filled)
+            if profit > best_profit:
+                best, best_profit = q, profit
+        if end < filled + step:
+            break  # a cap ends the walk inside this segment
         cost += marginal * step
         filled += step
         for i in range(legs):
             left[i] -= step
             if left[i]:
                 continue
-            if top_only:
-                return best
-            level = next(ladders[i], None)
+            level = None if top_only else next(ladders[i], None)
             if level is None:
-                return best
+                return best, best_profit
             marginal += fees.unit_cost(i, level[0]) - fees.unit_cost(i, prices[i])
             prices[i], left[i] = level
             cost += fees.level_allowance(i)
-    return best
+    return best, best_profit
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,19 +152,22 @@ class LegFill:
 class SetPlan:
     sets: int  # 1e-6 units, multiple of SIZE_STEP
     legs: tuple[LegFill, ...]
-    total: int  # scaled units: prices + fees
+    total: int  # scaled units: prices + fees (the chain cost is not in it)
     fees: int  # scaled units
+    chain_cost: int = 0  # scaled units: the on-chain transaction the set needs
 
 
 @dataclass(frozen=True, slots=True)
 class SetBounds:
     """A strategy's limits for one set, in the integer units of that set's fee model."""
 
-    edge_ratio: tuple[int, int]  # min edge per set as numerator/denominator
+    edge_ratio: tuple[int, int]  # min marginal edge per set as numerator/denominator
     max_units: int  # 1e-6 sets
     max_cost: int  # scaled units (FeeModel.scale x 1e-10 $), fees included
     min_units: int  # 1e-6 sets: minimum liquidity and the venue's minimum order size
-    threshold: int  # edge denominator x the highest cost of one 1e-6 set (scaled units)
+    threshold: int  # edge denominator x the highest marginal cost of one 1e-6 set (scaled units)
+    min_profit: int = 0  # scaled units: least expected profit of a plan, chain cost excluded
+    chain_cost: int = 0  # scaled units: the on-chain transaction the set needs (merge, redeem)
 
 
 def make_bounds(
@@ -180,14 +177,20 @@ def make_bounds(
     max_sets: Decimal,
     max_notional: Decimal,
     min_sets: Decimal,
+    min_profit: Decimal = Decimal(0),
+    chain_cost: Decimal = Decimal(0),
 ) -> SetBounds:
     edge_num, edge_den = min_edge.as_integer_ratio()
+    chain = fees.usd_to_scaled_ceil(chain_cost)
     return SetBounds(
         edge_ratio=(edge_num, edge_den),
         max_units=size_units(max_sets),
-        max_cost=fees.usd_to_scaled_floor(max_notional),
+        # The notional cap holds the chain transaction too: orders + fees + chain <= max_notional.
+        max_cost=max(0, fees.usd_to_scaled_floor(max_notional) - chain),
         min_units=int((min_sets * SIZE_SCALE).to_integral_value(rounding=ROUND_CEILING)),
         threshold=(edge_den - edge_num) * ONE * fees.scale,
+        min_profit=fees.usd_to_scaled_ceil(min_profit),
+        chain_cost=chain,
     )
 
 
@@ -216,18 +219,16 @@ def _sweep_asks(side: BookSide, quantity: int) -> tuple[tuple[tuple[int, int], .
 def plan_sets(
     asks: Sequence[BookSide], fees: FeeModel, bounds: SetBounds, *, top_only: bool = False
 ) -> tuple[SetPlan | None, str]:
-    """The largest executable complete set within ``bounds``, or None and why not."""
-    best = max_sets(
-        asks,
-        fees,
-        edge_ratio=bounds.edge_ratio,
-        max_units=bounds.max_units,
-        max_cost=bounds.max_cost,
-        top_only=top_only,
-    )
-    if best <= 0:
+    """The most profitable executable complete set within ``bounds``, or None and why not.
+
+    The size comes from ``best_sets`` (marginal edge, reserves, caps); then the venue's minimums
+    (``min_units``, $1 per leg) and the profit floor: the expected profit, with the rounding
+    reserves, must cover ``chain_cost`` plus ``min_profit``. The plan's fees are the venue's
+    (each level rounded as the venue rounds a fill), so its total never exceeds the estimate.
+    """
+    sets, profit = best_sets(asks, fees, bounds, top_only=top_only)
+    if sets <= 0:
         return None, "no_edge"
-    sets = best
     if sets < bounds.min_units:
         return None, "too_thin"
     legs = []
@@ -241,12 +242,11 @@ def plan_sets(
         legs.append(LegFill(slices, cost, fee, slices[-1][0]))
         total += cost * fees.scale + fee
         fee_total += fee
-    edge_num, edge_den = bounds.edge_ratio
-    if edge_den * total > (edge_den - edge_num) * ONE * fees.scale * sets:
-        return None, "rounding"  # the 0.01 share grid or fee rounding ate the last of the edge
     if total > bounds.max_cost:
         return None, "rounding"
-    return SetPlan(sets, tuple(legs), total, fee_total), ""
+    if profit < bounds.chain_cost + bounds.min_profit:
+        return None, "below_min_profit"
+    return SetPlan(sets, tuple(legs), total, fee_total, bounds.chain_cost), ""
 
 
 def top_of_book_sets(

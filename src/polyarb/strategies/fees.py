@@ -1,14 +1,18 @@
 """Exact taker-fee arithmetic on integer book units.
 
 The venue charges takers ``shares x rate x (p x (1 - p)) ** exponent`` per fill (makers nothing),
-rounded to 5 decimals; the rate is per market (``Market.fees``). The seed's ``SUMTO100_FEE_RATE``
-override keeps its meaning: a flat USD amount per complete set, replacing the venue's fees.
+rounded down to 5 decimals, so a fee under $0.00001 is not charged (``domain.market.round_fee``);
+the rate is per market (``Market.fees``). A market whose fee data is missing
+(``FeeSchedule.known`` false) gets no fee model: the strategies do not trade it. The seed's
+``SUMTO100_FEE_RATE`` override keeps its meaning: a flat USD amount per complete set, replacing
+the venue's fees.
 
 Everything here is integer: a cost is counted in ``1/scale`` of a 1e-10 $ unit (the unit of
 ``price x size`` in ``numbers``), where ``scale`` clears every denominator of the rates involved,
 so comparisons along a sweep are exact and cheap. Fees are charged level by level (each level of a
-sweep is its own fill at its own price); the planner adds one rounding quantum per level touched,
-so a plan never promises more edge than the rounded fees leave.
+sweep is its own fill at its own price); the planner still reserves one rounding quantum per level
+touched (a level can be several fills against several makers), so a new level is only worth taking
+when its profit covers that reserve.
 """
 
 from __future__ import annotations
@@ -89,7 +93,8 @@ class FeeModel:
         return self._allowance[leg]
 
     def leg_fee(self, leg: int, slices: Iterable[tuple[int, int]]) -> int:
-        """Fee of a sweep's (price, size) slices, each rounded up to the venue's precision."""
+        """Fee of a sweep's (price, size) slices as the venue charges it: each level a fill,
+        its fee rounded down to the venue's 1e-5 $ (a fee under 1e-5 $ is not charged)."""
         coef = self._coef[leg]
         if not coef:
             return 0
@@ -98,7 +103,7 @@ class FeeModel:
         total = 0
         for price, size in slices:
             exact = coef * (price * (ONE - price)) ** exponent * size
-            total += -(-exact // quantum) * quantum
+            total += exact // quantum * quantum
         return int(total)
 
     def flat_fee(self, sets: int) -> int:
@@ -113,3 +118,8 @@ class FeeModel:
         """Dollars to scaled units, rounded down (for caps)."""
         num, den = usd.as_integer_ratio()
         return int(num * self.scale * COST_SCALE // den)
+
+    def usd_to_scaled_ceil(self, usd: Decimal) -> int:
+        """Dollars to scaled units, rounded up (for floors a plan must clear)."""
+        num, den = usd.as_integer_ratio()
+        return int(-(-num * self.scale * COST_SCALE // den))

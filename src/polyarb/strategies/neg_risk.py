@@ -2,8 +2,10 @@
 
 Exactly one outcome of a complete negRisk event resolves YES, so one YES share of each pays $1.
 Only events whose listed outcomes are the whole set qualify (``MarketEvent.is_complete_set``: no
-placeholder "Other" of an augmented event, no closed or inactive member). The size is the largest
-Q with sum_i VWAP_yes_i(Q) + fees <= 1 - min_edge, so the thinnest outcome bounds it; every
+placeholder "Other" of an augmented event, no closed or inactive member). The size is the most
+profitable Q whose every set bought costs at most 1 - min_edge at the margin (sum of the legs'
+asks there plus fees), covering the redeem transaction plus ``min_profit_usd``
+(``complete_set.plan_sets``), so the thinnest outcome bounds it; every
 outcome book must be fresh, not stale and not crossed. The market key is the event id.
 """
 
@@ -41,12 +43,16 @@ class NegRisk(SetStrategy[NegRiskConfig]):
             else:
                 if len({outcome.token_id for _, outcome in legs}) != len(legs):
                     continue
+                if not self._fees_known([market for market, _ in legs]):
+                    continue
                 fees = FeeModel(tuple(market.fees for market, _ in legs))
                 bounds = make_bounds(
                     fees,
                     min_edge=config.min_edge,
                     max_sets=config.max_position,
                     max_notional=config.max_notional,
+                    min_profit=config.min_profit_usd,
+                    chain_cost=config.chain_tx_cost_usd,
                     min_sets=max(config.min_liquidity, *(m.min_order_size for m, _ in legs)),
                 )
                 targets.append(SetTarget(event.event_id, tuple(legs), fees, bounds))

@@ -82,6 +82,8 @@ class NegRiskConvert(SetStrategy[NegRiskConvertConfig]):
                     min_edge=config.min_edge,
                     max_sets=min(config.max_position, by_notional),
                     max_notional=config.max_notional,
+                    min_profit=config.min_profit_usd,
+                    chain_cost=config.chain_tx_cost_usd,
                     min_sets=max(config.min_liquidity, *(m.min_order_size for m, _ in legs)),
                 )
                 targets.append(SetTarget(event.event_id, tuple(legs), fees, bounds))

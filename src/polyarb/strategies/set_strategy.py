@@ -61,7 +61,7 @@ class Candidate:
     plan: SetPlan
     limits: tuple[int, ...]
     size: Decimal
-    cost: Decimal  # USD, fees included
+    cost: Decimal  # USD, fees and the chain transaction included
     edge: Decimal  # per set, rounded down
 
     @property
@@ -122,8 +122,17 @@ class SetStrategy(Generic[ConfigT]):
         """Replace the traded sets; returns token id -> market key."""
         self._markets = tuple(markets)
         self._events = tuple(events)
+        self._counts["no_fee_data"] = 0  # a gauge: the sets of this universe left out
         self.targets = {t.key: t for t in self._targets(markets, events)}
         return {token: t.key for t in self.targets.values() for token in t.token_ids}
+
+    def _fees_known(self, markets: Sequence[Market]) -> bool:
+        """Fail closed on fees: a set with a leg whose market sent no fee data is not traded
+        (the engine substitutes ``DEFAULT_FEE_RATE`` first when one is configured)."""
+        if all(m.fees.known for m in markets):
+            return True
+        self._count("no_fee_data")
+        return False
 
     # --- evaluation -------------------------------------------------------------------------
 
@@ -180,7 +189,7 @@ class SetStrategy(Generic[ConfigT]):
             self._count("limit_out_of_range")
             return None
         size = size_to_decimal(plan.sets)
-        cost = fees.to_usd(plan.total)
+        cost = fees.to_usd(plan.total + plan.chain_cost)
         return Candidate(target, plan, limits, size, cost, _edge(size, cost))
 
     def _held_back(self, target: SetTarget, books: list[OrderBook], why: str) -> Sighting | None:
@@ -192,7 +201,7 @@ class SetStrategy(Generic[ConfigT]):
             return None
         self._count(why)
         size = size_to_decimal(sets)
-        cost = target.fees.to_usd(total)
+        cost = target.fees.to_usd(total + target.bounds.chain_cost)
         return Sighting(market=target.key, edge=_edge(size, cost), size=size, held_back=why)
 
     def _select(self, ready: list[Candidate]) -> list[Candidate]:

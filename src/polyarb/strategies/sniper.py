@@ -218,6 +218,9 @@ class Sniper:
         if market.condition_id in self._watches:
             self._refuse(game, "market_already_watched")
             return ""
+        if not market.fees.known:  # fail closed: no fee data is not "free"
+            self._refuse(game, "no_fee_data")
+            return ""
         self._count("games_final")
         deadline = now_ns + self.config.reprice_window_ms * NS_PER_MS
         self._watches[market.condition_id] = _Watch(

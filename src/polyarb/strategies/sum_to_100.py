@@ -1,10 +1,11 @@
 """SumTo100: buy YES and NO of one binary market when a complete set costs less than $1.
 
 Depth-aware (the seed's primary strategy, spec in seed_code_study.md 2.1, fixed): the size is the
-largest Q whose VWAP cost per set over both ask ladders, fees included, leaves at least
-``min_edge``, within the position and notional caps; both books must be fresh, not stale and not
-crossed; the venue's minimums and precision are respected. Both books are read independently
-(never NO = 1 - YES).
+most profitable Q over both ask ladders that buys no set whose own marginal cost, fees included,
+leaves less than ``min_edge``, within the position and notional caps, and whose expected profit
+covers the merge transaction plus ``min_profit_usd`` (``complete_set.plan_sets``); both books
+must be fresh, not stale and not crossed; the venue's minimums and precision are respected. Both
+books are read independently (never NO = 1 - YES).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class SumTo100(SetStrategy[SumTo100Config]):
         config = self.config
         targets = []
         for market in markets:
-            if not self.watches(market):
+            if not self.watches(market) or not self._fees_known((market,)):
                 continue
             fees = FeeModel((market.fees, market.fees), config.fee_rate)
             bounds = make_bounds(
@@ -51,6 +52,8 @@ class SumTo100(SetStrategy[SumTo100Config]):
                 min_edge=config.min_edge,
                 max_sets=config.max_position,
                 max_notional=config.max_notional,
+                min_profit=config.min_profit_usd,
+                chain_cost=config.chain_tx_cost_usd,
                 min_sets=max(config.min_liquidity, market.min_order_size),
             )
             legs = tuple((market, outcome) for outcome in market.outcomes)

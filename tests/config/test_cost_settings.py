@@ -1,0 +1,54 @@
+"""CHAIN_TX_COST_USD, DEFAULT_FEE_RATE and the *_MIN_PROFIT_USD floors: defaults and validation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from polyarb.config import Settings, load_settings
+from polyarb.domain.errors import ConfigError
+from polyarb.strategies.base import ClipperConfig, NegRiskConfig, SumTo100Config
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_defaults_fail_closed_and_cost_the_chain() -> None:
+    settings = load_settings(None)
+    assert settings.default_fee_rate is None  # no fee data: not traded
+    assert settings.chain_tx_cost_usd == Decimal("0.01")
+    for config in (SumTo100Config, ClipperConfig, NegRiskConfig):
+        built = config.from_settings(settings)
+        assert built.chain_tx_cost_usd == Decimal("0.01")  # type: ignore[attr-defined]
+        assert built.min_profit_usd == Decimal("0.05")  # type: ignore[attr-defined]
+
+
+def test_one_chain_cost_for_every_strategy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAIN_TX_COST_USD", "0.03")
+    monkeypatch.setenv("NEGRISK_MIN_PROFIT_USD", "0.5")
+    settings = load_settings(None)
+    assert NegRiskConfig.from_settings(settings).chain_tx_cost_usd == Decimal("0.03")
+    assert SumTo100Config.from_settings(settings).chain_tx_cost_usd == Decimal("0.03")
+    assert NegRiskConfig.from_settings(settings).min_profit_usd == Decimal("0.5")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("CHAIN_TX_COST_USD", "-0.01", "CHAIN_TX_COST_USD: Input should be greater than or equal"),
+        ("CHAIN_TX_COST_USD", "11", "CHAIN_TX_COST_USD: Input should be less than or equal"),
+        ("DEFAULT_FEE_RATE", "1.5", "DEFAULT_FEE_RATE: Input should be less than or equal"),
+        ("DEFAULT_FEE_RATE", "abc", "DEFAULT_FEE_RATE"),
+        ("SUMTO100_MIN_PROFIT_USD", "-1", "SUMTO100_MIN_PROFIT_USD: Input should be greater"),
+    ],
+)
+def test_bad_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(None)
