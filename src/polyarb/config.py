@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from polyarb.domain.errors import ConfigError
+from polyarb.domain.secrets import mask_url, register_secret, register_url
 
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
@@ -67,6 +68,7 @@ SECRET_FIELDS = (
     "poly_api_secret",
     "poly_api_passphrase",
     "slack_webhook_url",
+    "command_secret",
 )
 
 
@@ -190,6 +192,10 @@ class Settings(BaseSettings):
     # Who may command a running engine over the bus (pause, kill switch, parameters).
     command_admins: CsvList = ("cli",)
     command_operators: CsvList = ()
+    # HMAC-SHA256 key shared by the engine, `polyarb ctl` and the dashboard: every command is
+    # signed with it. Required with REDIS_URL; unset with the in-process bus, a per-run key is
+    # generated (only code in the engine's own process can command it).
+    command_secret: SecretStr | None = None
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
@@ -225,6 +231,8 @@ class Settings(BaseSettings):
                 out[name.upper()] = "" if value is None else "********"
             elif value is None:
                 out[name.upper()] = ""
+            elif name.endswith("_url") and isinstance(value, str):
+                out[name.upper()] = mask_url(value)  # the password of any URL
             elif isinstance(value, tuple):
                 out[name.upper()] = ",".join(value)
             else:
@@ -260,9 +268,21 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
             "unknown setting(s) " + ", ".join(unknown) + "; see .env.example for the accepted names"
         )
     try:
-        return Settings(_env_file=env_file, **overrides)
+        settings = Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         lines = [_describe(dict(e)) for e in exc.errors()]
         raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
     except SettingsError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from None
+    register_settings_secrets(settings)
+    return settings
+
+
+def register_settings_secrets(settings: Settings) -> None:
+    """Make every secret of ``settings`` (URL passwords included) scrubbed from all output."""
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            register_secret(value.get_secret_value())
+        elif name.endswith("_url") and isinstance(value, str):
+            register_url(value)

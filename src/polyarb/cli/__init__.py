@@ -11,6 +11,7 @@ import sys
 import typer
 
 from polyarb.domain.errors import PolyarbError
+from polyarb.domain.secrets import scrub
 
 app = typer.Typer(
     name="polyarb",
@@ -56,7 +57,7 @@ def main() -> None:
     try:
         app()
     except PolyarbError as exc:
-        print(f"polyarb: error: {exc}", file=sys.stderr)
+        print(f"polyarb: error: {scrub(str(exc))}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

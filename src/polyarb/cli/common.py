@@ -10,6 +10,7 @@ import typer
 
 from polyarb.config import Settings, load_settings
 from polyarb.domain.errors import ConfigError
+from polyarb.domain.secrets import ScrubFilter, scrubbing
 
 
 def settings_or_exit() -> Settings:
@@ -39,6 +40,9 @@ def _stderr_logger(*_args: object) -> _StderrLogger:
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    for handler in logging.getLogger().handlers:  # no secret in any log line (issue 9)
+        if not any(isinstance(f, ScrubFilter) for f in handler.filters):
+            handler.addFilter(ScrubFilter())
     # Per-request lines from the HTTP client drown the operator's view; warnings still show.
     for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
@@ -52,7 +56,7 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
+            scrubbing(renderer),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=_stderr_logger,

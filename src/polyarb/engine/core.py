@@ -32,6 +32,7 @@ from polyarb.domain.clock import Clock, WallClock
 from polyarb.domain.ledger import Ledger, utc_day
 from polyarb.domain.market import Market
 from polyarb.domain.numbers import price_to_decimal
+from polyarb.domain.secrets import scrub
 from polyarb.domain.sports import Game
 from polyarb.domain.trading import Fill, Mode, Order, Signal
 from polyarb.engine.risk_link import EngineRiskGate, sync_risk_positions
@@ -409,6 +410,9 @@ class Engine:
     def emit_error(
         self, source: str, kind: str, message: str, details: dict[str, str] | None = None
     ) -> None:
+        message = scrub(message)  # an error text must not carry a password to the bus or store
+        if details:
+            details = {key: scrub(value) for key, value in details.items()}
         log.error("engine error", source=source, kind=kind, message=message)
         for sink in self.error_sinks:
             sink(source, kind, message)

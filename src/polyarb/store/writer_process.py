@@ -31,6 +31,7 @@ from pathlib import Path
 import msgspec
 import structlog
 
+from polyarb.domain.secrets import register_url, scrubbing
 from polyarb.domain.trading import Mode
 from polyarb.store.errors import StoreError, StoreUnavailable
 from polyarb.store.records import Record
@@ -474,6 +475,7 @@ class _Child:
         start = _to_child.decode(raw)
         if not isinstance(start, Start):
             raise StoreError("store writer: expected a start message")
+        register_url(start.url)  # the database password never reaches a log line
         _configure_logging(start.log_level, start.log_json)
         try:
             spool = await asyncio.to_thread(Spool, Path(start.spool_dir), wait_s=SPOOL_WAIT_S)
@@ -558,7 +560,7 @@ def _configure_logging(level: str, as_json: bool) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
+            scrubbing(renderer),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
