@@ -8,6 +8,7 @@ from pathlib import Path
 
 from polyarb.bus import Channel, MemoryBus, MemoryHub
 from polyarb.bus.command_client import CommandClient, new_command
+from polyarb.bus.signing import embedded_secret
 from polyarb.config import load_settings
 from polyarb.domain.clock import WallClock
 from polyarb.engine.core import Engine
@@ -31,7 +32,7 @@ async def test_commands_are_acked_applied_once_and_audited(tmp_path: Path) -> No
     commands = engine_bus.subscribe([Channel.COMMANDS])
     assert await commands.wait_ready()  # the processor listens before anything is sent
     task = asyncio.create_task(processor.run(commands))
-    client = CommandClient(dashboard_bus)
+    client = CommandClient(dashboard_bus, secret=embedded_secret())
     try:
         await client.start()
         kill = new_command("kill_switch_engage", "olivia", reason="drill")

@@ -68,6 +68,8 @@ def run_command(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     print_summary(summary, summary_json)
+    if summary.halted_by_recovery:  # the run traded nothing: the operator must look
+        raise typer.Exit(3)
 
 
 def _status(engine: Engine, feed: MarketFeed) -> Group:

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from polyarb.engine.runner import RunSummary
 
@@ -29,6 +30,8 @@ def print_summary(summary: RunSummary, as_json: bool) -> None:
         "fees": str(summary.fees),
         "tick_to_decision_us": {k: str(v) for k, v in summary.decision_us.items()},
         "opportunities": summary.opportunities,
+        "notices": summary.notices,
+        "halted_by_recovery": summary.halted_by_recovery,
     }
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=str))
@@ -46,3 +49,5 @@ def print_summary(summary: RunSummary, as_json: bool) -> None:
     out.print(table)
     for strategy, report in summary.opportunities.items():
         out.print(f"[bold]{strategy}[/] opportunities: {json.dumps(report, default=str)}")
+    for notice in summary.notices:  # last, where the operator's eye lands
+        out.print(Text.assemble(("! ", "bold red"), notice), highlight=False)

@@ -477,6 +477,8 @@ class Engine:
             kill_switch_reason=kill.reason if kill is not None else "",
             mode=self.mode,
             started_ns=self.started_ns,
+            bus_connected=self.bus.stats.connected if self.bus is not None else True,
+            bus_dropped=self.bus.stats.dropped if self.bus is not None else 0,
             markets_tracked=len(self.universe.markets),
             books_tracked=len(books),
             books_stale=stale,

@@ -26,6 +26,7 @@ from polyarb.bus import (
     authorize_by_role,
     make_bus,
 )
+from polyarb.bus.signing import embedded_secret
 from polyarb.config import Settings
 from polyarb.domain.clock import ReplayClock, WallClock
 from polyarb.domain.errors import PolyarbError
@@ -34,6 +35,7 @@ from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
 from polyarb.engine.lock import InstanceLock
 from polyarb.engine.persistence import EnginePersistence, open_store, recover
+from polyarb.engine.watch import BusWatch, start_notices
 from polyarb.execution.base import ExecutionReport
 from polyarb.marketdata.clob_rest import ClobRestClient
 from polyarb.marketdata.espn import EspnClient
@@ -83,6 +85,9 @@ class RunSummary:
     decision_us: dict[str, Decimal] = field(default_factory=dict)
     denials: dict[str, int] = field(default_factory=dict)
     book_agreement: str = ""  # "book agreement: 99.998 % (n of m), k repairs"
+    # What the operator must not miss: a start into a halted state, Redis unreachable ...
+    notices: list[str] = field(default_factory=list)
+    halted_by_recovery: bool = False  # the run traded nothing: recovery engaged the kill switch
 
 
 def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
@@ -168,6 +173,13 @@ async def run_engine(
                 ledger=recovery.ledger,
             )
             persistence = EnginePersistence(engine, store, recovery)
+            notices, halted_by_recovery = start_notices(engine)
+            watch = BusWatch(bus, settings.redis_url)
+            if settings.redis_url and settings.command_secret is None:
+                log.warning(
+                    "COMMAND_SECRET is not set: every command over Redis is refused "
+                    "(set the same COMMAND_SECRET for the engine, `polyarb ctl` and the dashboard)"
+                )
             health.target = persistence
             engine.timer_hooks.append(persistence.on_timer)
             engine.error_sinks.append(persistence.record_error)
@@ -183,9 +195,22 @@ async def run_engine(
             )
             if ready is not None:
                 ready(engine, endpoints)
-            return await _run_tasks(
-                settings, engine, feed, bus, endpoints, duration_s, on_tick, tick_interval_s, store
+            summary = await _run_tasks(
+                settings,
+                engine,
+                feed,
+                bus,
+                endpoints,
+                duration_s,
+                on_tick,
+                tick_interval_s,
+                store,
+                watch,
             )
+            bus_notice = watch.notice()
+            summary.notices = notices + ([bus_notice] if bus_notice else [])
+            summary.halted_by_recovery = halted_by_recovery
+            return summary
 
 
 class _HealthRelay:
@@ -229,6 +254,7 @@ async def _run_tasks(
     on_tick: Callable[[Engine, MarketFeed], None] | None,
     tick_interval_s: float,
     store: Store | None = None,
+    watch: BusWatch | None = None,
 ) -> RunSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -242,6 +268,8 @@ async def _run_tasks(
         asyncio.create_task(StatePublisher(bus, engine.state).run(), name="state"),
         asyncio.create_task(command_processor(settings, engine, bus, store).run(), name="commands"),
     ]
+    if watch is not None and watch.watched:
+        tasks.append(asyncio.create_task(watch.run(), name="bus-watch"))
     if settings.sniper_enabled:
         tasks.append(asyncio.create_task(_poll_games(settings, engine, endpoints), name="espn"))
     if on_tick is not None:
@@ -317,7 +345,19 @@ def command_processor(
         bus,
         authorize=authorize_by_role(role_of),
         bounds=PARAM_BOUNDS,
+        secret=command_secret(settings),
     )
+
+
+def command_secret(settings: Settings) -> bytes | None:
+    """The key commands must be signed with: ``COMMAND_SECRET``; without it, the in-process
+    bus's per-run key (only this process can publish there), and over Redis none at all (every
+    command is refused: anyone reaching Redis could otherwise command the engine)."""
+    if settings.command_secret is not None:
+        return settings.command_secret.get_secret_value().encode()
+    if settings.redis_url:
+        return None
+    return embedded_secret()
 
 
 async def _timer(engine: Engine) -> None:
