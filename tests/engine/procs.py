@@ -70,6 +70,19 @@ class Engine:
         await asyncio.gather(*waiters, return_exceptions=True)
         assert self.ready.is_set(), "engine not ready:\n" + "".join(self.stderr[-20:])
 
+    async def wait_for(self, text: str, *, after: int = 0, timeout_s: float = 20.0) -> int:
+        """Wait until a stderr line (from line ``after`` on) contains ``text``; its index."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            for index in range(after, len(self.stderr)):
+                if text in self.stderr[index]:
+                    return index
+            if self.proc.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        pytest.fail(f"no {text!r} in the engine's stderr:\n" + "".join(self.stderr[-20:]))
+
     async def finish(self) -> tuple[int, str, str]:
         assert self.proc.stdout is not None
         try:
