@@ -54,6 +54,7 @@ from polyarb.marketdata.recorder import (
     load_recording_markets,
 )
 from polyarb.store import AuditRecord, Store
+from polyarb.store.records import audit_event_id
 
 log = structlog.get_logger(__name__)
 
@@ -335,7 +336,7 @@ def command_processor(
                         "value": command.value,
                         "engine": record.instance_id,
                     },
-                    event_id=f"command-{command.id}-{record.instance_id}",
+                    event_id=audit_event_id("command", command.id, record.instance_id),
                 )
             )
 
