@@ -50,6 +50,16 @@ async def test_sigterm_stops_cleanly_and_a_second_engine_is_refused(tmp_path: Pa
     assert "Traceback" not in err2
     assert out2 == ""
 
+    # Another mode (another account) on the same DATA_DIR: refused at once, naming the engine.
+    other = await Engine.start(tmp_path, dict(env, SUMTO100_PAPER_TRADING="false"), "--no-display")
+    code3, out3, err3 = await other.finish()
+    assert code3 == 2, err3[-2000:]
+    [refusal] = [line for line in err3.splitlines() if line.startswith("polyarb: error:")]
+    assert f"DATA_DIR {tmp_path / 'data'} is in use by a running engine" in refusal
+    assert f"(pid {first.proc.pid}, mode paper)" in refusal
+    assert "Traceback" not in err3
+    assert out3 == ""
+
     loop = asyncio.get_running_loop()
     started = loop.time()
     first.proc.send_signal(signal.SIGTERM)

@@ -33,7 +33,7 @@ from polyarb.domain.errors import PolyarbError
 from polyarb.domain.trading import Signal
 from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
-from polyarb.engine.lock import InstanceLock
+from polyarb.engine.lock import DataDirLock, InstanceLock
 from polyarb.engine.persistence import EnginePersistence, open_store, recover
 from polyarb.engine.watch import BusWatch, start_notices
 from polyarb.execution.base import ExecutionReport
@@ -152,7 +152,10 @@ async def run_engine(
 ) -> RunSummary:
     """Run the engine until SIGINT/SIGTERM or ``duration_s``; return what it did."""
     data_dir = settings.data_dir
-    with InstanceLock(data_dir, _account(settings)):
+    with (
+        InstanceLock(data_dir, _account(settings), mode=settings.mode),
+        DataDirLock(data_dir, settings.mode),
+    ):
         async with AsyncExitStack() as stack:
             endpoints = await _endpoints(settings, venue, scenario, stack)
             universe = await _universe_from(endpoints.gamma_url, settings)
