@@ -454,13 +454,19 @@ class _Child:
         self._received = 0
         self._durable = 0
         self._writer: object = None
+        self._parent_gone = False
 
     def send(self, message: ToParent) -> None:
+        if self._parent_gone:
+            return
         data = _frame(message)
         view = memoryview(data)
-        while view:
-            written = os.write(1, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(1, view)
+                view = view[written:]
+        except OSError:  # EPIPE: the engine is gone; finish our work without it
+            self._parent_gone = True
 
     async def run(self) -> None:
         from polyarb.store.database import create_engine
@@ -500,6 +506,7 @@ class _Child:
             self.send(Ready(healthy=healthy, reason=reason, stats=writer.stats))
             writer.start()
             barriers: set[asyncio.Task[None]] = set()
+            closed = False
             while (raw := await _read(reader)) is not None:
                 message = _to_child.decode(raw)
                 if isinstance(message, Batch):
@@ -514,10 +521,22 @@ class _Child:
                 elif isinstance(message, Outage):
                     writer.note_outage(StoreUnavailable(message.reason))
                 elif isinstance(message, Close):
+                    closed = True
                     break
+            if not closed:  # our stdin ended without a Close: the engine died (kill -9)
+                self._parent_gone = True
             await writer.close()
             await asyncio.gather(*barriers, return_exceptions=True)
-            self.send(Closed(stats=writer.stats))
+            if self._parent_gone:
+                stats = writer.stats
+                log.warning(
+                    "engine gone; store writer flushed and exits",
+                    records_written=stats.written,
+                    records_spooled=stats.spooled_records,
+                    received=self._received,
+                )
+            else:
+                self.send(Closed(stats=writer.stats))
         finally:
             spool.close()
             await engine.dispose()
