@@ -14,7 +14,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -61,6 +68,8 @@ KNOWN_PREFIXES = (
     "LEG_",
     "BOOK_",
 )
+
+MIN_COMMAND_SECRET_LEN = 16
 
 SECRET_FIELDS = (
     "poly_private_key",
@@ -197,6 +206,16 @@ class Settings(BaseSettings):
     # generated (only code in the engine's own process can command it).
     command_secret: SecretStr | None = None
 
+    @field_validator("command_secret")
+    @classmethod
+    def _command_secret_strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_COMMAND_SECRET_LEN:
+            raise ValueError(
+                f"must be at least {MIN_COMMAND_SECRET_LEN} characters (make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
         if self.paper_trading is not None and self.paper_trading != self.sumto100_paper_trading:
@@ -253,6 +272,10 @@ def _describe(error: dict[str, Any]) -> str:
     message = str(error.get("msg", "invalid"))
     message = message.removeprefix("Value error, ")
     given = error.get("input")
+    if loc in SECRET_FIELDS:
+        given = None  # a secret's value is never echoed, not even a wrong one
+    elif loc.endswith("_url") and isinstance(given, str):
+        given = mask_url(given)
     if error.get("type") == "extra_forbidden":
         return f"{name}: unknown setting (in .env); see .env.example for the accepted names"
     if given is not None and not isinstance(given, dict) and "got" not in message:

@@ -79,3 +79,18 @@ async def test_a_run_never_prints_a_password(tmp_path: Path, postgres_url: str) 
             data = path.read_bytes()
             for secret in SECRETS:
                 assert secret.encode() not in data, path
+
+
+def test_a_rejected_secret_is_not_echoed(tmp_path: Path, postgres_url: str) -> None:
+    env = passworded_env(tmp_path, postgres_url)
+    short = "Sh0rt-s3cret"  # under 16 characters: refused, and never printed back
+    result = polyarb(tmp_path, dict(env, COMMAND_SECRET=short), "config")
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("polyarb: error: invalid configuration: COMMAND_SECRET: must be at")
+    assert short not in result.stdout + result.stderr
+    # A bad value next to a passworded URL: the error names the setting, the password stays out.
+    result = polyarb(tmp_path, dict(env, PAPER_LATENCY_MS="-1"), "config")
+    assert result.returncode == 2
+    for secret in SECRETS:
+        assert secret not in result.stdout + result.stderr
