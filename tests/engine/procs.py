@@ -83,11 +83,13 @@ class Engine:
             await asyncio.sleep(0.05)
         pytest.fail(f"no {text!r} in the engine's stderr:\n" + "".join(self.stderr[-20:]))
 
-    async def finish(self) -> tuple[int, str, str]:
+    async def finish(self, timeout_s: float = EXIT_TIMEOUT_S) -> tuple[int, str, str]:
+        """Wait for the exit; ``timeout_s`` (each for stdout's end and the exit) must cover the
+        start too when the engine was not waited ready (a cold interpreter on a loaded machine)."""
         assert self.proc.stdout is not None
         try:
-            stdout = await asyncio.wait_for(self.proc.stdout.read(), EXIT_TIMEOUT_S)
-            code = await asyncio.wait_for(self.proc.wait(), EXIT_TIMEOUT_S)
+            stdout = await asyncio.wait_for(self.proc.stdout.read(), timeout_s)
+            code = await asyncio.wait_for(self.proc.wait(), timeout_s)
         except TimeoutError:
             self.proc.kill()
             await self.proc.wait()

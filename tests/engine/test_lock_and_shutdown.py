@@ -16,7 +16,7 @@ from polyarb.domain.errors import ConfigError
 from polyarb.engine.lock import InstanceLock
 from polyarb.engine.runner import run_engine
 
-from .procs import EXIT_TIMEOUT_S, SECRET, Engine, clean_env
+from .procs import EXIT_TIMEOUT_S, READY_TIMEOUT_S, SECRET, Engine, clean_env
 
 
 async def test_a_second_engine_for_the_account_is_refused(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ async def test_sigterm_stops_cleanly_and_a_second_engine_is_refused(tmp_path: Pa
     await first.wait_ready()
 
     second = await Engine.start(tmp_path, env, "--no-display")
-    code2, out2, err2 = await second.finish()
+    code2, out2, err2 = await second.finish(READY_TIMEOUT_S)
     assert code2 == 2
     errors = [line for line in err2.splitlines() if line.startswith("polyarb: error:")]
     assert len(errors) == 1
@@ -52,7 +52,7 @@ async def test_sigterm_stops_cleanly_and_a_second_engine_is_refused(tmp_path: Pa
 
     # Another mode (another account) on the same DATA_DIR: refused at once, naming the engine.
     other = await Engine.start(tmp_path, dict(env, SUMTO100_PAPER_TRADING="false"), "--no-display")
-    code3, out3, err3 = await other.finish()
+    code3, out3, err3 = await other.finish(READY_TIMEOUT_S)
     assert code3 == 2, err3[-2000:]
     [refusal] = [line for line in err3.splitlines() if line.startswith("polyarb: error:")]
     assert f"DATA_DIR {tmp_path / 'data'} is in use by a running engine" in refusal

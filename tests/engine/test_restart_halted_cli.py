@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.servers import RedisServer
 
-from .procs import Engine, clean_env
+from .procs import READY_TIMEOUT_S, Engine, clean_env
 
 SECRET = "restart-test-command-secret-0123"
 
@@ -45,7 +45,7 @@ async def test_a_restart_into_the_persisted_kill_switch_says_so(
     assert code == 0, err1[-3000:]
 
     again = await Engine.start(tmp_path, env, "--no-display", "--json", "--duration", "1")
-    code, out2, err2 = await again.finish()
+    code, out2, err2 = await again.finish(READY_TIMEOUT_S)
     assert code == 0, err2[-3000:]  # an operator's kill: the engine ran as told, halted
     [said] = [line for line in err2.splitlines() if "HALTED: the kill switch is engaged" in line]
     assert "by cli: drill" in said
@@ -69,7 +69,7 @@ async def test_a_restart_that_recovery_halts_exits_non_zero(tmp_path: Path) -> N
     (data / "paper-journal.jsonl").unlink()  # the database now holds fills the journal lacks
 
     again = await Engine.start(tmp_path, env, "--no-display", "--duration", "1")
-    code, out2, err2 = await again.finish()
+    code, out2, err2 = await again.finish(READY_TIMEOUT_S)
     assert code == 3, err2[-3000:]
     assert "Traceback" not in err2
     assert any("HALTED by recovery: recovery failed" in line for line in err2.splitlines())
