@@ -158,3 +158,9 @@ async def test_the_real_servers_answers_are_classified_by_whether_the_row_could_
     assert getattr(getattr(value_too_long, "orig", None), "sqlstate", "")[:2] == "22"
     assert is_row_error(value_too_long)
     assert not is_connectivity_error(value_too_long)
+
+
+def test_errors_that_are_not_about_the_row_are_outages() -> None:
+    for outage in (ConnectionResetError(104, "reset"), TimeoutError(), RuntimeError("bug")):
+        assert not is_row_error(outage), outage
+    assert is_row_error(ValueError("a value the row cannot be written with"))
