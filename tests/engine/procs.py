@@ -25,6 +25,27 @@ def clean_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+async def polyarb_process(cwd: Path, env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    """``polyarb ARGS`` in a child process, stdout and stderr piped."""
+    return await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "polyarb", *args),
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        limit=1 << 22,
+    )
+
+
+async def polyarb_ctl(cwd: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """``polyarb ctl ARGS`` to its end: (exit code, stdout, stderr)."""
+    proc = await polyarb_process(cwd, env, "ctl", *args)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
 class Engine:
     """A ``polyarb run`` child process whose stderr is collected as it arrives."""
 
@@ -36,21 +57,7 @@ class Engine:
 
     @classmethod
     async def start(cls, cwd: Path, env: dict[str, str], *args: str) -> Engine:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "polyarb",
-            "run",
-            "--venue",
-            "sim",
-            *args,
-            cwd=cwd,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            limit=1 << 22,
-        )
+        proc = await polyarb_process(cwd, env, "run", "--venue", "sim", *args)
         return cls(proc)
 
     async def _read(self) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -18,27 +17,9 @@ from polyarb.bus.signing import embedded_secret
 from polyarb.config import load_settings
 from polyarb.engine.runner import command_secret
 
-from .procs import Engine, clean_env
+from .procs import Engine, clean_env, polyarb_ctl
 
 SECRET = "the-operators-command-secret-0123"
-
-
-async def ctl(cwd: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "polyarb",
-        "ctl",
-        *args,
-        cwd=cwd,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def send_unsigned(redis_url: str) -> dict[str, CommandAck]:
@@ -65,11 +46,13 @@ async def test_only_signed_commands_reach_the_engine(
         unsigned_env = {k: v for k, v in env.items() if k != "COMMAND_SECRET"}
         signed, forged, unsigned, raw = await asyncio.gather(
             # Signed with the shared secret: applied.
-            ctl(tmp_path, env, "pause", "--timeout", "10"),
+            polyarb_ctl(tmp_path, env, "pause", "--timeout", "10"),
             # Another key (an outsider with a forged "admin" actor): refused, saying why.
-            ctl(tmp_path, outsider, "kill", "--actor", "cli", "--reason", "x", "--timeout", "10"),
+            polyarb_ctl(
+                tmp_path, outsider, "kill", "--actor", "cli", "--reason", "x", "--timeout", "10"
+            ),
             # No secret at all: the CLI refuses to send an unsigned command.
-            ctl(tmp_path, unsigned_env, "kill", "--timeout", "10"),
+            polyarb_ctl(tmp_path, unsigned_env, "kill", "--timeout", "10"),
             # An unsigned command published straight on Redis.
             send_unsigned(own_redis.url()),
         )
@@ -107,7 +90,7 @@ async def test_ctl_says_redis_unreachable_at_once(tmp_path: Path, own_redis: Red
     env = clean_env(tmp_path / "data")
     env.update(REDIS_URL=own_redis.url(), COMMAND_SECRET=SECRET)
     started = time.monotonic()
-    code, out, err = await ctl(tmp_path, env, "pause", "--timeout", "9.5")
+    code, out, err = await polyarb_ctl(tmp_path, env, "pause", "--timeout", "9.5")
     took = time.monotonic() - started
     assert code == 2
     [line] = err.splitlines()

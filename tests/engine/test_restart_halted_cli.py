@@ -3,15 +3,13 @@ the summary, and (when recovery itself halted the engine) in the exit code."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
-import sys
 from pathlib import Path
 
 from tests.servers import RedisServer
 
-from .procs import READY_TIMEOUT_S, Engine, clean_env
+from .procs import READY_TIMEOUT_S, Engine, clean_env, polyarb_ctl
 
 SECRET = "restart-test-command-secret-0123"
 
@@ -29,17 +27,11 @@ async def test_a_restart_into_the_persisted_kill_switch_says_so(
     first = await Engine.start(tmp_path, env, "--no-display", "--json")
     await first.wait_ready()
     try:
-        ctl = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "polyarb", "ctl", "kill", "--reason", "drill"),
-            *("--timeout", "10"),
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        code, out, err = await polyarb_ctl(
+            tmp_path, env, "kill", "--reason", "drill", "--timeout", "10"
         )
-        out, err = await asyncio.wait_for(ctl.communicate(), 60)
-        assert ctl.returncode == 0, err.decode()
-        assert "kill accepted" in out.decode()
+        assert code == 0, err
+        assert "kill accepted" in out
     finally:
         code, _out, err1 = await stop(first)
     assert code == 0, err1[-3000:]
