@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 MASK = "***"
 _MIN_SECRET_LEN = 4  # shorter values would scrub ordinary words from the logs
@@ -22,47 +22,70 @@ _lock = threading.Lock()
 _secrets: tuple[str, ...] = ()
 
 
-def url_password(url: str) -> str | None:
-    """The password in ``url`` (``scheme://user:password@host``), or None."""
+_SECRET_QUERY_KEYS = ("password", "passwd", "secret", "token")
+
+
+def _secret_query_values(query: str) -> list[str]:
+    return [
+        value
+        for key, value in parse_qsl(query, keep_blank_values=True)
+        if any(word in key.lower() for word in _SECRET_QUERY_KEYS) and value
+    ]
+
+
+def url_passwords(url: str) -> list[str]:
+    """The secrets in ``url``: its password and ``?password=``-like query values."""
     try:
-        return urlsplit(url).password
+        parts = urlsplit(url)
+        password = parts.password
     except ValueError:
-        return None
+        return []
+    found = [password] if password else []
+    return found + _secret_query_values(parts.query)
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (user, host, path and query kept)."""
+    """``url`` with its password (and ``?password=``-like query values) replaced by ``***``."""
     try:
         parts = urlsplit(url)
         password = parts.password
     except ValueError:
         return "<invalid url>"
-    if password is None:
+    netloc = parts.netloc
+    if password is not None:
+        hostport = netloc.rpartition("@")[2]
+        netloc = f"{parts.username or ''}:{MASK}@{hostport}"
+    query = parts.query
+    if _secret_query_values(query):
+        query = "&".join(
+            f"{key}={MASK}"
+            if any(word in key.lower() for word in _SECRET_QUERY_KEYS)
+            else f"{key}={value}"
+            for key, value in parse_qsl(query, keep_blank_values=True)
+        )
+    if netloc == parts.netloc and query == parts.query:
         return url
-    _userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = parts.username or ""
-    netloc = f"{user}:{MASK}@{hostport}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def register_secret(value: str | None) -> None:
     """Scrub ``value`` (and its URL-quoted form) from every log line and published error."""
     if not value or len(value) < _MIN_SECRET_LEN:
         return
-    from urllib.parse import quote
-
     global _secrets
     with _lock:
         known = set(_secrets)
-        known.update({value, quote(value, safe="")})
+        # As given, URL-quoted, and decoded (a URL's password is stored quoted).
+        known.update({value, quote(value, safe=""), unquote(value)})
         # Longest first: a secret containing another is replaced whole.
         _secrets = tuple(sorted(known, key=len, reverse=True))
 
 
 def register_url(url: str | None) -> None:
-    """Register the password of ``url`` (if any) as a secret."""
+    """Register the password of ``url`` (and ``?password=``-like values) as secrets."""
     if url:
-        register_secret(url_password(url))
+        for secret in url_passwords(url):
+            register_secret(secret)
 
 
 def scrub(text: str) -> str:
