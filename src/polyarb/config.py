@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from polyarb.domain.errors import ConfigError
+from polyarb.domain.secrets import mask_url, register_secret, register_url
 
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
@@ -80,12 +81,15 @@ KNOWN_PREFIXES = (
     "SLACK_",
 )
 
+MIN_COMMAND_SECRET_LEN = 16
+
 SECRET_FIELDS = (
     "poly_private_key",
     "poly_api_key",
     "poly_api_secret",
     "poly_api_passphrase",
     "slack_webhook_url",
+    "command_secret",
 )
 
 # Settings documented and validated but read by nothing yet (live trading is not in this build;
@@ -280,6 +284,20 @@ class Settings(BaseModel):
     # Who may command a running engine over the bus (pause, kill switch, parameters).
     command_admins: CsvList = ("cli",)
     command_operators: CsvList = ()
+    # HMAC-SHA256 key shared by the engine, `polyarb ctl` and the dashboard: every command is
+    # signed with it. Required with REDIS_URL; unset with the in-process bus, a per-run key is
+    # generated (only code in the engine's own process can command it).
+    command_secret: SecretStr | None = None
+
+    @field_validator("command_secret")
+    @classmethod
+    def _command_secret_strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_COMMAND_SECRET_LEN:
+            raise ValueError(
+                f"must be at least {MIN_COMMAND_SECRET_LEN} characters (make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
 
     @field_validator("sniper_leagues")
     @classmethod
@@ -346,6 +364,8 @@ class Settings(BaseModel):
                 out[name.upper()] = "" if value is None else "********"
             elif value is None:
                 out[name.upper()] = ""
+            elif name.endswith("_url") and isinstance(value, str):
+                out[name.upper()] = mask_url(value)  # the password of any URL
             elif isinstance(value, tuple):
                 out[name.upper()] = ",".join(value)
             else:
@@ -446,6 +466,10 @@ def _describe(error: dict[str, Any]) -> str:
     message = str(error.get("msg", "invalid"))
     message = message.removeprefix("Value error, ")
     given = error.get("input")
+    if loc in SECRET_FIELDS:
+        given = None  # a secret's value is never echoed, not even a wrong one
+    elif loc.endswith("_url") and isinstance(given, str):
+        given = mask_url(given)
     if error.get("type") == "extra_forbidden":
         close = difflib.get_close_matches(
             name, [f.upper() for f in Settings.model_fields], n=1, cutoff=TYPO_SIMILARITY
@@ -469,7 +493,19 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
             + "; see .env.example for the accepted names"
         )
     try:
-        return Settings(_env_file=env_file, **overrides)
+        settings = Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         lines = [_describe(dict(e)) for e in exc.errors()]
         raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
+    register_settings_secrets(settings)
+    return settings
+
+
+def register_settings_secrets(settings: Settings) -> None:
+    """Make every secret of ``settings`` (URL passwords included) scrubbed from all output."""
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            register_secret(value.get_secret_value())
+        elif name.endswith("_url") and isinstance(value, str):
+            register_url(value)

@@ -23,6 +23,7 @@ from polyarb.bus import (
     Subscription,
     TradeEvent,
 )
+from polyarb.bus.signing import sign
 from polyarb.domain.book import Side
 from polyarb.domain.trading import Fill, Leg, Mode, Signal
 
@@ -166,21 +167,27 @@ def error_event() -> ErrorEvent:
     )
 
 
+COMMAND_SECRET = b"the-engines-shared-command-secret"
+
+
 def command(
     action: str = "pause",
     *,
     id: str = "cmd-1",
     actor: str = "alice@example.com",
     sent_ns: int | None = None,
+    secret: bytes | None = COMMAND_SECRET,
     **fields: str,
 ) -> Command:
-    return Command(
+    """A command signed with ``secret`` (``None``: unsigned)."""
+    unsigned = Command(
         id=id,
         actor=actor,
         sent_ns=time.time_ns() if sent_ns is None else sent_ns,
         action=action,
         **fields,
     )
+    return unsigned if secret is None else sign(unsigned, secret)
 
 
 def completes_at_once(step: Coroutine[Any, Any, object]) -> bool:

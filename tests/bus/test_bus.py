@@ -34,6 +34,7 @@ from polyarb.domain.errors import ConfigError
 
 from .conftest import Transport
 from .helpers import (
+    COMMAND_SECRET,
     ROLES,
     FakeEngine,
     command,
@@ -222,6 +223,7 @@ async def test_commands_are_validated_applied_once_audited_and_acked(
         engine_bus,
         authorize=authorize_by_role(ROLES.get),
         bounds={"sumto100": {"min_edge": ParamBounds(Decimal(0), Decimal("0.1"))}},
+        secret=COMMAND_SECRET,
     )
     commands_sub = engine_bus.subscribe([Channel.COMMANDS])
     acks = dashboard.subscribe([Channel.COMMAND_ACKS])
@@ -332,7 +334,12 @@ async def test_targeted_and_broadcast_commands_reach_the_engine(
         del entry
 
     processor = CommandProcessor(
-        engine, audit, engine_bus, authorize=lambda actor, action: True, bounds={}
+        engine,
+        audit,
+        engine_bus,
+        authorize=lambda actor, action: True,
+        bounds={},
+        secret=COMMAND_SECRET,
     )
     commands_sub = engine_bus.subscribe([Channel.COMMANDS])
     acks = dashboard.subscribe([Channel.COMMAND_ACKS])
@@ -358,12 +365,17 @@ async def test_command_client_collects_each_engines_answer(transport: Transport)
     runners = []
     for bus, handler in zip(engines, handlers, strict=True):
         processor = CommandProcessor(
-            handler, audit, bus, authorize=authorize_by_role(ROLES.get), bounds={}
+            handler,
+            audit,
+            bus,
+            authorize=authorize_by_role(ROLES.get),
+            bounds={},
+            secret=COMMAND_SECRET,
         )
         sub = bus.subscribe([Channel.COMMANDS])
         assert await sub.wait_ready()
         runners.append(asyncio.create_task(processor.run(sub)))
-    client = CommandClient(dashboard)
+    client = CommandClient(dashboard, secret=COMMAND_SECRET)
     await client.start()
 
     engage = new_command("kill_switch_engage", "alice@example.com", reason="drill")

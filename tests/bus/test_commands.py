@@ -6,10 +6,12 @@ import asyncio
 import time
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from polyarb.bus import (
     Channel,
+    Command,
     CommandAck,
     CommandAudit,
     CommandProcessor,
@@ -17,9 +19,10 @@ from polyarb.bus import (
     ParamBounds,
     authorize_by_role,
 )
+from polyarb.bus.signing import verify
 from polyarb.domain.errors import Rejected
 
-from .helpers import ROLES, FakeEngine, command, take
+from .helpers import COMMAND_SECRET, ROLES, FakeEngine, command, take
 
 BOUNDS = {
     "sumto100": {
@@ -59,6 +62,7 @@ def processor(
         bus,
         authorize=authorize or authorize_by_role(ROLES.get),  # type: ignore[arg-type]
         bounds=BOUNDS,
+        secret=COMMAND_SECRET,
         max_age_s=60,
         clock=clock or time.time_ns,
     )
@@ -211,7 +215,9 @@ async def test_a_failing_audit_is_counted_and_the_command_still_answered() -> No
     async def audit(entry: CommandAudit) -> None:
         raise ConnectionError("database down")
 
-    proc = CommandProcessor(engine, audit, bus, authorize=lambda a, b: True, bounds={})
+    proc = CommandProcessor(
+        engine, audit, bus, authorize=lambda a, b: True, bounds={}, secret=COMMAND_SECRET
+    )
     ack = await proc.handle(command("kill_switch_engage", reason="spread blew out"))
     assert ack is not None
     assert ack.accepted
@@ -280,3 +286,63 @@ async def test_a_synchronous_handler_works_too() -> None:
     assert refused is not None
     assert refused.reason == "refused: clipper is mid-execution"
     assert engine.applied == [("sync-pause", "alice@example.com")]
+
+
+async def test_only_commands_signed_with_the_engines_secret_are_applied() -> None:
+    audited: list[CommandAudit] = []
+    proc, _, engine = processor(audited=audited)
+    unsigned = await proc.handle(command("pause", id="u1", secret=None))
+    other_key = await proc.handle(command("pause", id="u2", secret=b"someone-elses-secret-key"))
+    # Signed as alice (an operator), the actor then changed to an admin's: the signature breaks.
+    forged = msgspec.structs.replace(
+        command("kill_switch_clear", id="u3"), actor="root@example.com"
+    )
+    altered = msgspec.structs.replace(command("kill_switch_engage", id="u4"), reason="other")
+    answers = [unsigned, other_key, await proc.handle(forged), await proc.handle(altered)]
+    reasons = [ack.reason for ack in answers if ack is not None]
+    assert len(reasons) == 4
+    assert not any(ack.accepted for ack in answers if ack is not None)
+    assert "not signed" in reasons[0]
+    assert all("bad signature" in reason for reason in reasons[1:])
+    assert all(reason.startswith("unauthenticated") for reason in reasons)
+    assert engine.applied == []
+    assert [entry.accepted for entry in audited] == [False] * 4  # refusals are audited too
+    good = await proc.handle(command("pause", id="u5"))
+    assert good is not None
+    assert good.accepted
+    assert engine.applied == [("pause", "alice@example.com")]
+
+
+async def test_an_engine_without_a_secret_accepts_no_command() -> None:
+    bus = MemoryBus("engine-1")
+    engine = FakeEngine()
+
+    async def audit(entry: CommandAudit) -> None:
+        del entry
+
+    proc = CommandProcessor(engine, audit, bus, authorize=lambda a, b: True, bounds={}, secret=None)
+    ack = await proc.handle(command("pause", id="n1"))
+    assert ack is not None
+    assert not ack.accepted
+    assert "no COMMAND_SECRET" in ack.reason
+    assert engine.applied == []
+
+
+def test_the_signature_covers_every_field() -> None:
+    base = command("strategy_set_param", strategy="sumto100", param="min_edge", value="0.01")
+    changes: dict[str, object] = {
+        "id": "other",
+        "actor": "mallory",
+        "sent_ns": base.sent_ns + 1,
+        "action": "strategy_enable",
+        "strategy": "clipper",
+        "param": "max_position",
+        "value": "0.02",
+        "reason": "because",
+        "target": "engine-9",
+    }
+    assert set(changes) | {"signature"} == set(Command.__struct_fields__)
+    for name, value in changes.items():
+        changed = msgspec.structs.replace(base, **{name: value})
+        assert verify(changed, COMMAND_SECRET) is not None, name
+    assert verify(base, COMMAND_SECRET) is None

@@ -4,24 +4,34 @@ the store's audit log (accepted and refused alike)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from polyarb.bus import Channel, MemoryBus, MemoryHub
+import msgspec
+
+from polyarb.bus import Channel, CommandProcessor, MemoryBus, MemoryHub
 from polyarb.bus.command_client import CommandClient, new_command
-from polyarb.config import load_settings
+from polyarb.bus.signing import embedded_secret
+from polyarb.config import Settings, load_settings
 from polyarb.domain.clock import WallClock
 from polyarb.engine.core import Engine
 from polyarb.engine.persistence import open_store
 from polyarb.engine.runner import command_processor
 from polyarb.marketdata.gamma import Universe
 from polyarb.risk.state import TradingState
+from polyarb.store import Store
+from polyarb.store.records import AUDIT_EVENT_ID_MAX, audit_event_id
 
 
-async def test_commands_are_acked_applied_once_and_audited(tmp_path: Path) -> None:
-    settings = load_settings(None, data_dir=tmp_path, command_operators=("olivia",))
+@contextlib.asynccontextmanager
+async def wired(
+    settings: Settings, instance: str
+) -> AsyncIterator[tuple[Engine, CommandProcessor, CommandClient, Store]]:
+    """An engine with its store and command processor, and a dashboard's client, in process."""
     store = await open_store(settings)
     hub = MemoryHub()
-    engine_bus, dashboard_bus = MemoryBus("engine-1", hub=hub), MemoryBus("dash", hub=hub)
+    engine_bus, dashboard_bus = MemoryBus(instance, hub=hub), MemoryBus("dash", hub=hub)
     await engine_bus.start()
     await dashboard_bus.start()
     engine = Engine(
@@ -31,9 +41,22 @@ async def test_commands_are_acked_applied_once_and_audited(tmp_path: Path) -> No
     commands = engine_bus.subscribe([Channel.COMMANDS])
     assert await commands.wait_ready()  # the processor listens before anything is sent
     task = asyncio.create_task(processor.run(commands))
-    client = CommandClient(dashboard_bus)
+    client = CommandClient(dashboard_bus, secret=embedded_secret())
     try:
         await client.start()
+        yield engine, processor, client, store
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
+        await engine_bus.close()
+        await dashboard_bus.close()
+        await store.close()
+
+
+async def test_commands_are_acked_applied_once_and_audited(tmp_path: Path) -> None:
+    settings = load_settings(None, data_dir=tmp_path, command_operators=("olivia",))
+    async with wired(settings, "engine-1") as (engine, processor, client, store):
         kill = new_command("kill_switch_engage", "olivia", reason="drill")
         acks = await client.send(kill, timeout_s=2.0)
         assert acks["engine-1"].accepted
@@ -59,10 +82,32 @@ async def test_commands_are_acked_applied_once_and_audited(tmp_path: Path) -> No
             ("olivia", "kill_switch_clear", "rejected"),
             ("olivia", "kill_switch_engage", "accepted"),
         ]
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await client.close()
-        await engine_bus.close()
-        await dashboard_bus.close()
-        await store.close()
+
+
+async def test_a_long_instance_id_still_audits_every_command(tmp_path: Path, db_url: str) -> None:
+    """The audit key carries the engine's instance id: a long one (container ids, FQDNs) must
+    neither overflow ``audit_log.event_id`` on PostgreSQL nor be set aside as a bad row."""
+    settings = load_settings(None, data_dir=tmp_path, database_url=db_url)
+    instance = "engine-" + "pod-7f9c2d1e8b-" * 12  # 187 characters
+    long_id = "c" * 128  # the longest id a command may have
+    async with wired(settings, instance) as (_engine, _processor, client, store):
+        for command in (
+            new_command("pause", "cli"),
+            msgspec.structs.replace(new_command("resume", "cli"), id=long_id),
+        ):
+            acks = await client.send(command, timeout_s=5.0)
+            assert acks[instance].accepted
+        await store.flush()
+        rows = await store.queries.audit(limit=10)
+        assert sorted(r.action for r in rows) == ["pause", "resume"]
+        assert all(r.outcome == "accepted" for r in rows)
+    assert not (tmp_path / "spool" / "rejected.jsonl").exists()
+
+
+def test_audit_keys_always_fit_and_stay_distinct() -> None:
+    short = audit_event_id("command", "c1", "engine-1")
+    assert short == "command-c1-engine-1"  # readable when it fits
+    huge = [audit_event_id("command", "c" * 128, "h" * n) for n in (400, 2000, 2001)]
+    assert all(len(key) <= AUDIT_EVENT_ID_MAX for key in huge)
+    assert len(set(huge)) == 3
+    assert huge[1] == audit_event_id("command", "c" * 128, "h" * 2000)  # deterministic

@@ -7,19 +7,16 @@ import asyncio
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
-from polyarb.config import KNOWN_PREFIXES, load_settings
+from polyarb.config import load_settings
 from polyarb.domain.errors import ConfigError
 from polyarb.engine.lock import InstanceLock
 from polyarb.engine.runner import run_engine
 
-SECRET = "s3cr3t-api-secret-never-logged"
-READY_TIMEOUT_S = 45.0  # a cold interpreter on a loaded machine
-EXIT_TIMEOUT_S = 10.0
+from .procs import EXIT_TIMEOUT_S, READY_TIMEOUT_S, SECRET, Engine, clean_env
 
 
 async def test_a_second_engine_for_the_account_is_refused(tmp_path: Path) -> None:
@@ -38,80 +35,13 @@ async def test_a_second_engine_for_the_account_is_refused(tmp_path: Path) -> Non
         pass
 
 
-def clean_env(data_dir: Path) -> dict[str, str]:
-    """The parent's environment without any polyarb setting, plus a data dir and a secret."""
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(KNOWN_PREFIXES)}
-    for name in ("DATA_DIR", "DRY_RUN", "REDIS_URL", "DATABASE_URL", "INSTANCE_ID"):
-        env.pop(name, None)
-    env.update(DATA_DIR=str(data_dir), POLY_API_SECRET=SECRET, PYTHONUNBUFFERED="1")
-    return env
-
-
-class Engine:
-    """A ``polyarb run`` child process whose stderr is collected as it arrives."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.stderr: list[str] = []
-        self.ready = asyncio.Event()
-        self._reader = asyncio.create_task(self._read())
-
-    @classmethod
-    async def start(cls, cwd: Path, env: dict[str, str], *args: str) -> Engine:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "polyarb",
-            "run",
-            "--venue",
-            "sim",
-            *args,
-            cwd=cwd,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            limit=1 << 22,
-        )
-        return cls(proc)
-
-    async def _read(self) -> None:
-        assert self.proc.stderr is not None
-        async for line in self.proc.stderr:
-            text = line.decode(errors="replace")
-            self.stderr.append(text)
-            if "feed_ready" in text:
-                self.ready.set()
-
-    async def wait_ready(self) -> None:
-        # Ready, or the process ended (the assertion then shows why).
-        waiters = {asyncio.create_task(self.ready.wait()), asyncio.create_task(self.proc.wait())}
-        await asyncio.wait(waiters, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in waiters:
-            waiter.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)
-        assert self.ready.is_set(), "engine not ready:\n" + "".join(self.stderr[-20:])
-
-    async def finish(self) -> tuple[int, str, str]:
-        assert self.proc.stdout is not None
-        try:
-            stdout = await asyncio.wait_for(self.proc.stdout.read(), EXIT_TIMEOUT_S)
-            code = await asyncio.wait_for(self.proc.wait(), EXIT_TIMEOUT_S)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-            pytest.fail("engine did not exit in time:\n" + "".join(self.stderr[-20:]))
-        await self._reader
-        return code, stdout.decode(), "".join(self.stderr)
-
-
 async def test_sigterm_stops_cleanly_and_a_second_engine_is_refused(tmp_path: Path) -> None:
     env = clean_env(tmp_path / "data")
     first = await Engine.start(tmp_path, env, "--no-display", "--json")
     await first.wait_ready()
 
     second = await Engine.start(tmp_path, env, "--no-display")
-    code2, out2, err2 = await second.finish()
+    code2, out2, err2 = await second.finish(READY_TIMEOUT_S)
     assert code2 == 2
     errors = [line for line in err2.splitlines() if line.startswith("polyarb: error:")]
     assert len(errors) == 1
@@ -119,6 +49,16 @@ async def test_sigterm_stops_cleanly_and_a_second_engine_is_refused(tmp_path: Pa
     assert str(tmp_path / "data" / "engine-paper.lock") in errors[0]
     assert "Traceback" not in err2
     assert out2 == ""
+
+    # Another mode (another account) on the same DATA_DIR: refused at once, naming the engine.
+    other = await Engine.start(tmp_path, dict(env, SUMTO100_PAPER_TRADING="false"), "--no-display")
+    code3, out3, err3 = await other.finish(READY_TIMEOUT_S)
+    assert code3 == 2, err3[-2000:]
+    [refusal] = [line for line in err3.splitlines() if line.startswith("polyarb: error:")]
+    assert f"DATA_DIR {tmp_path / 'data'} is in use by a running engine" in refusal
+    assert f"(pid {first.proc.pid}, mode paper)" in refusal
+    assert "Traceback" not in err3
+    assert out3 == ""
 
     loop = asyncio.get_running_loop()
     started = loop.time()

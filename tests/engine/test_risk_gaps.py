@@ -15,6 +15,7 @@ import pytest
 
 from polyarb.bus import MemoryBus, MemoryHub
 from polyarb.bus.command_client import CommandClient, new_command
+from polyarb.bus.signing import embedded_secret
 from polyarb.domain.book import Side
 from polyarb.domain.ledger import Merge
 from polyarb.domain.trading import Fill, Leg, Mode, Order, OrderStatus, OrderType, Signal
@@ -350,7 +351,7 @@ async def test_a_kill_command_over_the_bus_is_stored_before_it_is_acknowledged(
     await ctl_bus.start()
     processor = command_processor(restartable.settings, run.engine, engine_bus, store)
     task = asyncio.create_task(processor.run())
-    client = CommandClient(ctl_bus)
+    client = CommandClient(ctl_bus, secret=embedded_secret())
     try:
         await client.start()
         await asyncio.sleep(0.05)  # let the processor subscribe

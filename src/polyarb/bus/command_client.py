@@ -11,6 +11,7 @@ import structlog
 
 from polyarb.bus.base import Bus, Subscription
 from polyarb.bus.schemas import Command, CommandAck
+from polyarb.bus.signing import sign
 from polyarb.bus.topics import Channel
 
 log = structlog.get_logger(__name__)
@@ -48,8 +49,11 @@ class CommandClient:
     sending the *same* command again is safe (engines apply an id once).
     """
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, *, secret: bytes | None) -> None:
+        """``secret`` (``COMMAND_SECRET``) signs every command sent; engines refuse a command
+        sent unsigned (``None``) or signed with another key."""
         self._bus = bus
+        self._secret = secret
         self._waiting: dict[str, _Waiter] = {}
         self._subscription: Subscription | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -74,7 +78,9 @@ class CommandClient:
     async def send(
         self, command: Command, *, timeout_s: float = 2.0, expect: int = 1
     ) -> dict[str, CommandAck]:
-        """Publish ``command``; wait for ``expect`` engines to answer or ``timeout_s``."""
+        """Sign and publish ``command``; wait for ``expect`` engines to answer or ``timeout_s``."""
+        if self._secret is not None and not command.signature:
+            command = sign(command, self._secret)
         waiter = _Waiter(expect)
         self._waiting[command.id] = waiter
         try:

@@ -1,7 +1,8 @@
 """Operator commands, handled safely on the engine side.
 
-Each command is checked (well formed, known action, authorized actor, known strategy, parameter
-within the engine's bounds), applied at most once per id, recorded through the audit callback,
+Each command is checked (signed with the engine's ``COMMAND_SECRET``, well formed, known action,
+authorized actor, known strategy, parameter within the engine's bounds), applied at most once
+per id, recorded through the audit callback,
 and answered on ``poly:commands:ack`` with accepted/reason. A rejected command is never
 applied. A command older than ``max_age_s`` is refused and ids are remembered for twice that,
 so a repeated id is always recognised: it gets the original answer again, marked
@@ -23,6 +24,7 @@ import structlog
 
 from polyarb.bus.base import Bus, Clock, Subscription
 from polyarb.bus.schemas import COMMAND_ACTIONS, Command, CommandAck
+from polyarb.bus.signing import verify
 from polyarb.bus.topics import Channel
 from polyarb.domain.errors import Rejected
 
@@ -148,6 +150,7 @@ class CommandProcessor:
         *,
         authorize: Authorize,
         bounds: Bounds,
+        secret: bytes | None,
         max_age_s: float = 60.0,
         max_remembered: int = 10_000,
         clock: Clock = time.time_ns,
@@ -158,6 +161,7 @@ class CommandProcessor:
         self._bus = bus
         self._authorize = authorize
         self._bounds = bounds
+        self._secret = secret  # None: no key configured, every command is refused
         self._max_age_ns = int(max_age_s * 1e9)
         self._max_remembered = max_remembered
         self._clock = clock
@@ -229,6 +233,11 @@ class CommandProcessor:
         """Why the command must not be applied, or None when it may."""
         if not command.id or len(command.id) > 128:
             return "malformed: id must be 1 to 128 characters"
+        if self._secret is None:
+            return "unauthenticated: this engine has no COMMAND_SECRET, it accepts no command"
+        unsigned = verify(command, self._secret)
+        if unsigned is not None:
+            return unsigned
         if not command.actor:
             return "malformed: missing actor"
         if command.action not in COMMAND_ACTIONS:

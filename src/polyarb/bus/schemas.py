@@ -115,6 +115,9 @@ class EngineState(_Payload, frozen=True, kw_only=True):
     pnl: DailyPnl
     counters: Counters = msgspec.field(default_factory=Counters)
     strategies: tuple[StrategyStatus, ...] = ()
+    # False while the engine cannot reach its bus (Redis down): what it publishes is dropped.
+    bus_connected: bool = True
+    bus_dropped: int = 0  # publishes dropped since start (Redis down or its queue full)
 
     def bounded(
         self, max_opportunities: int = MAX_OPPORTUNITIES, max_positions: int = MAX_POSITIONS
@@ -358,6 +361,7 @@ class Command(_Payload, frozen=True, kw_only=True):
     value: str = ""  # strategy_set_param, a decimal / integer / true|false string
     reason: str = ""  # free text, e.g. why the kill switch was engaged
     target: str = ""  # an engine instance id; "" = every engine
+    signature: str = ""  # hex HMAC-SHA256 of the other fields with COMMAND_SECRET (signing.py)
 
 
 class CommandAck(_Payload, frozen=True, kw_only=True):

@@ -19,6 +19,7 @@ import sys
 import typer
 
 from polyarb.domain.errors import PolyarbError
+from polyarb.domain.secrets import scrub
 
 app = typer.Typer(
     name="polyarb",
@@ -42,7 +43,7 @@ def _root() -> None:
 
 def fail(message: object) -> typer.Exit:
     """Print ``polyarb: error: MESSAGE`` (one line) on stderr; the exit to raise."""
-    text = " ".join(str(message).split())
+    text = " ".join(scrub(str(message)).split())
     print(f"polyarb: error: {text}", file=sys.stderr, flush=True)
     return typer.Exit(EXIT_USAGE)
 

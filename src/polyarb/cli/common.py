@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from polyarb.domain.errors import ConfigError
+from polyarb.domain.secrets import ScrubFilter, scrubbing
 
 if TYPE_CHECKING:
     import structlog
@@ -76,6 +77,9 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLineFormatter() if fmt == "json" else logging.Formatter("%(message)s"))
     logging.basicConfig(level=numeric, handlers=[handler], force=True)
+    for each in logging.getLogger().handlers:  # no secret in any log line (issue 9)
+        if not any(isinstance(f, ScrubFilter) for f in each.filters):
+            each.addFilter(ScrubFilter())
     # Per-request lines from the HTTP client drown the operator's view; warnings still show.
     for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
@@ -93,7 +97,7 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             *exceptions,
-            renderer,
+            scrubbing(renderer),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=_stderr_logger,

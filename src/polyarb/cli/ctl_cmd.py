@@ -9,6 +9,7 @@ import typer
 from polyarb.cli import app
 from polyarb.cli.common import settings_or_exit
 from polyarb.domain.errors import PolyarbError
+from polyarb.domain.secrets import mask_url
 
 if TYPE_CHECKING:
     from polyarb.bus import Command, CommandAck
@@ -48,6 +49,12 @@ def ctl_command(
         raise PolyarbError("REDIS_URL is not set: there is no bus to reach a running engine")
     from polyarb.bus.command_client import new_command
 
+    if settings.command_secret is None:
+        raise PolyarbError(
+            "COMMAND_SECRET is not set: commands are signed with the key the engines share "
+            "(set the engines' COMMAND_SECRET here too)"
+        )
+    secret = settings.command_secret.get_secret_value().encode()
     command = new_command(
         ACTIONS[action],
         actor,
@@ -57,7 +64,7 @@ def ctl_command(
         reason=reason,
         target=target,
     )
-    acks = asyncio.run(_send(settings.redis_url, command, timeout, engines))
+    acks = asyncio.run(_send(settings.redis_url, secret, command, timeout, engines))
     if not acks:
         raise PolyarbError(f"no engine acknowledged the command within {timeout} s")
     refused = False
@@ -70,14 +77,20 @@ def ctl_command(
 
 
 async def _send(
-    redis_url: str, command: Command, wait_s: float, engines: int
+    redis_url: str, secret: bytes, command: Command, wait_s: float, engines: int
 ) -> dict[str, CommandAck]:
     from polyarb.bus import make_bus
     from polyarb.bus.command_client import CommandClient
 
     bus = make_bus(redis_url, "")
     await bus.start()
-    client = CommandClient(bus)
+    if not bus.stats.connected:  # say so now, not "no engine acknowledged" after the timeout
+        await bus.close()
+        raise PolyarbError(
+            f"Redis unreachable at {mask_url(redis_url)} ({bus.stats.last_error or 'no answer'}); "
+            "the command was not sent"
+        )
+    client = CommandClient(bus, secret=secret)
     try:
         await client.start()
         return dict(await client.send(command, timeout_s=wait_s, expect=engines))

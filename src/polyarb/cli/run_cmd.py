@@ -63,6 +63,8 @@ def run_command(
     print_summary(summary, summary_json, account=replay is None)
     if summary.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+    if summary.halted_by_recovery:  # the run traded nothing: the operator must look
+        raise typer.Exit(3)
 
 
 def _replay(settings: Settings, recording: Path) -> RunSummary:

@@ -57,6 +57,8 @@ def summary_data(summary: RunSummary) -> dict[str, Any]:
         "opportunities": summary.opportunities,
         "strategies": summary.strategies,
         "damaged": list(summary.damaged),
+        "notices": summary.notices,
+        "halted_by_recovery": summary.halted_by_recovery,
     }
 
 
@@ -69,6 +71,7 @@ def print_summary(summary: RunSummary, as_json: bool, *, account: bool = False) 
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     out = Console()
     title = "polyarb run summary"
@@ -106,6 +109,8 @@ def print_summary(summary: RunSummary, as_json: bool, *, account: bool = False) 
         out.print(opportunity_table(summary.opportunities))
     for line in summary.damaged:
         out.print(line, markup=False, highlight=False)
+    for notice in summary.notices:  # last, where the operator's eye lands
+        out.print(Text.assemble(("! ", "bold red"), notice), highlight=False)
 
 
 def opportunity_table(reports: dict[str, Any]) -> Table:

@@ -32,6 +32,7 @@ from polyarb.domain.clock import Clock, WallClock
 from polyarb.domain.ledger import Ledger, utc_day
 from polyarb.domain.market import Market
 from polyarb.domain.numbers import price_to_decimal
+from polyarb.domain.secrets import scrub
 from polyarb.domain.sports import Game
 from polyarb.domain.trading import Fill, Mode, Order, Signal
 from polyarb.engine.fees import unknown_fee_markets, with_default_fees
@@ -485,6 +486,9 @@ class Engine:
     def emit_error(
         self, source: str, kind: str, message: str, details: dict[str, str] | None = None
     ) -> None:
+        message = scrub(message)  # an error text must not carry a password to the bus or store
+        if details:
+            details = {key: scrub(value) for key, value in details.items()}
         log.error("engine error", source=source, kind=kind, message=message)
         for sink in self.error_sinks:
             sink(source, kind, message)
@@ -554,6 +558,8 @@ class Engine:
             kill_switch_reason=kill.reason if kill is not None else "",
             mode=self.mode,
             started_ns=self.started_ns,
+            bus_connected=self.bus.stats.connected if self.bus is not None else True,
+            bus_dropped=self.bus.stats.dropped if self.bus is not None else 0,
             markets_tracked=len(self.universe.markets),
             books_tracked=len(books),
             books_stale=stale,

@@ -26,6 +26,7 @@ from polyarb.bus import (
     authorize_by_role,
     make_bus,
 )
+from polyarb.bus.signing import embedded_secret
 from polyarb.config import SECRET_FIELDS, Settings
 from polyarb.domain.clock import ReplayClock, WallClock
 from polyarb.domain.errors import CircuitOpen, PolyarbError
@@ -42,10 +43,11 @@ from polyarb.engine.health import (
     link_clob_breaker,
     make_breakers,
 )
-from polyarb.engine.lock import InstanceLock
+from polyarb.engine.lock import DataDirLock, InstanceLock
 from polyarb.engine.metrics import Watched, build_registry
 from polyarb.engine.persistence import EnginePersistence, open_store, recover
 from polyarb.engine.refresh import run_refresher
+from polyarb.engine.watch import BusWatch, start_notices
 from polyarb.execution.base import ExecutionReport
 from polyarb.marketdata.clob_rest import ClobRestClient
 from polyarb.marketdata.espn import EspnClient
@@ -67,6 +69,7 @@ from polyarb.monitor.breaker import CircuitBreaker
 from polyarb.monitor.health import HealthServer
 from polyarb.monitor.slack import SlackNotifier
 from polyarb.store import AuditRecord, Store
+from polyarb.store.records import audit_event_id
 
 log = structlog.get_logger(__name__)
 
@@ -102,6 +105,9 @@ class RunSummary:
     strategies: dict[str, dict[str, str]] = field(default_factory=dict)
     damaged: list[str] = field(default_factory=list)  # replays: parts not readable to their end
     interrupted: bool = False  # replays: stopped early (Ctrl-C, SIGTERM); the figures so far
+    # What the operator must not miss: a start into a halted state, Redis unreachable ...
+    notices: list[str] = field(default_factory=list)
+    halted_by_recovery: bool = False  # the run traded nothing: recovery engaged the kill switch
 
 
 def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
@@ -186,7 +192,10 @@ async def run_engine(
 ) -> RunSummary:
     """Run the engine until SIGINT/SIGTERM or ``duration_s``; return what it did."""
     data_dir = settings.data_dir
-    with InstanceLock(data_dir, _account(settings)):
+    with (
+        InstanceLock(data_dir, _account(settings), mode=settings.mode),
+        DataDirLock(data_dir, settings.mode),
+    ):
         async with AsyncExitStack() as stack:
             endpoints = await _endpoints(settings, venue, scenario, stack)
             breakers = make_breakers(settings)
@@ -209,6 +218,13 @@ async def run_engine(
                 ledger=recovery.ledger,
             )
             persistence = EnginePersistence(engine, store, recovery)
+            notices, halted_by_recovery = start_notices(engine)
+            watch = BusWatch(bus, settings.redis_url)
+            if settings.redis_url and settings.command_secret is None:
+                log.warning(
+                    "COMMAND_SECRET is not set: every command over Redis is refused "
+                    "(set the same COMMAND_SECRET for the engine, `polyarb ctl` and the dashboard)"
+                )
             health.target = persistence
             engine.timer_hooks.append(persistence.on_timer)
             engine.error_sinks.append(persistence.record_error)
@@ -246,7 +262,7 @@ async def run_engine(
                     stack.push_async_callback(health_server.stop)
             if ready is not None:
                 ready(engine, endpoints)
-            return await _run_tasks(
+            summary = await _run_tasks(
                 settings,
                 engine,
                 feed,
@@ -259,7 +275,12 @@ async def run_engine(
                 espn_guard=breakers[ESPN],
                 gamma_guard=breakers[GAMMA],
                 alerts=alerts,
+                watch=watch,
             )
+            bus_notice = watch.notice()
+            summary.notices = notices + ([bus_notice] if bus_notice else [])
+            summary.halted_by_recovery = halted_by_recovery
+            return summary
 
 
 def _slack_alerts(settings: Settings, engine: Engine, probe: EngineProbe) -> EngineAlerts | None:
@@ -325,6 +346,7 @@ async def _run_tasks(
     espn_guard: CircuitBreaker | None = None,
     gamma_guard: CircuitBreaker | None = None,
     alerts: EngineAlerts | None = None,
+    watch: BusWatch | None = None,
 ) -> RunSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -338,6 +360,8 @@ async def _run_tasks(
         asyncio.create_task(StatePublisher(bus, engine.state).run(), name="state"),
         asyncio.create_task(command_processor(settings, engine, bus, store).run(), name="commands"),
     ]
+    if watch is not None and watch.watched:
+        tasks.append(asyncio.create_task(watch.run(), name="bus-watch"))
     if settings.sniper_enabled:
         tasks.append(
             asyncio.create_task(_poll_games(settings, engine, endpoints, espn_guard), name="espn")
@@ -424,7 +448,7 @@ def command_processor(
                         "value": command.value,
                         "engine": record.instance_id,
                     },
-                    event_id=f"command-{command.id}-{record.instance_id}",
+                    event_id=audit_event_id("command", command.id, record.instance_id),
                 )
             )
 
@@ -434,7 +458,19 @@ def command_processor(
         bus,
         authorize=authorize_by_role(role_of),
         bounds=PARAM_BOUNDS,
+        secret=command_secret(settings),
     )
+
+
+def command_secret(settings: Settings) -> bytes | None:
+    """The key commands must be signed with: ``COMMAND_SECRET``; without it, the in-process
+    bus's per-run key (only this process can publish there), and over Redis none at all (every
+    command is refused: anyone reaching Redis could otherwise command the engine)."""
+    if settings.command_secret is not None:
+        return settings.command_secret.get_secret_value().encode()
+    if settings.redis_url:
+        return None
+    return embedded_secret()
 
 
 async def _timer(engine: Engine) -> None:

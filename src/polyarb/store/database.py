@@ -14,6 +14,8 @@ from sqlalchemy.exc import (
     DBAPIError,
     IntegrityError,
     ProgrammingError,
+    SQLAlchemyError,
+    StatementError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -131,27 +133,70 @@ def insert_ignore(dialect_name: str, table: Table, *keys: str) -> Insert:
 
 
 # PostgreSQL SQLSTATE classes that mean "not now" rather than "never": connection exceptions,
-# insufficient resources, operator intervention (shutdown, starting up), system errors, and
-# transaction rollbacks (serialization failure, deadlock).
-_PG_TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+# invalid authorization, the database missing (3D000: dropped) or not accepting connections
+# (55000), insufficient resources, operator intervention (57P01 terminated, 57P03 starting up),
+# system errors, and transaction rollbacks (serialization failure, deadlock).
+_PG_TRANSIENT_CLASSES = frozenset({"08", "28", "3D", "40", "53", "55", "57", "58"})
 # SQLite primary result codes of the same kind: BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL,
 # CANTOPEN, PROTOCOL.
 _SQLITE_TRANSIENT_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
+# What a database says about a row's *content*: PostgreSQL data exceptions (22: too long, out
+# of range, malformed) and integrity violations (23); SQLite TOOBIG, CONSTRAINT, MISMATCH, RANGE.
+_PG_ROW_CLASSES = frozenset({"22", "23"})
+_SQLITE_ROW_CODES = frozenset({18, 19, 20, 25})
+_OUTAGE_TYPES = (OSError, TimeoutError, ConnectionError, PoolTimeoutError)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for candidate in (getattr(exc, "orig", None), exc):
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str) and state:
+            return state
+    return None
 
 
 def is_connectivity_error(exc: BaseException) -> bool:
-    """True when ``exc`` means "the database cannot take this now" (spool and retry), False for
-    a row or statement the database refuses (retrying would fail the same way)."""
+    """True when ``exc`` means "the database cannot take this now": unreachable, shutting down,
+    dropped, not accepting connections. For what the *store's writer* does with a failed row,
+    see ``is_row_error`` (anything that is not about the row is an outage there)."""
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
+        state = _sqlstate(exc)
+        if state is not None:
+            return state[:2] in _PG_TRANSIENT_CLASSES
         if isinstance(exc, IntegrityError | DataError | ProgrammingError):
             return False
-        state = getattr(exc.orig, "sqlstate", None)
-        if isinstance(state, str) and state:
-            return state[:2] in _PG_TRANSIENT_CLASSES
         code = getattr(exc.orig, "sqlite_errorcode", None)
         if isinstance(code, int):
             return code & 0xFF in _SQLITE_TRANSIENT_CODES
         return True  # no SQL state: the driver lost or could not open the connection
-    return isinstance(exc, OSError | TimeoutError | PoolTimeoutError | ConnectionError)
+    if _sqlstate(exc) is not None:  # a driver error that reached us unwrapped
+        return str(_sqlstate(exc))[:2] in _PG_TRANSIENT_CLASSES
+    return isinstance(exc, _OUTAGE_TYPES)
+
+
+def is_row_error(exc: BaseException) -> bool:
+    """True only when the database refused a row for its *content*: writing it again would fail
+    the same way, so it is set aside (``rejected.jsonl``). Anything else (a lost connection,
+    SQLSTATE 55000/57P01/57P03/3D000, a permission or schema problem, a timeout) says nothing
+    about the row, which could still succeed: that is an outage (spool, reducing, replay)."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return False
+        state = _sqlstate(exc)
+        if state is not None:
+            return state[:2] in _PG_ROW_CLASSES
+        code = getattr(exc.orig, "sqlite_errorcode", None)
+        if isinstance(code, int):
+            return code & 0xFF in _SQLITE_ROW_CODES
+        return isinstance(exc, IntegrityError | DataError)
+    state = _sqlstate(exc)
+    if state is not None:  # a driver error that reached us unwrapped
+        return state[:2] in _PG_ROW_CLASSES
+    if isinstance(exc, StatementError):  # a parameter SQLAlchemy could not convert: the row's
+        return isinstance(exc.orig, ValueError | TypeError | ArithmeticError)
+    if isinstance(exc, (SQLAlchemyError, *_OUTAGE_TYPES)):
+        return False
+    # Our own code refused the row while building its statement (a bad value in the record).
+    return isinstance(exc, ValueError | TypeError | ArithmeticError | LookupError)

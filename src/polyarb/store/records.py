@@ -8,6 +8,7 @@ assigned when the record is built, so that writing it twice writes it once.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import secrets
 from collections.abc import Sequence
@@ -357,6 +358,19 @@ class AlertRecord(_Record, tag="alert", frozen=True, kw_only=True):
     message: str
     dedup_key: str = ""
     event_id: str = msgspec.field(default_factory=new_event_id)
+
+
+AUDIT_EVENT_ID_MAX = 512  # audit_log.event_id's width (revision 0002)
+
+
+def audit_event_id(*parts: str) -> str:
+    """A deterministic audit key from ``parts`` (the same action on the same engine gives the
+    same key, so a replayed row is not doubled); hashed when it would not fit the column."""
+    key = "-".join(parts)
+    if len(key) <= AUDIT_EVENT_ID_MAX:
+        return key
+    digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+    return f"{parts[0][:64]}-sha256-{digest}"
 
 
 class AuditRecord(_Record, tag="audit", frozen=True, kw_only=True):

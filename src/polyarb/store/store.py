@@ -35,6 +35,7 @@ from polyarb.store.database import (
     create_engine,
     insert_ignore,
     is_connectivity_error,
+    is_row_error,
     redacted,
 )
 from polyarb.store.errors import ModeMismatch, StoreError, StoreUnavailable
@@ -248,7 +249,7 @@ class Store:
             async with asyncio.timeout(self._intent_timeout_s), self._engine.begin() as conn:
                 await apply_records(conn, [record])
         except Exception as exc:
-            if is_connectivity_error(exc):
+            if not is_row_error(exc):  # not about this order: the database cannot take it now
                 self._writer.note_outage(exc)
                 raise StoreUnavailable(
                     f"order {order.client_id} not recorded: {type(exc).__name__}: {exc}"

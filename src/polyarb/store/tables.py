@@ -341,7 +341,8 @@ audit_log = Table(
     "audit_log",
     metadata,
     _id_pk(),
-    Column("event_id", String(64), nullable=False, unique=True),
+    # command-<id up to 128>-<instance id>, bounded by records.audit_event_id (revision 0002)
+    Column("event_id", String(512), nullable=False, unique=True),
     Column("ts_ns", BigInteger, nullable=False),
     Column("actor", String(256), nullable=False),
     Column("action", String(64), nullable=False),

@@ -5,8 +5,10 @@ by time) and commits each batch in one transaction. When the database cannot be 
 goes to the spool instead (fsync'd, in order), the writer reports itself unhealthy, probes the
 database with exponential backoff while spooling whatever arrives meanwhile, and once the database
 answers replays the spool in order before writing anything new. A batch the database refuses
-(a bad row, not an outage) is retried record by record and the refused records are set aside in
-the spool's ``rejected.jsonl``: one bad row never blocks the rest.
+for a row's content (SQLSTATE class 22 or 23: ``is_row_error``) is retried record by record and
+the refused records are set aside in the spool's ``rejected.jsonl``: one bad row never blocks
+the rest. Every other failure (connection lost, 55000, 57P01, 57P03, 3D000, permissions, a
+timeout) is an outage: the rows could still succeed, so they are spooled and replayed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polyarb.store.apply import apply_records
-from polyarb.store.database import is_connectivity_error
+from polyarb.store.database import is_row_error
 from polyarb.store.errors import StoreError
 from polyarb.store.records import ErrorRecord, Record
 from polyarb.store.spool import Spool
@@ -226,11 +228,11 @@ class BatchWriter:
             try:
                 await self._commit(records)
             except Exception as exc:
-                if not is_connectivity_error(exc):
+                if is_row_error(exc):
                     if not await self._isolate(records):
                         await self._spool_items(items)
                         return
-                else:
+                else:  # could these rows ever succeed? yes: the database is the problem
                     self._set_health(False, f"{type(exc).__name__}: {exc}")
                     await self._spool_items(items)
                     return
@@ -254,7 +256,7 @@ class BatchWriter:
             try:
                 await self._commit([record])
             except Exception as exc:
-                if is_connectivity_error(exc):
+                if not is_row_error(exc):
                     self._set_health(False, f"{type(exc).__name__}: {exc}")
                     return False
                 reason = f"{type(exc).__name__}: {str(exc)[:500]}"
@@ -315,7 +317,7 @@ class BatchWriter:
             if records:
                 await self._commit(records)
         except Exception as exc:
-            if is_connectivity_error(exc):
+            if not is_row_error(exc):
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 return False
             if not await self._isolate(records):
@@ -328,11 +330,9 @@ class BatchWriter:
         try:
             async with asyncio.timeout(self._config.write_timeout_s), self._engine.connect() as c:
                 await c.execute(text("SELECT 1"))
-        except Exception as exc:
-            if is_connectivity_error(exc):
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                return False
-            raise
+        except Exception as exc:  # whatever it is, the database cannot take writes yet
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            return False
         return True
 
     def _settle(self, items: list[Record | _Barrier], durability: Durability) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 import msgspec
 import structlog
 
+from polyarb.domain.secrets import register_url, scrubbing
 from polyarb.domain.trading import Mode
 from polyarb.store.errors import StoreError, StoreUnavailable
 from polyarb.store.records import Record
@@ -453,13 +454,19 @@ class _Child:
         self._received = 0
         self._durable = 0
         self._writer: object = None
+        self._parent_gone = False
 
     def send(self, message: ToParent) -> None:
+        if self._parent_gone:
+            return
         data = _frame(message)
         view = memoryview(data)
-        while view:
-            written = os.write(1, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(1, view)
+                view = view[written:]
+        except OSError:  # EPIPE: the engine is gone; finish our work without it
+            self._parent_gone = True
 
     async def run(self) -> None:
         from polyarb.store.database import create_engine
@@ -474,6 +481,7 @@ class _Child:
         start = _to_child.decode(raw)
         if not isinstance(start, Start):
             raise StoreError("store writer: expected a start message")
+        register_url(start.url)  # the database password never reaches a log line
         _configure_logging(start.log_level, start.log_json)
         try:
             spool = await asyncio.to_thread(Spool, Path(start.spool_dir), wait_s=SPOOL_WAIT_S)
@@ -498,6 +506,7 @@ class _Child:
             self.send(Ready(healthy=healthy, reason=reason, stats=writer.stats))
             writer.start()
             barriers: set[asyncio.Task[None]] = set()
+            closed = False
             while (raw := await _read(reader)) is not None:
                 message = _to_child.decode(raw)
                 if isinstance(message, Batch):
@@ -512,10 +521,22 @@ class _Child:
                 elif isinstance(message, Outage):
                     writer.note_outage(StoreUnavailable(message.reason))
                 elif isinstance(message, Close):
+                    closed = True
                     break
+            if not closed:  # our stdin ended without a Close: the engine died (kill -9)
+                self._parent_gone = True
             await writer.close()
             await asyncio.gather(*barriers, return_exceptions=True)
-            self.send(Closed(stats=writer.stats))
+            if self._parent_gone:
+                stats = writer.stats
+                log.warning(
+                    "engine gone; store writer flushed and exits",
+                    records_written=stats.written,
+                    records_spooled=stats.spooled_records,
+                    received=self._received,
+                )
+            else:
+                self.send(Closed(stats=writer.stats))
         finally:
             spool.close()
             await engine.dispose()
@@ -558,7 +579,7 @@ def _configure_logging(level: str, as_json: bool) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
+            scrubbing(renderer),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),

@@ -1,7 +1,7 @@
 """merges.tx_cost: the on-chain transaction cost booked with a merge or lock
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-03
 
 The paper ledger books CHAIN_TX_COST_USD with every merge (and every negRisk lock, whose redeem
@@ -18,7 +18,7 @@ from alembic import op
 MONEY = sa.Numeric().with_variant(sa.String(64), "sqlite")
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
