@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     sumto100_fee_rate: Annotated[Decimal | None, Field(ge=0, le=1)] = None
     sumto100_max_book_age_ms: Annotated[int, Field(ge=1)] = 500
     sumto100_cooldown_ms: Annotated[int, Field(ge=0)] = 2000
+    # Edge sanity cap (SumTo100 and Clipper): an edge per set above it is an anomaly, never traded.
+    sumto100_max_edge: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.10")
 
     # --- Clipper (top of book) -------------------------------------------------------------
     clipper_enabled: StrictBool = True
@@ -158,6 +160,7 @@ class Settings(BaseSettings):
     negrisk_min_liquidity: PosDecimal = Decimal(10)
     negrisk_max_book_age_ms: Annotated[int, Field(ge=1)] = 2000
     negrisk_cooldown_ms: Annotated[int, Field(ge=0)] = 2000
+    negrisk_max_edge: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.10")
 
     # --- Sniper (sports time arbitrage) ----------------------------------------------------
     sniper_enabled: StrictBool = True

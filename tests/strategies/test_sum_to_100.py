@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import ROUND_CEILING, Decimal
 
 import pytest
@@ -27,7 +28,7 @@ def setup(
     config: SumTo100Config = FLAT,
     **book_kw: object,
 ) -> tuple[SumTo100, FakeView]:
-    strategy = SumTo100(config)
+    strategy = SumTo100(config, independent_books=True)
     routes = strategy.set_universe([market], [])
     yes, no = market.outcomes
     assert routes == {yes.token_id: market.condition_id, no.token_id: market.condition_id}
@@ -311,7 +312,8 @@ ladder = st.lists(
 def _run(
     config: SumTo100Config, market: Market, yes: list[tuple[int, int]], no: list[tuple[int, int]]
 ) -> list[Signal]:
-    strategy = SumTo100(config)
+    # The planner's test: independent books, and no sanity cap on the edges the ladders make.
+    strategy = SumTo100(replace(config, max_edge=Decimal(1)), independent_books=True)
     strategy.set_universe([market], [])
     view = FakeView().add(
         make_book("cond-1-yes", _levels(yes)), make_book("cond-1-no", _levels(no))
@@ -404,8 +406,8 @@ def test_denial_also_starts_the_cooldown() -> None:
 def test_shared_gate_keeps_one_attempt_per_market_across_strategies() -> None:
     gate = AttemptGate()
     market = binary_market()
-    sum_to_100 = SumTo100(FLAT, gate=gate)
-    clipper = Clipper(ClipperConfig(), gate=gate)
+    sum_to_100 = SumTo100(FLAT, gate=gate, independent_books=True)
+    clipper = Clipper(ClipperConfig(), gate=gate, independent_books=True)
     for s in (sum_to_100, clipper):
         s.set_universe([market], [])
     view = FakeView().add(
@@ -428,7 +430,7 @@ def test_result_of_another_strategy_is_ignored() -> None:
 
 
 def test_universe_skips_closed_and_non_binary_markets() -> None:
-    strategy = SumTo100(FLAT)
+    strategy = SumTo100(FLAT, independent_books=True)
     open_market = binary_market("a")
     closed = binary_market("b", closed=True)
     not_accepting = binary_market("c", accepting_orders=False)

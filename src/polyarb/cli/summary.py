@@ -24,6 +24,9 @@ def print_summary(summary: RunSummary, as_json: bool) -> None:
         "denials": summary.denials,
         "fills": summary.fills,
         "book_agreement": summary.book_agreement,
+        "torn_views": summary.torn_views,
+        "anomalies": summary.anomalies,
+        "realized_pnl_by_strategy": {k: str(v) for k, v in summary.realized_by_strategy.items()},
         "realized_pnl": str(summary.realized_pnl),
         "unrealized_pnl": str(summary.unrealized_pnl),
         "fees": str(summary.fees),
@@ -38,9 +41,13 @@ def print_summary(summary: RunSummary, as_json: bool) -> None:
     for key in ("elapsed_s", "markets", "tokens", "frames", "signals", "taken", "denied", "fills"):
         table.add_row(key, str(data[key]))
     table.add_row("book agreement", summary.book_agreement.removeprefix("book agreement: "))
+    table.add_row("torn views (not traded)", str(summary.torn_views))
+    table.add_row("edge anomalies (not traded)", str(summary.anomalies))
     table.add_row("realized P&L ($)", data["realized_pnl"])
     table.add_row("unrealized P&L ($)", data["unrealized_pnl"])
     table.add_row("fees ($)", data["fees"])
+    for strategy, pnl in data["realized_pnl_by_strategy"].items():
+        table.add_row(f"realized P&L {strategy} ($)", pnl)
     for key, value in data["tick_to_decision_us"].items():
         table.add_row(f"tick-to-decision {key} (µs)", value)
     out.print(table)

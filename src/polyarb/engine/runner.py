@@ -83,6 +83,9 @@ class RunSummary:
     decision_us: dict[str, Decimal] = field(default_factory=dict)
     denials: dict[str, int] = field(default_factory=dict)
     book_agreement: str = ""  # "book agreement: 99.998 % (n of m), k repairs"
+    torn_views: int = 0  # evaluations refused: a binary market's two books disagreed
+    anomalies: int = 0  # evaluations refused: an edge above the sanity cap
+    realized_by_strategy: dict[str, Decimal] = field(default_factory=dict)
 
 
 def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
@@ -102,6 +105,9 @@ def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
         opportunities={k: v.as_dict() for k, v in engine.tracker.report().items()},
         decision_us=engine.decision_percentiles_us(),
         denials=dict(engine.risk.denials),
+        torn_views=engine.counters.torn_views,
+        anomalies=engine.counters.anomalies,
+        realized_by_strategy=engine.ledger.pnl_by_strategy(),
     )
 
 
@@ -181,6 +187,7 @@ async def run_engine(
                 rest=rest,
                 on_update=engine.on_update,
             )
+            engine.refresh_books = feed.refresh
             if ready is not None:
                 ready(engine, endpoints)
             return await _run_tasks(

@@ -38,6 +38,9 @@ PARTIAL = "partial"
 FAILED = "failed"
 MISSED = "missed"  # seen, never acted on
 DENIED_PREFIX = "denied:"
+# Why an apparent edge was never acted on (``Sighting.held_back`` and opportunity outcomes).
+TORN_VIEW = "torn_view"  # a binary market's two books disagree: the edge is not the venue's
+ANOMALY = "anomaly"  # an edge above the sanity cap: reported, never traded
 
 
 def is_terminal(outcome: str) -> bool:
@@ -79,7 +82,8 @@ class Sighting:
     edge: Decimal  # per set (or per share), fees included
     size: Decimal  # executable size at that edge
     signal_id: str = ""  # set when the strategy emitted a signal for it
-    held_back: str = ""  # why not signalled: in_flight | cooldown
+    held_back: str = ""  # why not signalled: in_flight | cooldown | torn_view | anomaly
+    tokens: tuple[str, ...] = ()  # torn_view: the books to refresh from the venue
 
 
 class Strategy(Protocol):
@@ -215,6 +219,7 @@ class SumTo100Config(StrategyConfig):
     fee_rate: Decimal | None = None  # flat USD per complete set; None = the venue's fees
     max_book_age_ms: int = 500
     cooldown_ms: int = 2000
+    max_edge: Decimal = Decimal("0.10")  # an edge above this is an anomaly, never traded
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +229,7 @@ class ClipperConfig(StrategyConfig):
         "fee_rate": "sumto100_fee_rate",
         "max_book_age_ms": "sumto100_max_book_age_ms",
         "cooldown_ms": "sumto100_cooldown_ms",
+        "max_edge": "sumto100_max_edge",
     }
 
     min_profit: Decimal = Decimal("0.01")  # per set, fees included
@@ -232,6 +238,7 @@ class ClipperConfig(StrategyConfig):
     fee_rate: Decimal | None = None  # shares SumTo100's override (SUMTO100_FEE_RATE)
     max_book_age_ms: int = 500  # SUMTO100_MAX_BOOK_AGE_MS unless a CLIPPER_ one exists
     cooldown_ms: int = 2000  # SUMTO100_COOLDOWN_MS unless a CLIPPER_ one exists
+    max_edge: Decimal = Decimal("0.10")  # SUMTO100_MAX_EDGE: above it, an anomaly
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +251,7 @@ class NegRiskConfig(StrategyConfig):
     min_liquidity: Decimal = Decimal(10)
     max_book_age_ms: int = 2000
     cooldown_ms: int = 2000
+    max_edge: Decimal = Decimal("0.10")  # an edge above this is an anomaly, never traded
 
 
 @dataclass(frozen=True, slots=True)
