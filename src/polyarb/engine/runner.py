@@ -123,6 +123,7 @@ def demo_scenario(seed: int = 7, *, games: int = 2) -> Any:
         updates_per_s=120.0,
         window_every_s=4.0,
         games=games,
+        taker_median_ms=300.0,  # other traders take windows too (README, "The demo")
     )
 
 
