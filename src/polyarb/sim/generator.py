@@ -210,6 +210,8 @@ class ScenarioDriver:
             state.anchor = game.away_probability(self.now_s) * ONE
         state.drift(rng)
         draw = rng.random()
+        if self.config.fenced_windows and cid in self.fences:
+            draw = 1.0  # a fenced window's markets: maker changes only
         if draw < BOOK_RESEND_PROBABILITY:
             # A lagging (torn) second token is not re-sent: the window is that lag.
             tokens = market.token_ids[:1] if cid in self._lagging else market.token_ids

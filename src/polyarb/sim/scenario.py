@@ -100,6 +100,9 @@ class ScenarioConfig:
     # log-space sigma; 0 = nobody else trades windows (deterministic tests).
     taker_median_ms: float = 0.0
     taker_sigma: float = 1.0
+    # True: no trades or book re-sends touch a window's markets while it is open (exact depth
+    # for tests); the venue is not like that.
+    fenced_windows: bool = False
 
     def __post_init__(self) -> None:
         counts = {
