@@ -21,11 +21,22 @@ from polyarb.marketdata.gamma import MarketFilter, Universe, events_from_markets
 from polyarb.marketdata.recorder import Recorder
 from polyarb.sim import ScenarioConfig
 from polyarb.sim.generator import ScenarioDriver, build_scenario
+from polyarb.strategies.set_strategy import SetStrategy
 
 EPOCH = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 EPOCH_NS = int(EPOCH.timestamp()) * 1_000_000_000
 MS = 1_000_000
 Levels = Sequence[tuple[str, str]]  # (price, size), best first
+
+
+def independent_books(engine: Engine) -> Engine:
+    """Turn the binary strategies' torn-view guard off for HAND-MADE books that are not one
+    matching book: for tests whose point is not binary arbitrage (merges, risk after a merge).
+    On the venue a binary market's two books always agree; no setting reaches this."""
+    for strategy in engine.strategies:
+        if isinstance(strategy, SetStrategy):
+            strategy.independent_books = True
+    return engine
 
 
 def sim_driver(**config: Any) -> ScenarioDriver:
