@@ -59,6 +59,7 @@ KNOWN_PREFIXES = (
     "MARKETS_",
     "LEG_",
     "BOOK_",
+    "SIM_",
 )
 
 SECRET_FIELDS = (
@@ -161,6 +162,10 @@ class Settings(BaseSettings):
     negrisk_max_book_age_ms: Annotated[int, Field(ge=1)] = 2000
     negrisk_cooldown_ms: Annotated[int, Field(ge=0)] = 2000
     negrisk_max_edge: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.10")
+    # --- the embedded simulator (`polyarb run --venue sim`) ---
+    # Other traders take a window's cheap level after a lognormal delay of this median (ms);
+    # 0 = nobody else trades windows.
+    sim_taker_median_ms: Annotated[float, Field(ge=0, le=600_000)] = 300.0
 
     # --- Sniper (sports time arbitrage) ----------------------------------------------------
     sniper_enabled: StrictBool = True
@@ -176,6 +181,10 @@ class Settings(BaseSettings):
 
     # --- paper execution -------------------------------------------------------------------
     paper_latency_ms: Annotated[int, Field(ge=0)] = 200
+    # Latency is lognormal around PAPER_LATENCY_MS (its median) with this log-space sigma
+    # (0 = always exactly PAPER_LATENCY_MS), drawn from a generator seeded by PAPER_LATENCY_SEED.
+    paper_latency_sigma: Annotated[Decimal, Field(ge=0, le=3)] = Decimal("0.5")
+    paper_latency_seed: Annotated[int, Field(ge=0)] = 0
     paper_starting_balance: PosDecimal = Decimal(10000)
     leg_policy: Literal["unwind", "complete", "hold"] = "unwind"
     leg_max_loss: NonNegDecimal = Decimal(5)

@@ -111,8 +111,9 @@ def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
     )
 
 
-def demo_scenario(seed: int = 7, *, games: int = 2) -> Any:
-    """The offline demo: a few binary markets and negRisk events with recurring windows."""
+def demo_scenario(seed: int = 7, *, games: int = 2, taker_median_ms: float = 300.0) -> Any:
+    """The offline demo: a few binary markets and negRisk events with recurring windows (negRisk
+    windows real, binary ones torn views), other traders taking windows after a random delay."""
     from polyarb.sim.scenario import ScenarioConfig
 
     return ScenarioConfig(
@@ -123,7 +124,7 @@ def demo_scenario(seed: int = 7, *, games: int = 2) -> Any:
         updates_per_s=120.0,
         window_every_s=4.0,
         games=games,
-        taker_median_ms=300.0,  # other traders take windows too (README, "The demo")
+        taker_median_ms=taker_median_ms,  # other traders take windows too (README)
     )
 
 
@@ -213,7 +214,7 @@ async def _endpoints(
     if venue == "sim":
         from polyarb.sim.server import SimServer
 
-        sim_scenario = scenario or demo_scenario()
+        sim_scenario = scenario or demo_scenario(taker_median_ms=settings.sim_taker_median_ms)
         sim = await stack.enter_async_context(SimServer(sim_scenario))
         log.info("simulator started", ws=sim.ws_url, clob=sim.clob_url)
         return Endpoints(sim.ws_url, sim.clob_url, sim.gamma_url, sim.espn_url)

@@ -271,11 +271,12 @@ class ScenarioDriver:
     # --- windows --------------------------------------------------------------------------
 
     def _auto_window(self, n: int) -> ArbWindow | None:
+        # negRisk first: the one kind that is real (a binary window is a torn view).
         kinds: list[tuple[str, int]] = []
-        if self.binary:
-            kinds.append(("binary", len(self.binary)))
         if self.neg_risk_events:
             kinds.append(("negrisk", len(self.neg_risk_events)))
+        if self.binary:
+            kinds.append(("binary", len(self.binary)))
         if not kinds:
             return None
         kind, count = kinds[n % len(kinds)]
