@@ -31,6 +31,7 @@ def settings(tmp_path: Path, **overrides: Any) -> Settings:
     base: dict[str, Any] = {
         "data_dir": tmp_path,
         "paper_latency_ms": 20,
+        "paper_latency_sigma": 0,  # exactly 20 ms: the tests time their frames against it
         "sniper_enabled": False,
         "clipper_enabled": False,
     }
@@ -66,10 +67,10 @@ async def test_risk_positions_follow_the_ledger_after_a_merge(tmp_path: Path, ma
     assert engine.ledger.positions() == []
     assert engine.risk.positions() == {}  # the merge returned the shares as collateral
 
-    # The window closes, then reopens on the same market after the cooldown (2 s).
-    await run.frame(
-        EPOCH_NS + 500 * MS, text(price_change(cid, t0_ms + 500, [(no, "SELL", "0.50", "0")]))
-    )
+    # The window closes (both cheap levels leave the book), then reopens on the same market
+    # after the cooldown (2 s) with new orders.
+    closed = [(yes, "SELL", "0.45", "0"), (no, "SELL", "0.50", "0")]
+    await run.frame(EPOCH_NS + 500 * MS, text(price_change(cid, t0_ms + 500, closed)))
     reopen = [(yes, "SELL", "0.45", "120"), (no, "SELL", "0.50", "120")]
     await run.frame(EPOCH_NS + 3000 * MS, text(price_change(cid, t0_ms + 3000, reopen)))
     await run.settle()

@@ -37,7 +37,12 @@ LEG_MAX_LOSS = Decimal(5)
 
 
 def settings(tmp_path: Path, **overrides: Any) -> Settings:
-    base: dict[str, Any] = {"data_dir": tmp_path, "paper_latency_ms": 20, "sniper_enabled": False}
+    base: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "paper_latency_ms": 20,
+        "paper_latency_sigma": 0,  # exactly 20 ms: the frames below are timed against it
+        "sniper_enabled": False,
+    }
     base.update(overrides)
     return load_settings(None, **base)
 
@@ -63,7 +68,7 @@ def windows_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     driver = sim_driver(
         seed=17,
         binary_markets=3,
-        negrisk_events=1,
+        negrisk_events=4,  # a new event each window: no window meets liquidity taken before
         outcomes_per_event=3,
         updates_per_s=300.0,
         window_every_s=1.5,

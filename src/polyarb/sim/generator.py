@@ -206,7 +206,9 @@ class ScenarioDriver:
         cid = market.condition_id
         state = self.walks[cid]
         game = market.event.game if market.event is not None else None
-        if game is not None:
+        if game is not None and game.state(self.now_s) != "post":
+            # In play the book follows the score; after the final whistle it keeps its last
+            # in-play level until the venue reprices (``reprice_delay_s`` later).
             state.anchor = game.away_probability(self.now_s) * ONE
         state.drift(rng)
         draw = rng.random()
@@ -570,5 +572,6 @@ def build_scenario(config: ScenarioConfig, *, epoch: datetime) -> ScenarioDriver
         game_spacing_s=config.game_spacing_s,
         game_duration_s=config.game_duration_s,
         reprice_delay_s=config.reprice_delay_s,
+        game_taker_delay_s=config.game_taker_delay_s,
     )
     return ScenarioDriver(config, build_catalog(spec, rng, epoch), rng)

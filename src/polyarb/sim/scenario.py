@@ -103,6 +103,9 @@ class ScenarioConfig:
     # True: no trades or book re-sends touch a window's markets while it is open (exact depth
     # for tests); the venue is not like that.
     fenced_windows: bool = False
+    # Game markets hold marketable orders this long (``secondsDelay``, as in-play sports
+    # markets do on the venue).
+    game_taker_delay_s: int = 3
 
     def __post_init__(self) -> None:
         counts = {
@@ -124,6 +127,8 @@ class ScenarioConfig:
             raise ValueError(
                 "ScenarioConfig: window_every_s, reprice_delay_s must be >= 0, game_duration_s > 0"
             )
+        if self.game_taker_delay_s < 0:
+            raise ValueError("ScenarioConfig.game_taker_delay_s must be >= 0")
         if self.taker_median_ms < 0 or self.taker_sigma < 0:
             raise ValueError("ScenarioConfig: taker_median_ms and taker_sigma must be >= 0")
         for w in self.windows:
