@@ -90,7 +90,10 @@ async def replay_to(
             tmp_path,
             risk_max_position=Decimal(1000),
             risk_max_notional=Decimal(1000),
-            negrisk_min_edge=Decimal("0.02"),  # the injected windows, not chance dips
+            negrisk_min_edge=Decimal("0.03"),  # the injected windows, not chance dips
+            # One attempt per window: a second one would meet the shares the first took (gone
+            # for good on a level that stays) and fill its legs unevenly.
+            negrisk_cooldown_ms=60_000,
         ),
         recording,
         signals_out=signals,
