@@ -60,6 +60,8 @@ async def test_a_torn_view_is_counted_refreshed_and_never_traded(
     state = engine.state()
     assert state.counters.torn_views == 6
     assert state.counters.anomalies == 0
+    assert engine.tracker.open_records()  # the record is open (outcome torn_view) ...
+    assert state.opportunities == ()  # ... but not published as an opportunity
 
     # The refreshed NO book is the YES book's mirror: one book, no edge, nothing torn.
     await run.frame(

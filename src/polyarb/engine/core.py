@@ -521,6 +521,9 @@ class Engine:
                 ts_ns=o.last_seen_ns,
             )
             for o in self.tracker.open_records()
+            # A torn view or an anomaly is not an opportunity anyone could take: counted, not
+            # shown as one.
+            if o.outcome not in (TORN_VIEW, ANOMALY)
         )
         positions = []
         for pos in self.ledger.positions():
