@@ -79,6 +79,7 @@ KNOWN_PREFIXES = (
     "HEALTH_",
     "BREAKER_",
     "SLACK_",
+    "SIM_",
 )
 
 MIN_COMMAND_SECRET_LEN = 16
@@ -211,6 +212,8 @@ class Settings(BaseModel):
     sumto100_fee_rate: Annotated[Decimal | None, Field(ge=0, le=1)] = None
     sumto100_max_book_age_ms: Annotated[int, Field(ge=1)] = 500
     sumto100_cooldown_ms: Annotated[int, Field(ge=0)] = 2000
+    # Edge sanity cap (SumTo100 and Clipper): an edge per set above it is an anomaly, never traded.
+    sumto100_max_edge: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.10")
 
     # --- Clipper (top of book) -------------------------------------------------------------
     clipper_enabled: StrictBool = True
@@ -228,6 +231,11 @@ class Settings(BaseModel):
     negrisk_min_liquidity: PosDecimal = Decimal(10)
     negrisk_max_book_age_ms: Annotated[int, Field(ge=1)] = 2000
     negrisk_cooldown_ms: Annotated[int, Field(ge=0)] = 2000
+    negrisk_max_edge: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.10")
+    # --- the embedded simulator (`polyarb run --venue sim`) ---
+    # Other traders take a window's cheap level after a lognormal delay of this median (ms);
+    # 0 = nobody else trades windows.
+    sim_taker_median_ms: Annotated[float, Field(ge=0, le=600_000)] = 300.0
 
     # --- negRisk conversion (NO of every outcome, converted into n - 1 collateral) ---------
     negrisk_convert_enabled: StrictBool = True
@@ -253,6 +261,10 @@ class Settings(BaseModel):
 
     # --- paper execution -------------------------------------------------------------------
     paper_latency_ms: Annotated[int, Field(ge=0)] = 200
+    # Latency is lognormal around PAPER_LATENCY_MS (its median) with this log-space sigma
+    # (0 = always exactly PAPER_LATENCY_MS), drawn from a generator seeded by PAPER_LATENCY_SEED.
+    paper_latency_sigma: Annotated[Decimal, Field(ge=0, le=3)] = Decimal("0.5")
+    paper_latency_seed: Annotated[int, Field(ge=0)] = 0
     paper_starting_balance: PosDecimal = Decimal(10000)
     leg_policy: Literal["unwind", "complete", "hold"] = "unwind"
     leg_max_loss: NonNegDecimal = Decimal(5)

@@ -21,11 +21,22 @@ from polyarb.marketdata.gamma import MarketFilter, Universe, events_from_markets
 from polyarb.marketdata.recorder import Recorder
 from polyarb.sim import ScenarioConfig
 from polyarb.sim.generator import ScenarioDriver, build_scenario
+from polyarb.strategies.set_strategy import SetStrategy
 
 EPOCH = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 EPOCH_NS = int(EPOCH.timestamp()) * 1_000_000_000
 MS = 1_000_000
 Levels = Sequence[tuple[str, str]]  # (price, size), best first
+
+
+def independent_books(engine: Engine) -> Engine:
+    """Turn the binary strategies' torn-view guard off for HAND-MADE books that are not one
+    matching book: for tests whose point is not binary arbitrage (merges, risk after a merge).
+    On the venue a binary market's two books always agree; no setting reaches this."""
+    for strategy in engine.strategies:
+        if isinstance(strategy, SetStrategy):
+            strategy.independent_books = True
+    return engine
 
 
 def sim_driver(**config: Any) -> ScenarioDriver:
@@ -122,17 +133,21 @@ class EngineDriver:
             await asyncio.sleep(0)
 
 
-def record_windows(path: Path, seconds: float = 12.0) -> Path:
-    """``seconds`` of a simulator scenario with a window every 1.5 s (binary and negRisk in
-    turn), recorded at ``path``: a recording the strategies trade."""
+def record_windows(
+    path: Path, seconds: float = 12.0, *, negrisk_events: int = 1, fenced: bool = False
+) -> Path:
+    """``seconds`` of a simulator scenario with a window every 1.5 s (binary torn views and
+    negRisk windows in turn), recorded at ``path``: a recording the strategies trade.
+    ``fenced``: nothing else touches a window's markets while it is open (exact depth)."""
     driver = sim_driver(
         seed=17,
         binary_markets=3,
-        negrisk_events=1,
+        negrisk_events=negrisk_events,
         outcomes_per_event=3,
         updates_per_s=300.0,
         window_every_s=1.5,
         closed_markets=0,
+        fenced_windows=fenced,
     )
     record_scenario(path, driver, seconds)
     return path

@@ -1,6 +1,7 @@
 """The engine never trades a book the venue's own best_bid/best_ask contradict: from the first
 disagreeing message until the book is repaired there is no signal on it; a lasting disagreement
-is an error event and shows in the engine state."""
+is an error event and shows in the engine state. Once repaired, the book is evaluated again and
+meets the torn-view guard (a binary market's two books must agree before anything trades)."""
 
 from __future__ import annotations
 
@@ -79,6 +80,9 @@ async def test_no_signal_on_a_contradicted_book_until_it_is_repaired(
     assert errors == []  # two disagreeing messages are tolerated (not yet a failure)
     await send(change(cid, t_ms, yes, "BUY", "0.32", "10", ("0.4", "0.6")))
     assert engine.counters.signals == 0
+    # A contradicted book is stale: it never reaches the torn-view guard (the integrity check
+    # repairs it; the guard's REST refresh is not asked for on top).
+    assert engine.counters.torn_views == 0
     [(source, kind, message)] = errors
     assert (source, kind) == ("feed", "book_mismatch")
     assert "venue best bid/ask 0.4/0.6, book held 0.4/0.45" in message
@@ -92,7 +96,11 @@ async def test_no_signal_on_a_contradicted_book_until_it_is_repaired(
     await send(text(book(yes, cid, [("0.40", "500"), ("0.32", "10")], [("0.60", "100")], t_ms)))
     assert not engine.books.books[yes].stale
     assert engine.counters.signals == 0
-    # ... until the venue really offers one.
+    # ... and evaluated again: YES's ask drops to 0.45 (the venue agrees), which against NO's
+    # 0.50 would be a 0.95 set. The YES book is right now, but a binary market is one book and
+    # NO's view (bid 0.35, ask 0.50) is not its mirror: a torn view, never traded.
     await send(change(cid, t_ms, yes, "SELL", "0.45", "100", ("0.4", "0.45")))
-    assert engine.counters.signals == 1
     assert engine.state().counters.book_agreed == 2
+    assert engine.counters.signals == 0
+    assert engine.counters.torn_views == 1
+    assert engine.state().counters.torn_views == 1

@@ -13,7 +13,16 @@ from polyarb.domain.ledger import Merge
 from polyarb.domain.trading import Fill, Mode
 from polyarb.risk.state import TradingState
 
-from .replaykit import EPOCH_NS, MS, EngineDriver, book, price_change, text, universe_of
+from .replaykit import (
+    EPOCH_NS,
+    MS,
+    EngineDriver,
+    book,
+    independent_books,
+    price_change,
+    text,
+    universe_of,
+)
 
 DAY_NS = 86_400 * 1_000_000_000
 
@@ -24,6 +33,7 @@ def settings(tmp_path: Path, **overrides: Any) -> Settings:
     base: dict[str, Any] = {
         "data_dir": tmp_path,
         "paper_latency_ms": 20,
+        "paper_latency_sigma": 0,  # exactly 20 ms: the tests time their frames against it
         "sniper_enabled": False,
         "clipper_enabled": False,
     }
@@ -43,12 +53,14 @@ def window_frames(cid: str, yes: str, no: str, ts_ms: int) -> str:
 
 async def test_risk_positions_follow_the_ledger_after_a_merge(tmp_path: Path, market: Any) -> None:
     """A merged complete set leaves no position; the risk manager must not keep counting it
-    (else the next window on the same market is denied by the position limit)."""
+    (else the next window on the same market is denied by the position limit). Hand-made
+    independent books: the point is the merge, not binary arbitrage (on the venue a binary
+    market's two books are one book and show no such window)."""
     driver, m = market
     cid, (yes, no) = m.condition_id, m.token_ids
     s = settings(tmp_path)
     run = EngineDriver(s, universe_of(driver.gamma_markets(), s))
-    engine = run.engine
+    engine = independent_books(run.engine)
     t0_ms = EPOCH_NS // MS
     await run.frame(EPOCH_NS, window_frames(cid, yes, no, t0_ms))
     await run.settle()
@@ -59,10 +71,10 @@ async def test_risk_positions_follow_the_ledger_after_a_merge(tmp_path: Path, ma
     assert engine.ledger.positions() == []
     assert engine.risk.positions() == {}  # the merge returned the shares as collateral
 
-    # The window closes, then reopens on the same market after the cooldown (2 s).
-    await run.frame(
-        EPOCH_NS + 500 * MS, text(price_change(cid, t0_ms + 500, [(no, "SELL", "0.50", "0")]))
-    )
+    # The window closes (both cheap levels leave the book), then reopens on the same market
+    # after the cooldown (2 s) with new orders.
+    closed = [(yes, "SELL", "0.45", "0"), (no, "SELL", "0.50", "0")]
+    await run.frame(EPOCH_NS + 500 * MS, text(price_change(cid, t0_ms + 500, closed)))
     reopen = [(yes, "SELL", "0.45", "120"), (no, "SELL", "0.50", "120")]
     await run.frame(EPOCH_NS + 3000 * MS, text(price_change(cid, t0_ms + 3000, reopen)))
     await run.settle()

@@ -37,7 +37,12 @@ LEG_MAX_LOSS = Decimal(5)
 
 
 def settings(tmp_path: Path, **overrides: Any) -> Settings:
-    base: dict[str, Any] = {"data_dir": tmp_path, "paper_latency_ms": 20, "sniper_enabled": False}
+    base: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "paper_latency_ms": 20,
+        "paper_latency_sigma": 0,  # exactly 20 ms: the frames below are timed against it
+        "sniper_enabled": False,
+    }
     base.update(overrides)
     return load_settings(None, **base)
 
@@ -60,15 +65,27 @@ def is_decimal_string(value: object) -> bool:
 @pytest.fixture(scope="module")
 def windows_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 s of a simulator scenario with a window every 1.5 s (binary and negRisk in turn)."""
-    return record_windows(tmp_path_factory.mktemp("rec") / "windows")
+    return record_windows(tmp_path_factory.mktemp("rec") / "windows", negrisk_events=4, fenced=True)
 
 
 async def replay_to(
     tmp_path: Path, recording: Path, name: str
 ) -> tuple[RunSummary, list[dict[str, Any]], list[dict[str, Any]]]:
     signals, trades = tmp_path / f"{name}-signals.jsonl", tmp_path / f"{name}-trades.jsonl"
+    # Locked negRisk sets stay positions until their event resolves: room for several.
     summary = await run_replay_trading(
-        settings(tmp_path), recording, signals_out=signals, trades_out=trades
+        settings(
+            tmp_path,
+            risk_max_position=Decimal(1000),
+            risk_max_notional=Decimal(1000),
+            negrisk_min_edge=Decimal("0.03"),  # the injected windows, not chance dips
+            # One attempt per window: a second one would meet the shares the first took (gone
+            # for good on a level that stays) and fill its legs unevenly.
+            negrisk_cooldown_ms=60_000,
+        ),
+        recording,
+        signals_out=signals,
+        trades_out=trades,
     )
     return summary, lines(signals), lines(trades)
 
@@ -77,11 +94,12 @@ async def test_signals_and_trades_files(tmp_path: Path, windows_recording: Path)
     summary, signals, trades = await replay_to(tmp_path, windows_recording, "a")
     frame_times = {recv_ns for recv_ns, _ in RecordingReader(windows_recording)}
     assert summary.frames == len(frame_times)
-    assert len(signals) >= 4
-    assert len(trades) >= 8
+    assert len(signals) >= 2
+    assert len(trades) >= 6
     strategies = {s["strategy"] for s in signals}
-    assert {"negrisk"} < strategies
-    assert strategies & {"sumto100", "clipper"}
+    # The binary windows are torn views (a binary market is one book): refused, never traded.
+    assert strategies == {"negrisk"}
+    assert summary.torn_views > 0
     for signal in signals:
         assert isinstance(signal["strategy"], str)
         assert isinstance(signal["market"], str)
@@ -99,8 +117,8 @@ async def test_signals_and_trades_files(tmp_path: Path, windows_recording: Path)
     assert summary.signals == len(signals)
     assert summary.fills == len(trades)
 
-    # Every fill belongs to a taken signal; the P&L follows from the fills: each binary set
-    # is merged into $1, each negRisk set is locked until resolution (unrealized).
+    # Every fill belongs to a taken signal; the P&L follows from the fills: each negRisk set is
+    # locked until resolution (unrealized), so nothing is realized.
     by_signal: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for trade in trades:
         assert trade["signal_id"] in taken
@@ -146,44 +164,53 @@ async def test_replay_is_deterministic(tmp_path: Path, windows_recording: Path) 
 # --- leg risk --------------------------------------------------------------------------------
 
 
-def leg_risk_frames(cid: str, yes: str, no: str) -> list[tuple[int, str]]:
-    """A 100-set window (YES 0.45 + NO 0.50); 5 ms later the NO ask at 0.50 is gone, so the NO
-    leg (limit 0.50) finds nothing after the 20 ms paper latency while the YES leg fills. YES
-    bids at 0.42 can take an unwind; NO asks at 0.55 can complete the set."""
+def leg_risk_frames(first: tuple[str, str], second: tuple[str, str]) -> list[tuple[int, str]]:
+    """A 100-set window on a two-outcome negRisk event, (market, YES token) each: YES of the
+    first at 0.45 + YES of the second at 0.50 (independent books, unlike a binary market's two
+    views of one book); 5 ms later the second's ask at 0.50 is gone, so its leg (limit 0.50)
+    finds nothing after the 20 ms paper latency while the first fills. The first's bids at
+    0.42 can take an unwind; the second's asks at 0.55 can complete the set."""
+    (cid_a, yes), (cid_b, other) = first, second
     t0 = EPOCH_NS // MS
     snapshot = [
-        book(yes, cid, [("0.42", "500")], [("0.45", "100"), ("0.60", "100")], t0),
-        book(no, cid, [("0.40", "500")], [("0.50", "100"), ("0.55", "100")], t0),
+        book(yes, cid_a, [("0.42", "500")], [("0.45", "100"), ("0.60", "100")], t0),
+        book(other, cid_b, [("0.40", "500")], [("0.50", "100"), ("0.55", "100")], t0),
     ]
     return [
         (EPOCH_NS, text(snapshot)),
-        (EPOCH_NS + 5 * MS, text(price_change(cid, t0 + 5, [(no, "SELL", "0.50", "0")]))),
-        (EPOCH_NS + 40 * MS, text(price_change(cid, t0 + 40, [(yes, "BUY", "0.30", "10")]))),
-        (EPOCH_NS + 200 * MS, text(price_change(cid, t0 + 200, [(yes, "BUY", "0.31", "10")]))),
+        (EPOCH_NS + 5 * MS, text(price_change(cid_b, t0 + 5, [(other, "SELL", "0.50", "0")]))),
+        (EPOCH_NS + 40 * MS, text(price_change(cid_a, t0 + 40, [(yes, "BUY", "0.30", "10")]))),
+        (EPOCH_NS + 200 * MS, text(price_change(cid_a, t0 + 200, [(yes, "BUY", "0.31", "10")]))),
     ]
 
 
 @pytest.fixture
 def leg_market() -> Any:
-    driver = sim_driver(seed=4, binary_markets=2, negrisk_events=0, closed_markets=0)
-    market = driver.binary[1]
-    assert market.category.fee_rate == 0
-    assert market.tick == 100
-    return driver, market
+    """A fee-free two-outcome negRisk event (tick 0.01): its legs are independent books."""
+    driver = sim_driver(seed=4, binary_markets=0, negrisk_events=1, outcomes_per_event=2)
+    first, second = driver.neg_risk_events[0].markets
+    for market in (first, second):
+        assert market.category.fee_rate == 0
+        assert market.tick == 100
+    return (
+        driver,
+        (first.condition_id, first.token_ids[0]),
+        (second.condition_id, second.token_ids[0]),
+    )
 
 
 @pytest.mark.parametrize("policy", ["unwind", "complete", "hold"])
 async def test_one_leg_fills_the_policy_acts_and_nothing_is_lost(
     tmp_path: Path, leg_market: Any, policy: str
 ) -> None:
-    driver, market = leg_market
-    cid, (yes, no) = market.condition_id, market.token_ids
+    driver, first, second = leg_market
+    yes, no = first[1], second[1]  # the first leg fills, the second does not
     s = settings(tmp_path, leg_policy=policy, leg_max_loss=LEG_MAX_LOSS, clipper_enabled=False)
     run = EngineDriver(s, universe_of(driver.gamma_markets(), s))
     engine = run.engine
     reports: list[tuple[ExecutionReport, Signal]] = []
     engine.trade_sinks.append(lambda report, signal: reports.append((report, signal)))
-    for recv_ns, raw in leg_risk_frames(cid, yes, no):
+    for recv_ns, raw in leg_risk_frames(first, second):
         await run.frame(recv_ns, raw)
     await run.settle()
 
@@ -200,8 +227,10 @@ async def test_one_leg_fills_the_policy_acts_and_nothing_is_lost(
     }
     sold = sum(f.size for f in report.fills if f.token_id == yes and f.side.value == "SELL")
     ledger = engine.ledger
-    merged = report.merged
-    # Never lost: every YES share bought is still held, was sold, or went into a merged set.
+    assert signal.strategy == "negrisk"
+    assert report.merged == 0  # a negRisk set is locked until its event resolves
+    merged = report.locked
+    # Never lost: every YES share bought is still held, was sold, or went into a locked set.
     assert ledger.shares(yes) + sold + merged == bought[yes] == Decimal(100)
     assert ledger.shares(no) + merged == bought[no]
     assert -ledger.realized_pnl <= LEG_MAX_LOSS
@@ -228,10 +257,10 @@ async def test_one_leg_fills_the_policy_acts_and_nothing_is_lost(
 
 
 async def test_leg_risk_through_run_replay_trading(tmp_path: Path, leg_market: Any) -> None:
-    driver, market = leg_market
-    cid, (yes, no) = market.condition_id, market.token_ids
+    driver, first, second = leg_market
+    yes = first[1]
     recording = write_recording(
-        tmp_path / "legs", driver.gamma_markets(), leg_risk_frames(cid, yes, no)
+        tmp_path / "legs", driver.gamma_markets(), leg_risk_frames(first, second)
     )
     trades_out = tmp_path / "trades.jsonl"
     engines: list[Engine] = []

@@ -16,23 +16,25 @@ KILL_AT_S = 2.0
 
 
 async def test_position_limit_and_kill_switch_deny_and_are_counted(tmp_path: Path) -> None:
+    # negRisk windows on three events (a binary window is a torn view, never traded).
     traded = ArbWindow(
-        "binary", 1, start_s=0.3, duration_s=0.8, edge=Decimal("0.05"), depth=Decimal(60)
+        "negrisk", 1, start_s=0.3, duration_s=0.8, edge=Decimal("0.05"), depth=Decimal(50)
     )
     too_big = ArbWindow(
         "negrisk", 0, start_s=1.2, duration_s=0.8, edge=Decimal("0.05"), depth=Decimal(100)
     )
     halted = ArbWindow(
-        "binary", 0, start_s=2.5, duration_s=0.6, edge=Decimal("0.05"), depth=Decimal(60)
+        "negrisk", 2, start_s=2.5, duration_s=0.6, edge=Decimal("0.05"), depth=Decimal(50)
     )
     scenario = ScenarioConfig(
         seed=21,
-        binary_markets=2,
-        negrisk_events=1,
+        binary_markets=1,
+        negrisk_events=3,
         outcomes_per_event=3,
         updates_per_s=300.0,
         closed_markets=0,
         windows=(traded, too_big, halted),
+        fenced_windows=True,  # each window's depth holds: the sizes below are exact
     )
     engaged_ns: list[int] = []
 
@@ -49,19 +51,17 @@ async def test_position_limit_and_kill_switch_deny_and_are_counted(tmp_path: Pat
         on_scenario_time=kill_switch,
         paper_latency_ms=20,
         risk_max_position=Decimal(80),
-        sumto100_max_position=Decimal(50),  # binary sets fit the limit ...
-        sumto100_min_liquidity=Decimal(10),
-        negrisk_max_position=Decimal(100),  # ... a 100-set negRisk set does not
+        negrisk_max_position=Decimal(100),  # 50-set windows fit the limit, a 100-set one not
+        negrisk_min_liquidity=Decimal(10),
         negrisk_min_edge=Decimal("0.02"),  # only the injected window, not chance dips
-        sumto100_cooldown_ms=60_000,
         negrisk_cooldown_ms=60_000,
         negrisk_convert_enabled=False,  # the sim's chance conversion dips are not this test's
     )
     engine, driver = run.engine, run.sim.driver
     assert driver is not None
     assert engaged_ns
-    traded_market = driver.binary[1].condition_id
-    halted_market = driver.binary[0].condition_id
+    traded_market = driver.neg_risk_events[1].event_id
+    halted_market = driver.neg_risk_events[2].event_id
     event_id = driver.neg_risk_events[0].event_id
 
     # Only the first window traded; its P&L stands.
@@ -73,8 +73,10 @@ async def test_position_limit_and_kill_switch_deny_and_are_counted(tmp_path: Pat
     assert [s.market for _, s in run.reports] == [traded_market], (engaged_at_s, timeline)
     [(report, _)] = run.reports
     assert report.outcome == "filled"
-    assert report.merged == Decimal(50)
-    assert engine.ledger.realized_pnl > 0
+    assert Decimal(50) <= report.locked <= Decimal(80)  # the window's level, within the limit
+    [lock] = engine.ledger.locked_sets()
+    assert lock.qty == report.locked
+    assert lock.cost < lock.qty  # the set pays $1 each when the event resolves
 
     # Each denial is counted once by its reason, everywhere it is reported.
     assert engine.risk.denials == {"position_limit": 1, "halted": 1}
@@ -93,6 +95,6 @@ async def test_position_limit_and_kill_switch_deny_and_are_counted(tmp_path: Pat
     # The opportunity ledger keeps why each was not taken.
     outcomes = {(r.strategy, r.market): r.outcome for r in run.closed_opportunities}
     assert outcomes[("negrisk", event_id)] == "denied:position_limit"
-    assert outcomes[("sumto100", halted_market)] == "denied:halted"
-    assert outcomes[("sumto100", traded_market)] == "filled"
+    assert outcomes[("negrisk", halted_market)] == "denied:halted"
+    assert outcomes[("negrisk", traded_market)] == "filled"
     assert engine.risk.state.value == "halted"

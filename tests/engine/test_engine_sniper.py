@@ -14,7 +14,10 @@ from polyarb.strategies.sniper import Sniper
 from .simrun import NS, fee_rate, run_against_sim, taker_fee
 
 GAME_END_S = 1.2
-REPRICE_DELAY_S = 1.5
+# The game's market delays marketable orders (``secondsDelay``, as sports markets in play do):
+# the order is matched that much later (1 s here; the venue's 3 s is the simulator's default).
+TAKER_DELAY_S = 1
+REPRICE_DELAY_S = 2.5
 
 
 async def test_a_game_turning_final_buys_the_winner_then_records_the_repricing(
@@ -30,6 +33,7 @@ async def test_a_game_turning_final_buys_the_winner_then_records_the_repricing(
         game_start_s=0.2,
         game_duration_s=GAME_END_S - 0.2,
         reprice_delay_s=REPRICE_DELAY_S,
+        game_taker_delay_s=TAKER_DELAY_S,
     )
     run = await run_against_sim(
         scenario,
@@ -50,8 +54,12 @@ async def test_a_game_turning_final_buys_the_winner_then_records_the_repricing(
     # The market's outcomes are the team names; the winner's token is found by its label.
     winner_token = market.token_ids[market.outcomes.index(winner.name)]
 
+    # The market holds marketable orders 3 s: an attempt may find the book gone up (missed)
+    # and the Sniper tries again; one attempt fills.
     sniper_reports = [(r, s) for r, s in run.reports if s.strategy == "sniper"]
-    [(report, signal)] = sniper_reports
+    filled = [(r, s) for r, s in sniper_reports if r.outcome in ("filled", "partial")]
+    assert {r.outcome for r, _ in sniper_reports} <= {"filled", "partial", "missed"}
+    [(report, signal)] = filled
     assert signal.market == market.condition_id
     [leg] = signal.legs
     assert (leg.token_id, leg.side, leg.outcome) == (winner_token, Side.BUY, winner.name)
@@ -66,8 +74,11 @@ async def test_a_game_turning_final_buys_the_winner_then_records_the_repricing(
     assert engine.ledger.shares(winner_token, "sniper") == bought
     assert engine.ledger.cost_basis(winner_token, "sniper") == cost
     # Bought after the final whistle and before the book repriced.
-    [taken_at] = [t for t, e in run.signals if e.strategy == "sniper" and e.decision == "taken"]
+    [taken_at] = [t for t, e in run.signals if e.signal_id == signal.signal_id]
     assert run.wall_ns(GAME_END_S) <= taken_at < run.wall_ns(GAME_END_S + REPRICE_DELAY_S)
+    # The order waited out the market's taker delay before it was matched.
+    assert engine.markets_by_token[winner_token].taker_delay_s == TAKER_DELAY_S
+    assert all(f.ts_ns - taken_at >= TAKER_DELAY_S * NS for f in report.fills)
 
     [sniper] = [s for s in engine.strategies if isinstance(s, Sniper)]
     [record] = sniper.repricing_records()

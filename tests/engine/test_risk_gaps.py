@@ -31,7 +31,9 @@ from polyarb.store import Store, WriterConfig
 
 from .replaykit import EPOCH_NS, MS, EngineDriver, book, price_change, sim_driver, text, universe_of
 from .test_engine_core import settings
-from .test_engine_replay import leg_risk_frames
+from .test_engine_replay import leg_market, leg_risk_frames
+
+__all__ = ["leg_market"]  # a fixture: the leg-risk tests trade a two-outcome negRisk event
 
 HUNDRED = Decimal(100)
 WRITER = WriterConfig(process=False, flush_interval_s=0.01, retry_min_s=0.05, retry_max_s=0.5)
@@ -44,19 +46,18 @@ def collect(engine: Engine) -> list[tuple[ExecutionReport, Signal]]:
 
 
 async def run_leg_risk(
-    tmp_path: Path, market: Any, policy: str, at_10ms: Any = None, **overrides: Any
+    tmp_path: Path, leg_market: Any, policy: str, at_10ms: Any = None, **overrides: Any
 ) -> tuple[EngineDriver, ExecutionReport]:
-    """The YES leg fills, the NO leg finds nothing; ``at_10ms(engine)`` runs after the signal
-    was taken and before its legs match (paper latency 20 ms)."""
-    driver, market = market
-    cid, (yes, no) = market.condition_id, market.token_ids
+    """The first outcome's leg fills, the second's finds nothing; ``at_10ms(engine)`` runs after
+    the signal was taken and before its legs match (paper latency 20 ms)."""
+    driver, first, second = leg_market
     s = settings(tmp_path, leg_policy=policy, leg_max_loss=Decimal(5), **overrides)
     run = EngineDriver(s, universe_of(driver.gamma_markets(), s))
     reports = collect(run.engine)
-    frames = leg_risk_frames(cid, yes, no)
+    frames = leg_risk_frames(first, second)
     await run.frame(*frames[0])
     assert run.engine.counters.taken == 1
-    await run.frame(*frames[1])  # t = 5 ms: the NO ask is gone
+    await run.frame(*frames[1])  # t = 5 ms: the second outcome's ask is gone
     if at_10ms is not None:
         run.clock.advance(EPOCH_NS + 10 * MS)
         at_10ms(run.engine)
@@ -83,20 +84,23 @@ def daily_loss_breach(engine: Engine) -> None:
 @pytest.mark.parametrize("policy", ["unwind", "complete"])
 @pytest.mark.parametrize("reducing", [operator_pause, daily_loss_breach])
 async def test_leg_risk_orders_pass_risk_as_reducing_orders_in_the_reducing_state(
-    tmp_path: Path, market: Any, policy: str, reducing: Any
+    tmp_path: Path, leg_market: Any, policy: str, reducing: Any
 ) -> None:
     """Trading turns reducing (an operator pause, the daily loss limit) while the legs are on
     their way: the unwind (a sell of the orphan) or the completion (a buy that only completes
     the set held) still goes out, through the risk check, and risk ends flat."""
     run, report = await run_leg_risk(
-        tmp_path, market, policy, reducing, risk_max_daily_loss=Decimal(50)
+        tmp_path, leg_market, policy, reducing, risk_max_daily_loss=Decimal(50)
     )
+    _, (_, yes), (_, other) = leg_market
     engine = run.engine
     assert engine.risk.state is TradingState.REDUCING
     assert report.leg_risk is not None
     assert report.leg_risk.remaining == ()
     assert engine.ledger.positions() == []
-    assert engine.risk.positions() == {}
+    # Unwound: flat. Completed: the set is locked until the event resolves, and risk holds it.
+    locked = {} if policy == "unwind" else {yes: HUNDRED, other: HUNDRED}
+    assert engine.risk.positions() == locked
     assert engine.risk.status(engine.clock.now_ns()).in_flight == 0
     # Risk approved the signal and, separately, the leg-risk order; it counts 3 orders sent.
     assert engine.risk.approvals == 2
@@ -104,13 +108,14 @@ async def test_leg_risk_orders_pass_risk_as_reducing_orders_in_the_reducing_stat
     assert engine.risk.denials == {}
 
 
-async def test_a_leg_risk_order_breaking_a_limit_is_not_sent(tmp_path: Path, market: Any) -> None:
+async def test_a_leg_risk_order_breaking_a_limit_is_not_sent(
+    tmp_path: Path, leg_market: Any
+) -> None:
     """Leg-risk orders are real orders: the order-rate limit (2 a minute here, both used by the
     signal's legs) holds them back and the orphan stays, reported, instead of bypassing risk."""
-    run, report = await run_leg_risk(tmp_path, market, "unwind", risk_max_orders_per_minute=2)
+    run, report = await run_leg_risk(tmp_path, leg_market, "unwind", risk_max_orders_per_minute=2)
     engine = run.engine
-    _, market = market
-    yes = market.token_ids[0]
+    _, (_, yes), _ = leg_market
     assert report.leg_risk is not None
     [orphan] = report.leg_risk.remaining
     assert (orphan.token_id, orphan.shares) == (yes, HUNDRED)
@@ -122,15 +127,15 @@ async def test_a_leg_risk_order_breaking_a_limit_is_not_sent(tmp_path: Path, mar
     assert engine.risk.positions() == {yes: HUNDRED}
 
 
-async def test_the_kill_switch_stops_an_unwind_in_flight(tmp_path: Path, market: Any) -> None:
+async def test_the_kill_switch_stops_an_unwind_in_flight(tmp_path: Path, leg_market: Any) -> None:
     """Engaged after the unwind was sent, before it reached the venue: it fills nothing."""
-    driver, market = market
-    cid, (yes, no) = market.condition_id, market.token_ids
+    driver, first, second = leg_market
+    yes = first[1]
     s = settings(tmp_path, leg_policy="unwind", leg_max_loss=Decimal(5))
     run = EngineDriver(s, universe_of(driver.gamma_markets(), s))
     engine = run.engine
     reports = collect(engine)
-    frames = leg_risk_frames(cid, yes, no)
+    frames = leg_risk_frames(first, second)
     for frame in frames[:2]:
         await run.frame(*frame)
     run.clock.advance(EPOCH_NS + 20 * MS)  # the legs match: YES fills, the unwind goes out
@@ -153,20 +158,19 @@ async def test_the_kill_switch_stops_an_unwind_in_flight(tmp_path: Path, market:
 
 
 async def test_executions_waiting_out_their_latency_fill_nothing_after_the_kill(
-    tmp_path: Path, market: Any
+    tmp_path: Path, leg_market: Any
 ) -> None:
     def kill(engine: Engine) -> None:
         engine.risk.engage("operator stop", "alice", engine.clock.now_ns())
 
-    driver, market = market
-    cid, (yes, no) = market.condition_id, market.token_ids
+    driver, (cid_a, yes), (cid_b, other) = leg_market
     s = settings(tmp_path)
     run = EngineDriver(s, universe_of(driver.gamma_markets(), s))
     engine = run.engine
     reports = collect(engine)
-    window = [
-        book(yes, cid, [("0.40", "500")], [("0.45", "100")], EPOCH_NS // MS),
-        book(no, cid, [("0.45", "500")], [("0.50", "100")], EPOCH_NS // MS),
+    window = [  # a negRisk set at 0.95 (a binary market's two books could not show one)
+        book(yes, cid_a, [("0.40", "500")], [("0.45", "100")], EPOCH_NS // MS),
+        book(other, cid_b, [("0.45", "500")], [("0.50", "100")], EPOCH_NS // MS),
     ]
     await run.frame(EPOCH_NS, text(window))
     assert engine.counters.taken == 1

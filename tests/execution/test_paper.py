@@ -272,20 +272,106 @@ async def test_two_executions_never_fill_the_same_shares() -> None:
     assert ex.ledger.shares(YES) == D(200)
 
 
-async def test_overlay_is_forgotten_when_the_wire_changes_the_level() -> None:
+async def test_taken_liquidity_never_comes_back_until_the_level_leaves_the_book() -> None:
+    """The venue never saw a paper trade: no later size of the level accounts for it. What we
+    took is subtracted from whatever the wire shows until the level is gone."""
     b = book(YES, asks=[("0.45", "100")])
     ex = paper({YES: b})
     await ex.execute(one_leg(Side.BUY, "100", "0.45"))
     assert (await ex.execute(one_leg(Side.BUY, "10", "0.45"))).fills == []
-    set_level(b, Side.SELL, "0.45", "80")  # the venue's update (our trade, new orders...)
+    set_level(b, Side.SELL, "0.45", "80")  # someone else took 20: our 100 are still gone
+    ex.on_book(YES)
+    assert len(ex.overlay) == 1
+    assert (await ex.execute(one_leg(Side.BUY, "10", "0.45"))).fills == []
+    set_level(b, Side.SELL, "0.45", "130")  # a maker added 50: only those are there for us
+    ex.on_book(YES)
+    report = await ex.execute(one_leg(Side.BUY, "100", "0.45"))
+    assert sum(f.size for f in report.fills) == D(30)
+    set_level(b, Side.SELL, "0.45", "0")  # the level is gone: the entry goes with it
     ex.on_book(YES)
     assert len(ex.overlay) == 0
-    report = await ex.execute(one_leg(Side.BUY, "100", "0.45"))
-    assert sum(f.size for f in report.fills) == D(80)
-    # without on_book the change is noticed lazily on the next walk as well
-    set_level(b, Side.SELL, "0.45", "5")
+    set_level(b, Side.SELL, "0.45", "7")  # new orders at that price are new liquidity
+    ex.on_book(YES)
     report = await ex.execute(one_leg(Side.BUY, "10", "0.45"))
-    assert sum(f.size for f in report.fills) == D(5)
+    assert sum(f.size for f in report.fills) == D(7)
+
+
+async def test_a_binary_markets_two_views_are_one_book_for_the_overlay() -> None:
+    """Buying NO at 0.55 takes the YES bid at 0.45 (the same resting order, seen from the other
+    side): a later YES sell cannot hit those shares again."""
+    books = {
+        YES: book(YES, bids=[("0.45", "100")], asks=[("0.46", "100")]),
+        NO: book(NO, bids=[("0.54", "100")], asks=[("0.55", "100")]),
+    }
+    ex = paper(books)
+    bought_no = await ex.execute(one_leg(Side.BUY, "100", "0.55", token=NO))
+    assert sum(f.size for f in bought_no.fills) == D(100)
+    bought_yes = await ex.execute(one_leg(Side.BUY, "50", "0.46"))
+    assert sum(f.size for f in bought_yes.fills) == D(50)
+    # The YES bid at 0.45 is the NO ask at 0.55 we took: nothing is left to sell into.
+    sold = await ex.execute(one_leg(Side.SELL, "50", "0.45"))
+    assert sold.fills == []
+    # ... and the NO bid at 0.54 is the YES ask at 0.46: half of it is left.
+    assert ex.overlay.available(NO, True, parse_price("0.54"), parse_size("100")) == parse_size(
+        "50"
+    )
+
+
+async def test_latency_is_drawn_from_a_seeded_distribution() -> None:
+    """Lognormal around the median, reproducible for a seed, never one constant."""
+    m = market()
+
+    def delays(seed: int) -> list[float]:
+        ex = PaperExecution(
+            {},
+            {YES: m, NO: m},
+            PaperConfig(latency_ms=200, latency_sigma=0.5, latency_seed=seed),
+            Ledger(D(1000)),
+        )
+        order = ex._new_order(  # a marketable FAK
+            Leg(YES, Side.BUY, D(10), D("0.5"), D("0.5"), COND),
+            one_leg(Side.BUY, "10", "0.5"),
+            "s",
+            OrderType.FAK,
+            0,
+        )
+        return [ex._delay_s(order) for _ in range(400)]
+
+    first = delays(1)
+    assert first == delays(1)
+    assert first != delays(2)
+    ordered = sorted(first)
+    assert 0.17 < ordered[200] < 0.23  # the median
+    assert ordered[0] < 0.1 < 0.4 < ordered[-1]  # a spread, not a constant
+    with pytest.raises(ValueError, match="latency_sigma"):
+        PaperConfig(latency_sigma=-1.0)
+
+
+async def test_a_market_taker_delay_holds_marketable_orders() -> None:
+    """Sports markets in play delay marketable orders (``secondsDelay``): the order is matched
+    against the book as it is after latency + delay."""
+    clock = ReplayClock(0)
+    sports = Market(
+        condition_id=COND,
+        question="Who wins?",
+        slug="game",
+        outcomes=(Outcome("A", YES), Outcome("B", NO)),
+        raw={"secondsDelay": 3},
+    )
+    assert sports.taker_delay_s == D(3)
+    b = book(YES, asks=[("0.45", "100"), ("0.60", "100")])
+    ex = PaperExecution(
+        {YES: b}, {YES: sports, NO: sports}, PaperConfig(latency_ms=100), Ledger(D(1000)), None,
+        clock,
+    )  # fmt: skip
+    task = asyncio.ensure_future(ex.execute(one_leg(Side.BUY, "100", "0.60")))
+    await wait_sleepers(clock, 1)
+    assert clock.next_deadline_ns() == 3_100_000_000  # 100 ms + 3 s
+    clock.advance(1_000_000_000)
+    set_level(b, Side.SELL, "0.45", "0")  # the cheap level goes while we wait
+    clock.advance(3_100_000_000)
+    report = await task
+    assert [(f.price, f.size) for f in report.fills] == [(D("0.60"), D(100))]
 
 
 async def test_taker_fees_are_exact_per_level() -> None:

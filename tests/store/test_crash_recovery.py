@@ -206,9 +206,11 @@ async def test_store_recovers_from_sigkill_cycles(db_url: str, data_dir: Path) -
 # --- the engine itself ------------------------------------------------------------------------
 #
 # ``polyarb run --venue sim`` restarts the embedded simulator at scenario second 0 each time; the
-# demo scenario opens a binary window at second 4 (bought as a complete set, then merged) and a
-# negRisk window at second 8 (bought, then locked as a set), and logs ``sim_window_open`` as it
-# opens each. The engine executes a window's signal at once, waits PAPER_LATENCY_MS, journals the
+# demo scenario opens a negRisk window at second 4 (bought, then locked as a set) and a binary
+# one at second 8 (a torn view: a binary market is one book, never traded), and logs
+# ``sim_window_open`` as it opens each; other traders are kept off the windows
+# (SIM_TAKER_MEDIAN_MS=0) and the latency is constant, so every negRisk window is traded. The
+# engine executes a window's signal at once, waits PAPER_LATENCY_MS, journals the
 # fills and the merge/lock (fsync), applies them to the ledger, logs ``paper execution``, and only
 # then hands the records to the store's writer. Kill moments are picked from those two log lines.
 
@@ -219,6 +221,8 @@ EXECUTED = "paper execution"  # logged by PaperExecution after journaling an exe
 LATENCY_MS = 400
 ENGINE_ENV = {
     "PAPER_LATENCY_MS": str(LATENCY_MS),
+    "PAPER_LATENCY_SIGMA": "0",  # kill moments are picked inside the latency
+    "SIM_TAKER_MEDIAN_MS": "0",  # nobody else takes the windows: each one is traded
     # Twenty restarts repeat the same windows: keep the limits out of the way of trading.
     "RISK_MAX_POSITION": "100000",
     "RISK_MAX_NOTIONAL": "1000000",
@@ -236,20 +240,20 @@ class KillPlan:
     (before reconciliation)."""
 
     moment: str
-    window: str = ""  # "binary" (fills + merge) or "negrisk" (fills + lock)
+    window: str = ""  # "negrisk" (fills + lock); binary windows are torn views, never traded
 
 
 PLANS = (
-    KillPlan("in_flight", "binary"),
-    KillPlan("journaled", "binary"),
+    KillPlan("in_flight", "negrisk"),
     KillPlan("journaled", "negrisk"),
-    KillPlan("in_flight", "binary"),
+    KillPlan("journaled", "negrisk"),
+    KillPlan("in_flight", "negrisk"),
     KillPlan("startup"),
-    KillPlan("journaled", "binary"),
+    KillPlan("journaled", "negrisk"),
     KillPlan("in_flight", "negrisk"),
     KillPlan("startup"),
 )
-# Each cycle costs a process start plus 4 s (binary) or 8 s (negRisk) of scenario time.
+# Each cycle costs a process start plus 4 s of scenario time (the first negRisk window).
 ENGINE_CYCLES = max(len(PLANS), int(os.environ.get("ENGINE_CRASH_CYCLES", "0")))
 
 
@@ -442,7 +446,7 @@ async def _one_cycle(
                 # As the window opens the writer is frozen: the execution's fills and merge or
                 # lock get journaled, but cannot reach the database before the kill.
                 engine.hold_writer()
-                kind = "merged" if plan.window == "binary" else "locked"
+                kind = "locked"  # a negRisk set is locked until its event resolves
                 executed = await engine.until(EXECUTED, 10)
                 while executed is not None and executed.get(kind) in ("0", None):
                     executed = await engine.until(EXECUTED, 10)

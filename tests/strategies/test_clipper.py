@@ -13,7 +13,7 @@ def clipper_with(
     config: ClipperConfig, books: dict[str, tuple[str, str, str]], **market_kw: object
 ) -> tuple[Clipper, FakeView]:
     """books: condition id -> (yes ask, no ask, size at each)."""
-    strategy = Clipper(config)
+    strategy = Clipper(config, independent_books=True)
     markets = [binary_market(cid, **market_kw) for cid in books]  # type: ignore[arg-type]
     strategy.set_universe(markets, [])
     view = FakeView()
@@ -63,7 +63,7 @@ def test_min_profit_after_venue_fees() -> None:
 
 
 def test_only_the_top_level_counts() -> None:
-    strategy = Clipper(ClipperConfig())
+    strategy = Clipper(ClipperConfig(), independent_books=True)
     strategy.set_universe([binary_market("a")], [])
     view = FakeView().add(
         make_book("a-yes", [("0.40", "12"), ("0.41", "500")]),

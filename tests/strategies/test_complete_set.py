@@ -74,7 +74,7 @@ def test_top_of_book_estimate_is_the_planners_first_segment(
 
 def test_a_held_back_market_is_sighted_from_the_best_levels() -> None:
     config = SumTo100Config(fee_rate=Decimal("0.01"), min_liquidity=Decimal(5))
-    strategy = SumTo100(config)
+    strategy = SumTo100(config, independent_books=True)
     strategy.set_universe([binary_market()], [])
     view = FakeView().add(
         make_book("cond-1-yes", [("0.45", "30"), ("0.46", "100")]),

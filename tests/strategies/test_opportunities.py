@@ -104,7 +104,9 @@ def test_close_all_at_shutdown() -> None:
 
 
 def test_with_a_strategy_an_edge_held_back_by_cooldown_stays_one_opportunity() -> None:
-    strategy = SumTo100(SumTo100Config(fee_rate=Decimal("0.01"), cooldown_ms=100))
+    strategy = SumTo100(
+        SumTo100Config(fee_rate=Decimal("0.01"), cooldown_ms=100), independent_books=True
+    )
     strategy.set_universe([binary_market()], [])
     view = FakeView().add(
         make_book("cond-1-yes", [("0.45", "100")]), make_book("cond-1-no", [("0.50", "100")])

@@ -24,7 +24,7 @@ def setup(
     config: SumTo100Config = FLAT,
     **book_kw: object,
 ) -> tuple[SumTo100, FakeView]:
-    strategy = SumTo100(config)
+    strategy = SumTo100(config, independent_books=True)
     routes = strategy.set_universe([market], [])
     yes, no = market.outcomes
     assert routes == {yes.token_id: market.condition_id, no.token_id: market.condition_id}
@@ -295,8 +295,8 @@ def test_denial_also_starts_the_cooldown() -> None:
 def test_shared_gate_keeps_one_attempt_per_market_across_strategies() -> None:
     gate = AttemptGate()
     market = binary_market()
-    sum_to_100 = SumTo100(FLAT, gate=gate)
-    clipper = Clipper(ClipperConfig(), gate=gate)
+    sum_to_100 = SumTo100(FLAT, gate=gate, independent_books=True)
+    clipper = Clipper(ClipperConfig(), gate=gate, independent_books=True)
     for s in (sum_to_100, clipper):
         s.set_universe([market], [])
     view = FakeView().add(
@@ -319,7 +319,7 @@ def test_result_of_another_strategy_is_ignored() -> None:
 
 
 def test_universe_skips_closed_and_non_binary_markets() -> None:
-    strategy = SumTo100(FLAT)
+    strategy = SumTo100(FLAT, independent_books=True)
     open_market = binary_market("a")
     closed = binary_market("b", closed=True)
     not_accepting = binary_market("c", accepting_orders=False)

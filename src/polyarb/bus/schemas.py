@@ -91,6 +91,10 @@ class Counters(_Part, frozen=True, kw_only=True):
     book_checks: int = 0
     book_agreed: int = 0
     book_repairs: int = 0
+    # Apparent complete-set edges never traded: a binary market's two books disagreed (torn
+    # view, refreshed from REST), or the edge was above the sanity cap (anomaly).
+    torn_views: int = 0
+    anomalies: int = 0
 
 
 class EngineState(_Payload, frozen=True, kw_only=True):

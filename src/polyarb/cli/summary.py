@@ -50,6 +50,9 @@ def summary_data(summary: RunSummary) -> dict[str, Any]:
         "denials": summary.denials,
         "fills": summary.fills,
         "book_agreement": summary.book_agreement,
+        "torn_views": summary.torn_views,
+        "anomalies": summary.anomalies,
+        "realized_pnl_by_strategy": {k: str(v) for k, v in summary.realized_by_strategy.items()},
         "realized_pnl": str(summary.realized_pnl),
         "unrealized_pnl": str(summary.unrealized_pnl),
         "fees": str(summary.fees),
@@ -88,6 +91,8 @@ def print_summary(summary: RunSummary, as_json: bool, *, account: bool = False) 
     table.add_row(f"taken / denied ({run})", f"{summary.taken:,} / {summary.denied:,}")
     table.add_row(f"fills ({run})", f"{summary.fills:,}")
     table.add_row("book agreement", summary.book_agreement.removeprefix("book agreement: "))
+    table.add_row("torn views (not traded)", f"{summary.torn_views:,}")
+    table.add_row("edge anomalies (not traded)", f"{summary.anomalies:,}")
     scope = "account, all runs" if account else run
     table.add_row(f"realized P&L ({scope})", money(summary.realized_pnl))
     table.add_row(f"unrealized P&L ({scope})", money(summary.unrealized_pnl))

@@ -122,6 +122,20 @@ class Market:
     def token_ids(self) -> tuple[str, ...]:
         return tuple(o.token_id for o in self.outcomes)
 
+    @property
+    def taker_delay_s(self) -> Decimal:
+        """The venue's delay on marketable orders, in seconds (Gamma ``secondsDelay``, CLOB
+        ``seconds_delay``; set on sports markets in play); 0 when absent or unreadable."""
+        raw = self.raw
+        value = raw.get("secondsDelay", raw.get("seconds_delay", 0))
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return Decimal(0)
+        try:
+            delay = Decimal(str(value))
+        except ArithmeticError:
+            return Decimal(0)
+        return delay if delay.is_finite() and delay > 0 else Decimal(0)
+
     def outcome(self, label: str) -> Outcome | None:
         """Find an outcome by label, case-insensitively."""
         wanted = label.casefold()

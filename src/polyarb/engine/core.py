@@ -46,11 +46,26 @@ from polyarb.risk.limits import RiskLimits
 from polyarb.risk.manager import RiskManager
 from polyarb.risk.state import RiskEvent
 from polyarb.strategies import build_enabled
-from polyarb.strategies.base import FAILED, TAKEN, BookView, Strategy, denied
+from polyarb.strategies.base import (
+    ANOMALY,
+    FAILED,
+    TAKEN,
+    TORN_VIEW,
+    BookView,
+    Sighting,
+    Strategy,
+    denied,
+)
 from polyarb.strategies.opportunities import OpportunityTracker
 from polyarb.strategies.sniper import Sniper
 
 log = structlog.get_logger(__name__)
+
+NS_PER_S = 1_000_000_000
+# An anomaly (edge above the sanity cap) is reported once per market and strategy per minute.
+ANOMALY_REPORT_INTERVAL_NS = 60 * NS_PER_S
+# A torn view asks for fresh snapshots of its books at most this often per token.
+REFRESH_INTERVAL_NS = NS_PER_S
 
 SignalSink = Callable[[SignalEvent], None]
 TradeSink = Callable[[ExecutionReport, Signal], None]
@@ -70,6 +85,9 @@ class EngineCounters:
     resolutions: int = 0
     # strategy -> {"merged" | "locked" | "converted": complete sets}, from execution reports.
     sets: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    torn_views: int = 0  # evaluations that found a binary market's two books disagreeing
+    anomalies: int = 0  # evaluations that found an edge above the sanity cap
+    refreshes: int = 0  # tokens asked to be refetched because their view was torn
     # Tick-to-decision samples (ns): from the frame's receive time to the order command.
     decision_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
     decision_samples: int = 0  # samples ever taken (the metrics read what the deque dropped)
@@ -134,6 +152,11 @@ class Engine:
         self.order_sinks: list[OrderSink] = []
         # Announced markets (``new_market``): the universe refresher listens here.
         self.new_market_sinks: list[Callable[[dict[str, object]], None]] = []
+        # Fresh REST snapshots of books whose views are torn (the feed's repair path; set by the
+        # runner: a replay has no venue to ask).
+        self.refresh_books: Callable[[list[str]], None] | None = None
+        self._refreshed: dict[str, int] = {}  # token -> when its last refresh was asked
+        self._anomalies: dict[tuple[str, str], int] = {}  # (strategy, key) -> last report
         self.paused = False
         log.info(
             "engine configured",
@@ -206,9 +229,59 @@ class Engine:
         # learns the signals' first outcomes after it has seen the sightings that carry them.
         outcomes = [(signal, *self._dispatch(strategy, signal)) for signal in signals]
         now = self.clock.now_ns()
-        self.tracker.observe(strategy.name, strategy.last_evaluated, strategy.last_sightings, now)
+        sightings = strategy.last_sightings
+        for sighting in sightings:
+            if sighting.held_back == TORN_VIEW:
+                self._on_torn_view(sighting, now)
+            elif sighting.held_back == ANOMALY:
+                self._on_anomaly(strategy.name, sighting, now)
+        self.tracker.observe(strategy.name, strategy.last_evaluated, sightings, now)
         for signal, outcome, detail in outcomes:
             self.tracker.resolve(signal, outcome, detail)
+
+    def _on_torn_view(self, sighting: Sighting, now: int) -> None:
+        """A binary market's two books disagree: not traded (the strategy held it back); ask
+        the feed for fresh snapshots of both, at most once a second per token."""
+        self.counters.torn_views += 1
+        refresh = self.refresh_books
+        if refresh is None:
+            return
+        due = [
+            t
+            for t in sighting.tokens
+            if now - self._refreshed.get(t, -REFRESH_INTERVAL_NS) >= REFRESH_INTERVAL_NS
+        ]
+        if not due:
+            return
+        for token_id in due:
+            self._refreshed[token_id] = now
+        self.counters.refreshes += len(due)
+        log.info("torn view: refreshing books", market=sighting.market, edge=str(sighting.edge))
+        try:
+            refresh(due)
+        except Exception:  # a refresh is a repair: its failure must not stop the evaluation
+            log.exception("book refresh request failed", market=sighting.market)
+
+    def _on_anomaly(self, strategy: str, sighting: Sighting, now: int) -> None:
+        """An edge above the sanity cap: never traded; an error event once a minute per market."""
+        self.counters.anomalies += 1
+        key = (strategy, sighting.market)
+        last = self._anomalies.get(key)
+        if last is not None and now - last < ANOMALY_REPORT_INTERVAL_NS:
+            return
+        self._anomalies[key] = now
+        self.emit_error(
+            "strategy",
+            "edge_anomaly",
+            f"{strategy} {sighting.market}: edge {sighting.edge} per set above the sanity cap, "
+            "not traded",
+            details={
+                "strategy": strategy,
+                "market": sighting.market,
+                "edge": str(sighting.edge),
+                "size": str(sighting.size),
+            },
+        )
 
     def _dispatch(self, strategy: Strategy, signal: Signal) -> tuple[str, str]:
         """Check ``signal`` and send it if approved; returns its outcome and the denial detail
@@ -533,6 +606,9 @@ class Engine:
                 ts_ns=o.last_seen_ns,
             )
             for o in self.tracker.open_records()
+            # A torn view or an anomaly is not an opportunity anyone could take: counted, not
+            # shown as one.
+            if o.outcome not in (TORN_VIEW, ANOMALY)
         )
         positions = []
         for pos in self.ledger.positions():
@@ -581,6 +657,8 @@ class Engine:
                 book_checks=agreement.checks,
                 book_agreed=agreement.agreed,
                 book_repairs=agreement.repairs,
+                torn_views=self.counters.torn_views,
+                anomalies=self.counters.anomalies,
             ),
             strategies=tuple(
                 StrategyStatus(name=s.name, enabled=s.name not in self.disabled)

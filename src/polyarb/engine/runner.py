@@ -108,6 +108,9 @@ class RunSummary:
     # What the operator must not miss: a start into a halted state, Redis unreachable ...
     notices: list[str] = field(default_factory=list)
     halted_by_recovery: bool = False  # the run traded nothing: recovery engaged the kill switch
+    torn_views: int = 0  # evaluations refused: a binary market's two books disagreed
+    anomalies: int = 0  # evaluations refused: an edge above the sanity cap
+    realized_by_strategy: dict[str, Decimal] = field(default_factory=dict)
 
 
 def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
@@ -127,6 +130,9 @@ def summarize(engine: Engine, elapsed_s: float, frames: int) -> RunSummary:
         opportunities={k: v.as_dict() for k, v in engine.tracker.report().items()},
         decision_us=engine.decision_percentiles_us(),
         denials=dict(engine.risk.denials),
+        torn_views=engine.counters.torn_views,
+        anomalies=engine.counters.anomalies,
+        realized_by_strategy=engine.ledger.pnl_by_strategy(),
         strategies=_per_strategy(engine),
     )
 
@@ -147,9 +153,10 @@ def _per_strategy(engine: Engine) -> dict[str, dict[str, str]]:
     return out
 
 
-def demo_scenario(seed: int = 7, *, games: int = 2) -> Any:
+def demo_scenario(seed: int = 7, *, games: int = 2, taker_median_ms: float = 300.0) -> Any:
     """The offline demo: a few binary markets and negRisk events with recurring windows
-    (binary, negRisk YES sets and negRisk conversions in turn)."""
+    (binary ones torn views, negRisk YES sets and negRisk conversions real, in turn), other
+    traders taking windows after a random delay."""
     from polyarb.sim.scenario import ScenarioConfig
 
     return ScenarioConfig(
@@ -161,6 +168,7 @@ def demo_scenario(seed: int = 7, *, games: int = 2) -> Any:
         window_every_s=4.0,
         games=games,
         convert_windows=True,
+        taker_median_ms=taker_median_ms,  # other traders take windows too (README)
     )
 
 
@@ -260,6 +268,7 @@ async def run_engine(
                     log.error("health server not started; trading without it", error=str(exc))
                 else:
                     stack.push_async_callback(health_server.stop)
+            engine.refresh_books = feed.refresh
             if ready is not None:
                 ready(engine, endpoints)
             summary = await _run_tasks(
@@ -318,7 +327,7 @@ async def _endpoints(
     if venue == "sim":
         from polyarb.sim.server import SimServer
 
-        sim_scenario = scenario or demo_scenario()
+        sim_scenario = scenario or demo_scenario(taker_median_ms=settings.sim_taker_median_ms)
         sim = await stack.enter_async_context(SimServer(sim_scenario))
         log.info("simulator started", ws=sim.ws_url, clob=sim.clob_url)
         return Endpoints(sim.ws_url, sim.clob_url, sim.gamma_url, sim.espn_url)

@@ -1,15 +1,19 @@
 """Paper execution: orders simulated against the live books, as the venue would fill them.
 
-Per leg: an ``Order`` goes INTENT -> SUBMITTING, waits the configured latency (on the clock,
-never blocking the loop), is ACKED, then is matched against the book *as it is after the delay*:
+Per leg: an ``Order`` goes INTENT -> SUBMITTING, waits a latency drawn from the configured
+distribution (lognormal around ``latency_ms``, seeded; plus the market's taker delay,
+``secondsDelay``, for a marketable order) on the clock, never blocking the loop, is ACKED, then
+is matched against the book *as it is after the delay*:
 walking the opposite side from the best level up to the limit price, level by level, with the
 venue's taker fee on each fill. FOK fills completely or is killed, FAK fills what it can and
 cancels the rest, GTC/GTD rest and fill later when the book crosses their limit (checked by
 ``on_book``; those fills are maker fills at the limit price, without fee).
 
-Liquidity we take is remembered per token, side and price (the overlay) so the same shares never
-fill twice; an entry is forgotten as soon as the wire reports a different size for its level
-(the venue's update then accounts for the trade). Orders are checked like the venue checks them
+Liquidity we take is remembered per level of the VENUE's book (the overlay), so the same shares
+never fill twice: a binary market is one matching book, so its NO ask at p is its YES bid at 1 - p
+and a fill on either view consumes the same shares. The venue never saw a paper trade, so no
+later update of the level accounts for it: what we took stays taken (subtracted from whatever
+size the wire shows) until the level leaves the book. Orders are checked like the venue checks them
 (tick grid, 2-decimal sizes, $1 marketable BUY, minimum resting size, balance) and rejected with
 the venue's wording. The legs of a signal go out concurrently; a complete set whose legs filled
 unevenly goes through leg-risk handling, then complete sets are merged (binary) or locked
@@ -24,6 +28,8 @@ and resting orders stop matching (the engine cancels them).
 from __future__ import annotations
 
 import asyncio
+import math
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -36,6 +42,7 @@ from polyarb.domain.clock import Clock, WallClock
 from polyarb.domain.ledger import Ledger, LedgerEvent
 from polyarb.domain.market import NO_FEES, FeeSchedule, Market
 from polyarb.domain.numbers import (
+    ONE,
     decimal_to_price,
     decimal_to_size,
     price_to_decimal,
@@ -75,7 +82,9 @@ OrderUpdateCallback = Callable[[Order, list[Fill]], None]
 
 @dataclass(frozen=True, slots=True)
 class PaperConfig:
-    latency_ms: int = 200  # PAPER_LATENCY_MS: submit -> match delay
+    latency_ms: int = 200  # PAPER_LATENCY_MS: submit -> match delay (the median)
+    latency_sigma: float = 0.0  # PAPER_LATENCY_SIGMA: lognormal spread (a model parameter)
+    latency_seed: int = 0  # PAPER_LATENCY_SEED
     leg_policy: LegPolicy = "unwind"  # LEG_POLICY
     leg_max_loss: Decimal = Decimal(5)  # LEG_MAX_LOSS, USD per signal
     order_type: OrderType = OrderType.FAK  # for signal legs unless execute() is told otherwise
@@ -85,6 +94,8 @@ class PaperConfig:
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0 (got {self.latency_ms})")
+        if not 0 <= self.latency_sigma <= 3:
+            raise ValueError(f"latency_sigma must be within [0, 3] (got {self.latency_sigma})")
         if self.leg_policy not in LEG_POLICIES:
             raise ValueError(f"leg_policy must be one of {LEG_POLICIES} (got {self.leg_policy!r})")
         if self.leg_max_loss < 0:
@@ -98,61 +109,78 @@ class PaperConfig:
             raise ValueError(f"LEG_POLICY must be one of {LEG_POLICIES} (got {policy!r})")
         return cls(
             latency_ms=int(getattr(settings, "paper_latency_ms", 200)),
+            latency_sigma=float(getattr(settings, "paper_latency_sigma", 0)),
+            latency_seed=int(getattr(settings, "paper_latency_seed", 0)),
             leg_policy=policy,
             leg_max_loss=Decimal(str(getattr(settings, "leg_max_loss", 5))),
             chain_tx_cost=Decimal(str(getattr(settings, "chain_tx_cost_usd", 0))),
         )
 
 
-class LiquidityOverlay:
-    """Shares our paper fills took, per (token, side, price), valid while the level is unchanged.
+# A level of the venue's book: (token of the matching book, is the bid side, price).
+VenueLevel = tuple[str, bool, int]
+VenueKey = Callable[[str, bool, int], VenueLevel]
 
-    An entry records the wire size seen when we took liquidity; once the wire shows another size
-    for that level the entry is void (the venue's update reflects the trade).
+
+def same_level(token_id: str, is_bid: bool, price: int) -> VenueLevel:
+    return token_id, is_bid, price
+
+
+class LiquidityOverlay:
+    """Shares our paper fills took, per level of the venue's book.
+
+    ``venue_key`` maps a (token, side, price) of a book we read to the venue's level: for a
+    binary market's second token, its first token's opposite side at 1 - price (one matching
+    book seen twice). The venue never saw our paper trades, so no wire update accounts for them:
+    an entry is subtracted from whatever size the wire shows for its level and is forgotten only
+    when the level leaves the book (``prune``). Taken liquidity never comes back.
     """
 
-    def __init__(self) -> None:
-        self._taken: dict[str, dict[tuple[bool, int], tuple[int, int]]] = {}
+    def __init__(self, venue_key: VenueKey = same_level) -> None:
+        self._key = venue_key
+        self._taken: dict[VenueLevel, int] = {}
+        self._by_token: dict[str, set[VenueLevel]] = {}  # token read -> its levels with entries
 
     def available(self, token_id: str, is_bid: bool, price: int, wire_size: int) -> int:
-        levels = self._taken.get(token_id)
-        if not levels:
+        if not self._taken:
             return wire_size
-        entry = levels.get((is_bid, price))
-        if entry is None:
-            return wire_size
-        seen, taken = entry
-        if seen != wire_size:
-            del levels[(is_bid, price)]
-            return wire_size
-        return max(seen - taken, 0)
+        taken = self._taken.get(self._key(token_id, is_bid, price), 0)
+        return max(wire_size - taken, 0)
 
     def consume(self, token_id: str, is_bid: bool, price: int, wire_size: int, qty: int) -> None:
-        levels = self._taken.setdefault(token_id, {})
-        seen, taken = levels.get((is_bid, price), (wire_size, 0))
-        if seen != wire_size:
-            taken = 0
-        levels[(is_bid, price)] = (wire_size, taken + qty)
+        del wire_size  # the venue's level is what it is: ours is subtracted from any size
+        key = self._key(token_id, is_bid, price)
+        self._taken[key] = self._taken.get(key, 0) + qty
+        self._by_token.setdefault(token_id, set()).add(key)
 
     def taken(self, token_id: str, is_bid: bool, price: int) -> int:
-        entry = self._taken.get(token_id, {}).get((is_bid, price))
-        return entry[1] if entry else 0
+        return self._taken.get(self._key(token_id, is_bid, price), 0)
 
     def prune(self, book: OrderBook) -> None:
-        """Forget every entry of ``book``'s token whose level the wire has changed."""
-        levels = self._taken.get(book.token_id)
-        if not levels:
+        """Forget the entries read through ``book`` whose level has left it."""
+        keys = self._by_token.get(book.token_id)
+        if not keys:
             return
-        for key, (seen, _) in list(levels.items()):
-            is_bid, price = key
-            side = book.bids if is_bid else book.asks
-            if side.levels.get(price, 0) != seen:
-                del levels[key]
-        if not levels:
-            del self._taken[book.token_id]
+        for key in list(keys):
+            if key not in self._taken:
+                keys.discard(key)
+                continue
+            _, is_bid, price = self._read_level(book.token_id, key)
+            if price not in (book.bids if is_bid else book.asks).levels:
+                del self._taken[key]
+                keys.discard(key)
+        if not keys:
+            del self._by_token[book.token_id]
+
+    def _read_level(self, token_id: str, key: VenueLevel) -> VenueLevel:
+        """The level of ``token_id``'s book that maps to the venue's ``key``."""
+        venue_token, is_bid, price = key
+        if venue_token == token_id:
+            return key
+        return token_id, not is_bid, ONE - price
 
     def __len__(self) -> int:
-        return sum(len(levels) for levels in self._taken.values())
+        return len(self._taken)
 
 
 @dataclass(slots=True)
@@ -205,7 +233,8 @@ class PaperExecution:
         self.config = config
         self.ledger = ledger
         self.clock: Clock = clock or WallClock()
-        self.overlay = LiquidityOverlay()
+        self.overlay = LiquidityOverlay(self._venue_level)
+        self._latency_rng = random.Random(config.latency_seed)
         self._journal = Journal(journal_path) if journal_path is not None else None
         self._on_alert = on_alert
         self._on_order_update = on_order_update
@@ -395,10 +424,31 @@ class PaperExecution:
         return bid is not None and price_to_decimal(bid) >= order.price
 
     # ---------------------------------------------------------------------------- placing
+    def _venue_level(self, token_id: str, is_bid: bool, price: int) -> VenueLevel:
+        """A binary market's second token reads the first token's book from the other side."""
+        market = self.markets.get(token_id)
+        if market is not None and len(market.outcomes) == 2:
+            first, second = market.token_ids
+            if token_id == second and first != second:
+                return first, not is_bid, ONE - price
+        return token_id, is_bid, price
+
+    def _delay_s(self, order: Order) -> float:
+        """Submit -> match: a latency drawn from the configured distribution, plus the market's
+        taker delay when the order is marketable (the venue holds those ``secondsDelay``)."""
+        config = self.config
+        delay = config.latency_ms / 1000
+        if config.latency_sigma > 0 and delay > 0:
+            delay *= math.exp(config.latency_sigma * self._latency_rng.gauss(0.0, 1.0))
+        market = self._market_of(order.token_id, order.market)
+        if market is not None and (order.order_type not in RESTING_TYPES or self._crosses(order)):
+            delay += float(market.taker_delay_s)
+        return delay
+
     async def _submit(self, order: Order, tally: _Tally) -> list[Fill]:
         order.transition(OrderStatus.SUBMITTING, self._now())
         try:
-            await self.clock.sleep(self.config.latency_ms / 1000)
+            await self.clock.sleep(self._delay_s(order))
         except asyncio.CancelledError:
             order.transition(OrderStatus.FAILED, self._now(), "paper: cancelled before matching")
             self._release(order)

@@ -140,6 +140,7 @@ class RestCheckStats:
     check_repairs: int = 0  # of those, books the best_bid/best_ask check found wrong
     stale_snapshots: int = 0  # REST answers older than the stream: refused, token resubscribed
     resubscribes: int = 0
+    refreshes: int = 0  # books refetched on request (a binary market's torn view)
     errors: int = 0
 
 
@@ -315,6 +316,7 @@ class MarketFeed:
             "repairs": self.rest_stats.repairs,
             "refetches": self.rest_stats.refetches,
             "check_repairs": self.rest_stats.check_repairs,
+            "refreshes": self.rest_stats.refreshes,
         }
 
     async def check_books_against_rest(self) -> set[str]:
@@ -545,6 +547,27 @@ class MarketFeed:
 
     # --- REST: refetch after tick size change, cross-check, repair ---------------------------
 
+    def refresh(self, token_ids: Sequence[str]) -> None:
+        """Refetch these books from REST ``/book`` now (a strategy found their views torn), by
+        the repair path: the stream's messages are kept while each request is in flight and
+        replayed after its snapshot. A token already being refetched is skipped."""
+        rest = self.rest
+        if rest is None:
+            return
+        for token_id in token_ids:
+            if token_id in self._in_flight or token_id not in self._shard_of:
+                continue
+            task = asyncio.create_task(
+                self._refresh_one(rest, token_id), name=f"feed-refresh-{token_id[:12]}"
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _refresh_one(self, rest: ClobRestClient, token_id: str) -> None:
+        if await self._repair(rest, token_id, count=False):
+            self.rest_stats.refreshes += 1
+            log.info("feed_book_refreshed", token=token_id[:16])
+
     def _on_stale_book(self, token_id: str, raw: str) -> None:
         """A frame left a book stale while its connection is up: a tick size change cleared it,
         or a malformed update made its state unknown. The venue may never resend it, so fetch
@@ -638,7 +661,7 @@ class MarketFeed:
         self._strikes.pop(token_id, None)
         return True
 
-    async def _repair(self, rest: ClobRestClient, token_id: str) -> bool:
+    async def _repair(self, rest: ClobRestClient, token_id: str, *, count: bool = True) -> bool:
         if token_id in self._in_flight:
             return False  # a refetch is already replacing it
         self._in_flight[token_id] = []
@@ -650,7 +673,7 @@ class MarketFeed:
             return False
         finally:
             self._in_flight.pop(token_id, None)
-        if repaired:
+        if repaired and count:
             self.rest_stats.repairs += 1
             log.warning("feed_book_repaired", token=token_id[:16])
         return repaired

@@ -163,6 +163,7 @@ class CatalogSpec:
     game_spacing_s: float
     game_duration_s: float
     reprice_delay_s: float
+    game_taker_delay_s: int = 3
 
 
 class _Builder:
@@ -282,6 +283,7 @@ class _Builder:
             start_wall=start_wall,
             event_id=str(401_800_000 + self.rng.randrange(100_000)),
         )
+        game.taker_delay_s = spec.game_taker_delay_s
         event.game = game
         market = self.market(
             "moneyline",

@@ -113,6 +113,7 @@ class SimGame:
     scoring: list[Score]
     pregame_away_probability: float
     overtime: bool = False
+    taker_delay_s: int = 3  # the market's ``secondsDelay`` on marketable orders
     market: SimMarket | None = field(default=None, repr=False)
     repriced: bool = False
 

@@ -6,15 +6,23 @@ entry for both tokens, the second token's at 1 - p on the opposite side. Event t
 Poisson process and event content a second seeded stream, so a seed fixes the exact sequence of
 frames however the caller slices time.
 
-Windows (see ``ArbWindow``) fence the price ranges they own: while one is open, the random walk of
-its markets stays below ``bid_cap`` and above ``ask_floor`` and no trades or book re-sends touch
-them, so the window's prices and depth hold exactly until it closes.
+A binary market is one book on the venue, so a binary window cannot be the venue's reality: it is
+a torn view on the wire (the second token's entries are held back while it is open, then the
+second token's book is re-sent); the venue's REST answers are the matching book throughout
+(``SimVenue.matching``). negRisk windows are real: independent books whose YES asks sum below 1.
+
+Windows (see ``ArbWindow``) are not fenced off from the market: trades and book re-sends happen
+while they are open, and with ``taker_median_ms`` other traders take a window's cheap level after
+a random (lognormal) delay, sometimes before any engine could react. Only the random walk of the
+makers keeps out of the window's price range (below ``bid_cap``, above ``ask_floor``) so that no
+single book crosses.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
 from bisect import bisect_right
 from collections.abc import Iterable
@@ -61,6 +69,9 @@ class _OpenWindow:
     saved_asks: dict[str, tuple[int, dict[int, int]]] = field(default_factory=dict)
     # negrisk_convert: per condition id, the lowest bid price touched and the bids saved from it
     saved_bids: dict[str, tuple[int, dict[int, int]]] = field(default_factory=dict)
+    cheap: list[tuple[SimMarket, int]] = field(default_factory=list)  # (market, cheap ask)
+    rich: list[tuple[SimMarket, int]] = field(default_factory=list)  # (market, rich YES bid)
+    closed: bool = False
 
 
 class ScenarioDriver:
@@ -69,10 +80,11 @@ class ScenarioDriver:
     def __init__(self, config: ScenarioConfig, catalog: Catalog, rng: random.Random) -> None:
         self.config = config
         self.catalog = catalog
-        self.venue = SimVenue(catalog, seed=config.seed)
+        self.venue = SimVenue(catalog, seed=config.seed, matching=True)
         self.rng = rng
         self._arrivals = random.Random(config.seed * 7919 + 1)
         self.latency_rng = random.Random(config.seed * 7919 + 2)
+        self._takers = random.Random(config.seed * 7919 + 3)  # other traders' reaction times
         self.start_ms = int(catalog.epoch.timestamp() * 1000)
         self.now_s = 0.0
         self._next_event_s = self._arrivals.expovariate(config.updates_per_s)
@@ -82,6 +94,8 @@ class ScenarioDriver:
         self.fences: dict[str, tuple[int, int]] = {}  # condition id -> (bid_cap, ask_floor)
         self.settled: set[str] = set()
         self.windows_opened = 0
+        self.windows_taken = 0  # windows whose cheap level other traders took
+        self._lagging: set[str] = set()  # binary markets whose second token's view lags
         self.binary = catalog.of_kind("binary")
         self.neg_risk_events = catalog.neg_risk_events
         self._check_windows(config.windows)
@@ -174,6 +188,8 @@ class ScenarioDriver:
             return self._open_window(payload, now_ms)
         if kind == "window_close":
             return self._close_window(payload, now_ms)
+        if kind == "window_take":
+            return self._take_window(payload, now_ms)
         if kind == "auto_window":
             self._at(self.now_s + self.config.window_every_s, "auto_window", payload + 1)
             window = self._auto_window(payload)
@@ -193,14 +209,19 @@ class ScenarioDriver:
         cid = market.condition_id
         state = self.walks[cid]
         game = market.event.game if market.event is not None else None
-        if game is not None:
+        if game is not None and game.state(self.now_s) != "post":
+            # In play the book follows the score; after the final whistle it keeps its last
+            # in-play level until the venue reprices (``reprice_delay_s`` later).
             state.anchor = game.away_probability(self.now_s) * ONE
         state.drift(rng)
-        fenced = cid in self.fences
         draw = rng.random()
-        if not fenced and draw < BOOK_RESEND_PROBABILITY:
-            return [self.venue.resend_book(market, t, now_ms) for t in market.token_ids]
-        if not fenced and draw < BOOK_RESEND_PROBABILITY + TRADE_PROBABILITY:
+        if self.config.fenced_windows and cid in self.fences:
+            draw = 1.0  # a fenced window's markets: maker changes only
+        if draw < BOOK_RESEND_PROBABILITY:
+            # A lagging (torn) second token is not re-sent: the window is that lag.
+            tokens = market.token_ids[:1] if cid in self._lagging else market.token_ids
+            return [self.venue.resend_book(market, t, now_ms) for t in tokens]
+        if draw < BOOK_RESEND_PROBABILITY + TRADE_PROBABILITY:
             return self._trade(market, now_ms)
         bid_cap, ask_floor = self.fences.get(cid, (ONE + 1, -1))
         book = self.venue.books[market.token_ids[0]]
@@ -242,8 +263,9 @@ class ScenarioDriver:
         self, market: SimMarket, changes: list[Change], now_ms: int, *, mirrored: bool = True
     ) -> Frame | None:
         """One price_change for changes of the matching book: the first token's entries and,
-        unless the second token lags, their mirror images."""
+        unless the second token lags (an open binary window), their mirror images."""
         own, other = market.token_ids
+        mirrored = mirrored and market.condition_id not in self._lagging
         level_changes: list[LevelChange] = []
         for side, price, size in changes:
             level_changes.append((own, side, price, size))
@@ -254,13 +276,14 @@ class ScenarioDriver:
     # --- windows --------------------------------------------------------------------------
 
     def _auto_window(self, n: int) -> ArbWindow | None:
+        # negRisk first: the one kind that is real (a binary window is a torn view).
         kinds: list[tuple[str, int]] = []
-        if self.binary:
-            kinds.append(("binary", len(self.binary)))
         if self.neg_risk_events:
             kinds.append(("negrisk", len(self.neg_risk_events)))
             if self.config.convert_windows:
                 kinds.append(("negrisk_convert", len(self.neg_risk_events)))
+        if self.binary:
+            kinds.append(("binary", len(self.binary)))
         if not kinds:
             return None
         kind, count = kinds[n % len(kinds)]
@@ -294,6 +317,13 @@ class ScenarioDriver:
         if frames:
             self.windows_opened += 1
             self._at(self.now_s + window.duration_s, "window_close", opened)
+            median_ms = self.config.taker_median_ms
+            if median_ms > 0:
+                delay_s = self._takers.lognormvariate(
+                    math.log(median_ms / 1000), self.config.taker_sigma
+                )
+                if delay_s < window.duration_s:
+                    self._at(self.now_s + delay_s, "window_take", opened)
             log.info(
                 "sim_window_open",
                 kind=window.kind,
@@ -329,6 +359,8 @@ class ScenarioDriver:
         if frame is not None:
             frames.append(frame)
         opened.lagging = market
+        self._lagging.add(market.condition_id)
+        opened.cheap.append((market, window_ask))
         # The walk must not touch the lagging prices: bids stay below the window's ask, asks
         # above the bid the NO view still shows, so neither book can cross.
         self.fences[market.condition_id] = (window_ask, best_bid)
@@ -364,6 +396,7 @@ class ScenarioDriver:
             frame = self._announce(m, changes, now_ms)
             if frame is not None:
                 frames.append(frame)
+            opened.cheap.append((m, target))
             self.fences[m.condition_id] = (min(before, target), target)
         return frames
 
@@ -401,10 +434,54 @@ class ScenarioDriver:
             if frame is not None:
                 frames.append(frame)
             # The walk keeps its bids below the window's bid and its asks above it.
+            opened.rich.append((m, target))
             self.fences[m.condition_id] = (target, target)
         return frames
 
+    def _take_window(self, opened: _OpenWindow, now_ms: int) -> list[Frame]:
+        """Other traders found the window first: they take its cheap levels (what is left of
+        them), which the stream reports as level changes and trades like any other."""
+        if opened.closed:
+            return []
+        frames: list[Frame] = []
+        for market, price in opened.cheap:
+            cid = market.condition_id
+            if cid in self.settled:
+                continue
+            asks = self.venue.books[market.token_ids[0]].asks
+            resting = asks.levels.get(price, 0)
+            if not resting:
+                continue
+            asks.set(price, 0)
+            frame = self._announce(market, [(Side.SELL, price, 0)], now_ms)
+            if frame is not None:
+                frames.append(frame)
+            frames.append(
+                self.venue.trade(market, market.token_ids[0], price, resting, Side.BUY, now_ms)
+            )
+        for market, price in opened.rich:  # a conversion window: sellers hit the rich YES bids
+            cid = market.condition_id
+            if cid in self.settled:
+                continue
+            bids = self.venue.books[market.token_ids[0]].bids
+            resting = bids.levels.get(price, 0)
+            if not resting:
+                continue
+            bids.set(price, 0)
+            frame = self._announce(market, [(Side.BUY, price, 0)], now_ms)
+            if frame is not None:
+                frames.append(frame)
+            frames.append(
+                self.venue.trade(market, market.token_ids[0], price, resting, Side.SELL, now_ms)
+            )
+        if frames:
+            self.windows_taken += 1
+            window = opened.window
+            log.info("sim_window_taken", kind=window.kind, target=window.target, at_s=self.now_s)
+        return frames
+
     def _close_window(self, opened: _OpenWindow, now_ms: int) -> list[Frame]:
+        opened.closed = True
         frames: list[Frame] = []
         if opened.lagging is not None:
             frame = self._catch_up(opened.lagging, now_ms)
@@ -451,18 +528,18 @@ class ScenarioDriver:
         return frames
 
     def _catch_up(self, market: SimMarket, now_ms: int) -> Frame | None:
-        """The lagging token's book becomes the mirror of the matching book again."""
-        own, other = (self.venue.books[t] for t in market.token_ids)
-        changes: list[LevelChange] = []
-        token = market.token_ids[1]
-        for side, mine, wanted in (
-            (Side.BUY, other.bids.levels, dict(_mirror(own.asks.levels.items()))),
-            (Side.SELL, other.asks.levels, dict(_mirror(own.bids.levels.items()))),
-        ):
-            for price in sorted(set(mine) | set(wanted)):
-                if mine.get(price, 0) != wanted.get(price, 0):
-                    changes.append((token, side, price, wanted.get(price, 0)))
-        return self.venue.price_change(market, changes, now_ms)
+        """The lagging token's view becomes the mirror of the matching book again: its whole
+        book is re-sent (a client that refreshed it from REST meanwhile holds levels the
+        stream never named; only a ``book`` resets those)."""
+        self._lagging.discard(market.condition_id)
+        own = self.venue.books[market.token_ids[0]]
+        return self.venue.set_book(
+            market,
+            market.token_ids[1],
+            _mirror(own.asks.levels.items()),
+            _mirror(own.bids.levels.items()),
+            now_ms,
+        )
 
     # --- games ----------------------------------------------------------------------------
 
@@ -573,5 +650,6 @@ def build_scenario(config: ScenarioConfig, *, epoch: datetime) -> ScenarioDriver
         game_spacing_s=config.game_spacing_s,
         game_duration_s=config.game_duration_s,
         reprice_delay_s=config.reprice_delay_s,
+        game_taker_delay_s=config.game_taker_delay_s,
     )
     return ScenarioDriver(config, build_catalog(spec, rng, epoch), rng)

@@ -302,7 +302,7 @@ def gamma_market(
                 "gameStartTime": _space_time(game.start_wall),
                 "eventStartTime": game.start_wall.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "gameId": game.event_id,
-                "secondsDelay": 3,
+                "secondsDelay": game.taker_delay_s,
             }
         )
     if not nested and market.event is not None:
@@ -341,7 +341,7 @@ def clob_market(market: SimMarket, books: Mapping[str, OrderBook]) -> dict[str, 
         "market_slug": market.slug,
         "end_date_iso": end.strftime("%Y-%m-%dT%H:%M:%SZ") if end is not None else None,
         "game_start_time": game.start_wall.strftime("%Y-%m-%dT%H:%M:%SZ") if game else None,
-        "seconds_delay": 3 if game is not None else 0,
+        "seconds_delay": game.taker_delay_s if game is not None else 0,
         "fpmm": "",
         "maker_base_fee": 1000 if market.fees_enabled else 0,
         "taker_base_fee": 1000 if market.fees_enabled else 0,

@@ -118,7 +118,7 @@ class RestApi:
         token = request.query_params.get("token_id", "")
         if not token.isdigit():
             return error("Invalid token id", 400)
-        return token, self.venue.books.get(token)
+        return token, self.venue.matching_book(token)
 
     async def book(self, request: Request) -> Response:
         found = self._token(request)
@@ -160,7 +160,7 @@ class RestApi:
             return error("Invalid payload", 400)
         out = {}
         for item in items:
-            mid = _mid_text(self.venue.books.get(str(item["token_id"])))
+            mid = _mid_text(self.venue.matching_book(str(item["token_id"])))
             if mid is not None:
                 out[str(item["token_id"])] = mid
         return json_response(out)
@@ -183,7 +183,7 @@ class RestApi:
         for item in items:
             token = str(item["token_id"])
             side = str(item.get("side") or "SELL").upper()  # live: no side -> SELL only
-            price = _side_price(self.venue.books.get(token), side)
+            price = _side_price(self.venue.matching_book(token), side)
             if price is not None:
                 out.setdefault(token, {})[side] = price
         return json_response(out)
@@ -201,7 +201,7 @@ class RestApi:
             return error("Invalid payload", 400)
         out = {}
         for item in items:
-            spread = _spread_text(self.venue.books.get(str(item["token_id"])))
+            spread = _spread_text(self.venue.matching_book(str(item["token_id"])))
             if spread is not None:
                 out[str(item["token_id"])] = spread
         return json_response(out)

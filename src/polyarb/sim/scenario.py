@@ -30,10 +30,12 @@ class ArbWindow:
     """A transient arbitrage the scenario opens at ``start_s`` for ``duration_s`` seconds.
 
     negrisk: the YES asks of event ``target``'s outcomes sum to 1 - ``edge``, ``depth`` shares at
-    each of those prices, then revert. binary: the NO token's view of market ``target`` lags its
-    mirror, so best YES ask + best NO ask = 1 - ``edge`` with ``depth`` shares on both, while
-    neither book is crossed; at the end the NO side catches up. negrisk_convert: the YES bids
-    of event ``target``'s outcomes sum to 1 + ``edge`` (``depth`` shares at each), so their
+    each of those prices, then revert. binary: a TORN VIEW, not an arbitrage: the matching book
+    moves (its best bid is pulled, an ask appears ``edge`` below it) while the stream holds back
+    the NO token's entries, so a client sees best YES ask + best NO ask = 1 - ``edge`` with
+    ``depth`` shares on both and neither book crossed; the venue's REST answers show the one
+    matching book (no edge); at the end the NO token's book is re-sent. negrisk_convert: the YES
+    bids of event ``target``'s outcomes sum to 1 + ``edge`` (``depth`` shares at each), so their
     mirrors, the NO asks, sum to n - 1 - ``edge``: NO of every outcome costs less than the n - 1
     a conversion returns; then the bids revert. ``edge`` must be a multiple of the target's tick.
     """
@@ -101,6 +103,16 @@ class ScenarioConfig:
     reprice_delay_s: float = 5.0  # a final game's winner reprices towards 1 this much later
     # Seeded windows (window_every_s) also include negRisk conversion windows (negrisk_convert).
     convert_windows: bool = False
+    # Other traders take a window's cheap level after a lognormal delay of this median (ms) and
+    # log-space sigma; 0 = nobody else trades windows (deterministic tests).
+    taker_median_ms: float = 0.0
+    taker_sigma: float = 1.0
+    # True: no trades or book re-sends touch a window's markets while it is open (exact depth
+    # for tests); the venue is not like that.
+    fenced_windows: bool = False
+    # Game markets hold marketable orders this long (``secondsDelay``, as in-play sports
+    # markets do on the venue).
+    game_taker_delay_s: int = 3
 
     def __post_init__(self) -> None:
         counts = {
@@ -122,6 +134,10 @@ class ScenarioConfig:
             raise ValueError(
                 "ScenarioConfig: window_every_s, reprice_delay_s must be >= 0, game_duration_s > 0"
             )
+        if self.game_taker_delay_s < 0:
+            raise ValueError("ScenarioConfig.game_taker_delay_s must be >= 0")
+        if self.taker_median_ms < 0 or self.taker_sigma < 0:
+            raise ValueError("ScenarioConfig: taker_median_ms and taker_sigma must be >= 0")
         for w in self.windows:
             limit = self.binary_markets if w.kind == "binary" else self.negrisk_events
             if w.target >= limit:
@@ -130,11 +146,14 @@ class ScenarioConfig:
             raise ValueError("a tick_size_change fault needs at least one binary market")
 
 
-# The offline demo: a window every 15 s (binary, negRisk and negRisk conversion in turn, edges
-# 0.04-0.06 so that they pay after fees), two games whose winners stay mispriced for 5 s after
-# the final whistle (finals at 40 s and 60 s). Every strategy sees an opportunity within the
-# first minute.
-DEMO_SCENARIO = ScenarioConfig(games=2, window_every_s=15.0, convert_windows=True)
+# The offline demo: a window every 15 s (binary torn views, negRisk YES sets and negRisk
+# conversions in turn, edges 0.04-0.06 so that they pay after fees), other traders taking
+# windows after ~300 ms (median), two games whose winners stay mispriced for 5 s after the final
+# whistle (finals at 40 s and 60 s). Every strategy sees an opportunity within the first minute;
+# only the negRisk windows and the Sniper's games are real.
+DEMO_SCENARIO = ScenarioConfig(
+    games=2, window_every_s=15.0, convert_windows=True, taker_median_ms=300.0
+)
 
 RECORDING_START = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 

@@ -5,6 +5,13 @@ each change to its books in the same step. So ``truth(token)`` is, by constructi
 client holds after every frame emitted so far (stream faults such as duplicates or malformed
 frames are added later, on the way out, and carry no state). Frames are returned as ``Frame``
 values: the exact text plus the asset ids a subscriber must hold to receive it.
+
+The venue's own state (what REST ``/book`` serves) is the MATCHING book: a binary market's second
+token is its first token's book seen from the other side (bids at 1 - the asks, asks at 1 - the
+bids), whatever the stream last said about it. A scenario's binary "window" is a torn view on the
+wire (the second token's entries held back), never the venue's reality: a client that refreshes
+the pair from REST sees one consistent book. A venue replaying a recording serves the recorded
+books as they are (``matching=False``).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 import orjson
 
 from polyarb.domain.book import OrderBook, Side
-from polyarb.domain.numbers import parse_price, parse_size
+from polyarb.domain.numbers import ONE, parse_price, parse_size
 from polyarb.sim.catalog import Catalog, SimMarket
 from polyarb.sim.wire import (
     BookInfo,
@@ -48,8 +55,9 @@ class Frame:
 class SimVenue:
     """Books, catalog and the frame encoder of the simulated CLOB."""
 
-    def __init__(self, catalog: Catalog, *, seed: int = 0) -> None:
+    def __init__(self, catalog: Catalog, *, seed: int = 0, matching: bool = False) -> None:
         self.catalog = catalog
+        self.matching = matching  # REST serves a binary market's second token as the mirror
         self.rng = random.Random(seed ^ 0x5EED)  # order hashes and trade ids only
         self.books: dict[str, OrderBook] = {}
         self._last_ts: dict[str, int] = {}  # condition id -> last frame timestamp (ms)
@@ -91,8 +99,29 @@ class SimVenue:
     def last_stamp(self, condition_id: str, now_ms: int) -> int:
         return self._last_ts.get(condition_id, now_ms)
 
-    def rest_book(self, token_id: str) -> dict[str, Any] | None:
+    def matching_book(self, token_id: str) -> OrderBook | None:
+        """The venue's book of ``token_id``: for a binary market's second token (with
+        ``matching``) the mirror of the first token's book, else the published book."""
         book = self.books.get(token_id)
+        market = self.catalog.by_token.get(token_id)
+        if book is None or market is None or not self.matching:
+            return book
+        first = market.token_ids[0]
+        if len(market.token_ids) != 2 or token_id == first:
+            return book
+        source = self.books[first]
+        mirror = OrderBook(token_id, book.market, book.tick)
+        mirror.apply_snapshot(
+            [(ONE - p, s) for p, s in source.asks.levels.items()],
+            [(ONE - p, s) for p, s in source.bids.levels.items()],
+            max(book.ts_event_ms, source.ts_event_ms),
+            0,
+        )
+        mirror.last_trade_price = book.last_trade_price
+        return mirror
+
+    def rest_book(self, token_id: str) -> dict[str, Any] | None:
+        book = self.matching_book(token_id)
         market = self.catalog.by_token.get(token_id)
         if book is None or market is None:
             return None

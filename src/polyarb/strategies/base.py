@@ -38,6 +38,9 @@ PARTIAL = "partial"
 FAILED = "failed"
 MISSED = "missed"  # seen, never acted on
 DENIED_PREFIX = "denied:"
+# Why an apparent edge was never acted on (``Sighting.held_back`` and opportunity outcomes).
+TORN_VIEW = "torn_view"  # a binary market's two books disagree: the edge is not the venue's
+ANOMALY = "anomaly"  # an edge above the sanity cap: reported, never traded
 
 
 def is_terminal(outcome: str) -> bool:
@@ -79,7 +82,8 @@ class Sighting:
     edge: Decimal  # per set (or per share), fees included
     size: Decimal  # executable size at that edge
     signal_id: str = ""  # set when the strategy emitted a signal for it
-    held_back: str = ""  # why not signalled: in_flight | cooldown
+    held_back: str = ""  # why not signalled: in_flight | cooldown | torn_view | anomaly
+    tokens: tuple[str, ...] = ()  # torn_view: the books to refresh from the venue
 
 
 class Strategy(Protocol):
@@ -224,6 +228,7 @@ class SumTo100Config(StrategyConfig):
     fee_rate: Decimal | None = None  # flat USD per complete set; None = the venue's fees
     max_book_age_ms: int = 500
     cooldown_ms: int = 2000
+    max_edge: Decimal = Decimal("0.10")  # an edge above this is an anomaly, never traded
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +239,7 @@ class ClipperConfig(StrategyConfig):
         "max_book_age_ms": "sumto100_max_book_age_ms",
         "cooldown_ms": "sumto100_cooldown_ms",
         **_CHAIN,
+        "max_edge": "sumto100_max_edge",
     }
 
     min_profit: Decimal = Decimal("0.01")  # per set, fees included
@@ -244,6 +250,7 @@ class ClipperConfig(StrategyConfig):
     fee_rate: Decimal | None = None  # shares SumTo100's override (SUMTO100_FEE_RATE)
     max_book_age_ms: int = 500  # SUMTO100_MAX_BOOK_AGE_MS unless a CLIPPER_ one exists
     cooldown_ms: int = 2000  # SUMTO100_COOLDOWN_MS unless a CLIPPER_ one exists
+    max_edge: Decimal = Decimal("0.10")  # SUMTO100_MAX_EDGE: above it, an anomaly
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +266,7 @@ class NegRiskConfig(StrategyConfig):
     min_liquidity: Decimal = Decimal(10)
     max_book_age_ms: int = 2000
     cooldown_ms: int = 2000
+    max_edge: Decimal = Decimal("0.10")  # an edge above this is an anomaly, never traded
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,11 +274,12 @@ class NegRiskConvertConfig(StrategyConfig):
     """negRisk conversion (``NEGRISK_CONVERT_*``): min_edge is dollars a set, fees included."""
 
     PREFIX: ClassVar[str] = "negrisk_convert"
-    FALLBACKS: ClassVar[dict[str, str]] = _CHAIN
+    FALLBACKS: ClassVar[dict[str, str]] = {**_CHAIN, "max_edge": "negrisk_max_edge"}
 
     min_edge: Decimal = Decimal("0.005")
     min_profit_usd: Decimal = Decimal("0.05")  # expected profit of a trade, after the chain cost
     chain_tx_cost_usd: Decimal = CHAIN_TX_COST_USD  # the convertPositions transaction
+    max_edge: Decimal = Decimal("0.10")  # $ a set: above it an anomaly (NEGRISK_MAX_EDGE)
     max_position: Decimal = Decimal(100)  # sets
     max_notional: Decimal = Decimal(200)  # USD the NO set costs, fees included
     min_liquidity: Decimal = Decimal(10)  # sets

@@ -44,7 +44,7 @@ class Clipper(SetStrategy[ClipperConfig]):
                 min_sets=market.min_order_size,
             )
             legs = tuple((market, outcome) for outcome in market.outcomes)
-            targets.append(SetTarget(market.condition_id, legs, fees, bounds))
+            targets.append(SetTarget(market.condition_id, legs, fees, bounds, mirrored=True))
         return targets
 
     def _select(self, ready: list[Candidate]) -> list[Candidate]:

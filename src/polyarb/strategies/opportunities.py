@@ -4,8 +4,10 @@ A signal stream alone cannot say whether an edge is real: most "opportunities" v
 order could land, or are too small to matter. The tracker follows each (strategy, market key)
 from the first evaluation that shows an executable edge to the first evaluation that no longer
 does, whether or not a signal was emitted (cooldowns and in-flight attempts hold signals back),
-and records what happened: ``missed`` (never acted on), ``denied:<reason>``, ``taken``,
-``failed``, ``partial``, ``filled`` (the best outcome of its signals wins).
+and records what happened: ``missed`` (never acted on), ``torn_view`` (a binary market's two
+books disagreed: not the venue's edge), ``anomaly`` (an edge above the sanity cap),
+``denied:<reason>``, ``taken``, ``failed``, ``partial``, ``filled`` (the best outcome of its
+signals wins).
 
 The engine calls ``observe`` after every evaluation with the strategy's ``last_evaluated`` and
 ``last_sightings``, and ``resolve`` with each signal's outcome. Closed records are handed out by
@@ -23,24 +25,29 @@ from decimal import Decimal
 
 from polyarb.domain.trading import Signal
 from polyarb.strategies.base import (
+    ANOMALY,
     DENIED_PREFIX,
     FAILED,
     FILLED,
     MISSED,
     PARTIAL,
     TAKEN,
+    TORN_VIEW,
     Sighting,
     is_terminal,
 )
 
-_RANK = {MISSED: 0, FAILED: 2, TAKEN: 3, PARTIAL: 4, FILLED: 5}
+# Denials rank 2. A torn view or an anomaly says why an edge was never acted on (better than
+# "missed"); any signal's outcome says more.
+_RANK = {MISSED: 0, TORN_VIEW: 1, ANOMALY: 1, FAILED: 3, TAKEN: 4, PARTIAL: 5, FILLED: 6}
+_NOT_TRADED = (TORN_VIEW, ANOMALY)
 NS_PER_MS = Decimal(1_000_000)
 
 
 def _rank(outcome: str) -> int:
     if outcome.startswith(DENIED_PREFIX):
-        return 1
-    return _RANK.get(outcome, 2)
+        return 2
+    return _RANK.get(outcome, 3)
 
 
 @dataclass(slots=True)
@@ -202,6 +209,9 @@ class OpportunityTracker:
                 opp.sightings += 1
                 opp.best_edge = max(opp.best_edge, sighting.edge)
                 opp.max_size = max(opp.max_size, sighting.size)
+            held_back = sighting.held_back
+            if held_back in _NOT_TRADED and _rank(held_back) > _rank(opp.outcome):
+                opp.outcome = held_back
             if sighting.signal_id and sighting.signal_id not in self._by_signal:
                 opp.signal_ids.append(sighting.signal_id)
                 opp.pending += 1

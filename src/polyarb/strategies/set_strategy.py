@@ -3,6 +3,17 @@
 A subclass says which markets form a set (``_targets``), its limits (``_bounds``) and how to
 choose among the markets that show an edge (``_select``); this class does the book checks, the
 sizing, the attempt gate, the cooldown re-evaluation and the bookkeeping.
+
+Two guards stand between an apparent edge and a signal (docs/architecture.md, "Torn views"):
+
+- **A binary book is one book.** The venue matches a YES buyer against a NO buyer by minting, so
+  a binary market's NO book is its YES book seen from the other side: YES best bid = 1 - NO best
+  ask and YES best ask = 1 - NO best bid. Two views that agree (within a tick) cannot show a
+  complete set below $1; YES ask + NO ask < 1 can only be a torn or stale view. A target marked
+  ``mirrored`` whose books show an edge but disagree is a ``torn_view``: never traded, reported
+  with the tokens to refresh (the engine asks the feed for fresh REST snapshots).
+- **Edge sanity cap.** An edge above ``max_edge`` is an ``anomaly`` (bad data, a market about to
+  resolve, a missing outcome), reported and never traded.
 """
 
 from __future__ import annotations
@@ -14,9 +25,11 @@ from typing import Generic, TypeVar
 
 from polyarb.domain.book import OrderBook
 from polyarb.domain.market import Market, MarketEvent, Outcome
-from polyarb.domain.numbers import size_to_decimal
+from polyarb.domain.numbers import ONE, size_to_decimal
 from polyarb.domain.trading import Signal
 from polyarb.strategies.base import (
+    ANOMALY,
+    TORN_VIEW,
     AttemptGate,
     MarketView,
     Sighting,
@@ -47,6 +60,7 @@ class SetTarget:
     fees: FeeModel
     bounds: SetBounds
     token_ids: tuple[str, ...] = ()
+    mirrored: bool = False  # a binary market: its two books are one matching book
 
     def __post_init__(self) -> None:
         if not self.token_ids:
@@ -77,6 +91,25 @@ def _edge(size: Decimal, cost: Decimal) -> Decimal:
     return ((size - cost) / size).quantize(EDGE_QUANTUM, rounding=ROUND_FLOOR)
 
 
+def views_agree(yes: OrderBook, no: OrderBook) -> bool:
+    """Whether a binary market's two books are the same matching book seen from both sides:
+    YES best bid = 1 - NO best ask and YES best ask = 1 - NO best bid, within a tick (the
+    coarser of the two). An empty side must face an empty side."""
+    tick = max(yes.tick, no.tick, 1)
+    pairs = (
+        (yes.bids.prices[-1:], no.asks.prices[:1]),
+        (yes.asks.prices[:1], no.bids.prices[-1:]),
+    )
+    for mine, theirs in pairs:
+        if not mine or not theirs:
+            if mine or theirs:
+                return False
+            continue
+        if abs(mine[0] - (ONE - theirs[0])) > tick:
+            return False
+    return True
+
+
 class SetStrategy(Generic[ConfigT]):
     """Base of the complete-set strategies; see the module docstring."""
 
@@ -84,9 +117,17 @@ class SetStrategy(Generic[ConfigT]):
     top_only = False
 
     def __init__(
-        self, config: ConfigT, *, gate: AttemptGate | None = None, id_prefix: str = ""
+        self,
+        config: ConfigT,
+        *,
+        gate: AttemptGate | None = None,
+        id_prefix: str = "",
+        independent_books: bool = False,
     ) -> None:
         self._config = config
+        # True only for hand-made books that are NOT one matching book (unit tests of the
+        # sizing): the torn-view guard is then off. No setting reaches it.
+        self.independent_books = independent_books
         self.gate = gate if gate is not None else AttemptGate()
         self.id_prefix = id_prefix
         self.targets: dict[str, SetTarget] = {}
@@ -138,6 +179,11 @@ class SetStrategy(Generic[ConfigT]):
 
     def _max_age_ns(self) -> int | None:
         return None
+
+    def _max_edge(self) -> Decimal | None:
+        """The edge sanity cap: the config's ``max_edge`` when it has one."""
+        cap = getattr(self._config, "max_edge", None)
+        return cap if isinstance(cap, Decimal) else None
 
     def _count(self, what: str) -> None:
         self._counts[what] = self._counts.get(what, 0) + 1
@@ -204,6 +250,22 @@ class SetStrategy(Generic[ConfigT]):
         cost = target.fees.to_usd(total + target.bounds.chain_cost)
         return Sighting(market=target.key, edge=_edge(size, cost), size=size, held_back=why)
 
+    def _torn(self, target: SetTarget, books: list[OrderBook]) -> Sighting:
+        """The sighting of a torn view: the apparent top-of-book edge, the tokens to refresh."""
+        self._count(TORN_VIEW)
+        sets, total = top_of_book_sets([b.asks for b in books], target.fees, target.bounds)
+        if sets:
+            size = size_to_decimal(sets)
+            edge = _edge(size, target.fees.to_usd(total))
+        else:  # too thin to trade even if it were real: still a view to repair
+            size = Decimal(0)
+            edge = ((ONE - sum(b.asks.prices[0] for b in books)) / Decimal(ONE)).quantize(
+                EDGE_QUANTUM, rounding=ROUND_FLOOR
+            )
+        return Sighting(
+            market=target.key, edge=edge, size=size, held_back=TORN_VIEW, tokens=target.token_ids
+        )
+
     def _select(self, ready: list[Candidate]) -> list[Candidate]:
         """Which of the markets free to trade get a signal (default: all of them)."""
         return ready
@@ -228,6 +290,7 @@ class SetStrategy(Generic[ConfigT]):
         self._now_ns = max(self._now_ns, now_ns)
         max_age = self._max_age_ns()
         oldest_ns = _NO_AGE_LIMIT if max_age is None else now_ns - max_age
+        max_edge = self._max_edge()
         evaluated: list[str] = []
         found: list[Candidate] = []
         held: list[Sighting] = []
@@ -241,6 +304,9 @@ class SetStrategy(Generic[ConfigT]):
             books = self._fresh_books(view, target, oldest_ns)
             if books is None:
                 continue
+            if target.mirrored and not self.independent_books and not views_agree(*books):
+                held.append(self._torn(target, books))
+                continue
             # The attempt gate comes before planning: a held-back market only needs a sighting.
             blocked = gate.blocked(key, now_ns)
             if blocked:
@@ -249,8 +315,17 @@ class SetStrategy(Generic[ConfigT]):
                     held.append(sighting)
                 continue
             candidate = self._evaluate(target, books)
-            if candidate is not None:
-                found.append(candidate)
+            if candidate is None:
+                continue
+            if max_edge is not None and candidate.edge > max_edge:
+                self._count(ANOMALY)
+                held.append(
+                    Sighting(
+                        market=key, edge=candidate.edge, size=candidate.size, held_back=ANOMALY
+                    )
+                )
+                continue
+            found.append(candidate)
         self.last_evaluated = evaluated
         if not found:  # the usual case
             self.last_sightings = held

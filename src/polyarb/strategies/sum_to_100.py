@@ -5,7 +5,10 @@ most profitable Q over both ask ladders that buys no set whose own marginal cost
 leaves less than ``min_edge``, within the position and notional caps, and whose expected profit
 covers the merge transaction plus ``min_profit_usd`` (``complete_set.plan_sets``); both books
 must be fresh, not stale and not crossed; the venue's minimums and precision are respected. Both
-books are read independently (never NO = 1 - YES).
+books are read independently (never NO = 1 - YES), and then required to agree: a binary market
+is ONE matching book, so an edge between two views that disagree is a torn view, refreshed and
+never traded (set_strategy). On the venue this strategy should therefore almost never trade; it
+is the guard that keeps a torn view from being traded as an arbitrage.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class SumTo100(SetStrategy[SumTo100Config]):
                 min_sets=max(config.min_liquidity, market.min_order_size),
             )
             legs = tuple((market, outcome) for outcome in market.outcomes)
-            targets.append(SetTarget(market.condition_id, legs, fees, bounds))
+            targets.append(SetTarget(market.condition_id, legs, fees, bounds, mirrored=True))
         return targets
 
     def _max_age_ns(self) -> int | None:
