@@ -11,8 +11,9 @@ from .test_run_cli import error_lines, polyarb_run
 
 
 def test_the_demo_trades_no_binary_torn_view(tmp_path: Path) -> None:
-    # Windows every 4 s, negRisk first: the binary one opens at second 8.
-    result = polyarb_run(tmp_path, "--venue", "sim", "--duration", "11", "--json", "--no-display")
+    # Windows every 4 s: negRisk, negRisk conversion, then binary: the binary one opens at
+    # second 12.
+    result = polyarb_run(tmp_path, "--venue", "sim", "--duration", "15", "--json", "--no-display")
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)
     assert summary["torn_views"] > 0
