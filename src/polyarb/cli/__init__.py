@@ -30,6 +30,7 @@ def _root() -> None:
 from polyarb.cli import (  # noqa: E402
     config_cmd,
     ctl_cmd,
+    dashboard_cmd,
     db_cmd,
     markets_cmd,
     record_cmd,
@@ -42,6 +43,7 @@ __all__ = [
     "app",
     "config_cmd",
     "ctl_cmd",
+    "dashboard_cmd",
     "db_cmd",
     "main",
     "markets_cmd",

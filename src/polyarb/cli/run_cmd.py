@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
+import structlog
 import typer
+import uvicorn
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from polyarb.api.app import create_app
+from polyarb.api.server import make_server, serve
+from polyarb.bus import Bus, MemoryBus, make_bus
 from polyarb.cli import app
 from polyarb.cli.common import settings_or_exit
+from polyarb.cli.dashboard_cmd import dashboard_context
 from polyarb.cli.summary import print_summary
+from polyarb.config import Settings
 from polyarb.domain.errors import PolyarbError
 from polyarb.domain.numbers import price_str
 from polyarb.engine.core import Engine
-from polyarb.engine.runner import run_engine, run_replay_trading
+from polyarb.engine.runner import Endpoints, RunSummary, run_engine, run_replay_trading
 from polyarb.marketdata.feed import MarketFeed
+
+log = structlog.get_logger(__name__)
 
 console = Console(stderr=True)
 
@@ -60,7 +70,7 @@ def run_command(
 
             try:
                 summary = asyncio.run(
-                    run_engine(settings, venue=venue, duration_s=duration, on_tick=on_tick)
+                    _run_with_dashboard(settings, venue=venue, duration_s=duration, on_tick=on_tick)
                 )
             finally:
                 if live is not None:
@@ -68,6 +78,58 @@ def run_command(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     print_summary(summary, summary_json)
+
+
+async def _run_with_dashboard(
+    settings: Settings,
+    *,
+    venue: str,
+    duration_s: float | None,
+    on_tick: Callable[[Engine, MarketFeed], None] | None,
+) -> RunSummary:
+    """The engine, with the dashboard API on the same event loop (``API_ENABLED``)."""
+    servers: list[uvicorn.Server] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    def ready(engine: Engine, _endpoints: Endpoints) -> None:
+        if settings.api_enabled and engine.bus is not None:
+            tasks.append(asyncio.create_task(_embedded_dashboard(settings, engine.bus, servers)))
+
+    try:
+        return await run_engine(
+            settings, venue=venue, duration_s=duration_s, on_tick=on_tick, ready=ready
+        )
+    finally:
+        for server in servers:
+            server.should_exit = True
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+
+
+async def _embedded_dashboard(
+    settings: Settings, engine_bus: Bus, servers: list[uvicorn.Server]
+) -> None:
+    """Serve the API in-process; a failure is reported and trading goes on without it."""
+    if isinstance(engine_bus, MemoryBus):  # one hub: the API sees the engine's messages
+        bus: Bus = MemoryBus(f"{engine_bus.instance_id}-dashboard", hub=engine_bus.hub)
+    else:
+        bus = make_bus(settings.redis_url, "")
+    await bus.start()
+    try:
+        ctx = dashboard_context(settings, bus)
+        server = make_server(create_app(ctx), settings, embedded=True)
+        servers.append(server)
+        await serve(server, settings, _announce)
+    except PolyarbError as exc:
+        console.print(f"polyarb: dashboard not started: {exc}")
+    except Exception:
+        log.exception("dashboard API failed; trading continues")
+    finally:
+        await bus.close()
+
+
+def _announce(url: str) -> None:
+    console.print(f"dashboard API at {url} (log in with a code: see docs/api.md)")
 
 
 def _status(engine: Engine, feed: MarketFeed) -> Group:
