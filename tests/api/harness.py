@@ -37,7 +37,7 @@ from polyarb.store import StoreQueries
 from polyarb.store.admin import ensure_database
 from polyarb.store.users import UserStore
 
-JWT_SECRET = "test-secret-" + "k" * 40
+JWT_SECRET = "test-secret-" + "k" * 60
 ALLOWED = ("viewer@example.test", "operator@example.test", "admin@example.test")
 CSRF = {"X-Requested-With": "polyarb"}
 

@@ -68,6 +68,7 @@ class ApiContext:
         await self.live.close()
         await self.mailer.close()
         await self.auth.close()
+        await self.limits.close()
         await self.queries.close()
         await self.users.close()
 

@@ -130,6 +130,7 @@ class CodeMailer:
         self.sender = sender
         self._queue: asyncio.Queue[tuple[str, str, int]] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
+        self._sending: asyncio.Task[None] | None = None
         self.sent = 0
         self.failed = 0
 
@@ -137,7 +138,10 @@ class CodeMailer:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="otp-mailer")
 
-    async def close(self) -> None:
+    async def close(self, *, wait_s: float = 5.0) -> None:
+        """Stop; a code being sent gets ``wait_s`` to finish (its thread cannot be cancelled)."""
+        if self._sending is not None and not self._sending.done():
+            await asyncio.wait({self._sending}, timeout=wait_s)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -155,8 +159,9 @@ class CodeMailer:
     async def _run(self) -> None:
         while True:
             email, code, minutes = await self._queue.get()
+            self._sending = asyncio.create_task(self.sender.send(email, code, minutes))
             try:
-                await self.sender.send(email, code, minutes)
+                await asyncio.shield(self._sending)
                 self.sent += 1
             except asyncio.CancelledError:
                 raise

@@ -30,7 +30,7 @@ RECENT = 200
 CLIENT_QUEUE = 256
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: kept in a set
 class StreamClient:
     queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
     dropped: bool = False

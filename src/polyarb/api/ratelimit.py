@@ -7,6 +7,7 @@ import ipaddress
 import time
 from collections.abc import Iterable
 
+import redis.asyncio as aioredis
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -17,11 +18,15 @@ from polyarb.config import Settings
 class LoginLimits:
     def __init__(self, settings: Settings) -> None:
         storage: Storage
+        self._pool: aioredis.ConnectionPool | None = None
         if settings.redis_url:
+            # Our own pool, so ``close`` can release its connections.
+            self._pool = aioredis.ConnectionPool.from_url(settings.redis_url)
             storage = RedisStorage(
                 "async+" + settings.redis_url,
                 implementation="redispy",
                 key_prefix=settings.api_key_prefix + "limits",
+                connection_pool=self._pool,  # type: ignore[arg-type]
             )
         else:
             storage = MemoryStorage()
@@ -30,6 +35,10 @@ class LoginLimits:
         self.request_per_email: RateLimitItem = parse(settings.otp_requests_per_email)
         self.request_per_ip: RateLimitItem = parse(settings.otp_requests_per_ip)
         self.verify_per_ip: RateLimitItem = parse(settings.otp_verifies_per_ip)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
 
     async def hit(self, item: RateLimitItem, *key: str) -> int | None:
         """Count one hit; None when allowed, else the seconds until a retry may pass."""
