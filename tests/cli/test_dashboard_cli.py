@@ -1,0 +1,162 @@
+"""The README's path: `polyarb users add`, then `polyarb run --venue sim` serves the dashboard
+at a printed URL; log in with the code shown on the console, watch the engine, pause it."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from polyarb.cli import app
+from polyarb.config import KNOWN_PREFIXES
+
+CSRF = {"X-Requested-With": "polyarb"}
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(KNOWN_PREFIXES)}
+    for name in ("DRY_RUN", "REDIS_URL", "DATABASE_URL", "ALLOWED_EMAILS", "JWT_SECRET"):
+        env.pop(name, None)
+    env.update(DATA_DIR=str(tmp_path / "data"), **extra)
+    return env
+
+
+def _polyarb(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "polyarb", *args],
+        cwd=tmp_path,
+        env=_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_users_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    added = _polyarb(tmp_path, "users", "add", "Ops@Example.test", "--role", "operator")
+    assert added.returncode == 0, added.stderr
+    assert "added ops@example.test as operator" in added.stdout
+    assert "ALLOWED_EMAILS" in added.stdout  # it cannot log in until allowed
+    listed = _polyarb(tmp_path, "users", "list")
+    assert listed.stdout.split() == ["ops@example.test", "operator"]
+    # The rest in process (the same typer app; a process each costs seconds on a loaded box).
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    again = runner.invoke(app, ["users", "add", "ops@example.test"])
+    assert again.exit_code != 0
+    assert "already has an account" in str(again.exception)
+    bad_role = runner.invoke(app, ["users", "add", "x@example.test", "--role", "root"])
+    assert bad_role.exit_code == 2
+    assert "viewer, operator, admin" in bad_role.output
+    removed = runner.invoke(app, ["users", "remove", "ops@example.test"])
+    assert removed.exit_code == 0, removed.output
+    assert runner.invoke(app, ["users", "list"]).output.strip() == "no accounts"
+
+
+def _cookies(response: httpx.Response, jar: dict[str, str]) -> None:
+    for header in response.headers.get_list("set-cookie"):
+        name, _, rest = header.partition("=")
+        jar[name] = rest.split(";")[0]
+
+
+def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
+    email = "admin@example.test"
+    assert _polyarb(tmp_path, "users", "add", email, "--role", "admin").returncode == 0
+    port = _free_port()
+    env = _env(
+        tmp_path,
+        ALLOWED_EMAILS=email,
+        COMMAND_ADMINS=email,  # the engine authorizes the dashboard user's commands too
+        API_PORT=str(port),
+        JWT_SECRET="e2e-" + "s" * 60,
+        OTP_DELIVERY="console",
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "polyarb",
+            "run",
+            "--venue",
+            "sim",
+            "--no-display",
+            "--duration",
+            "60",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in process.stderr], daemon=True).start()  # type: ignore[union-attr]
+
+    def wait_for(pattern: str, timeout_s: float = 30) -> re.Match[str]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            match = re.search(pattern, line)
+            if match:
+                return match
+        raise AssertionError(f"no line matching {pattern!r}")
+
+    try:
+        url = wait_for(r"dashboard API at (http://\S+)").group(1)
+        assert url == f"http://127.0.0.1:{port}"
+        jar: dict[str, str] = {}
+        with httpx.Client(base_url=url, timeout=10, headers=CSRF) as client:
+            attempt = client.post("/api/auth/otp/request", json={"email": email}).json()
+            code = wait_for(r"login code for admin@example\.test: (\d{6})").group(1)
+            verified = client.post(
+                "/api/auth/otp/verify",
+                json={"email": email, "code": code, "attempt_id": attempt["attempt_id"]},
+            )
+            assert verified.status_code == 200, verified.text
+            _cookies(verified, jar)
+            client.cookies.clear()
+            cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())}
+            deadline = time.monotonic() + 30
+            engines: list[dict[str, object]] = []
+            while time.monotonic() < deadline and not engines:
+                engines = client.get("/api/state", headers=cookie).json()["engines"]
+                time.sleep(0.2)
+            assert engines
+            assert engines[0]["state"]["status"] == "running"  # type: ignore[index]
+            assert client.get("/ready", headers=cookie).status_code == 200
+            paused = client.post("/api/controls/pause", json={}, headers=cookie)
+            assert paused.status_code == 200, paused.text
+            assert [a["accepted"] for a in paused.json()["acks"]] == [True]
+            deadline = time.monotonic() + 10
+            status = ""
+            while time.monotonic() < deadline and status != "paused":
+                status = client.get("/api/state", headers=cookie).json()["engines"][0]["state"][
+                    "status"
+                ]
+                time.sleep(0.2)
+            assert status == "paused"
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
