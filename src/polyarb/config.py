@@ -14,7 +14,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -260,6 +267,23 @@ class Settings(BaseSettings):
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     smtp_timeout_s: Annotated[float, Field(gt=0)] = 10.0
 
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(
+                f"must be at least {MIN_JWT_SECRET_BYTES} bytes of random data "
+                '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "*" in value:
+            raise ValueError("* is refused (the dashboard sends credentials); list the origins")
+        return value
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
         if self.paper_trading is not None and self.paper_trading != self.sumto100_paper_trading:
@@ -272,16 +296,6 @@ class Settings(BaseSettings):
             raise ValueError("SNIPER_MIN_PRICE must not exceed SNIPER_MAX_PRICE")
         if self.poly_ws_reconnect_min_s > self.poly_ws_reconnect_max_s:
             raise ValueError("POLY_WS_RECONNECT_MIN_S must not exceed POLY_WS_RECONNECT_MAX_S")
-        secret = self.jwt_secret
-        if secret is not None and len(secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
-            raise ValueError(
-                f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes of random data "
-                '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
-            )
-        if "*" in self.cors_origins:
-            raise ValueError(
-                "CORS_ORIGINS=* is refused: the dashboard sends credentials; list the origins"
-            )
         if self.jwt_refresh_ttl_s <= self.jwt_access_ttl_s:
             raise ValueError("JWT_REFRESH_TTL_S must be longer than JWT_ACCESS_TTL_S")
         if not self.dry_run and self.sumto100_paper_trading:
