@@ -8,7 +8,6 @@ from typing import Any
 
 import jwt
 import pytest
-
 from tests.api.harness import JWT_SECRET, Api
 
 pytestmark = pytest.mark.redis
