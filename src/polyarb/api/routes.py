@@ -4,25 +4,38 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from polyarb.api.auth import Admin, Ctx, Operator, Session, Viewer, check_step_up
 from polyarb.api.context import ApiContext
 from polyarb.bus import new_command
 from polyarb.domain.accounts import Role, UserExists, normalize_email
 
+M = TypeVar("M", bound=BaseModel)
+
 router = APIRouter(prefix="/api")
 system = APIRouter()
 
 NAME = r"^[a-z0-9_]{1,32}$"
 CURSOR = r"^[0-9]{1,20}:[0-9]{1,20}$"
+
+
+class RowModel(BaseModel):
+    """An answer built from one of the store's rows (read by attribute)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+def _rows(model: type[M], rows: Iterable[Any]) -> list[M]:
+    return [model.model_validate(row) for row in rows]
 
 
 def _builtins(value: Any) -> Any:
@@ -145,7 +158,7 @@ async def list_positions(session: Viewer, ctx: Ctx) -> list[PositionOut]:
     return out
 
 
-class OpportunityStatsOut(BaseModel):
+class OpportunityStatsOut(RowModel):
     strategy: str
     opportunities: int
     open: int
@@ -175,26 +188,14 @@ async def list_opportunities(
     stats = await ctx.queries.opportunity_stats(since_ns=since_ns, until_ns=until_ns)
     return OpportunitiesOut(
         open=open_now,
-        lifetime=[
-            OpportunityStatsOut(
-                strategy=s.strategy,
-                opportunities=s.opportunities,
-                open=s.open,
-                by_outcome=s.by_outcome,
-                sightings=s.sightings,
-                best_edge_max=s.best_edge_max,
-                best_edge_mean=s.best_edge_mean,
-                mean_duration_ms=s.mean_duration_ms,
-            )
-            for s in stats
-        ],
+        lifetime=_rows(OpportunityStatsOut, stats),
     )
 
 
 # --- trades, P&L, errors ---------------------------------------------------------------------
 
 
-class TradeOut(BaseModel):
+class TradeOut(RowModel):
     id: int
     fill_id: str
     ts_ns: int
@@ -254,31 +255,12 @@ async def list_trades(
         cursor=cursor,
     )
     return TradePageOut(
-        trades=[
-            TradeOut(
-                id=r.id,
-                fill_id=r.fill_id,
-                ts_ns=r.ts_ns,
-                strategy=r.strategy,
-                market=r.market,
-                token_id=r.token_id,
-                side=r.side,
-                price=r.price,
-                size=r.size,
-                fee=r.fee,
-                notional=r.notional,
-                liquidity=r.liquidity,
-                client_order_id=r.client_order_id,
-                order_status=r.order_status,
-                signal_id=r.signal_id,
-            )
-            for r in page.rows
-        ],
+        trades=_rows(TradeOut, page.rows),
         next_cursor=page.next_cursor,
     )
 
 
-class PnlOut(BaseModel):
+class PnlOut(RowModel):
     key: str
     realized_pnl: Decimal
     fees: Decimal
@@ -292,7 +274,7 @@ async def pnl_by_day(
 ) -> list[PnlOut]:
     """Realized P&L, fees, volume and fills per UTC day."""
     lines = await ctx.queries.pnl_by_day(since=since, until=until)
-    return [PnlOut(**{f: getattr(line, f) for f in PnlOut.model_fields}) for line in lines]
+    return _rows(PnlOut, lines)
 
 
 @router.get("/pnl/strategies", tags=["views"], name="pnl_by_strategy")
@@ -301,10 +283,10 @@ async def pnl_by_strategy(
 ) -> list[PnlOut]:
     """Realized P&L, fees, volume and fills per strategy over the days given."""
     lines = await ctx.queries.pnl_by_strategy(since=since, until=until)
-    return [PnlOut(**{f: getattr(line, f) for f in PnlOut.model_fields}) for line in lines]
+    return _rows(PnlOut, lines)
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(RowModel):
     id: int
     ts_ns: int
     level: str
@@ -324,18 +306,7 @@ async def list_errors(
 ) -> list[ErrorOut]:
     """Operational errors the engine recorded, newest first."""
     rows = await ctx.queries.errors(since_ns=since_ns, level=level, limit=limit)
-    return [
-        ErrorOut(
-            id=r.id,
-            ts_ns=r.ts_ns,
-            level=r.level,
-            source=r.source,
-            kind=r.kind,
-            message=r.message,
-            detail=dict(r.detail),
-        )
-        for r in rows
-    ]
+    return _rows(ErrorOut, rows)
 
 
 # --- strategies and controls -----------------------------------------------------------------
@@ -496,7 +467,7 @@ async def set_strategy_param(
 # --- admin -----------------------------------------------------------------------------------
 
 
-class AuditOut(BaseModel):
+class AuditOut(RowModel):
     id: int
     ts_ns: int
     actor: str
@@ -516,19 +487,7 @@ async def list_audit(
 ) -> list[AuditOut]:
     """Operator actions and logins, newest first, with the client IP (page with ``before_id``)."""
     rows = await ctx.queries.audit(before_id=before_id, limit=limit)
-    return [
-        AuditOut(
-            id=r.id,
-            ts_ns=r.ts_ns,
-            actor=r.actor,
-            action=r.action,
-            target=r.target,
-            outcome=r.outcome,
-            source_ip=r.source_ip,
-            detail=dict(r.detail),
-        )
-        for r in rows
-    ]
+    return _rows(AuditOut, rows)
 
 
 class UserOut(BaseModel):
