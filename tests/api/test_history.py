@@ -13,8 +13,8 @@ from tests.api.harness import Api
 
 from polyarb.domain.book import Side
 from polyarb.domain.ledger import Ledger
-from polyarb.domain.trading import Fill, Mode
-from polyarb.store import Store, WriterConfig
+from polyarb.domain.trading import Fill, Mode, Signal
+from polyarb.store import AlertRecord, EquitySnapshot, MarketSeen, Store, WriterConfig
 
 pytestmark = pytest.mark.redis
 
@@ -50,6 +50,38 @@ async def _write_fills(api: Api, tmp_path: Path) -> list[Fill]:
             ledger.apply_fill(fill)
             store.submit_fill(fill, ledger)
             fills.append(fill)
+        signal = Signal(
+            strategy="sumto100",
+            market="mkt-1",
+            ts_recv_ns=T0 + 5,
+            edge=Decimal("0.012"),
+            size=Decimal(10),
+            legs=(),
+        )
+        store.submit_signal(signal, "denied", reason="max position")
+        store.submit(
+            AlertRecord(ts_ns=T0, severity="critical", title="kill switch engaged", message="m")
+        )
+        store.submit(
+            MarketSeen(
+                condition_id="mkt-1",
+                ts_ns=T0,
+                question="Will it rain?",
+                outcomes=(("Yes", "tok-yes"), ("No", "tok-no")),
+            )
+        )
+        for minute in range(5):
+            store.submit(
+                EquitySnapshot(
+                    mode=Mode.PAPER,
+                    ts_ns=T0 + minute * 60 * 10**9,
+                    equity=Decimal("10000") + minute,
+                    realized=Decimal(minute),
+                    unrealized=Decimal(0),
+                    fees=Decimal("0.01") * minute,
+                    exposure=Decimal(5),
+                )
+            )
         await store.flush()
     finally:
         await store.close()
@@ -88,3 +120,24 @@ async def test_trades_positions_and_pnl_as_the_store_has_them(api: Api, tmp_path
     assert {s["key"] for s in by_strategy} == {"clipper", "sumto100"}
     bad_day = await viewer.get("/api/pnl/daily", params={"since": "yesterday"})
     assert bad_day.status_code == 422
+
+
+async def test_signals_alerts_markets_and_the_equity_curve(api: Api, tmp_path: Path) -> None:
+    await _write_fills(api, tmp_path)
+    viewer = await api.login("viewer@example.test")
+    signals = (await viewer.get("/api/signals", params={"outcome": "denied"})).json()
+    [signal] = signals["signals"]
+    assert (signal["strategy"], signal["reason"], signal["edge"]) == (
+        "sumto100",
+        "max position",
+        "0.012",
+    )
+    alerts = (await viewer.get("/api/alerts")).json()
+    assert [a["title"] for a in alerts] == ["kill switch engaged"]
+    markets = (await viewer.get("/api/markets")).json()
+    assert markets[0]["question"] == "Will it rain?"
+    assert markets[0]["outcomes"] == [["Yes", "tok-yes"], ["No", "tok-no"]]
+    curve = (await viewer.get("/api/pnl/equity")).json()
+    assert [p["equity"] for p in curve] == ["10000", "10001", "10002", "10003", "10004"]
+    thinned = (await viewer.get("/api/pnl/equity", params={"max_points": 3})).json()
+    assert [p["equity"] for p in thinned] == ["10000", "10002", "10004"]

@@ -35,6 +35,10 @@ VIEWER = {
     "pnl_by_strategy",
     "list_errors",
     "list_strategies",
+    "list_alerts",
+    "list_signals",
+    "list_markets",
+    "equity_curve",
 }
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
 USERS = {

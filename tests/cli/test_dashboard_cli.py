@@ -146,6 +146,29 @@ def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
             assert engines
             assert engines[0]["state"]["status"] == "running"  # type: ignore[index]
             assert client.get("/ready", headers=cookie).status_code == 200
+            # What the engine did is on the dashboard (issue 11 item 6).
+            markets = client.get("/api/markets", headers=cookie).json()
+            assert len(markets) == engines[0]["state"]["markets_tracked"]  # type: ignore[index]
+            assert all(m["question"] and m["outcomes"] for m in markets)
+            strategies = client.get("/api/strategies", headers=cookie).json()
+            sumto100 = next(s for s in strategies if s["name"] == "sumto100")
+            assert sumto100["params"]["min_edge"] == "0.003"
+            assert len(client.get("/api/pnl/equity", headers=cookie).json()) >= 1
+            questions = {m["condition_id"]: m["question"] for m in markets}
+            events = {m["event_id"] for m in markets if m["event_id"]}
+            seen: list[dict[str, str]] = []
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not seen:
+                state = client.get("/api/state", headers=cookie).json()["engines"][0]["state"]
+                seen = state["opportunities"]
+                time.sleep(0.1)
+            assert seen, "no open opportunity seen"
+            for opportunity in seen:  # labelled with the question, or the event's title
+                if opportunity["market"] in questions:
+                    assert opportunity["label"] == questions[opportunity["market"]]
+                else:
+                    assert opportunity["market"] in events
+                    assert opportunity["label"]
             paused = client.post("/api/controls/pause", json={}, headers=cookie)
             assert paused.status_code == 200, paused.text
             assert [a["accepted"] for a in paused.json()["acks"]] == [True]

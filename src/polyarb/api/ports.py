@@ -50,6 +50,27 @@ class History(Protocol):
 
     async def audit(self, *, before_id: int | None = None, limit: int = 100) -> Sequence[Any]: ...
 
+    async def signals(
+        self,
+        *,
+        strategy: str | None = None,
+        market: str | None = None,
+        outcome: str | None = None,
+        since_ns: int | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Any: ...
+
+    async def alerts(
+        self, *, before_id: int | None = None, severity: str | None = None, limit: int = 100
+    ) -> Sequence[Any]: ...
+
+    async def markets(self) -> Sequence[Any]: ...
+
+    async def equity_curve(
+        self, *, since_ns: int | None = None, until_ns: int | None = None, max_points: int = 1000
+    ) -> Sequence[Any]: ...
+
     async def close(self) -> None: ...
 
 

@@ -309,6 +309,113 @@ async def list_errors(
     return _rows(ErrorOut, rows)
 
 
+class AlertOut(RowModel):
+    id: int
+    ts_ns: int
+    severity: str
+    title: str
+    message: str
+
+
+@router.get("/alerts", tags=["views"], name="list_alerts")
+async def list_alerts(
+    session: Viewer,
+    ctx: Ctx,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+    severity: Annotated[Literal["info", "warning", "critical"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AlertOut]:
+    """Alerts (kill switch, trading state changes ...), newest first (page with ``before_id``)."""
+    return _rows(
+        AlertOut, await ctx.queries.alerts(before_id=before_id, severity=severity, limit=limit)
+    )
+
+
+class SignalOut(RowModel):
+    id: int
+    signal_id: str
+    ts_ns: int
+    strategy: str
+    market: str
+    kind: str
+    edge: Decimal
+    size: Decimal
+    cost: Decimal
+    fees: Decimal
+    outcome: str
+    reason: str
+    detail: dict[str, Any]
+
+
+class SignalPageOut(BaseModel):
+    signals: list[SignalOut]
+    next_cursor: str | None
+
+
+@router.get("/signals", tags=["views"], name="list_signals")
+async def list_signals(
+    session: Viewer,
+    ctx: Ctx,
+    strategy: Annotated[str | None, Query(pattern=NAME)] = None,
+    market: Annotated[str | None, Query(max_length=100)] = None,
+    outcome: Annotated[str | None, Query(max_length=32)] = None,
+    since_ns: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(pattern=CURSOR)] = None,
+) -> SignalPageOut:
+    """Signals newest first and what became of each (taken, denied and why, skipped)."""
+    page = await ctx.queries.signals(
+        strategy=strategy,
+        market=market,
+        outcome=outcome,
+        since_ns=since_ns,
+        limit=limit,
+        cursor=cursor,
+    )
+    return SignalPageOut(signals=_rows(SignalOut, page.rows), next_cursor=page.next_cursor)
+
+
+class MarketOut(RowModel):
+    condition_id: str
+    question: str
+    slug: str
+    event_id: str
+    neg_risk: bool
+    outcomes: list[tuple[str, str]]  # (label, token id)
+    first_seen_ns: int
+    last_seen_ns: int
+
+
+@router.get("/markets", tags=["views"], name="list_markets")
+async def list_markets(session: Viewer, ctx: Ctx) -> list[MarketOut]:
+    """The markets the engine watches (or watched), most recently seen first."""
+    return _rows(MarketOut, await ctx.queries.markets())
+
+
+class EquityOut(RowModel):
+    ts_ns: int
+    equity: Decimal
+    realized: Decimal
+    unrealized: Decimal
+    fees: Decimal
+    exposure: Decimal
+
+
+@router.get("/pnl/equity", tags=["views"], name="equity_curve")
+async def equity_curve(
+    session: Viewer,
+    ctx: Ctx,
+    since_ns: Annotated[int | None, Query(ge=0)] = None,
+    until_ns: Annotated[int | None, Query(ge=0)] = None,
+    max_points: Annotated[int, Query(ge=2, le=5000)] = 1000,
+) -> list[EquityOut]:
+    """The equity curve: snapshots (one a minute) oldest first, thinned to ``max_points``."""
+    points = await ctx.queries.equity_curve(
+        since_ns=since_ns, until_ns=until_ns, max_points=max_points
+    )
+    return _rows(EquityOut, points)
+
+
 # --- strategies and controls -----------------------------------------------------------------
 
 

@@ -359,6 +359,18 @@ class AlertRecord(_Record, tag="alert", frozen=True, kw_only=True):
     event_id: str = msgspec.field(default_factory=new_event_id)
 
 
+class EquitySnapshot(_Record, tag="equity", frozen=True, kw_only=True):
+    """The account at one moment, for the equity curve (the engine writes one a minute)."""
+
+    mode: Mode
+    ts_ns: int
+    equity: Decimal  # cash + positions at their marks + locked sets
+    realized: Decimal  # realized P&L since the start of the books, net of fees
+    unrealized: Decimal
+    fees: Decimal
+    exposure: Decimal  # cost of what is held (positions and locked sets)
+
+
 class AuditRecord(_Record, tag="audit", frozen=True, kw_only=True):
     """An operator action (login, pause, kill switch, config change ...)."""
 
@@ -385,6 +397,7 @@ Record = (
     | ErrorRecord
     | AlertRecord
     | AuditRecord
+    | EquitySnapshot
 )
 
 RECORD_TYPES: tuple[type[_Record], ...] = (
@@ -400,6 +413,7 @@ RECORD_TYPES: tuple[type[_Record], ...] = (
     ErrorRecord,
     AlertRecord,
     AuditRecord,
+    EquitySnapshot,
 )
 
 

@@ -375,3 +375,18 @@ dashboard_users = Table(
     Column("created_ns", BigInteger, nullable=False),
     Column("updated_ns", BigInteger, nullable=False),
 )
+
+# --- equity curve (migration 0005) ---------------------------------------------------------------
+
+equity_snapshots = Table(
+    "equity_snapshots",
+    metadata,
+    _mode(),
+    Column("ts_ns", BigInteger, nullable=False),
+    _money("equity"),
+    _money("realized"),
+    _money("unrealized"),
+    _money("fees"),
+    _money("exposure"),
+    PrimaryKeyConstraint("mode", "ts_ns"),
+)
