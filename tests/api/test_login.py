@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 
 import pytest
-from tests.api.harness import Api
+from tests.api.harness import JWT_SECRET, Api
 
 pytestmark = pytest.mark.redis
 
@@ -17,7 +17,9 @@ def _code_key(api: Api, email: str) -> str:
     return f"{api.prefix}otp:{hashlib.sha256(email.encode()).hexdigest()[:32]}"
 
 
-async def test_login_end_to_end_with_the_code_from_the_mail(api: Api) -> None:
+async def test_login_end_to_end_with_the_code_from_the_mail(
+    api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
     browser = api.browser()
     email = "Operator@Example.test"  # case does not matter
     answer = await browser.post("/api/auth/otp/request", json={"email": email})
@@ -46,6 +48,10 @@ async def test_login_end_to_end_with_the_code_from_the_mail(api: Api) -> None:
     stored = await api.redis.hgetall(_code_key(api, "operator@example.test"))
     assert stored == {}  # used codes are deleted
     assert (await browser.get("/api/state")).status_code == 200
+    logged = capsys.readouterr()
+    secrets_ = (code, browser.cookies["__Host-polyarb-access"], JWT_SECRET, "operator@example")
+    assert "auth.code_sent" in logged.out + logged.err  # the logs were captured ...
+    assert [s for s in secrets_ if s in logged.out + logged.err] == []  # ... without secrets
 
 
 async def test_stored_code_is_hashed_and_expires(api: Api) -> None:

@@ -109,7 +109,11 @@ def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in process.stderr], daemon=True).start()  # type: ignore[union-attr]
+    reader = threading.Thread(
+        target=lambda: [lines.put(x) for x in process.stderr],  # type: ignore[union-attr]
+        daemon=True,
+    )
+    reader.start()
 
     def wait_for(pattern: str, timeout_s: float = 30) -> re.Match[str]:
         deadline = time.monotonic() + timeout_s
@@ -183,3 +187,88 @@ def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
+        reader.join(timeout=10)  # it ends at the pipe's end of file
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_dashboard_needs_redis(tmp_path: Path) -> None:
+    result = _polyarb(tmp_path, "dashboard")
+    assert result.returncode == 2
+    assert "REDIS_URL is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.redis
+def test_dashboard_process_over_redis(tmp_path: Path, redis_url: str) -> None:
+    import redis
+
+    email = "viewer@example.test"
+    assert _polyarb(tmp_path, "users", "add", email).returncode == 0
+    port = _free_port()
+    prefix = f"polyarb-test-cli:{os.getpid()}-{port}:"
+    env = _env(
+        tmp_path,
+        REDIS_URL=redis_url,
+        API_KEY_PREFIX=prefix,
+        ALLOWED_EMAILS=email,
+        API_PORT=str(port),
+        JWT_SECRET="cli-" + "s" * 60,
+        OTP_DELIVERY="console",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "polyarb", "dashboard"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(
+        target=lambda: [lines.put(x) for x in process.stderr],  # type: ignore[union-attr]
+        daemon=True,
+    )
+    reader.start()
+
+    def wait_for(pattern: str, timeout_s: float = 30) -> re.Match[str]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                match = re.search(pattern, lines.get(timeout=0.5))
+            except queue.Empty:
+                continue
+            if match:
+                return match
+        raise AssertionError(f"no line matching {pattern!r}")
+
+    try:
+        url = wait_for(r"dashboard API at (http://\S+) ").group(1)
+        with httpx.Client(base_url=url, timeout=10, headers=CSRF) as client:
+            attempt = client.post("/api/auth/otp/request", json={"email": email}).json()
+            code = wait_for(r"login code for viewer@example\.test: (\d{6})").group(1)
+            verified = client.post(
+                "/api/auth/otp/verify",
+                json={"email": email, "code": code, "attempt_id": attempt["attempt_id"]},
+            )
+            assert verified.status_code == 200, verified.text
+            jar: dict[str, str] = {}
+            _cookies(verified, jar)
+            client.cookies.clear()
+            cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())}
+            ready = client.get("/ready", headers=cookie).json()
+            assert (ready["database"], ready["login_store"]) == (True, True)
+        keys = redis.Redis.from_url(redis_url).keys(prefix + "*")
+        assert keys, "the login state lives in Redis under API_KEY_PREFIX"
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        reader.join(timeout=10)  # it ends at the pipe's end of file
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+        client = redis.Redis.from_url(redis_url)
+        for key in client.scan_iter(match=prefix + "*"):
+            client.delete(key)
+        client.close()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
 
 import typer
+import uvicorn
 
 from polyarb.api.app import create_app
 from polyarb.api.context import ApiContext, build_context
@@ -44,10 +47,19 @@ async def run_dashboard(settings: Settings) -> None:
     await bus.start()
     try:
         ctx = dashboard_context(settings, bus)
-        server = make_server(create_app(ctx), settings, embedded=False)
+        # Our own SIGINT/SIGTERM handling: stop serving, close cleanly, exit 0.
+        server = make_server(create_app(ctx), settings, embedded=True)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, _stop, server)
         await serve(server, settings, _announce)
     finally:
         await bus.close()
+
+
+def _stop(server: uvicorn.Server) -> None:
+    server.should_exit = True
 
 
 @app.command("dashboard")
