@@ -7,6 +7,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 
 from polyarb.api.context import build_context
@@ -79,7 +80,7 @@ def test_plain_http_cookies_only_on_localhost() -> None:
 async def test_a_slow_stream_client_is_dropped_and_the_others_keep_up() -> None:
     hub = MemoryHub()
     engine = MemoryBus("engine", hub=hub)
-    view = LiveView(MemoryBus("dashboard", hub=hub))
+    view = LiveView(MemoryBus("dashboard", hub=hub), flush_s=3600)  # flushed by hand here
     await view.start()
     dropped = asyncio.Event()
     slow = StreamClient(on_drop=dropped.set)
@@ -95,19 +96,22 @@ async def test_a_slow_stream_client_is_dropped_and_the_others_keep_up() -> None:
         books_stale=0,
         pnl=DailyPnl(day="2026-12-03", realized=Decimal(0), unrealized=Decimal(0)),
     )
-    received = 0
+    seqs: list[int] = []
+    frames = CLIENT_QUEUE + 5
     try:
-        for _ in range(CLIENT_QUEUE + 10):
-            engine.publish_nowait(Channel.STATE, state)
-            await asyncio.sleep(0)
+        for _ in range(frames):
+            for _ in range(3):  # three events make one frame
+                engine.publish_nowait(Channel.STATE, state)
+            for _ in range(10):
+                await asyncio.sleep(0)
+            view.flush()
             while not fast.queue.empty():  # the fast client reads as it goes
-                fast.queue.get_nowait()
-                received += 1
+                seqs += [m["seq"] for m in orjson.loads(fast.queue.get_nowait())]
         await asyncio.wait_for(dropped.wait(), 2)
         assert slow.dropped
         assert slow not in view.clients
         assert fast in view.clients
-        assert received == CLIENT_QUEUE + 10
+        assert seqs == list(range(1, 3 * frames + 1))  # every event, in order, no gap
         assert view.clients_dropped == 1
     finally:
         await view.close()

@@ -68,9 +68,9 @@ async def session_from_token(ctx: ApiContext, token: str | None) -> tuple[UserRo
     except InvalidToken as exc:
         log.info("auth.token_refused", reason=str(exc))
         raise UNAUTHENTICATED from None
-    if await ctx.auth.denied(claims.jti) or not await ctx.auth.family_alive(claims.sid):
+    if not await ctx.auth.session_valid(claims.jti, claims.sid):
         raise UNAUTHENTICATED
-    user = await ctx.users.get(claims.sub)
+    user = await ctx.user(claims.sub)
     if user is None or user.session_version != claims.sv:
         raise UNAUTHENTICATED
     return user, claims
@@ -296,6 +296,7 @@ async def logout(
     await _end_session(ctx, session.claims)
     if body is not None and body.everywhere:
         await ctx.users.bump_session_version(session.user.email)
+        ctx.forget_user(session.user.email)
     _clear_cookies(ctx, response)
     await ctx.users.audit(
         actor=session.user.email,

@@ -52,6 +52,9 @@ class AuthState(Protocol):
 
     async def denied(self, jti: str) -> bool: ...
 
+    async def session_valid(self, jti: str, family: str) -> bool:
+        """The access token ``jti`` is not denied and its session is alive (one round trip)."""
+
     async def ping(self) -> None:
         """Raise when the storage does not answer."""
 
@@ -144,6 +147,13 @@ class RedisAuthState:
     async def denied(self, jti: str) -> bool:
         return bool(await self._redis.exists(f"{self._prefix}deny:{jti}"))
 
+    async def session_valid(self, jti: str, family: str) -> bool:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.exists(f"{self._prefix}deny:{jti}")
+            pipe.exists(f"{self._prefix}fam:{family}")
+            denied, alive = await pipe.execute()
+        return not denied and bool(alive)
+
     async def ping(self) -> None:
         await self._redis.ping()
 
@@ -220,6 +230,9 @@ class MemoryAuthState:
     async def denied(self, jti: str) -> bool:
         self._expire()
         return jti in self._denied
+
+    async def session_valid(self, jti: str, family: str) -> bool:
+        return not await self.denied(jti) and await self.family_alive(family)
 
     async def ping(self) -> None:
         return None

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -20,11 +21,13 @@ from polyarb.api.ratelimit import ClientAddress, LoginLimits
 from polyarb.api.tokens import TokenService
 from polyarb.bus import Bus, Command, CommandClient
 from polyarb.config import Settings
-from polyarb.domain.accounts import normalize_email
+from polyarb.domain.accounts import UserRow, normalize_email
 from polyarb.domain.errors import ConfigError
 from polyarb.domain.trading import Mode
 
 log = structlog.get_logger(__name__)
+
+USER_CACHE_S = 1.0
 
 CommandSigner = Callable[[Command], Command]
 """Turns a command into what goes on the bus (e.g. adds an HMAC signature); identity today."""
@@ -53,6 +56,27 @@ class ApiContext:
     sign: CommandSigner = _unsigned
     mode: Mode = Mode.PAPER
     closers: list[Callable[[], object]] = field(default_factory=list)
+
+    _user_cache: dict[str, tuple[float, UserRow | None]] = field(default_factory=dict)
+
+    async def user(self, email: str) -> UserRow | None:
+        """The account, read at most every ``USER_CACHE_S`` per email (every request needs it).
+
+        Changes made through this process (logout everywhere, removal) apply at once; those made
+        elsewhere (``polyarb users`` or another dashboard process) within ``USER_CACHE_S``.
+        """
+        now = time.monotonic()
+        cached = self._user_cache.get(email)
+        if cached is not None and now - cached[0] < USER_CACHE_S:
+            return cached[1]
+        row = await self.users.get(email)
+        if len(self._user_cache) > 10_000:
+            self._user_cache.clear()
+        self._user_cache[email] = (now, row)
+        return row
+
+    def forget_user(self, email: str) -> None:
+        self._user_cache.pop(normalize_email(email), None)
 
     @property
     def secure_cookies(self) -> bool:

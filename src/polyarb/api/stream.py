@@ -41,35 +41,30 @@ async def live_stream(websocket: WebSocket) -> None:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return
     await websocket.accept()
-    dropped = asyncio.Event()
-    client = StreamClient(on_drop=dropped.set)
-    await websocket.send_bytes(ctx.live.snapshot())
-    ctx.live.clients.add(client)
+    client = StreamClient()
+    snapshot = ctx.live.snapshot()
+    ctx.live.clients.add(client)  # before the first await: nothing numbered after it is missed
     reader = asyncio.create_task(_drain_incoming(websocket))
     try:
-        deadline = claims.exp
+        await websocket.send_bytes(snapshot)
         while True:
-            remaining = deadline - time.time()
+            remaining = claims.exp - time.time()
             if remaining <= 0:
                 await websocket.close(
                     code=status.WS_1008_POLICY_VIOLATION, reason="session expired"
                 )
                 return
-            getter = asyncio.create_task(client.queue.get())
-            waiter = asyncio.create_task(dropped.wait())
-            done, pending = await asyncio.wait(
-                {getter, waiter, reader}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in pending:
-                if task is not reader:
-                    task.cancel()
-            if reader in done:
+            try:
+                frame = await asyncio.wait_for(client.queue.get(), min(remaining, 1.0))
+            except TimeoutError:
+                frame = None
+            if reader.done():
                 return  # the client went away
-            if waiter in done:
+            if client.dropped:
                 await websocket.close(code=SLOW_CLIENT, reason="too slow; reconnect")
                 return
-            if getter in done:
-                await websocket.send_bytes(getter.result())
+            if frame is not None:
+                await websocket.send_bytes(frame)
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:
