@@ -15,6 +15,7 @@ BENCHES = [
     ["bench_feed.py"],
     ["bench_bus.py"],
     ["bench_store.py"],
+    ["bench_api.py"],
 ]
 
 
