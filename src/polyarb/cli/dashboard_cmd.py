@@ -13,7 +13,7 @@ import uvicorn
 from polyarb.api.app import create_app
 from polyarb.api.context import ApiContext, build_context
 from polyarb.api.server import make_server, serve
-from polyarb.bus import Bus, make_bus
+from polyarb.bus import Bus, default_instance_id, make_bus
 from polyarb.cli import app
 from polyarb.cli.common import settings_or_exit
 from polyarb.config import Settings
@@ -43,7 +43,7 @@ def dashboard_context(settings: Settings, bus: Bus) -> ApiContext:
 async def run_dashboard(settings: Settings) -> None:
     url = resolve_database_url(settings.database_url, settings.data_dir)
     await ensure_database(url, auto_upgrade=settings.db_auto_upgrade)
-    bus = make_bus(settings.redis_url, settings.instance_id or "")
+    bus = make_bus(settings.redis_url, f"{settings.instance_id or default_instance_id()}-dashboard")
     await bus.start()
     try:
         ctx = dashboard_context(settings, bus)

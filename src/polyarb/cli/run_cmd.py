@@ -113,7 +113,7 @@ async def _embedded_dashboard(
     if isinstance(engine_bus, MemoryBus):  # one hub: the API sees the engine's messages
         bus: Bus = MemoryBus(f"{engine_bus.instance_id}-dashboard", hub=engine_bus.hub)
     else:
-        bus = make_bus(settings.redis_url, "")
+        bus = make_bus(settings.redis_url, f"{engine_bus.instance_id}-dashboard")
     await bus.start()
     try:
         ctx = dashboard_context(settings, bus)
