@@ -11,7 +11,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -72,10 +74,70 @@ def test_users_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert runner.invoke(app, ["users", "list"]).output.strip() == "no accounts"
 
 
-def _cookies(response: httpx.Response, jar: dict[str, str]) -> None:
-    for header in response.headers.get_list("set-cookie"):
-        name, _, rest = header.partition("=")
-        jar[name] = rest.split(";")[0]
+class Running:
+    """A `polyarb` process whose stderr is read line by line; SIGINT must stop it with 0."""
+
+    def __init__(self, tmp_path: Path, args: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "polyarb", *args],
+            cwd=tmp_path,
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.put(line)
+
+    def wait_for(self, pattern: str, timeout_s: float = 30) -> re.Match[str]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                match = re.search(pattern, self.lines.get(timeout=0.5))
+            except queue.Empty:
+                continue
+            if match:
+                return match
+        raise AssertionError(f"no line matching {pattern!r}")
+
+    def login(self, client: httpx.Client, email: str) -> dict[str, str]:
+        """Log in with the code printed on the console; the Cookie header of the session."""
+        attempt = client.post("/api/auth/otp/request", json={"email": email}).json()
+        code = self.wait_for(rf"login code for {re.escape(email)}: (\d{{6}})").group(1)
+        verified = client.post(
+            "/api/auth/otp/verify",
+            json={"email": email, "code": code, "attempt_id": attempt["attempt_id"]},
+        )
+        assert verified.status_code == 200, verified.text
+        client.cookies.clear()  # Secure cookies: sent by hand over plain http
+        jar = [h.split(";")[0] for h in verified.headers.get_list("set-cookie")]
+        return {"Cookie": "; ".join(jar)}
+
+    def __enter__(self) -> Running:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.process.send_signal(signal.SIGINT)
+        assert self.process.wait(timeout=30) == 0
+        self.reader.join(timeout=10)  # it ends at the pipe's end of file
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _poll(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout_s: float) -> Any:
+    deadline = time.monotonic() + timeout_s
+    value = fetch()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = fetch()
+    return value
 
 
 def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
@@ -90,69 +152,23 @@ def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
         JWT_SECRET="e2e-" + "s" * 60,
         OTP_DELIVERY="console",
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "polyarb",
-            "run",
-            "--venue",
-            "sim",
-            "--no-display",
-            "--duration",
-            "60",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(
-        target=lambda: [lines.put(x) for x in process.stderr],  # type: ignore[union-attr]
-        daemon=True,
-    )
-    reader.start()
-
-    def wait_for(pattern: str, timeout_s: float = 30) -> re.Match[str]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                line = lines.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            match = re.search(pattern, line)
-            if match:
-                return match
-        raise AssertionError(f"no line matching {pattern!r}")
-
-    try:
-        url = wait_for(r"dashboard API at (http://\S+)").group(1)
+    args = ["run", "--venue", "sim", "--no-display", "--duration", "60"]
+    with Running(tmp_path, args, env) as run:
+        url = run.wait_for(r"dashboard API at (http://\S+)").group(1)
         assert url == f"http://127.0.0.1:{port}"
-        jar: dict[str, str] = {}
         with httpx.Client(base_url=url, timeout=10, headers=CSRF) as client:
-            attempt = client.post("/api/auth/otp/request", json={"email": email}).json()
-            code = wait_for(r"login code for admin@example\.test: (\d{6})").group(1)
-            verified = client.post(
-                "/api/auth/otp/verify",
-                json={"email": email, "code": code, "attempt_id": attempt["attempt_id"]},
-            )
-            assert verified.status_code == 200, verified.text
-            _cookies(verified, jar)
-            client.cookies.clear()
-            cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())}
-            deadline = time.monotonic() + 30
-            engines: list[dict[str, object]] = []
-            while time.monotonic() < deadline and not engines:
+            cookie = run.login(client, email)
+
+            def state() -> Any:
                 engines = client.get("/api/state", headers=cookie).json()["engines"]
-                time.sleep(0.2)
-            assert engines
-            assert engines[0]["state"]["status"] == "running"  # type: ignore[index]
+                return engines[0]["state"] if engines else None
+
+            current = _poll(state, lambda s: s is not None, 30)
+            assert current["status"] == "running"
             assert client.get("/ready", headers=cookie).status_code == 200
             # What the engine did is on the dashboard (issue 11 item 6).
             markets = client.get("/api/markets", headers=cookie).json()
-            assert len(markets) == engines[0]["state"]["markets_tracked"]  # type: ignore[index]
+            assert len(markets) == current["markets_tracked"]
             assert all(m["question"] and m["outcomes"] for m in markets)
             strategies = client.get("/api/strategies", headers=cookie).json()
             sumto100 = next(s for s in strategies if s["name"] == "sumto100")
@@ -160,12 +176,7 @@ def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
             assert len(client.get("/api/pnl/equity", headers=cookie).json()) >= 1
             questions = {m["condition_id"]: m["question"] for m in markets}
             events = {m["event_id"] for m in markets if m["event_id"]}
-            seen: list[dict[str, str]] = []
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not seen:
-                state = client.get("/api/state", headers=cookie).json()["engines"][0]["state"]
-                seen = state["opportunities"]
-                time.sleep(0.1)
+            seen = _poll(state, lambda s: bool(s["opportunities"]), 20)["opportunities"]
             assert seen, "no open opportunity seen"
             for opportunity in seen:  # labelled with the question, or the event's title
                 if opportunity["market"] in questions:
@@ -176,21 +187,7 @@ def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
             paused = client.post("/api/controls/pause", json={}, headers=cookie)
             assert paused.status_code == 200, paused.text
             assert [a["accepted"] for a in paused.json()["acks"]] == [True]
-            deadline = time.monotonic() + 10
-            status = ""
-            while time.monotonic() < deadline and status != "paused":
-                status = client.get("/api/state", headers=cookie).json()["engines"][0]["state"][
-                    "status"
-                ]
-                time.sleep(0.2)
-            assert status == "paused"
-    finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
-        reader.join(timeout=10)  # it ends at the pipe's end of file
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+            assert _poll(state, lambda s: s["status"] == "paused", 10)["status"] == "paused"
 
 
 def test_dashboard_needs_redis(tmp_path: Path) -> None:
@@ -217,58 +214,16 @@ def test_dashboard_process_over_redis(tmp_path: Path, redis_url: str) -> None:
         JWT_SECRET="cli-" + "s" * 60,
         OTP_DELIVERY="console",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "polyarb", "dashboard"],
-        cwd=tmp_path,
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(
-        target=lambda: [lines.put(x) for x in process.stderr],  # type: ignore[union-attr]
-        daemon=True,
-    )
-    reader.start()
-
-    def wait_for(pattern: str, timeout_s: float = 30) -> re.Match[str]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                match = re.search(pattern, lines.get(timeout=0.5))
-            except queue.Empty:
-                continue
-            if match:
-                return match
-        raise AssertionError(f"no line matching {pattern!r}")
-
+    store = redis.Redis.from_url(redis_url)
     try:
-        url = wait_for(r"dashboard API at (http://\S+) ").group(1)
-        with httpx.Client(base_url=url, timeout=10, headers=CSRF) as client:
-            attempt = client.post("/api/auth/otp/request", json={"email": email}).json()
-            code = wait_for(r"login code for viewer@example\.test: (\d{6})").group(1)
-            verified = client.post(
-                "/api/auth/otp/verify",
-                json={"email": email, "code": code, "attempt_id": attempt["attempt_id"]},
-            )
-            assert verified.status_code == 200, verified.text
-            jar: dict[str, str] = {}
-            _cookies(verified, jar)
-            client.cookies.clear()
-            cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())}
-            ready = client.get("/ready", headers=cookie).json()
-            assert (ready["database"], ready["login_store"]) == (True, True)
-        keys = redis.Redis.from_url(redis_url).keys(prefix + "*")
-        assert keys, "the login state lives in Redis under API_KEY_PREFIX"
+        with Running(tmp_path, ["dashboard"], env) as dashboard:
+            url = dashboard.wait_for(r"dashboard API at (http://\S+) ").group(1)
+            with httpx.Client(base_url=url, timeout=10, headers=CSRF) as client:
+                cookie = dashboard.login(client, email)
+                ready = client.get("/ready", headers=cookie).json()
+                assert (ready["database"], ready["login_store"]) == (True, True)
+            assert store.keys(prefix + "*"), "the login state lives in Redis under API_KEY_PREFIX"
     finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
-        reader.join(timeout=10)  # it ends at the pipe's end of file
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
-        client = redis.Redis.from_url(redis_url)
-        for key in client.scan_iter(match=prefix + "*"):
-            client.delete(key)
-        client.close()
+        for key in store.scan_iter(match=prefix + "*"):
+            store.delete(key)
+        store.close()
