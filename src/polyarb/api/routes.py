@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from polyarb.api.auth import Admin, Ctx, Operator, Session, Viewer, check_step_up
 from polyarb.api.context import ApiContext
@@ -25,7 +25,20 @@ router = APIRouter(prefix="/api")
 system = APIRouter()
 
 NAME = r"^[a-z0-9_]{1,32}$"
-CURSOR = r"^[0-9]{1,20}:[0-9]{1,20}$"
+MAX_INT64 = 2**63 - 1  # timestamps and ids are 64-bit integers in the database
+
+
+def _cursor(value: str | None) -> str | None:
+    if value is not None:
+        ts, _, row_id = value.partition(":")
+        if int(ts) > MAX_INT64 or int(row_id) > MAX_INT64:
+            raise ValueError("cursor out of range: pass back a next_cursor as given")
+    return value
+
+
+Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,19}:[0-9]{1,19}$"), AfterValidator(_cursor)]
+Ns = Annotated[int | None, Query(ge=0, le=MAX_INT64)]
+RowId = Annotated[int | None, Query(ge=1, le=MAX_INT64)]
 
 
 class RowModel(BaseModel):
@@ -184,8 +197,8 @@ class OpportunitiesOut(BaseModel):
 async def list_opportunities(
     session: Viewer,
     ctx: Ctx,
-    since_ns: Annotated[int | None, Query(ge=0)] = None,
-    until_ns: Annotated[int | None, Query(ge=0)] = None,
+    since_ns: Ns = None,
+    until_ns: Ns = None,
 ) -> OpportunitiesOut:
     """Open opportunities (live) and lifetime statistics per strategy (database)."""
     open_now = [
@@ -235,10 +248,10 @@ async def list_trades(
     ctx: Ctx,
     strategy: Annotated[str | None, Query(pattern=NAME)] = None,
     market: Annotated[str | None, Query(max_length=100)] = None,
-    since_ns: Annotated[int | None, Query(ge=0)] = None,
-    until_ns: Annotated[int | None, Query(ge=0)] = None,
+    since_ns: Ns = None,
+    until_ns: Ns = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(pattern=CURSOR)] = None,
+    cursor: Cursor = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
     """Fills newest first (cursor pages); ``format=csv`` downloads every match, oldest first."""
@@ -306,7 +319,7 @@ class ErrorOut(RowModel):
 async def list_errors(
     session: Viewer,
     ctx: Ctx,
-    since_ns: Annotated[int | None, Query(ge=0)] = None,
+    since_ns: Ns = None,
     level: Annotated[Literal["warning", "error", "critical"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[ErrorOut]:
@@ -327,7 +340,7 @@ class AlertOut(RowModel):
 async def list_alerts(
     session: Viewer,
     ctx: Ctx,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: RowId = None,
     severity: Annotated[Literal["info", "warning", "critical"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AlertOut]:
@@ -365,9 +378,9 @@ async def list_signals(
     strategy: Annotated[str | None, Query(pattern=NAME)] = None,
     market: Annotated[str | None, Query(max_length=100)] = None,
     outcome: Annotated[str | None, Query(max_length=32)] = None,
-    since_ns: Annotated[int | None, Query(ge=0)] = None,
+    since_ns: Ns = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(pattern=CURSOR)] = None,
+    cursor: Cursor = None,
 ) -> SignalPageOut:
     """Signals newest first and what became of each (taken, denied and why, skipped)."""
     page = await ctx.queries.signals(
@@ -411,8 +424,8 @@ class EquityOut(RowModel):
 async def equity_curve(
     session: Viewer,
     ctx: Ctx,
-    since_ns: Annotated[int | None, Query(ge=0)] = None,
-    until_ns: Annotated[int | None, Query(ge=0)] = None,
+    since_ns: Ns = None,
+    until_ns: Ns = None,
     max_points: Annotated[int, Query(ge=2, le=5000)] = 1000,
 ) -> list[EquityOut]:
     """The equity curve: snapshots (one a minute) oldest first, thinned to ``max_points``."""
@@ -595,7 +608,7 @@ class AuditOut(RowModel):
 async def list_audit(
     session: Admin,
     ctx: Ctx,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: RowId = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditOut]:
     """Operator actions and logins, newest first, with the client IP (page with ``before_id``)."""
