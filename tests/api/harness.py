@@ -214,20 +214,23 @@ ApiFactory = Callable[..., Awaitable[Api]]
 async def start_api(
     tmp_path: Path, redis_url: str, stack: list[Callable[[], Awaitable[None]]], **overrides: Any
 ) -> Api:
-    prefix = f"polyarb-test-api:{uuid.uuid4().hex[:12]}:"
-    db_url = f"sqlite+aiosqlite:///{tmp_path / f'api-{uuid.uuid4().hex[:6]}.db'}"
+    # ``db_url`` / ``api_key_prefix`` given: a restart of an earlier API on the same state.
+    prefix = overrides.setdefault("api_key_prefix", f"polyarb-test-api:{uuid.uuid4().hex[:12]}:")
+    db_url = overrides.pop("db_url", None)
+    users_exist = db_url is not None
+    db_url = db_url or f"sqlite+aiosqlite:///{tmp_path / f'api-{uuid.uuid4().hex[:6]}.db'}"
     await ensure_database(db_url, auto_upgrade=True)
     users = UserStore.open(db_url)
-    for email, role in zip(ALLOWED, ("viewer", "operator", "admin"), strict=True):
-        await users.add(email, role)  # type: ignore[arg-type]
-    await users.add("not-allowed@example.test", "admin")  # has an account, not in ALLOWED_EMAILS
+    if not users_exist:
+        for email, role in zip(ALLOWED, ("viewer", "operator", "admin"), strict=True):
+            await users.add(email, role)  # type: ignore[arg-type]
+        await users.add("not-allowed@example.test", "admin")  # an account, not in ALLOWED_EMAILS
     inbox = Inbox()
     smtp_port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     options: dict[str, Any] = {
         "redis_url": redis_url,
-        "api_key_prefix": prefix,
         "jwt_secret": JWT_SECRET,
         "allowed_emails": ALLOWED,
         "smtp_host": "127.0.0.1",

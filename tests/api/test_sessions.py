@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import jwt
@@ -136,3 +137,22 @@ async def test_session_survives_a_denylist_loss_only_if_not_revoked_by_version(a
     claims = _claims(access)
     await api.redis.set(f"{api.prefix}fam:{claims['sid']}", "x", ex=60)
     assert await _me_with(api, access) == 401
+
+
+async def test_an_email_taken_off_the_allowlist_loses_its_session(
+    api_factory: Callable[..., Awaitable[Api]],
+) -> None:
+    first = await api_factory()
+    browser = await first.login("operator@example.test")
+    access, refresh = browser.cookies[ACCESS], browser.cookies[REFRESH]
+    # The same database, Redis and key, restarted with a shorter ALLOWED_EMAILS.
+    second = await api_factory(
+        allowed_emails=("admin@example.test",),
+        api_key_prefix=first.prefix,
+        db_url=first.db_url,
+    )
+    probe = second.browser()
+    probe.cookies[ACCESS] = access
+    assert (await probe.get("/api/auth/me")).status_code == 401
+    probe.cookies = {REFRESH: refresh}
+    assert (await probe.post("/api/auth/refresh")).status_code == 401

@@ -71,9 +71,17 @@ async def session_from_token(ctx: ApiContext, token: str | None) -> tuple[UserRo
     if not await ctx.auth.session_valid(claims.jti, claims.sid):
         raise UNAUTHENTICATED
     user = await ctx.user(claims.sub)
-    if user is None or user.session_version != claims.sv:
+    if not _still_allowed(ctx, user, claims):
         raise UNAUTHENTICATED
+    assert user is not None
     return user, claims
+
+
+def _still_allowed(ctx: ApiContext, user: UserRow | None, claims: Claims) -> bool:
+    """The account exists, its sessions were not revoked, and ALLOWED_EMAILS still lists it."""
+    return (
+        user is not None and user.session_version == claims.sv and user.email in ctx.allowed_emails
+    )
 
 
 async def current_session(ctx: Ctx, request: Request) -> Session:
@@ -267,8 +275,9 @@ async def refresh_session(request: Request, response: Response, ctx: Ctx) -> Ses
     except InvalidToken:
         raise UNAUTHENTICATED from None
     user = await ctx.users.get(claims.sub)
-    if user is None or user.session_version != claims.sv:
+    if not _still_allowed(ctx, user, claims):
         raise UNAUTHENTICATED
+    assert user is not None
     pair = ctx.tokens.issue(
         user.email,
         session_id=claims.sid,
