@@ -16,6 +16,7 @@ BENCHES = [
     ["bench_bus.py"],
     ["bench_store.py"],
     ["bench_cli_start.py"],
+    ["bench_api.py"],
 ]
 
 

@@ -80,6 +80,10 @@ KNOWN_PREFIXES = (
     "BREAKER_",
     "SLACK_",
     "SIM_",
+    "API_",
+    "JWT_",
+    "OTP_",
+    "SMTP_",
 )
 
 MIN_COMMAND_SECRET_LEN = 16
@@ -91,11 +95,13 @@ SECRET_FIELDS = (
     "poly_api_passphrase",
     "slack_webhook_url",
     "command_secret",
+    "jwt_secret",
+    "smtp_password",
 )
 
 # Settings documented and validated but read by nothing yet (live trading is not in this build;
-# the dashboard's CORS comes with the dashboard API). They
-# are marked "not yet used" in .env.example and by `polyarb config`; a test keeps this list true.
+# they come with the live-execution work). They are marked "not yet used" in .env.example and
+# by `polyarb config`; a test keeps this list true.
 NOT_YET_USED = (
     "app_env",
     "poly_private_key",
@@ -104,8 +110,41 @@ NOT_YET_USED = (
     "poly_api_passphrase",
     "poly_signature_type",
     "poly_chain_id",
-    "cors_origins",
 )
+
+MIN_JWT_SECRET_BYTES = 32
+
+
+def _rate(value: Any) -> Any:
+    """A rate limit in the ``limits`` notation ("3/15minutes", "20 per 10 minutes")."""
+    if isinstance(value, str):
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(
+                f"expected a rate such as 3/15minutes or 20 per 10 minutes (got {value!r})"
+            ) from None
+    return value
+
+
+def _networks(value: Any) -> Any:
+    value = _csv(value)
+    if isinstance(value, tuple):
+        import ipaddress
+
+        for part in value:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"expected IP addresses or CIDR networks (got {part!r})") from None
+    return value
+
+
+Rate = Annotated[str, BeforeValidator(_rate)]
+NetworkList = Annotated[tuple[str, ...], BeforeValidator(_networks)]
+
 
 # The scoreboard leagues Sniper can follow (the keys of ``marketdata.espn.LEAGUE_PATHS``; a test
 # keeps the two equal). Kept here so that checking SNIPER_LEAGUES imports no HTTP client.
@@ -342,6 +381,53 @@ class Settings(BaseModel):
             )
         return url
 
+    # --- dashboard API (docs/api.md) -------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    api_enabled: StrictBool = True  # `polyarb run` serves the dashboard API in-process
+    # Development only: session cookies without Secure/__Host- so http://localhost works.
+    api_insecure_cookies: StrictBool = False
+    api_max_body_bytes: Annotated[int, Field(ge=1024, le=10_485_760)] = 65536
+    api_key_prefix: str = "polyarb:api:"  # Redis keys of the API (codes, revocations, limits)
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str = "polyarb"
+    jwt_audience: str = "polyarb-dashboard"
+    jwt_access_ttl_s: Annotated[int, Field(ge=60, le=3600)] = 900
+    jwt_refresh_ttl_s: Annotated[int, Field(ge=300, le=30 * 86400)] = 7 * 86400
+    jwt_step_up_ttl_s: Annotated[int, Field(ge=60, le=3600)] = 300
+    allowed_emails: CsvList = ()  # who may receive a login code; empty = nobody
+    otp_ttl_s: Annotated[int, Field(ge=60, le=600)] = 300
+    otp_max_tries: Annotated[int, Field(ge=1, le=10)] = 5
+    otp_delivery: Literal["auto", "smtp", "slack", "console"] = "auto"
+    otp_requests_per_email: Rate = "3/15minutes"
+    otp_requests_per_ip: Rate = "10/10minutes"
+    otp_verifies_per_ip: Rate = "20/10minutes"
+    trusted_proxies: NetworkList = ()  # X-Forwarded-For is believed only from these
+    smtp_host: str = ""
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    smtp_user: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_from: str = ""
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(
+                f"must be at least {MIN_JWT_SECRET_BYTES} bytes of random data "
+                '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "*" in value:
+            raise ValueError("* is refused (the dashboard sends credentials); list the origins")
+        return value
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
         if self.paper_trading is not None and self.paper_trading != self.sumto100_paper_trading:
@@ -354,6 +440,8 @@ class Settings(BaseModel):
             raise ValueError("SNIPER_MIN_PRICE must not exceed SNIPER_MAX_PRICE")
         if self.poly_ws_reconnect_min_s > self.poly_ws_reconnect_max_s:
             raise ValueError("POLY_WS_RECONNECT_MIN_S must not exceed POLY_WS_RECONNECT_MAX_S")
+        if self.jwt_refresh_ttl_s <= self.jwt_access_ttl_s:
+            raise ValueError("JWT_REFRESH_TTL_S must be longer than JWT_ACCESS_TTL_S")
         if not self.dry_run and self.sumto100_paper_trading:
             raise ValueError(
                 "DRY_RUN=false with SUMTO100_PAPER_TRADING=true is ambiguous: set "

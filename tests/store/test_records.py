@@ -33,6 +33,7 @@ from polyarb.store import (
 from polyarb.store.database import is_connectivity_error, redacted
 from polyarb.store.records import (
     RECORD_TYPES,
+    EquitySnapshot,
     decode_batch,
     encode_batch,
     modes_compatible,
@@ -106,6 +107,15 @@ def _one_of_each() -> list[object]:
         ErrorRecord(ts_ns=T0, source="feed", kind="malformed", message="bad frame"),
         AlertRecord(ts_ns=T0, severity="critical", title="t", message="m"),
         AuditRecord(ts_ns=T0, actor="ops", action="kill", detail={"why": "test", "n": 3}),
+        EquitySnapshot(
+            mode=Mode.PAPER,
+            ts_ns=T0,
+            equity=Decimal("10000.123456789"),
+            realized=Decimal("-0.5"),
+            unrealized=Decimal("0.25"),
+            fees=Decimal("0.1"),
+            exposure=Decimal("40"),
+        ),
     ]
 
 

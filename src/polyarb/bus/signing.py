@@ -72,3 +72,14 @@ def embedded_secret() -> bytes:
     if _embedded is None:
         _embedded = secrets.token_bytes(32)
     return _embedded
+
+
+def command_key(configured: str | None, *, over_redis: bool) -> bytes | None:
+    """The key commands are signed and checked with: ``COMMAND_SECRET`` when configured; without
+    it, the in-process bus's per-run key (only this process can publish there), and over Redis
+    none at all (every command is refused: anyone reaching Redis could otherwise command)."""
+    if configured is not None:
+        return configured.encode()
+    if over_redis:
+        return None
+    return embedded_secret()

@@ -52,6 +52,7 @@ def fail(message: object) -> typer.Exit:
 from polyarb.cli import (  # noqa: E402
     config_cmd,
     ctl_cmd,
+    dashboard_cmd,
     db_cmd,
     markets_cmd,
     record_cmd,
@@ -64,6 +65,7 @@ __all__ = [
     "app",
     "config_cmd",
     "ctl_cmd",
+    "dashboard_cmd",
     "db_cmd",
     "fail",
     "main",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,12 +14,14 @@ from polyarb.cli.common import settings_or_exit
 from polyarb.domain.errors import PolyarbError
 
 if TYPE_CHECKING:
+    import uvicorn
     from rich.console import Console, Group
     from rich.live import Live
 
+    from polyarb.bus import Bus
     from polyarb.config import Settings
     from polyarb.engine.core import Engine
-    from polyarb.engine.runner import RunSummary
+    from polyarb.engine.runner import Endpoints, RunSummary
     from polyarb.marketdata.feed import MarketFeed
 
 BOOK_ROWS = 8  # markets shown in the live books table
@@ -101,8 +104,6 @@ def _live(settings: Settings, venue: str, duration: float | None, display: bool)
 
     from rich.live import Live
 
-    from polyarb.engine.runner import run_engine
-
     console = display_console(settings) if display else None
     live: Live | None = None
     on_tick = None
@@ -115,10 +116,85 @@ def _live(settings: Settings, venue: str, duration: float | None, display: bool)
             live.update(status_view(engine, feed))
 
     try:
-        return asyncio.run(run_engine(settings, venue=venue, duration_s=duration, on_tick=on_tick))
+        return asyncio.run(
+            _run_with_dashboard(settings, venue=venue, duration_s=duration, on_tick=on_tick)
+        )
     finally:
         if live is not None:
             live.stop()
+
+
+async def _run_with_dashboard(
+    settings: Settings,
+    *,
+    venue: str,
+    duration_s: float | None,
+    on_tick: Callable[[Engine, MarketFeed], None] | None,
+) -> RunSummary:
+    """The engine, with the dashboard API on the same event loop (``API_ENABLED``)."""
+    import asyncio
+
+    from polyarb.engine.runner import run_engine
+
+    servers: list[uvicorn.Server] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    def ready(engine: Engine, _endpoints: Endpoints) -> None:
+        if settings.api_enabled and engine.bus is not None:
+            tasks.append(asyncio.create_task(_embedded_dashboard(settings, engine.bus, servers)))
+
+    try:
+        return await run_engine(
+            settings, venue=venue, duration_s=duration_s, on_tick=on_tick, ready=ready
+        )
+    finally:
+        for server in servers:
+            server.should_exit = True
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+
+
+async def _embedded_dashboard(
+    settings: Settings, engine_bus: Bus, servers: list[uvicorn.Server]
+) -> None:
+    """Serve the API in-process; a failure is reported and trading goes on without it."""
+    import structlog
+
+    from polyarb.api.app import create_app
+    from polyarb.api.server import make_server, serve
+    from polyarb.bus import MemoryBus, make_bus
+    from polyarb.cli.dashboard_cmd import dashboard_context
+
+    if isinstance(engine_bus, MemoryBus):  # one hub: the API sees the engine's messages
+        bus: Bus = MemoryBus(f"{engine_bus.instance_id}-dashboard", hub=engine_bus.hub)
+    else:
+        bus = make_bus(settings.redis_url, f"{engine_bus.instance_id}-dashboard")
+    await bus.start()
+    try:
+        ctx = dashboard_context(settings, bus)
+        server = make_server(create_app(ctx), settings, embedded=True)
+        servers.append(server)
+        await serve(server, settings, _announce)
+    except PolyarbError as exc:
+        _stderr().print(f"polyarb: dashboard not started: {exc}", markup=False, highlight=False)
+    except Exception:
+        structlog.get_logger(__name__).exception("dashboard API failed; trading continues")
+    finally:
+        await bus.close()
+
+
+def _stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _announce(url: str) -> None:
+    _stderr().print(
+        f"dashboard API at {url} (log in with a code: see docs/api.md)",
+        markup=False,
+        highlight=False,
+    )
 
 
 def status_view(engine: Engine, feed: MarketFeed) -> Group:

@@ -263,6 +263,10 @@ class Ledger:
         self._s.marks[token_id] = price
         return self.unrealized_pnl(token_id)
 
+    def mark_of(self, token_id: str) -> Decimal | None:
+        """The last mark price of a token (None: never marked, e.g. its book was empty)."""
+        return self._s.marks.get(token_id)
+
     def unrealized_pnl(self, token_id: str | None = None) -> Decimal:
         """Marked value minus cost of open positions (unmarked ones count at cost).
 

@@ -128,6 +128,9 @@ class Engine:
         self._cancelling: asyncio.Task[None] | None = None
         self.tracker = OpportunityTracker()
         self.markets_by_token: dict[str, Market] = {}
+        # What the dashboard shows for an opportunity's market key: a question or event title.
+        self.labels: dict[str, str] = {m.condition_id: m.question for m in universe.markets}
+        self.labels.update((e.event_id, e.title) for e in universe.events)
         for market in universe.markets:
             for token_id in market.token_ids:
                 self.markets_by_token[token_id] = market
@@ -604,6 +607,8 @@ class Engine:
                 size=o.max_size,
                 expected_profit=o.best_edge * o.max_size,
                 ts_ns=o.last_seen_ns,
+                label=self.labels.get(o.market, ""),
+                signal_id=o.signal_ids[-1] if o.signal_ids else "",
             )
             for o in self.tracker.open_records()
             # A torn view or an anomaly is not an opportunity anyone could take: counted, not
@@ -621,7 +626,7 @@ class Engine:
                     outcome=_outcome_label(market, pos.token_id),
                     size=pos.shares,
                     avg_cost=pos.avg_cost,
-                    mark=None,
+                    mark=self.ledger.mark_of(pos.token_id),
                     unrealized_pnl=mark,
                 )
             )
@@ -661,7 +666,7 @@ class Engine:
                 anomalies=self.counters.anomalies,
             ),
             strategies=tuple(
-                StrategyStatus(name=s.name, enabled=s.name not in self.disabled)
+                StrategyStatus(name=s.name, enabled=s.name not in self.disabled, params=_params(s))
                 for s in self.strategies
             ),
         )
@@ -679,6 +684,12 @@ class Engine:
 
 def _tick_units(market: Market) -> int:
     return int(market.tick_size * 10_000)
+
+
+def _params(strategy: Strategy) -> dict[str, str]:
+    """The strategy's current parameters as strings (its config's ``params()``), or none."""
+    params = getattr(getattr(strategy, "config", None), "params", None)
+    return dict(params()) if callable(params) else {}
 
 
 def _outcome_label(market: Market | None, token_id: str) -> str:

@@ -9,6 +9,7 @@ While trading nothing here blocks the hot loop: records are queued to the store'
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import structlog
@@ -21,7 +22,10 @@ from polyarb.engine.risk_link import sync_risk_positions
 from polyarb.execution.base import ExecutionReport
 from polyarb.execution.journal import read_journal
 from polyarb.store import (
+    AlertRecord,
+    EquitySnapshot,
     ErrorRecord,
+    MarketSeen,
     OpportunityRecord,
     RecoveredState,
     RiskStateRecord,
@@ -32,6 +36,7 @@ from polyarb.store import (
 log = structlog.get_logger(__name__)
 
 STORE_GATE_REASON = "database unavailable: no new positions until it returns"
+EQUITY_INTERVAL_NS = 60 * 1_000_000_000  # one equity snapshot a minute (the dashboard's curve)
 
 
 class Recovery:
@@ -74,12 +79,26 @@ async def recover(settings: Settings, store: Store, journal_path: Path) -> Recov
 class EnginePersistence:
     """Connects a running engine to the store: recovery applied, events recorded."""
 
-    def __init__(self, engine: Engine, store: Store, recovery: Recovery) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        store: Store,
+        recovery: Recovery,
+        *,
+        equity_interval_ns: int = EQUITY_INTERVAL_NS,
+    ) -> None:
         self.engine = engine
         self.store = store
         self.mode = engine.mode
         self._risk_revision = -1
+        # (state, kill switch) last alerted on; a halt found at start is alerted too.
+        self._risk_seen: tuple[str, bool] = ("active", False)
         self._store_gate = False
+        self._equity_interval_ns = equity_interval_ns
+        self._next_equity_ns = 0
+        now = engine.clock.now_ns()
+        for market in engine.universe.markets:  # the dashboard's market list
+            store.submit(MarketSeen.from_market(market, now))
         self._restore_risk(recovery)
         # Risk state is written when it changes (kill switch, loss limit, reducing gates), not on
         # the next timer: a crash right after an operator's kill must not forget it.
@@ -131,6 +150,25 @@ class EnginePersistence:
         for opportunity in self.engine.tracker.drain_closed():
             self.store.submit(OpportunityRecord.from_opportunity(opportunity, self.mode))
         self.save_risk_if_changed()
+        now = self.engine.clock.now_ns()
+        if now >= self._next_equity_ns:
+            self._next_equity_ns = now + self._equity_interval_ns
+            self.store.submit(self.equity_snapshot(now))
+
+    def equity_snapshot(self, now_ns: int) -> EquitySnapshot:
+        ledger = self.engine.ledger
+        exposure = sum((p.cost for p in ledger.positions()), Decimal(0)) + sum(
+            (lock.cost for lock in ledger.locked_sets()), Decimal(0)
+        )
+        return EquitySnapshot(
+            mode=self.mode,
+            ts_ns=now_ns,
+            equity=ledger.equity(),
+            realized=ledger.realized_pnl,
+            unrealized=ledger.unrealized_pnl(),
+            fees=ledger.fees_paid,
+            exposure=exposure,
+        )
 
     def save_risk_if_changed(self) -> None:
         risk = self.engine.risk
@@ -150,6 +188,26 @@ class EnginePersistence:
                 actor=kill.actor if kill is not None else "",
                 detail=risk.snapshot(),
             )
+        )
+        seen = (status.state.value, kill is not None)
+        if seen != self._risk_seen:
+            self.store.submit(self._risk_alert(seen, kill.reason if kill else "", now))
+        self._risk_seen = seen
+
+    def _risk_alert(self, seen: tuple[str, bool], reason: str, now: int) -> AlertRecord:
+        """An alert for the dashboard when trading changes state (kill switch, reducing ...)."""
+        state, killed = seen
+        was_killed = self._risk_seen[1]
+        if killed and not was_killed:
+            title, severity = "kill switch engaged", "critical"
+        elif was_killed and not killed:
+            title, severity = "kill switch cleared", "warning"
+        else:
+            title = f"trading {state}"
+            severity = "info" if state == "active" else "warning"
+        message = f"trading state {state}" + (f": {reason}" if reason else "")
+        return AlertRecord(
+            ts_ns=now, severity=severity, title=title, message=message[:1000], dedup_key=title
         )
 
     def on_health(self, healthy: bool, reason: str) -> None:

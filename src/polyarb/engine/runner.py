@@ -26,7 +26,7 @@ from polyarb.bus import (
     authorize_by_role,
     make_bus,
 )
-from polyarb.bus.signing import embedded_secret
+from polyarb.bus.signing import command_key
 from polyarb.config import SECRET_FIELDS, Settings
 from polyarb.domain.clock import ReplayClock, WallClock
 from polyarb.domain.errors import CircuitOpen, PolyarbError
@@ -472,14 +472,12 @@ def command_processor(
 
 
 def command_secret(settings: Settings) -> bytes | None:
-    """The key commands must be signed with: ``COMMAND_SECRET``; without it, the in-process
-    bus's per-run key (only this process can publish there), and over Redis none at all (every
-    command is refused: anyone reaching Redis could otherwise command the engine)."""
-    if settings.command_secret is not None:
-        return settings.command_secret.get_secret_value().encode()
-    if settings.redis_url:
-        return None
-    return embedded_secret()
+    """The key commands must be signed with (``bus.signing.command_key``)."""
+    configured = settings.command_secret
+    return command_key(
+        configured.get_secret_value() if configured is not None else None,
+        over_redis=bool(settings.redis_url),
+    )
 
 
 async def _timer(engine: Engine) -> None:

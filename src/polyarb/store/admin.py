@@ -68,3 +68,11 @@ async def export_trades(url: str, out: IO[str], **filters: Any) -> int:
     """Write the trades matching ``filters`` (see ``StoreQueries.iter_trades``) as CSV."""
     async with _engine(url) as engine:
         return await StoreQueries(engine).export_trades_csv(out, **filters)
+
+
+async def ensure_database(url: str, *, auto_upgrade: bool) -> str:
+    """Bring the schema to head (or check it is there); the revision. For the dashboard/CLI."""
+    from polyarb.store.migrate import ensure_schema
+
+    async with _engine(url) as engine:
+        return await ensure_schema(engine, auto_upgrade=auto_upgrade)

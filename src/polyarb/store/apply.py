@@ -22,6 +22,7 @@ from polyarb.store.database import dialect_insert, insert_ignore
 from polyarb.store.records import (
     AlertRecord,
     AuditRecord,
+    EquitySnapshot,
     ErrorRecord,
     FillRecord,
     LedgerState,
@@ -77,6 +78,7 @@ class _Rows:
         self.errors: list[Row] = []
         self.alerts: list[Row] = []
         self.audit: list[Row] = []
+        self.equity: list[Row] = []
 
     def add(self, record: Record) -> None:
         handler = _HANDLERS.get(type(record))
@@ -302,6 +304,19 @@ class _Rows:
             }
         )
 
+    def _equity(self, r: EquitySnapshot) -> None:
+        self.equity.append(
+            {
+                "mode": r.mode.value,
+                "ts_ns": r.ts_ns,
+                "equity": r.equity,
+                "realized": r.realized,
+                "unrealized": r.unrealized,
+                "fees": r.fees,
+                "exposure": r.exposure,
+            }
+        )
+
 
 _HANDLERS: dict[type, Callable[[_Rows, Any], None]] = {
     MarketSeen: _Rows._market,
@@ -316,6 +331,7 @@ _HANDLERS: dict[type, Callable[[_Rows, Any], None]] = {
     ErrorRecord: _Rows._error,
     AlertRecord: _Rows._alert,
     AuditRecord: _Rows._audit,
+    EquitySnapshot: _Rows._equity,
 }
 
 
@@ -413,3 +429,4 @@ async def apply_records(conn: AsyncConnection, records: Sequence[Record]) -> Non
     await _ignore(conn, t.errors, rows.errors, "event_id")
     await _ignore(conn, t.alerts, rows.alerts, "event_id")
     await _ignore(conn, t.audit_log, rows.audit, "event_id")
+    await _ignore(conn, t.equity_snapshots, rows.equity, "mode", "ts_ns")

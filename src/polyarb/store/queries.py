@@ -127,6 +127,62 @@ class AuditRow:
     detail: Detail
 
 
+@dataclass(frozen=True, slots=True)
+class SignalRow:
+    id: int
+    signal_id: str
+    mode: str
+    strategy: str
+    market: str
+    ts_ns: int
+    kind: str
+    edge: Decimal
+    size: Decimal
+    cost: Decimal
+    fees: Decimal
+    outcome: str  # taken / denied / skipped ...
+    reason: str
+    detail: Detail
+
+
+@dataclass(frozen=True, slots=True)
+class SignalPage:
+    rows: tuple[SignalRow, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    id: int
+    ts_ns: int
+    severity: str
+    title: str
+    message: str
+    dedup_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRow:
+    condition_id: str
+    question: str
+    slug: str
+    event_id: str
+    neg_risk: bool
+    outcomes: tuple[tuple[str, str], ...]  # (label, token id)
+    first_seen_ns: int
+    last_seen_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class EquityPoint:
+    ts_ns: int
+    equity: Decimal
+    realized: Decimal
+    unrealized: Decimal
+    fees: Decimal
+    exposure: Decimal
+
+
 def parse_cursor(cursor: str) -> tuple[int, int]:
     ts, sep, row_id = cursor.partition(":")
     if not sep or not ts.isdigit() or not row_id.isdigit():
@@ -482,6 +538,113 @@ class StoreQueries:
                 )
                 for r in (await conn.execute(stmt)).mappings()
             ]
+
+    async def signals(
+        self,
+        *,
+        mode: Mode | None = None,
+        strategy: str | None = None,
+        market: str | None = None,
+        outcome: str | None = None,
+        since_ns: int | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> SignalPage:
+        """Signals newest first with what became of them; keyset cursor "<ts_ns>:<id>"."""
+        limit = max(1, min(limit, MAX_PAGE))
+        c = t.signals.c
+        stmt = select(t.signals)
+        mode_value = self._mode_value(mode)
+        for column, value in (
+            (c.mode, mode_value),
+            (c.strategy, strategy),
+            (c.market, market),
+            (c.outcome, outcome),
+        ):
+            if value:
+                stmt = stmt.where(column == value)
+        if since_ns is not None:
+            stmt = stmt.where(c.ts_ns >= since_ns)
+        if cursor:
+            ts, row_id = parse_cursor(cursor)
+            stmt = stmt.where(or_(c.ts_ns < ts, and_(c.ts_ns == ts, c.id < row_id)))
+        stmt = stmt.order_by(c.ts_ns.desc(), c.id.desc()).limit(limit + 1)
+        async with self._engine.connect() as conn:
+            rows = [
+                SignalRow(**{**dict(r), "detail": decode_detail(r["detail"])})
+                for r in (await conn.execute(stmt)).mappings()
+            ]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = f"{rows[-1].ts_ns}:{rows[-1].id}" if more and rows else None
+        return SignalPage(tuple(rows), next_cursor)
+
+    async def alerts(
+        self, *, before_id: int | None = None, severity: str | None = None, limit: int = 100
+    ) -> list[AlertRow]:
+        """Alerts newest first; page with ``before_id`` = the last row's id."""
+        c = t.alerts.c
+        stmt = select(c.id, c.ts_ns, c.severity, c.title, c.message, c.dedup_key).order_by(
+            c.id.desc()
+        )
+        if before_id is not None:
+            stmt = stmt.where(c.id < before_id)
+        if severity:
+            stmt = stmt.where(c.severity == severity)
+        async with self._engine.connect() as conn:
+            result = await conn.execute(stmt.limit(max(1, min(limit, MAX_PAGE))))
+            return [AlertRow(**dict(r)) for r in result.mappings()]
+
+    async def markets(self) -> list[MarketRow]:
+        """Every market the engine has traded or watched, most recently seen first."""
+        c = t.markets.c
+        stmt = select(t.markets).order_by(c.last_seen_ns.desc(), c.condition_id)
+        async with self._engine.connect() as conn:
+            out = []
+            for r in (await conn.execute(stmt)).mappings():
+                outcomes = decode_detail(r["outcomes"]).get("outcomes", [])
+                out.append(
+                    MarketRow(
+                        condition_id=r["condition_id"],
+                        question=r["question"],
+                        slug=r["slug"],
+                        event_id=r["event_id"],
+                        neg_risk=bool(r["neg_risk"]),
+                        outcomes=tuple((str(o[0]), str(o[1])) for o in outcomes),
+                        first_seen_ns=r["first_seen_ns"],
+                        last_seen_ns=r["last_seen_ns"],
+                    )
+                )
+            return out
+
+    async def equity_curve(
+        self,
+        *,
+        mode: Mode | None = None,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        max_points: int = 1000,
+    ) -> list[EquityPoint]:
+        """Equity snapshots oldest first, thinned evenly to at most ``max_points`` (the last
+        snapshot always kept)."""
+        mode_value = self._require_mode(mode)
+        c = t.equity_snapshots.c
+        stmt = select(c.ts_ns, c.equity, c.realized, c.unrealized, c.fees, c.exposure).where(
+            c.mode == mode_value
+        )
+        if since_ns is not None:
+            stmt = stmt.where(c.ts_ns >= since_ns)
+        if until_ns is not None:
+            stmt = stmt.where(c.ts_ns < until_ns)
+        async with self._engine.connect() as conn:
+            points = [
+                EquityPoint(**dict(r))
+                for r in (await conn.execute(stmt.order_by(c.ts_ns))).mappings()
+            ]
+        if len(points) <= max_points or max_points < 2:
+            return points
+        step = (len(points) - 1) / (max_points - 1)
+        return [points[round(i * step)] for i in range(max_points)]
 
     async def count(self, table: str, *, mode: Mode | None = None) -> int:
         """Row count of one table (for health pages and tests)."""

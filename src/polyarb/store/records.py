@@ -373,6 +373,18 @@ def audit_event_id(*parts: str) -> str:
     return f"{parts[0][:64]}-sha256-{digest}"
 
 
+class EquitySnapshot(_Record, tag="equity", frozen=True, kw_only=True):
+    """The account at one moment, for the equity curve (the engine writes one a minute)."""
+
+    mode: Mode
+    ts_ns: int
+    equity: Decimal  # cash + positions at their marks + locked sets
+    realized: Decimal  # realized P&L since the start of the books, net of fees
+    unrealized: Decimal
+    fees: Decimal
+    exposure: Decimal  # cost of what is held (positions and locked sets)
+
+
 class AuditRecord(_Record, tag="audit", frozen=True, kw_only=True):
     """An operator action (login, pause, kill switch, config change ...)."""
 
@@ -399,6 +411,7 @@ Record = (
     | ErrorRecord
     | AlertRecord
     | AuditRecord
+    | EquitySnapshot
 )
 
 RECORD_TYPES: tuple[type[_Record], ...] = (
@@ -414,6 +427,7 @@ RECORD_TYPES: tuple[type[_Record], ...] = (
     ErrorRecord,
     AlertRecord,
     AuditRecord,
+    EquitySnapshot,
 )
 
 

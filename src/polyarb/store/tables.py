@@ -365,3 +365,31 @@ TRADING_TABLES = (
     resolutions,
     daily_pnl,
 )
+
+# --- dashboard accounts (migration 0004) ---------------------------------------------------------
+
+dashboard_users = Table(
+    "dashboard_users",
+    metadata,
+    Column("email", String(254), primary_key=True),  # lower-cased
+    Column("role", String(16), nullable=False),  # viewer / operator / admin
+    # Embedded in every session token; bumping it revokes all of the user's sessions at once.
+    Column("session_version", Integer, nullable=False, default=1),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+)
+
+# --- equity curve (migration 0005) ---------------------------------------------------------------
+
+equity_snapshots = Table(
+    "equity_snapshots",
+    metadata,
+    _mode(),
+    Column("ts_ns", BigInteger, nullable=False),
+    _money("equity"),
+    _money("realized"),
+    _money("unrealized"),
+    _money("fees"),
+    _money("exposure"),
+    PrimaryKeyConstraint("mode", "ts_ns"),
+)

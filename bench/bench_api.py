@@ -1,0 +1,281 @@
+"""The dashboard API under load while the engine paper-trades, in the same process (the
+embedded default of `polyarb run`), against the simulator.
+
+Two runs of ``--seconds`` each on the same scenario (an arbitrage window every second):
+
+  baseline    the engine with the dashboard served but idle
+  loaded      the same while another process hammers it: ``--concurrency`` HTTP clients
+              alternating ``GET /api/state`` and ``GET /api/trades``, and ``--streams``
+              WebSocket clients on ``/api/stream``
+
+Printed: requests/s and p50/p99 per route, stream messages received and clients dropped, and
+the engine's tick-to-decision p50/p99 in both runs (``engine.counters.decision_ns``: from the
+frame's receipt to the order command). The bar: the dashboard slows trading by at most 20 %.
+The load process gets a session minted with the server's own key (login is not what is
+measured here).
+
+    .venv/bin/python bench/bench_api.py [--seconds 20] [--concurrency 8] [--streams 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import statistics
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+import websockets
+
+from polyarb.api.app import create_app
+from polyarb.api.server import make_server, serve
+from polyarb.bus import Bus, MemoryBus
+from polyarb.cli.dashboard_cmd import dashboard_context
+from polyarb.config import Settings, load_settings
+from polyarb.engine.core import Engine
+from polyarb.engine.runner import Endpoints, run_engine
+from polyarb.sim import ScenarioConfig
+from polyarb.store import resolve_database_url
+from polyarb.store.admin import ensure_database
+from polyarb.store.users import UserStore
+
+EMAIL = "bench@example.test"
+WIDE = Decimal(10) ** 9
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bench_settings(data_dir: Path) -> Settings:
+    return load_settings(
+        None,
+        data_dir=data_dir,
+        api_port=free_port(),
+        jwt_secret="bench-" + "k" * 60,
+        allowed_emails=(EMAIL,),
+        sniper_enabled=False,
+        paper_latency_ms=20,
+        sumto100_cooldown_ms=0,
+        negrisk_cooldown_ms=0,
+        risk_max_position=WIDE,
+        risk_max_notional=WIDE,
+        risk_max_exposure=WIDE,
+        risk_max_daily_loss=WIDE,
+        risk_max_orders_per_minute=10**9,
+        paper_starting_balance=WIDE,
+    )
+
+
+def scenario() -> ScenarioConfig:
+    return ScenarioConfig(
+        seed=11,
+        binary_markets=8,
+        negrisk_events=2,
+        outcomes_per_event=4,
+        updates_per_s=150.0,
+        window_every_s=1.0,
+        games=0,
+    )
+
+
+def pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, -int(-p * len(ordered) // 100) - 1)] if ordered else float("nan")
+
+
+# --- the load process ----------------------------------------------------------------------
+
+
+async def _http_worker(
+    url: str, cookie: str, stop_at: float, out: dict[str, list[float]], errors: list[int]
+) -> None:
+    async with httpx.AsyncClient(base_url=url, headers={"Cookie": cookie}, timeout=10) as client:
+        n = 0
+        while time.monotonic() < stop_at:
+            path = "/api/state" if n % 2 == 0 else "/api/trades"
+            started = time.perf_counter()
+            response = await client.get(path)
+            out[path].append((time.perf_counter() - started) * 1e6)
+            if response.status_code != 200:
+                errors.append(response.status_code)
+            n += 1
+
+
+async def _stream_client(url: str, cookie: str, stop_at: float, counts: list[int]) -> None:
+    ws_url = url.replace("http://", "ws://") + "/api/stream"
+    received = 0
+    try:
+        async with websockets.connect(
+            ws_url, origin=url, additional_headers={"Cookie": cookie}, max_size=2**24
+        ) as ws:
+            while time.monotonic() < stop_at:
+                try:
+                    await asyncio.wait_for(ws.recv(), max(0.01, stop_at - time.monotonic()))
+                except TimeoutError:
+                    break
+                received += 1
+    except websockets.ConnectionClosed:
+        counts.append(-received - 1)  # dropped
+        return
+    counts.append(received)
+
+
+async def _load(
+    url: str, cookie: str, seconds: float, concurrency: int, streams: int
+) -> dict[str, Any]:
+    stop_at = time.monotonic() + seconds
+    out: dict[str, list[float]] = {"/api/state": [], "/api/trades": []}
+    errors: list[int] = []
+    counts: list[int] = []
+    await asyncio.gather(
+        *(_http_worker(url, cookie, stop_at, out, errors) for _ in range(concurrency)),
+        *(_stream_client(url, cookie, stop_at, counts) for _ in range(streams)),
+    )
+    return {"latency_us": out, "errors": errors, "streams": counts, "seconds": seconds}
+
+
+def load_process(
+    url: str, cookie: str, seconds: float, concurrency: int, streams: int, q: Any, go: Any
+) -> None:
+    go.set()
+    q.put(asyncio.run(_load(url, cookie, seconds, concurrency, streams)))
+
+
+# --- one run ---------------------------------------------------------------------------------
+
+
+async def one_run(seconds: float, concurrency: int, streams: int, load: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = bench_settings(Path(tmp))
+        db_url = resolve_database_url(None, settings.data_dir)
+        await ensure_database(db_url, auto_upgrade=True)
+        users = UserStore.open(db_url)
+        await users.add(EMAIL, "viewer")
+        await users.close()
+        started: dict[str, Any] = {}
+        servers: list[Any] = []
+        tasks: list[asyncio.Task[None]] = []
+
+        def ready(engine: Engine, _endpoints: Endpoints) -> None:
+            assert isinstance(engine.bus, MemoryBus)
+            started["engine"] = engine
+            bus: Bus = MemoryBus("bench-dashboard", hub=engine.bus.hub)
+            ctx = dashboard_context(settings, bus)
+            server = make_server(create_app(ctx), settings, embedded=True)
+            servers.append(server)
+            started["ctx"] = ctx
+            tasks.append(
+                asyncio.create_task(serve(server, settings, lambda u: started.setdefault("url", u)))
+            )
+            tasks.append(
+                asyncio.create_task(_drive_load(started, seconds, concurrency, streams, load))
+            )
+
+        summary = await run_engine(  # stopped by _drive_load (SIGINT) once measured
+            settings, venue="sim", duration_s=seconds + 120, scenario=scenario(), ready=ready
+        )
+        for server in servers:
+            server.should_exit = True
+        await asyncio.wait(tasks, timeout=15)
+        result = started.get("load") or {}
+        window = started["window_ns"]
+        result["decision_us"] = {
+            "p50": Decimal(pct(window, 50)) / 1000,
+            "p99": Decimal(pct(window, 99)) / 1000,
+            "n": len(window),
+        }
+        result["fills"] = summary.fills
+        return result
+
+
+async def _drive_load(
+    started: dict[str, Any], seconds: float, concurrency: int, streams: int, load: bool
+) -> None:
+    while "url" not in started:  # noqa: ASYNC110 (set by the server task's callback)
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(3)  # let the engine find its books
+    ctx = started["ctx"]
+    pair = ctx.tokens.issue(
+        EMAIL, session_id="bench", session_version=1, auth_time=int(time.time())
+    )
+    await ctx.auth.set_family("bench", pair.refresh_claims.jti, 3600)
+    cookie = f"__Host-polyarb-access={pair.access}"
+    decisions = started["engine"].counters.decision_ns
+    if load:
+        spawn = multiprocessing.get_context("spawn")
+        q: Any = spawn.Queue()
+        go: Any = spawn.Event()
+        process = spawn.Process(
+            target=load_process,
+            args=(started["url"], cookie, seconds, concurrency, streams, q, go),
+        )
+        process.start()
+        await asyncio.to_thread(go.wait)  # the load process is up and about to start
+        before = len(decisions)
+        started["load"] = await asyncio.to_thread(q.get)
+        await asyncio.to_thread(process.join)
+    else:
+        before = len(decisions)
+        await asyncio.sleep(seconds)
+    # Only the decisions taken while measuring (the deque keeps the last 100,000).
+    started["window_ns"] = list(decisions)[before:]
+    os.kill(os.getpid(), signal.SIGINT)  # run_engine stops on it
+
+
+def report(name: str, result: dict[str, Any]) -> None:
+    decision = result["decision_us"]
+    print(
+        f"{name:9} tick-to-decision p50 {decision['p50']:.0f} µs  p99 {decision['p99']:.0f} µs "
+        f"(n={decision['n']})   fills {result['fills']}"
+    )
+    if "latency_us" not in result:
+        return
+    for path, samples in result["latency_us"].items():
+        rate = len(samples) / result["seconds"]
+        print(
+            f"          {path:12} {rate:8.0f} req/s  p50 {pct(samples, 50) / 1000:7.2f} ms  "
+            f"p99 {pct(samples, 99) / 1000:7.2f} ms  (n={len(samples)})"
+        )
+    streams = result["streams"]
+    kept = [c for c in streams if c >= 0]
+    dropped = [c for c in streams if c < 0]
+    mean = statistics.mean(kept) if kept else 0
+    print(
+        f"          /api/stream  {len(streams)} clients, {len(dropped)} dropped, "
+        f"{mean:.0f} messages each (mean); HTTP errors: {len(result['errors'])}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--streams", type=int, default=50)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    base = asyncio.run(one_run(args.seconds, args.concurrency, args.streams, load=False))
+    loaded = asyncio.run(one_run(args.seconds, args.concurrency, args.streams, load=True))
+    report("baseline", base)
+    report("loaded", loaded)
+    b99, l99 = base["decision_us"].get("p99"), loaded["decision_us"].get("p99")
+    if b99 and l99:
+        ratio = Decimal(l99) / Decimal(b99)
+        print(f"tick-to-decision p99 loaded / baseline: {ratio:.2f} (bar: <= 1.20)")
+
+
+if __name__ == "__main__":
+    main()

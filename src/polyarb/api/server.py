@@ -1,0 +1,73 @@
+"""Serving the dashboard API with uvicorn: in its own process (``polyarb dashboard``) or inside
+``polyarb run`` on the engine's event loop (the embedded default)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Generator
+
+import uvicorn
+from fastapi import FastAPI
+
+from polyarb.config import Settings
+from polyarb.domain.errors import PolyarbError
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """Leaves SIGINT/SIGTERM to the host process (the engine stops first, then the API)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def make_server(
+    app: FastAPI, settings: Settings, *, embedded: bool, port: int | None = None
+) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        host=settings.api_host,
+        port=settings.api_port if port is None else port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,  # the client address is resolved with TRUSTED_PROXIES instead
+        ws="websockets-sansio",
+        lifespan="on",
+        limit_concurrency=1000,
+        timeout_graceful_shutdown=3,
+    )
+    return _EmbeddedServer(config) if embedded else uvicorn.Server(config)
+
+
+def bound_url(server: uvicorn.Server, settings: Settings) -> str:
+    """The URL the server listens on (the real port when API_PORT=0)."""
+    port = settings.api_port
+    for listener in getattr(server, "servers", []):
+        for sock in listener.sockets:
+            port = sock.getsockname()[1]
+            break
+    host = settings.api_host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+async def serve(
+    server: uvicorn.Server, settings: Settings, on_started: Callable[[str], None]
+) -> None:
+    """Run until ``server.should_exit``; ``on_started`` gets the URL once it listens."""
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn has no event)
+        await asyncio.sleep(0.02)
+    if server.started:
+        on_started(bound_url(server, settings))
+    try:
+        await task
+    except SystemExit:  # uvicorn exits when it cannot bind
+        raise PolyarbError(
+            f"the dashboard API cannot listen on {settings.api_host}:{settings.api_port} "
+            "(in use?); set API_PORT, or API_ENABLED=false"
+        ) from None

@@ -1,0 +1,229 @@
+"""The README's path: `polyarb users add`, then `polyarb run --venue sim` serves the dashboard
+at a printed URL; log in with the code shown on the console, watch the engine, pause it."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from polyarb.cli import app
+from polyarb.config import KNOWN_PREFIXES
+
+CSRF = {"X-Requested-With": "polyarb"}
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(KNOWN_PREFIXES)}
+    for name in ("DRY_RUN", "REDIS_URL", "DATABASE_URL", "ALLOWED_EMAILS", "JWT_SECRET"):
+        env.pop(name, None)
+    env.update(DATA_DIR=str(tmp_path / "data"), **extra)
+    return env
+
+
+def _polyarb(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "polyarb", *args],
+        cwd=tmp_path,
+        env=_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_users_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    added = _polyarb(tmp_path, "users", "add", "Ops@Example.test", "--role", "operator")
+    assert added.returncode == 0, added.stderr
+    assert "added ops@example.test as operator" in added.stdout
+    assert "ALLOWED_EMAILS" in added.stdout  # it cannot log in until allowed
+    listed = _polyarb(tmp_path, "users", "list")
+    assert listed.stdout.split() == ["ops@example.test", "operator"]
+    # The rest in process (the same typer app; a process each costs seconds on a loaded box).
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    again = runner.invoke(app, ["users", "add", "ops@example.test"])
+    assert again.exit_code != 0
+    assert "already has an account" in str(again.exception)
+    bad_role = runner.invoke(app, ["users", "add", "x@example.test", "--role", "root"])
+    assert bad_role.exit_code == 2
+    assert "viewer, operator, admin" in bad_role.output
+    removed = runner.invoke(app, ["users", "remove", "ops@example.test"])
+    assert removed.exit_code == 0, removed.output
+    assert runner.invoke(app, ["users", "list"]).output.strip() == "no accounts"
+
+
+class Running:
+    """A `polyarb` process whose stderr is read line by line; SIGINT must stop it with 0."""
+
+    def __init__(self, tmp_path: Path, args: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "polyarb", *args],
+            cwd=tmp_path,
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.put(line)
+
+    def wait_for(self, pattern: str, timeout_s: float = 30) -> re.Match[str]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                match = re.search(pattern, self.lines.get(timeout=0.5))
+            except queue.Empty:
+                continue
+            if match:
+                return match
+        raise AssertionError(f"no line matching {pattern!r}")
+
+    def login(self, client: httpx.Client, email: str) -> dict[str, str]:
+        """Log in with the code printed on the console; the Cookie header of the session."""
+        attempt = client.post("/api/auth/otp/request", json={"email": email}).json()
+        code = self.wait_for(rf"login code for {re.escape(email)}: (\d{{6}})").group(1)
+        verified = client.post(
+            "/api/auth/otp/verify",
+            json={"email": email, "code": code, "attempt_id": attempt["attempt_id"]},
+        )
+        assert verified.status_code == 200, verified.text
+        client.cookies.clear()  # Secure cookies: sent by hand over plain http
+        jar = [h.split(";")[0] for h in verified.headers.get_list("set-cookie")]
+        return {"Cookie": "; ".join(jar)}
+
+    def __enter__(self) -> Running:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.process.send_signal(signal.SIGINT)
+        assert self.process.wait(timeout=30) == 0
+        self.reader.join(timeout=10)  # it ends at the pipe's end of file
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _poll(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout_s: float) -> Any:
+    deadline = time.monotonic() + timeout_s
+    value = fetch()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = fetch()
+    return value
+
+
+def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
+    email = "admin@example.test"
+    assert _polyarb(tmp_path, "users", "add", email, "--role", "admin").returncode == 0
+    port = _free_port()
+    env = _env(
+        tmp_path,
+        ALLOWED_EMAILS=email,
+        COMMAND_ADMINS=email,  # the engine authorizes the dashboard user's commands too
+        API_PORT=str(port),
+        JWT_SECRET="e2e-" + "s" * 60,
+        OTP_DELIVERY="console",
+    )
+    args = ["run", "--venue", "sim", "--no-display", "--duration", "60"]
+    with Running(tmp_path, args, env) as run:
+        url = run.wait_for(r"dashboard API at (http://\S+)").group(1)
+        assert url == f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, timeout=10, headers=CSRF) as client:
+            cookie = run.login(client, email)
+
+            def state() -> Any:
+                engines = client.get("/api/state", headers=cookie).json()["engines"]
+                return engines[0]["state"] if engines else None
+
+            current = _poll(state, lambda s: s is not None, 30)
+            assert current["status"] == "running"
+            assert client.get("/ready", headers=cookie).status_code == 200
+            # What the engine did is on the dashboard (issue 11 item 6).
+            markets = client.get("/api/markets", headers=cookie).json()
+            assert len(markets) == current["markets_tracked"]
+            assert all(m["question"] and m["outcomes"] for m in markets)
+            strategies = client.get("/api/strategies", headers=cookie).json()
+            sumto100 = next(s for s in strategies if s["name"] == "sumto100")
+            assert sumto100["params"]["min_edge"] == "0.003"
+            assert len(client.get("/api/pnl/equity", headers=cookie).json()) >= 1
+            questions = {m["condition_id"]: m["question"] for m in markets}
+            events = {m["event_id"] for m in markets if m["event_id"]}
+            seen = _poll(state, lambda s: bool(s["opportunities"]), 20)["opportunities"]
+            assert seen, "no open opportunity seen"
+            for opportunity in seen:  # labelled with the question, or the event's title
+                if opportunity["market"] in questions:
+                    assert opportunity["label"] == questions[opportunity["market"]]
+                else:
+                    assert opportunity["market"] in events
+                    assert opportunity["label"]
+            paused = client.post("/api/controls/pause", json={}, headers=cookie)
+            assert paused.status_code == 200, paused.text
+            assert [a["accepted"] for a in paused.json()["acks"]] == [True]
+            assert _poll(state, lambda s: s["status"] == "paused", 10)["status"] == "paused"
+
+
+def test_dashboard_needs_redis(tmp_path: Path) -> None:
+    result = _polyarb(tmp_path, "dashboard")
+    assert result.returncode == 2
+    assert "REDIS_URL is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.redis
+def test_dashboard_process_over_redis(tmp_path: Path, redis_url: str) -> None:
+    import redis
+
+    email = "viewer@example.test"
+    assert _polyarb(tmp_path, "users", "add", email).returncode == 0
+    port = _free_port()
+    prefix = f"polyarb-test-cli:{os.getpid()}-{port}:"
+    env = _env(
+        tmp_path,
+        REDIS_URL=redis_url,
+        API_KEY_PREFIX=prefix,
+        ALLOWED_EMAILS=email,
+        API_PORT=str(port),
+        JWT_SECRET="cli-" + "s" * 60,
+        OTP_DELIVERY="console",
+    )
+    store = redis.Redis.from_url(redis_url)
+    try:
+        with Running(tmp_path, ["dashboard"], env) as dashboard:
+            url = dashboard.wait_for(r"dashboard API at (http://\S+) ").group(1)
+            with httpx.Client(base_url=url, timeout=10, headers=CSRF) as client:
+                cookie = dashboard.login(client, email)
+                ready = client.get("/ready", headers=cookie).json()
+                assert (ready["database"], ready["login_store"]) == (True, True)
+            assert store.keys(prefix + "*"), "the login state lives in Redis under API_KEY_PREFIX"
+    finally:
+        for key in store.scan_iter(match=prefix + "*"):
+            store.delete(key)
+        store.close()
