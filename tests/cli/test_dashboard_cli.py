@@ -173,7 +173,9 @@ def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
             strategies = client.get("/api/strategies", headers=cookie).json()
             sumto100 = next(s for s in strategies if s["name"] == "sumto100")
             assert sumto100["params"]["min_edge"] == "0.003"
-            assert len(client.get("/api/pnl/equity", headers=cookie).json()) >= 1
+            # The first equity snapshot is written at start; the store's writer lands it soon.
+            equity = _poll(lambda: client.get("/api/pnl/equity", headers=cookie).json(), bool, 15)
+            assert len(equity) >= 1
             questions = {m["condition_id"]: m["question"] for m in markets}
             events = {m["event_id"] for m in markets if m["event_id"]}
             seen = _poll(state, lambda s: bool(s["opportunities"]), 20)["opportunities"]
