@@ -103,7 +103,6 @@ SECRET_FIELDS = (
 # they come with the live-execution work). They are marked "not yet used" in .env.example and
 # by `polyarb config`; a test keeps this list true.
 NOT_YET_USED = (
-    "app_env",
     "poly_private_key",
     "poly_api_key",
     "poly_api_secret",
