@@ -9,13 +9,13 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from polyarb.config import Settings, load_settings
 from polyarb.domain.trading import Signal
 from polyarb.engine.core import Engine
 from polyarb.engine.runner import run_replay_trading
 from polyarb.execution.base import ExecutionReport
-
-import pytest
 
 from .replaykit import (
     EPOCH_NS,
