@@ -21,6 +21,7 @@ from typing import NoReturn
 from urllib.parse import urlparse
 
 import pytest
+import structlog
 from tests.machine_guard import (
     SESSION_DB_PREFIX,
     postgres_differences,
@@ -88,9 +89,13 @@ def _machine_services_untouched() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Run every test in a temp dir so a developer's .env or data folder never leaks in."""
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Run every test in a temp dir so a developer's .env or data folder never leaks in; a
+    command run in-process (typer's CliRunner) configures structlog globally (``polyarb replay``
+    filters below warnings), so the defaults are restored after every test."""
     monkeypatch.chdir(tmp_path)
+    yield
+    structlog.reset_defaults()
 
 
 def _reachable(url: str, default_port: int) -> bool:

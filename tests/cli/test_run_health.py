@@ -138,7 +138,8 @@ def test_paper_run_is_observable_and_ready_follows_redis(
         assert set(body["checks"]) == {"engine", "trading", "feed", "database", "bus", "breakers"}
         assert body["checks"]["bus"]["status"] == "ok"
 
-        # Windows open every 4 s in the demo scenario: wait for a decision and its fills.
+        # The demo opens a window every 15 s (the first, a negRisk YES set, at 15 s): wait for a
+        # decision and its fills.
         def traded() -> Samples | None:
             samples = scrape(url)
             done = total(samples, "polyarb_fills_total") > 0
@@ -171,8 +172,13 @@ def test_paper_run_is_observable_and_ready_follows_redis(
         # Execution and ledger: paper orders filled, fees paid, equity near the start balance.
         assert total(m, "polyarb_orders_total", mode="paper") > 0
         assert total(m, "polyarb_fills_total", mode="paper") == total(m, "polyarb_fills_total")
-        assert total(m, "polyarb_fill_notional_dollars_total") > 0
-        assert total(m, "polyarb_fees_dollars_total") > 0
+        notional = total(m, "polyarb_fill_notional_dollars_total")
+        assert notional > 0
+        # The demo's first real windows (negRisk YES set, then conversion) are on event 0, an
+        # Elections event without fees (binary windows are torn views, never traded), so the
+        # fees may still be 0 here; they are exported, and bounded by the highest category rate
+        # (fee = rate x p(1 - p) x size <= 0.07 x notional).
+        assert 0 <= total(m, "polyarb_fees_dollars_total") <= 0.07 * notional
         assert 9_000 < total(m, "polyarb_equity_dollars") < 11_000
         assert total(m, "polyarb_exposure_dollars") >= 0
         # Bus, store, breakers.

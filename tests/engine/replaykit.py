@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from polyarb.config import Settings
 from polyarb.domain.clock import ReplayClock
 from polyarb.engine.core import Engine
@@ -37,6 +39,18 @@ def independent_books(engine: Engine) -> Engine:
         if isinstance(strategy, SetStrategy):
             strategy.independent_books = True
     return engine
+
+
+def replay_with_independent_books(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run_replay_trading`` builds its own engine: make it one whose binary strategies read
+    hand-made books as independent books (``independent_books``), for sizing tests that are
+    not about torn views. The replay path is otherwise the users' one."""
+    import polyarb.engine.runner as runner
+
+    def engine(*args: Any, **kwargs: Any) -> Engine:
+        return independent_books(Engine(*args, **kwargs))
+
+    monkeypatch.setattr(runner, "Engine", engine)
 
 
 def sim_driver(**config: Any) -> ScenarioDriver:

@@ -243,8 +243,18 @@ async def test_one_leg_fills_the_policy_acts_and_nothing_is_lost(
     elif policy == "complete":
         assert leg_risk.actions == ("complete",)
         assert (bought[no], merged) == (Decimal(100), Decimal(100))
-        assert ledger.realized_pnl == Decimal(100) - Decimal(45) - Decimal(55) - s.chain_tx_cost_usd
         assert ledger.positions() == []
+        # The completed set is locked until the event resolves: its cost (the chain transaction
+        # its redeem needs included) is realized then, not now.
+        [lock] = ledger.locked_sets()
+        assert (lock.qty, lock.cost) == (
+            Decimal(100),
+            Decimal(45) + Decimal(55) + s.chain_tx_cost_usd,
+        )
+        assert ledger.realized_pnl == 0
+        engine.on_resolved(first[0], yes, "Yes")
+        assert ledger.locked_sets() == []
+        assert ledger.realized_pnl == Decimal(100) - Decimal(45) - Decimal(55) - s.chain_tx_cost_usd
     else:
         assert leg_risk.actions == ("hold",)
         assert ledger.shares(yes) == Decimal(100)

@@ -5,6 +5,7 @@ opportunity outcome, never a trade."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,10 @@ async def test_an_edge_above_the_cap_is_an_error_event_and_never_traded(
     assert engine.counters.anomalies == 1
     [(source, kind, message)] = errors
     assert (source, kind) == ("strategy", "edge_anomaly")
-    assert "0.15" in message
+    # 15c a set on 100 sets, less the chain transaction (CHAIN_TX_COST_USD) spread over them.
+    reported = re.search(r"edge (\S+) per set", message)
+    assert reported is not None, message
+    assert Decimal(reported.group(1)) == (Decimal("0.15") * 100 - s.chain_tx_cost_usd) / 100
     # Seen again within the minute: counted, not reported again.
     await run.frame(
         EPOCH_NS + 500 * MS,

@@ -9,13 +9,25 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from polyarb.config import Settings, load_settings
 from polyarb.domain.trading import Signal
 from polyarb.engine.core import Engine
 from polyarb.engine.runner import run_replay_trading
 from polyarb.execution.base import ExecutionReport
 
-from .replaykit import EPOCH_NS, MS, EngineDriver, book, text, universe_of, write_recording
+from .replaykit import (
+    EPOCH_NS,
+    MS,
+    EngineDriver,
+    book,
+    independent_books,
+    replay_with_independent_books,
+    text,
+    universe_of,
+    write_recording,
+)
 
 
 def settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -42,9 +54,14 @@ def deep_window(cid: str, yes: str, no: str, ts_ms: int) -> str:
     )
 
 
-async def test_replay_buys_only_the_sets_that_make_money(tmp_path: Path, market: Any) -> None:
+async def test_replay_buys_only_the_sets_that_make_money(
+    tmp_path: Path, market: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The seed's average rule bought 188.67 sets here (the average still cleared 0.3 %) and lost
-    5c on each of the last 108.67; the marginal rule buys 80 and keeps the whole edge."""
+    5c on each of the last 108.67; the marginal rule buys 80 and keeps the whole edge. The
+    hand-made YES and NO books are independent (not one matching book): the torn-view guard is
+    off for this sizing test."""
+    replay_with_independent_books(monkeypatch)
     driver, m = market
     cid, (yes, no) = m.condition_id, m.token_ids
     frames = [(EPOCH_NS, deep_window(cid, yes, no, EPOCH_NS // MS))]
@@ -100,6 +117,7 @@ def without_fee_data(raw_markets: list[dict[str, Any]], cid: str) -> list[dict[s
 
 async def _trade_window(s: Settings, raw: list[dict[str, Any]], cid: str, yes: str, no: str) -> Any:
     run = EngineDriver(s, universe_of(raw, s))
+    independent_books(run.engine)  # hand-made books: a fee test, not a torn-view test
     reports: list[tuple[ExecutionReport, Signal]] = []
     run.engine.trade_sinks.append(lambda report, signal: reports.append((report, signal)))
     await run.frame(EPOCH_NS, window(cid, yes, no, EPOCH_NS // MS))

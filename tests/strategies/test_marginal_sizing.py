@@ -188,7 +188,7 @@ def test_marginal_sets_that_cost_more_than_a_dollar_are_not_bought() -> None:
         min_liquidity=Decimal(5),
         chain_tx_cost_usd=Decimal(0),
     )
-    strategy = SumTo100(config)
+    strategy = SumTo100(config, independent_books=True)  # sizing on hand-made books
     strategy.set_universe([binary_market()], [])
     view = FakeView().add(
         make_book("cond-1-yes", [("0.40", "40"), ("0.45", "40"), ("0.55", "200")]),
@@ -234,7 +234,7 @@ def test_a_trade_must_cover_the_chain_transaction_and_the_minimum_profit() -> No
             min_profit_usd=Decimal(min_profit),
             chain_tx_cost_usd=Decimal(chain),
         )
-        strategy = SumTo100(config)
+        strategy = SumTo100(config, independent_books=True)  # sizing on hand-made books
         strategy.set_universe([binary_market()], [])
         view = FakeView().add(make_book("cond-1-yes", asks[0]), make_book("cond-1-no", asks[1]))
         signals = strategy.on_book(view, {"cond-1"}, view.now)

@@ -127,3 +127,19 @@ def test_on_by_default_and_configured_by_its_own_settings(
     [strategy] = [s for s in build_enabled(settings) if s.name == "neg_risk_convert"]
     assert isinstance(strategy, NegRiskConvert)
     assert strategy.config.min_edge == D("0.02")
+
+
+def test_the_edge_cap_is_a_fraction_of_the_n_minus_one_dollars_a_set_pays() -> None:
+    """NEGRISK_MAX_EDGE (0.10) caps a three-outcome conversion at 0.10 x 2 = $0.20 a set."""
+    # 0.55 + 0.60 + 0.60 = 1.75 for $2: 0.25 a set (12.5 % of the payout), an anomaly.
+    strategy, view = setup([[("0.55", "100")], [("0.60", "100")], [("0.60", "100")]])
+    assert strategy.on_book(view, {"ev"}, NOW) == []
+    [sighting] = strategy.last_sightings
+    assert sighting.held_back == "anomaly"
+    assert sighting.edge == (D(200) - D(175) - CHAIN) / 100
+    assert strategy.stats()["anomaly"] == 1
+    # The same books under a 15 % cap (0.30 a set) are traded.
+    config = NegRiskConvertConfig(max_edge=D("0.15"))
+    strategy, view = setup([[("0.55", "100")], [("0.60", "100")], [("0.60", "100")]], config)
+    [signal] = strategy.on_book(view, {"ev"}, NOW)
+    assert signal.edge == (D(200) - D(175) - CHAIN) / 100

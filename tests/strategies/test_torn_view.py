@@ -121,15 +121,21 @@ def test_an_edge_above_the_sanity_cap_is_an_anomaly_never_a_signal() -> None:
             )
         )
 
+    # The edge is per set after the chain transaction (CHAIN_TX_COST_USD) spread over the sets.
+    sets = strategy.config.max_position  # the books are deeper (DEPTH)
+    assert sets < Decimal(DEPTH)
+    chain = strategy.config.chain_tx_cost_usd
+    assert chain > 0
     # 0.25 + 0.30 + 0.30 = 0.85: a 15 % edge, above the 10 % cap.
     assert strategy.on_book(view(("0.25", "0.30", "0.30")), {"ev"}, NOW) == []
     [sighting] = strategy.last_sightings
     assert sighting.held_back == ANOMALY
-    assert sighting.edge == Decimal("0.15")
+    assert sighting.size == sets
+    assert sighting.edge == (Decimal("0.15") * sets - chain) / sets
     assert strategy.stats()[ANOMALY] == 1
     # 0.30 + 0.30 + 0.32 = 0.92: 8 %, under the cap: traded.
     [signal] = strategy.on_book(view(("0.30", "0.30", "0.32")), {"ev"}, NOW + 1)
-    assert signal.edge == Decimal("0.08")
+    assert signal.edge == (Decimal("0.08") * sets - chain) / sets
 
 
 def test_the_cap_applies_to_binary_strategies_too() -> None:

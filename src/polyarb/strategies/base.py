@@ -279,7 +279,7 @@ class NegRiskConvertConfig(StrategyConfig):
     min_edge: Decimal = Decimal("0.005")
     min_profit_usd: Decimal = Decimal("0.05")  # expected profit of a trade, after the chain cost
     chain_tx_cost_usd: Decimal = CHAIN_TX_COST_USD  # the convertPositions transaction
-    max_edge: Decimal = Decimal("0.10")  # $ a set: above it an anomaly (NEGRISK_MAX_EDGE)
+    max_edge: Decimal = Decimal("0.10")  # x (n - 1) $ a set: above it an anomaly (NEGRISK_MAX_EDGE)
     max_position: Decimal = Decimal(100)  # sets
     max_notional: Decimal = Decimal(200)  # USD the NO set costs, fees included
     min_liquidity: Decimal = Decimal(10)  # sets

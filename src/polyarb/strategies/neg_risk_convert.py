@@ -86,7 +86,8 @@ class NegRiskConvert(SetStrategy[NegRiskConvertConfig]):
                     chain_cost=config.chain_tx_cost_usd,
                     min_sets=max(config.min_liquidity, *(m.min_order_size for m, _ in legs)),
                 )
-                targets.append(SetTarget(event.event_id, tuple(legs), fees, bounds))
+                # The edge cap is relative to what a set pays (n - 1 dollars), as for a YES set.
+                targets.append(SetTarget(event.event_id, tuple(legs), fees, bounds, payout=n - 1))
         return targets
 
     def _fresh_books(

@@ -12,8 +12,9 @@ Two guards stand between an apparent edge and a signal (docs/architecture.md, "T
   complete set below $1; YES ask + NO ask < 1 can only be a torn or stale view. A target marked
   ``mirrored`` whose books show an edge but disagree is a ``torn_view``: never traded, reported
   with the tokens to refresh (the engine asks the feed for fresh REST snapshots).
-- **Edge sanity cap.** An edge above ``max_edge`` is an ``anomaly`` (bad data, a market about to
-  resolve, a missing outcome), reported and never traded.
+- **Edge sanity cap.** An edge above ``max_edge`` (a fraction of what one set pays: dollars a set
+  for a set paying $1, ``max_edge x (n - 1)`` for a conversion paying n - 1) is an ``anomaly``
+  (bad data, a market about to resolve, a missing outcome), reported and never traded.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class SetTarget:
     bounds: SetBounds
     token_ids: tuple[str, ...] = ()
     mirrored: bool = False  # a binary market: its two books are one matching book
+    payout: int = 1  # dollars one set pays (n - 1 for a negRisk conversion): scales the edge cap
 
     def __post_init__(self) -> None:
         if not self.token_ids:
@@ -317,7 +319,7 @@ class SetStrategy(Generic[ConfigT]):
             candidate = self._evaluate(target, books)
             if candidate is None:
                 continue
-            if max_edge is not None and candidate.edge > max_edge:
+            if max_edge is not None and candidate.edge > max_edge * target.payout:
                 self._count(ANOMALY)
                 held.append(
                     Sighting(
