@@ -3,6 +3,7 @@ at a printed URL; log in with the code shown on the console, watch the engine, p
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -229,3 +230,30 @@ def test_dashboard_process_over_redis(tmp_path: Path, redis_url: str) -> None:
         for key in store.scan_iter(match=prefix + "*"):
             store.delete(key)
         store.close()
+
+
+def test_a_dashboard_port_in_use_leaves_trading_running(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _polyarb(
+            tmp_path,
+            "run",
+            "--venue",
+            "sim",
+            "--duration",
+            "3",
+            "--json",
+            "--no-display",
+            API_PORT=str(port),
+            HEALTH_PORT="0",
+        )
+    # uvicorn answers a failed bind with sys.exit, which would have ended the engine's loop.
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"dashboard not started: the dashboard API cannot listen on 127.0.0.1:{port}" in (
+        result.stderr
+    )
+    assert json.loads(result.stdout)["frames"] > 0  # the engine traded on to its end

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Callable, Generator
 
 import uvicorn
@@ -58,16 +59,35 @@ def bound_url(server: uvicorn.Server, settings: Settings) -> str:
 async def serve(
     server: uvicorn.Server, settings: Settings, on_started: Callable[[str], None]
 ) -> None:
-    """Run until ``server.should_exit``; ``on_started`` gets the URL once it listens."""
-    task = asyncio.create_task(server.serve())
+    """Run until ``server.should_exit``; ``on_started`` gets the URL once it listens. A port in
+    use is a ``PolyarbError``: the socket is bound here, because uvicorn answers a failed bind
+    with ``sys.exit``, which an asyncio task re-raises out of the event loop (it would stop the
+    engine that hosts the embedded dashboard)."""
+    listener = _bind(server.config.host, server.config.port)
+    task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn has no event)
         await asyncio.sleep(0.02)
     if server.started:
         on_started(bound_url(server, settings))
     try:
         await task
-    except SystemExit:  # uvicorn exits when it cannot bind
+    except SystemExit:  # uvicorn exits when it cannot start
         raise PolyarbError(
             f"the dashboard API cannot listen on {settings.api_host}:{settings.api_port} "
             "(in use?); set API_PORT, or API_ENABLED=false"
         ) from None
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise PolyarbError(
+            f"the dashboard API cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "set API_PORT, or API_ENABLED=false"
+        ) from None
+    return listener

@@ -6,22 +6,24 @@ import asyncio
 import contextlib
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import typer
-import uvicorn
 
-from polyarb.api.app import create_app
-from polyarb.api.context import ApiContext, build_context
-from polyarb.api.server import make_server, serve
-from polyarb.bus import Bus, default_instance_id, make_bus
 from polyarb.cli import app
 from polyarb.cli.common import settings_or_exit
-from polyarb.config import Settings
+from polyarb.domain.accounts import ROLES
 from polyarb.domain.errors import PolyarbError
-from polyarb.domain.trading import Mode
-from polyarb.store import StoreQueries, resolve_database_url
-from polyarb.store.admin import ensure_database
-from polyarb.store.users import ROLES, UserExists, UserStore
+
+# The API, the store and uvicorn are imported by the commands that use them: `polyarb --help`
+# and the other commands start without them (bench/bench_cli_start.py).
+if TYPE_CHECKING:
+    import uvicorn
+
+    from polyarb.api.context import ApiContext
+    from polyarb.bus import Bus
+    from polyarb.config import Settings
+
 
 users_app = typer.Typer(help="Dashboard accounts: who may log in, with which role.")
 app.add_typer(users_app, name="users")
@@ -33,9 +35,14 @@ def _announce(url: str) -> None:
 
 def dashboard_context(settings: Settings, bus: Bus) -> ApiContext:
     """The API's parts over the configured database (its own connection pools)."""
+    from polyarb.api.context import build_context
+    from polyarb.bus.signing import command_key
+    from polyarb.domain.trading import Mode
+    from polyarb.store import StoreQueries, resolve_database_url
+    from polyarb.store.users import UserStore
+
     url = resolve_database_url(settings.database_url, settings.data_dir)
     mode = Mode(settings.mode)
-    from polyarb.bus.signing import command_key
 
     configured = settings.command_secret
     return build_context(
@@ -52,6 +59,12 @@ def dashboard_context(settings: Settings, bus: Bus) -> ApiContext:
 
 
 async def run_dashboard(settings: Settings) -> None:
+    from polyarb.api.app import create_app
+    from polyarb.api.server import make_server, serve
+    from polyarb.bus import default_instance_id, make_bus
+    from polyarb.store import resolve_database_url
+    from polyarb.store.admin import ensure_database
+
     url = resolve_database_url(settings.database_url, settings.data_dir)
     await ensure_database(url, auto_upgrade=settings.db_auto_upgrade)
     bus = make_bus(settings.redis_url, f"{settings.instance_id or default_instance_id()}-dashboard")
@@ -86,6 +99,10 @@ def dashboard_command() -> None:
 
 
 async def _users(settings: Settings, action: str, email: str = "", role: str = "") -> str:
+    from polyarb.store import resolve_database_url
+    from polyarb.store.admin import ensure_database
+    from polyarb.store.users import UserExists, UserStore
+
     url = resolve_database_url(settings.database_url, settings.data_dir)
     await ensure_database(url, auto_upgrade=settings.db_auto_upgrade)
     users = UserStore.open(url)

@@ -176,24 +176,19 @@ async def _embedded_dashboard(
         servers.append(server)
         await serve(server, settings, _announce)
     except PolyarbError as exc:
-        _stderr().print(f"polyarb: dashboard not started: {exc}", markup=False, highlight=False)
+        structlog.get_logger(__name__).error(f"dashboard not started: {exc}")
     except Exception:
         structlog.get_logger(__name__).exception("dashboard API failed; trading continues")
     finally:
         await bus.close()
 
 
-def _stderr() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
 def _announce(url: str) -> None:
-    _stderr().print(
-        f"dashboard API at {url} (log in with a code: see docs/api.md)",
-        markup=False,
-        highlight=False,
+    # A log line, so that LOG_FORMAT=json keeps stderr pure JSON.
+    import structlog
+
+    structlog.get_logger(__name__).info(
+        f"dashboard API at {url}", url=url, login="a one-time code: see docs/api.md"
     )
 
 
