@@ -11,6 +11,10 @@ decision path is the same). Printed, from the same run:
                      the frame to polyarb (the feed's recv_ns) until the order command is issued
                      (Engine._dispatch, just before execution is called); all samples, and only
                      those triggered by a frame (the timer's re-evaluations are stamped "now")
+  publish -> recv    the wire: from the simulator publishing a frame (MarketChannel fan-out to
+                     the connections' queues) until the feed's recv_ns, both wall clock; this is
+                     where Nagle's algorithm showed (tens of ms) before the sockets had
+                     TCP_NODELAY. Not part of tick-to-decision, which starts at recv_ns
   decode + book      BookStore.on_frame alone on the frames recorded by the feed's on_frame
                      callback in that run: all frames, and the frames that led to a decision
   engine.on_frame    the same frames replayed through a fresh Engine (ReplayClock): decode +
@@ -102,6 +106,23 @@ class LiveRun:
         self.universe: Universe | None = None
         self.settings: Settings | None = None
         self.scrape_ns: list[int] = []
+        self.published_ns: dict[str, int] = {}  # frame text -> when the simulator published it
+
+    def watch_publishing(self, sim: SimServer) -> None:
+        """Stamp each frame as the simulator's channel fans it out (wall clock, like recv_ns)."""
+        fan_out = sim.channel._fan_out
+        published, now = self.published_ns, time.time_ns
+
+        def stamped(text: str, assets: tuple[str, ...]) -> None:
+            published.setdefault(text, now())
+            fan_out(text, assets)
+
+        sim.channel._fan_out = stamped  # type: ignore[method-assign]
+
+    def wire_ns(self) -> list[int]:
+        """publish -> recv per received frame the simulator published (not the snapshots)."""
+        published = self.published_ns
+        return [recv - published[raw] for recv, raw in self.frames if raw in published]
 
     def on_frame(self, recv_ns: int, raw: str) -> None:
         self.frames.append((recv_ns, raw))
@@ -116,6 +137,7 @@ async def live(
 ) -> LiveRun:
     run = LiveRun()
     async with SimServer(scenario) as sim:
+        run.watch_publishing(sim)
         settings = bench_settings(data_dir, sim)
         async with GammaClient(sim.gamma_url, timeout_s=10) as gamma:
             universe = await discover(gamma, MarketFilter.from_settings(settings))
@@ -369,6 +391,7 @@ def main() -> None:
     )
     print(f"tick-to-decision, all          {percentiles(samples)}")
     print(f"tick-to-decision, frame-driven {percentiles(by_frame)}")
+    print(f"sim publish -> feed recv       {percentiles(run.wire_ns())}")
     print(f"decode + book, all frames      {percentiles(book_ns)}")
     print(f"decode + book, decision frames {percentiles(decision_book_ns)}")
     print(f"engine.on_frame, all frames    {percentiles(engine_ns)}")

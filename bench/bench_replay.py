@@ -7,6 +7,9 @@ loads its frames into memory, then times, in the same run:
   json.loads           json.loads(raw) for every frame (the floor any Python consumer pays)
   decode+books         BookStore.on_frame(raw, recv_ns) for every frame (typed decode + books)
   replay from disk     marketdata.replay.replay() end to end (gzip + line decoding included)
+    reading: gunzip    of that, inflating the frames files and splitting the lines
+    reading: + lines   of that, the whole RecordingReader (gunzip + decoding each JSON line's
+                       {"recv_ns", "raw"} wrapper): the wrapper's share is the difference
 
 and prints frames/s and book events/s for each (per CPU second of this process, best of
 ``--repeat`` interleaved runs) and the ratio decode+books / json.loads.
@@ -36,7 +39,13 @@ from pathlib import Path
 import orjson
 
 from polyarb.marketdata.books import BookStore
-from polyarb.marketdata.recorder import Recorder, iter_recording
+from polyarb.marketdata.recorder import (
+    Recorder,
+    RecordingReader,
+    _gunzip_lines,
+    frame_files,
+    iter_recording,
+)
 from polyarb.marketdata.replay import replay
 
 TICK_CHOICES = (100, 100, 100, 100, 10)  # 0.01 mostly, some 0.001 markets (1e-4 units)
@@ -296,6 +305,19 @@ def main() -> int:
         book_events = stats.book_events
         t_replay = min(_timed(lambda: replay(out, BookStore())) for _ in range(args.repeat))
 
+        def gunzip_only() -> None:
+            for file in frame_files(out):
+                with file.open("rb") as disk:
+                    for _ in _gunzip_lines(disk) if file.suffix == ".gz" else disk:
+                        pass
+
+        def reader_only() -> None:
+            for _ in RecordingReader(out):
+                pass
+
+        t_gunzip = min(_timed(gunzip_only) for _ in range(args.repeat))
+        t_reader = min(_timed(reader_only) for _ in range(args.repeat))
+
         kinds = ", ".join(f"{k} {v:,}" for k, v in stats.events_by_type.items() if v)
         print(f"events: {stats.events:,} ({kinds})")
         print(
@@ -308,12 +330,15 @@ def main() -> int:
             ("json.loads alone", t_json),
             ("decode+books", t_books),
             ("replay from disk", t_replay),
+            ("  reading: gunzip", t_gunzip),
+            ("  reading: + lines", t_reader),
         ):
             print(
                 f"{name:22s}{n / seconds:12,.0f}{book_events / seconds:16,.0f}"
                 f"{seconds / n * 1e6:10.2f}"
             )
         ratio = t_json / t_books
+        print(f"replay from disk / json.loads time: {t_replay / t_json:.2f}x")
         print(f"ratio decode+books / json.loads: {ratio:.2f}  (target >= 0.5, goal ~1.0)")
         print(
             f"book events/s target >= 100,000: "

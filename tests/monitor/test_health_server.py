@@ -3,6 +3,7 @@ and a port already taken refused at start with a message naming ``HEALTH_PORT``.
 
 from __future__ import annotations
 
+import asyncio.base_events
 import socket
 
 import httpx
@@ -64,3 +65,22 @@ async def test_a_taken_port_is_refused_with_the_setting_named() -> None:
         server = HealthServer(list, CollectorRegistry(), port=port)
         with pytest.raises(OSError, match=f"HEALTH_PORT: cannot listen on 127.0.0.1:{port}"):
             await server.start()
+
+
+async def test_accepted_connections_have_nodelay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scrape answer is not held back by Nagle's algorithm: the socket the server accepted for
+    a real request has TCP_NODELAY (asyncio's own setting switched off: polyarb's is checked)."""
+    monkeypatch.setattr(asyncio.base_events, "_set_nodelay", lambda sock: None)
+    server = HealthServer(lambda: [Check.ok("engine", "running")], CollectorRegistry(), port=0)
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
+            assert (await http.get("/health")).status_code == 200
+            uvicorn_server = server._server
+            assert uvicorn_server is not None
+            connections = list(uvicorn_server.server_state.connections)  # kept alive
+            assert len(connections) == 1
+            accepted = connections[0].transport.get_extra_info("socket")  # type: ignore[attr-defined]
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        await server.stop()

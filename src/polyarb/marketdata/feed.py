@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -385,6 +386,7 @@ class MarketFeed:
                 open_timeout=OPEN_TIMEOUT_S,
                 close_timeout=CLOSE_TIMEOUT_S,
             ) as ws:
+                _no_delay(ws)
                 try:
                     return await self._consume(ws, shard)
                 except asyncio.CancelledError:
@@ -786,6 +788,16 @@ def token_messages(raw: str, token_id: str) -> bytes | None:
         elif item.get("asset_id") == token_id:  # the legacy one-asset format
             out.append(item)
     return _encoder.encode(out) if out else None
+
+
+def _no_delay(ws: ClientConnection) -> None:
+    """Frames go out as soon as they are written (the PING, subscriptions): no Nagle delay.
+
+    asyncio sets TCP_NODELAY itself on sockets it connects, but not on every socket it may be
+    handed (a socket whose ``proto`` is 0, other event loops): set it here, explicitly."""
+    sock = ws.transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -133,9 +133,13 @@ class SimServer:
         if self._serve_task is not None:
             raise RuntimeError("SimServer already started")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on each accepted connection only
+        # when the socket says it is TCP (accepted sockets copy the listener's proto). Without
+        # it Nagle's algorithm holds small frames back for the peer's delayed ACK (~40 ms).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind((self.host, self.requested_port))
         except OSError:
             sock.close()
