@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -20,7 +21,11 @@ from polyarb.cli.common import settings_or_exit
 from polyarb.domain.errors import PolyarbError
 
 if TYPE_CHECKING:
-    from polyarb.store.reports import DailyReport, ValidationReport
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from polyarb.store.reports import ValidationReport
+
+T = TypeVar("T")
 
 report_app = typer.Typer(
     name="report",
@@ -57,6 +62,25 @@ def _url_and_mode() -> tuple[str, str, Any]:
         _fail(exc)
     _require_schema(url)
     return url, settings.mode, settings
+
+
+def _run_report(url: str, make: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """``make(engine)`` on a fresh engine for ``url``, disposed after; a store error is one line."""
+    import asyncio
+
+    from polyarb.store.database import create_engine
+
+    async def run() -> T:
+        engine = create_engine(url)
+        try:
+            return await make(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except PolyarbError as exc:
+        _fail(exc)
 
 
 def _money(value: object) -> str:
@@ -96,10 +120,7 @@ def validation_command(
     ] = None,
 ) -> None:
     """The seed's Phase 8 paper-trading validation report, with its criteria met / not met."""
-    import asyncio
-
     from polyarb.domain.trading import Mode
-    from polyarb.store.database import create_engine
     from polyarb.store.reports import validation_report
 
     seconds = parse_since(since)
@@ -107,24 +128,17 @@ def validation_command(
     until_ns = time.time_ns()
     since_ns = until_ns - seconds * 1_000_000_000
 
-    async def run() -> ValidationReport:
-        engine = create_engine(url)
-        try:
-            return await validation_report(
-                engine,
-                Mode(mode),
-                since_ns=since_ns,
-                until_ns=until_ns,
-                paper_latency_ms=settings.paper_latency_ms,
-                max_daily_loss=settings.risk_max_daily_loss,
-            )
-        finally:
-            await engine.dispose()
-
-    try:
-        report = asyncio.run(run())
-    except PolyarbError as exc:
-        _fail(exc)
+    report = _run_report(
+        url,
+        lambda engine: validation_report(
+            engine,
+            Mode(mode),
+            since_ns=since_ns,
+            until_ns=until_ns,
+            paper_latency_ms=settings.paper_latency_ms,
+            max_daily_loss=settings.risk_max_daily_loss,
+        ),
+    )
     if html is not None:
         from polyarb.cli.report_html import render_validation_html
 
@@ -205,10 +219,7 @@ def daily_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (amounts as text).")] = False,
 ) -> None:
     """Per strategy and total for one UTC day: realized, fees, merges, trades, opportunities."""
-    import asyncio
-
     from polyarb.domain.trading import Mode
-    from polyarb.store.database import create_engine
     from polyarb.store.reports import daily_report
 
     if day is None:
@@ -220,17 +231,8 @@ def daily_command(
             _fail(f"--date {day!r}: expected YYYY-MM-DD")
     url, mode, _settings = _url_and_mode()
 
-    async def run() -> DailyReport:
-        engine = create_engine(url)
-        try:
-            return await daily_report(engine, Mode(mode), day)
-        finally:
-            await engine.dispose()
-
-    try:
-        report = asyncio.run(run())
-    except PolyarbError as exc:
-        _fail(exc)
+    chosen = day
+    report = _run_report(url, lambda engine: daily_report(engine, Mode(mode), chosen))
     if as_json:
         typer.echo(json.dumps(_jsonable(report), indent=2))
         return
@@ -251,21 +253,7 @@ def daily_command(
     rows = [
         (
             x.strategy or "TOTAL",
-            *(
-                _money(v)
-                for v in (
-                    x.realized,
-                    x.fees,
-                    x.trades,
-                    x.merges,
-                    x.merged_sets,
-                    x.conversions,
-                    x.converted_sets,
-                    x.seen,
-                    x.taken,
-                    x.missed,
-                )
-            ),
+            *(_money(v) for v in x.amounts()),
         )
         for x in report.lines
     ]

@@ -126,6 +126,21 @@ class DailyLine:
     taken: int
     missed: int
 
+    def amounts(self) -> tuple[Decimal | int, ...]:
+        """Every column but the strategy, in order."""
+        return (
+            self.realized,
+            self.fees,
+            self.trades,
+            self.merges,
+            self.merged_sets,
+            self.conversions,
+            self.converted_sets,
+            self.seen,
+            self.taken,
+            self.missed,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class DailyReport:
@@ -464,17 +479,5 @@ async def daily_report(engine: AsyncEngine, mode: Mode, day: str) -> DailyReport
 def _sum_lines(lines: Iterable[DailyLine]) -> list[Any]:
     out: list[Any] = [ZERO, ZERO, 0, 0, ZERO, 0, ZERO, 0, 0, 0]
     for x in lines:
-        values = (
-            x.realized,
-            x.fees,
-            x.trades,
-            x.merges,
-            x.merged_sets,
-            x.conversions,
-            x.converted_sets,
-            x.seen,
-            x.taken,
-            x.missed,
-        )
-        out = [a + b for a, b in zip(out, values, strict=True)]
+        out = [a + b for a, b in zip(out, x.amounts(), strict=True)]
     return out
