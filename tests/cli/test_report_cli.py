@@ -138,7 +138,10 @@ def test_validation_pnl_equals_recomputation_from_rows(paper_run: PaperRun) -> N
         assert line["denied"] == sum(o.startswith("denied:") for o in mine)
         sent = sum(o in ("taken", "filled", "partial", "failed") for o in mine)
         assert line["submitted"] == sent
-        assert line["ratio"] == (None if not sent else line["ratio"])
+        if sent:
+            assert Decimal(line["ratio"]) == Decimal(mine.count("filled")) / sent
+        else:
+            assert line["ratio"] is None
     assert sum(x["signals"] for x in report["fill_ratios"]) == len(signals)
 
     # missed reasons: opportunities that were never sent, by outcome
