@@ -152,7 +152,11 @@ class DailyReport:
 # --- ledger -----------------------------------------------------------------------------------
 
 
-async def _events(conn: AsyncConnection, mode: Mode) -> tuple[list[Any], list[Any], list[Any]]:
+Events = tuple[list[Any], list[Any], list[Any]]  # fills, merges, resolutions
+Mark = tuple[dict[str, Decimal], dict[str, Decimal]]  # realized, fees per strategy
+
+
+async def _events(conn: AsyncConnection, mode: Mode) -> Events:
     return (
         await read_fills(conn, mode),
         await read_merges(conn, mode),
@@ -160,18 +164,30 @@ async def _events(conn: AsyncConnection, mode: Mode) -> tuple[list[Any], list[An
     )
 
 
-def _ledger_at(events: tuple[list[Any], list[Any], list[Any]], before_ns: int) -> Ledger:
-    fills, merges, resolutions = ([e for e in group if e.ts_ns < before_ns] for group in events)
-    return Ledger.recompute(fills, merges, resolutions)
+def _marks(events: Events, boundaries: Iterable[int]) -> dict[int, Mark]:
+    """Realized P&L and fees per strategy from the events before each boundary: one replay in
+    time order (fills, then merges, then resolutions at equal timestamps, as
+    ``Ledger.recompute``)."""
+    ordered = sorted(
+        ((e.ts_ns, rank, i, e) for rank, group in enumerate(events) for i, e in enumerate(group)),
+        key=lambda item: item[:3],
+    )
+    ledger = Ledger()
+    out: dict[int, Mark] = {}
+    position = 0
+    for boundary in sorted(set(boundaries)):
+        while position < len(ordered) and ordered[position][0] < boundary:
+            ledger.apply(ordered[position][3])
+            position += 1
+        out[boundary] = (ledger.pnl_by_strategy(), ledger.fees_by_strategy())
+    return out
 
 
 def _window_pnl(
-    events: tuple[list[Any], list[Any], list[Any]], since_ns: int, until_ns: int
+    events: Events, marks: dict[int, Mark], since_ns: int, until_ns: int
 ) -> dict[str, tuple[Decimal, Decimal]]:
-    """Per strategy, (realized, fees) over ``[since_ns, until_ns)``."""
-    start, end = _ledger_at(events, since_ns), _ledger_at(events, until_ns)
-    r0, f0 = start.pnl_by_strategy(), start.fees_by_strategy()
-    r1, f1 = end.pnl_by_strategy(), end.fees_by_strategy()
+    """Per strategy, (realized, fees) over ``[since_ns, until_ns)`` (both in ``marks``)."""
+    (r0, f0), (r1, f1) = marks[since_ns], marks[until_ns]
     touched: set[str] = {
         e.strategy for group in events[:2] for e in group if since_ns <= e.ts_ns < until_ns
     }
@@ -248,8 +264,20 @@ async def validation_report(
             )
         ]
 
-    # P&L per strategy, from the ledger replay
-    window = _window_pnl(events, since_ns, until_ns)
+    # P&L per strategy and per UTC day touched by the window, from one ledger replay
+    days = sorted(
+        {day_of(x.ts_ns) for group in events for x in group if since_ns <= x.ts_ns < until_ns}
+    )
+    day_bounds = [
+        (
+            day.isoformat(),
+            max(_day_start_ns(day.isoformat()), since_ns),
+            min(_day_start_ns(day.isoformat()) + 24 * NS_PER_HOUR, until_ns),
+        )
+        for day in days
+    ]
+    marks = _marks(events, [since_ns, until_ns, *(b for _, *bs in day_bounds for b in bs)])
+    window = _window_pnl(events, marks, since_ns, until_ns)
     volume: dict[str, tuple[int, Decimal]] = {}
     for f in window_fills:
         n, v = volume.get(f.strategy, (0, ZERO))
@@ -260,17 +288,11 @@ async def validation_report(
     total_realized = sum((p.realized for p in pnl), ZERO)
     total_fees = sum((p.fees for p in pnl), ZERO)
 
-    # worst UTC day of the window (whole days touched by it)
-    by_day: dict[str, Decimal] = {}
-    days = sorted(
-        {day_of(x.ts_ns) for group in events for x in group if since_ns <= x.ts_ns < until_ns}
-    )
-    for day in days:
-        start_ns = _day_start_ns(day.isoformat())
-        day_pnl = _window_pnl(
-            events, max(start_ns, since_ns), min(start_ns + 24 * NS_PER_HOUR, until_ns)
-        )
-        by_day[day.isoformat()] = sum((r for r, _ in day_pnl.values()), ZERO)
+    # worst UTC day of the window (the part of each day inside it)
+    by_day = {
+        day: sum((r for r, _ in _window_pnl(events, marks, start, end).values()), ZERO)
+        for day, start, end in day_bounds
+    }
     worst_day = min(by_day.items(), key=lambda kv: kv[1]) if by_day else None
 
     # fill ratio
@@ -443,7 +465,7 @@ async def daily_report(engine: AsyncEngine, mode: Mode, day: str) -> DailyReport
                 )
             )
         )
-    pnl = _window_pnl(events, start_ns, end_ns)
+    pnl = _window_pnl(events, _marks(events, (start_ns, end_ns)), start_ns, end_ns)
     acc: dict[str, list[Any]] = {}
 
     def line(strategy: str) -> list[Any]:
