@@ -302,3 +302,72 @@ def test_postgres_gives_the_same_report(paper_run: PaperRun, postgres_copy: str)
         assert on_pg[key] == on_sqlite[key], key
     assert len(on_pg["equity"]) == len(on_sqlite["equity"])
     assert [c["met"] for c in on_pg["criteria"]] == [c["met"] for c in on_sqlite["criteria"]]
+
+
+def test_window_and_worst_day_on_fills_across_days(tmp_path: Path) -> None:
+    """Fills placed hours apart: ``--since`` cuts between a buy and its sell (the cost basis
+    comes from before the window, the realized P&L falls inside it), and the worst day is the
+    one with the loss."""
+    data = tmp_path / "data"
+    upgrade = polyarb(tmp_path, "db", "upgrade", DATA_DIR=str(data))
+    assert upgrade.returncode == 0, upgrade.stderr
+    now = int(datetime.now(UTC).timestamp()) * 10**9
+    hour = 3_600 * 10**9
+    # (hours ago, strategy, token, side, price, size, fee)
+    trades = [
+        (60, "sumto100", "t1", "BUY", "0.40", "10", "0.02"),
+        (40, "sumto100", "t1", "SELL", "0.30", "4", "0.01"),  # -0.4 - 0.01 - 4/10 x 0.02
+        (30, "clipper", "t2", "BUY", "0.55", "3", "0"),
+        (2, "sumto100", "t1", "SELL", "0.70", "6", "0.03"),  # +1.8 - 0.03 - 6/10 x 0.02
+        (1, "clipper", "t2", "SELL", "0.50", "3", "0.004"),  # -0.15 - 0.004
+    ]
+    conn = sqlite3.connect(data / "polyarb.db")
+    try:
+        for n, (ago, strategy, token, side, price, size, fee) in enumerate(trades):
+            cid = f"order-{n}"
+            conn.execute(
+                "INSERT INTO fills (fill_id, client_order_id, mode, strategy, market, token_id,"
+                " side, price, size, fee, liquidity, ts_ns) VALUES (?, ?, 'paper', ?, 'm', ?, ?,"
+                " ?, ?, ?, 'taker', ?)",
+                (f"fill-{n}", cid, strategy, token, side, price, size, fee, now - ago * hour),
+            )
+            conn.execute(
+                "INSERT INTO orders (client_id, signal_id, mode, strategy, market, token_id, side,"
+                " price, size, order_type, status, seq, filled, fees, reason, created_ns,"
+                " updated_ns) VALUES (?, '', 'paper', ?, 'm', ?, ?, ?, ?, 'FAK', 'FILLED', 1, ?,"
+                " ?, '', ?, ?)",
+                (cid, strategy, token, side, price, size, size, fee, now - ago * hour, now),
+            )
+        conn.commit()
+    finally:
+        conn.close()
+    run = PaperRun(data, data / "polyarb.db")
+
+    whole = report_json(run, "validation", "--since", "3d")
+    window = report_json(run, "validation", "--since", "48h")
+    for report in (whole, window):
+        expected = oracle(run.db, since_ns=report["since_ns"], until_ns=report["until_ns"])
+        got = {p["strategy"]: Fraction(Decimal(p["realized"])) for p in report["pnl"]}
+        assert got == {k: v for k, v in expected.items() if v or k in got}
+    inside = {p["strategy"]: Decimal(p["realized"]) for p in window["pnl"]}
+    # worked by hand: the 40 h sell, the 2 h sell (basis from the 60 h buy), the clipper round trip
+    assert inside["sumto100"] == Decimal("-0.418") + Decimal("1.758")
+    assert inside["clipper"] == Decimal("-0.154")
+    assert {p["strategy"]: p["fills"] for p in window["pnl"]} == {"clipper": 2, "sumto100": 2}
+
+    # the worst UTC day is one whose realized P&L is the lowest, computed from the same oracle
+    per_day: dict[str, Fraction] = {}
+    for ago in {40, 2, 1}:
+        ts = now - ago * hour
+        day = datetime.fromtimestamp(ts // 10**9, UTC).date()
+        start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 10**9
+        lo, hi = max(start, window["since_ns"]), min(start + 86_400 * 10**9, window["until_ns"])
+        per_day[day.isoformat()] = sum(
+            oracle(run.db, since_ns=lo, until_ns=hi).values(), Fraction(0)
+        )
+    worst = min(per_day.values())
+    assert Fraction(Decimal(window["worst_day"][1])) == worst
+    assert per_day[window["worst_day"][0]] == worst
+    criteria = {c["name"]: c["met"] for c in window["criteria"]}
+    assert criteria["paper trading profitable over the window"] is True
+    assert criteria["trade history persisted (every fill has its order, order fills add up)"]
