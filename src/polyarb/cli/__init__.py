@@ -57,6 +57,7 @@ from polyarb.cli import (  # noqa: E402
     markets_cmd,
     record_cmd,
     replay_cmd,
+    report_cmd,
     run_cmd,
     sim_cmd,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "markets_cmd",
     "record_cmd",
     "replay_cmd",
+    "report_cmd",
     "run_cmd",
     "sim_cmd",
 ]
