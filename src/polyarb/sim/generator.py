@@ -438,42 +438,37 @@ class ScenarioDriver:
             self.fences[m.condition_id] = (target, target)
         return frames
 
+    def _take_level(
+        self, market: SimMarket, resting_side: Side, price: int, now_ms: int
+    ) -> list[Frame]:
+        """Another trader takes all that rests at ``price`` on ``resting_side`` of ``market``'s
+        first book: the level change and the trade (the taker on the other side)."""
+        if market.condition_id in self.settled:
+            return []
+        book = self.venue.books[market.token_ids[0]]
+        levels = book.asks if resting_side is Side.SELL else book.bids
+        resting = levels.levels.get(price, 0)
+        if not resting:
+            return []
+        levels.set(price, 0)
+        frames: list[Frame] = []
+        frame = self._announce(market, [(resting_side, price, 0)], now_ms)
+        if frame is not None:
+            frames.append(frame)
+        taker = Side.BUY if resting_side is Side.SELL else Side.SELL
+        frames.append(self.venue.trade(market, market.token_ids[0], price, resting, taker, now_ms))
+        return frames
+
     def _take_window(self, opened: _OpenWindow, now_ms: int) -> list[Frame]:
         """Other traders found the window first: they take its cheap levels (what is left of
         them), which the stream reports as level changes and trades like any other."""
         if opened.closed:
             return []
         frames: list[Frame] = []
-        for market, price in opened.cheap:
-            cid = market.condition_id
-            if cid in self.settled:
-                continue
-            asks = self.venue.books[market.token_ids[0]].asks
-            resting = asks.levels.get(price, 0)
-            if not resting:
-                continue
-            asks.set(price, 0)
-            frame = self._announce(market, [(Side.SELL, price, 0)], now_ms)
-            if frame is not None:
-                frames.append(frame)
-            frames.append(
-                self.venue.trade(market, market.token_ids[0], price, resting, Side.BUY, now_ms)
-            )
+        for market, price in opened.cheap:  # buyers lift the cheap asks
+            frames += self._take_level(market, Side.SELL, price, now_ms)
         for market, price in opened.rich:  # a conversion window: sellers hit the rich YES bids
-            cid = market.condition_id
-            if cid in self.settled:
-                continue
-            bids = self.venue.books[market.token_ids[0]].bids
-            resting = bids.levels.get(price, 0)
-            if not resting:
-                continue
-            bids.set(price, 0)
-            frame = self._announce(market, [(Side.BUY, price, 0)], now_ms)
-            if frame is not None:
-                frames.append(frame)
-            frames.append(
-                self.venue.trade(market, market.token_ids[0], price, resting, Side.SELL, now_ms)
-            )
+            frames += self._take_level(market, Side.BUY, price, now_ms)
         if frames:
             self.windows_taken += 1
             window = opened.window
