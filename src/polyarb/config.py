@@ -160,6 +160,19 @@ SNIPER_LEAGUE_KEYS = (
     "worldcup",
 )
 
+# Variables of docker-compose.yml that share `.env` with the settings (compose reads them for
+# its own services and interpolation; polyarb does not): accepted in `.env` and ignored.
+COMPOSE_VARIABLES = frozenset(
+    {
+        "POSTGRES_PASSWORD",
+        "GRAFANA_ADMIN_PASSWORD",
+        "POLYARB_IMAGE",
+        "DASHBOARD_PORT",
+        "PROMETHEUS_PORT",
+        "GRAFANA_PORT",
+    }
+)
+
 # An unknown variable this similar to one of ours (difflib ratio) is taken for a typo of it.
 TYPO_SIMILARITY = 0.85
 
@@ -528,7 +541,7 @@ def gather_sources(env_file: str | Path | None) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if env_file is not None:
         for name, value in read_dotenv(env_file).items():
-            if value != "":
+            if value != "" and name.upper() not in COMPOSE_VARIABLES:
                 values[name.lower()] = value
     for name, value in os.environ.items():
         if name.lower() in fields and value != "":
