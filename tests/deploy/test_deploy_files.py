@@ -3,8 +3,8 @@ engine exports, with label values it exports, and every alert must have its runb
 
 The exported names come from a scrape of a real engine's registry (``build_registry`` over an
 ``Engine``, a ``MarketFeed``, a bus, a SQLite ``Store`` and the breakers, as ``polyarb run``
-wires them), not from a list kept by hand. (promtool is not on the machine: PromQL is checked
-for balanced brackets and valid range durations, not parsed.)
+wires them), not from a list kept by hand. Here PromQL is checked for balanced brackets and valid
+range durations; promtool parses it too (test_deploy_tools.py).
 """
 
 from __future__ import annotations
