@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,9 +76,33 @@ class Installed:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     base = tmp_path_factory.mktemp("install")
+    # The wheels stage's context: pyproject.toml, README.md, src/, and the web stage's bundle in
+    # src/polyarb/api/static (the checkout's build when there is one; the Node stage is not run
+    # here, so otherwise a stand-in page).
+    context = base / "context"
+    context.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, context / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    shutil.copytree(ROOT / "src", context / "src", ignore=ignore)
+    static = context / "src" / "polyarb" / "api" / "static"
+    if not (static / "index.html").exists():
+        (static / "assets").mkdir(parents=True, exist_ok=True)
+        (static / "index.html").write_text("<!doctype html><title>polyarb</title>\n")
+        (static / "assets" / "app.js").write_text("export {};\n")
     # The wheels stage: `pip wheel .` (its own build environment, as in the image).
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"), ROOT],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(base / "dist"),
+            context,
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -122,6 +147,10 @@ def test_the_installed_package_is_the_wheel_not_this_checkout(installed: Install
     ).stdout.strip()
     assert where.startswith(str(installed.venv / "lib")), where
     assert str(ROOT / "src") not in where
+    # The web bundle travels in the wheel (package data), nested folders included.
+    static = Path(where).parent / "api" / "static"
+    assert (static / "index.html").is_file()
+    assert any(path.is_file() for path in static.glob("*/*")), sorted(static.rglob("*"))
 
 
 def commands_the_containers_run() -> list[list[str]]:
