@@ -181,6 +181,16 @@ def test_workflows_pin_actions_and_grant_least_privilege() -> None:
     ci = workflows()["ci.yml"]
     services = ci["jobs"]["test"]["services"]
     assert set(services) == {"redis", "postgres"}
+    # CI tests against the servers, and builds the bundle with the Node, that production uses.
+    for name, service in services.items():
+        assert service["image"] == compose()["services"][name]["image"], name
+    node = re.search(r"NODE_IMAGE=node:([\d.]+)-", DOCKERFILE.read_text())
+    assert node is not None
+    for flow in (ci, deploy):
+        for job in flow["jobs"].values():
+            for step in job["steps"]:
+                if str(step.get("uses", "")).startswith("actions/setup-node"):
+                    assert step["with"]["node-version"] == node.group(1)
     assert "bash .ci/run" in [step.get("run") for step in ci["jobs"]["test"]["steps"]]
 
 
