@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from tests.deploy.test_deploy_files import ALERTS, DASHBOARD, METRIC, panels
 from tests.servers import free_port
 
 from polyarb.config import KNOWN_PREFIXES, Settings
@@ -272,5 +273,27 @@ def test_the_installed_engine_answers_health_and_the_image_healthcheck(
     ok = installed.healthcheck(HEALTH_PORT=str(health_port), API_PORT="0")
     assert ok.returncode == 0, ok.stdout
     metrics = httpx.get(f"http://127.0.0.1:{health_port}/metrics", timeout=5)
-    assert "polyarb_engine_running" in metrics.text
+    assert metrics.status_code == 200
+    # Every polyarb series the alert rules and the Grafana panels query belongs to a family
+    # this installed engine serves (its label values: test_deploy_files.py).
+    families = set(re.findall(r"^# TYPE (\S+) ", metrics.text, re.MULTILINE))
+    queried = {m.group(1) for expr in queried_expressions() for m in METRIC.finditer(expr)}
+    missing = [
+        name
+        for name in sorted(queried)
+        if name.startswith("polyarb_") and not {name, re.sub(SUFFIX, "", name)} & families
+    ]
+    assert missing == []
+    assert len(queried) > 30
     assert engine.stop() in (0, 130), engine.log.read_text()
+
+
+SUFFIX = re.compile(r"_(total|bucket|sum|count|created|info)$")
+
+
+def queried_expressions() -> list[str]:
+    rules = yaml.safe_load(ALERTS.read_text())["groups"]
+    exprs = [rule["expr"] for group in rules for rule in group["rules"]]
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs += [t["expr"] for p in panels(dashboard["panels"]) for t in p.get("targets", [])]
+    return exprs
