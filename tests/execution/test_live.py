@@ -1,0 +1,234 @@
+"""The live executor end to end against the simulator over real HTTP: signed orders verified
+by the simulated venue, matched against its books, the intent committed (real store) before
+the request leaves, and the venue's faults handled without ever sending an order twice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from polyarb.clob.errors import FOK_KILLED
+from polyarb.clob.signing import SignatureType, Wallet
+from polyarb.domain.book import Side
+from polyarb.domain.ledger import Ledger
+from polyarb.domain.market import Market
+from polyarb.domain.numbers import price_to_decimal, size_to_decimal
+from polyarb.domain.trading import Leg, Mode, Order, OrderStatus, Signal
+from polyarb.execution.live.client import LiveConfig, LiveExecution
+from polyarb.execution.live.venue import ClobRest
+from polyarb.marketdata.gamma import parse_market
+from polyarb.sim.scenario import ScenarioConfig
+from polyarb.sim.server import SimServer
+from polyarb.store import Store, WriterConfig
+
+D = Decimal
+TIMEOUT_S = 0.5
+
+
+@dataclass
+class CheckedIntents:
+    """The real store, and a check that the venue has not seen an order when it is recorded."""
+
+    store: Store
+    sim: SimServer
+    recorded: list[tuple[str, int]] = field(default_factory=list)  # (venue id, requests seen)
+    fail: bool = False
+
+    async def record_order_intent(self, order: Order, *, signed_payload: str | None = None) -> None:
+        if self.fail:
+            raise RuntimeError("database unavailable")
+        assert order.venue_id not in self.sim.exchange.orders
+        assert signed_payload is not None
+        assert order.venue_id.removeprefix("0x") in signed_payload or "signature" in signed_payload
+        await self.store.record_order_intent(order, signed_payload=signed_payload)
+        self.recorded.append((order.venue_id, self.sim.exchange.requests))
+
+
+@dataclass
+class Rig:
+    sim: SimServer
+    live: LiveExecution
+    intents: CheckedIntents
+    markets: dict[str, Market]
+    ledger: Ledger
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    config = ScenarioConfig(
+        seed=11,
+        binary_markets=2,
+        negrisk_events=1,
+        outcomes_per_event=3,
+        closed_markets=0,
+        updates_per_s=5.0,
+    )
+    async with SimServer(config) as sim:
+        sim.pause()  # the books hold still: every fill is checked against them
+        markets: dict[str, Market] = {}
+        for raw in sim.gamma_markets():
+            market = parse_market(raw)
+            for outcome in market.outcomes:
+                markets[outcome.token_id] = market
+        wallet = Wallet("0x" + "7a" * 32)
+        rest = ClobRest(sim.clob_url, wallet, None, chain_id=137, timeout_s=TIMEOUT_S)
+        rest.creds = await rest.api_key()
+        store = await Store.open(
+            f"sqlite+aiosqlite:///{tmp_path / 'live.db'}",
+            mode=Mode.LIVE,
+            spool_dir=tmp_path / "spool",
+            writer=WriterConfig(process=False, flush_interval_s=0.01),
+        )
+        intents = CheckedIntents(store, sim)
+        ledger = Ledger(D(1000))
+        live = LiveExecution(
+            rest,
+            markets,
+            LiveConfig(
+                chain_id=137, funder="", signature_type=SignatureType.EOA, resolve_backoff_s=0.05
+            ),
+            intents,
+            ledger,
+            journal_path=tmp_path / "journal.jsonl",
+        )
+        try:
+            yield Rig(sim, live, intents, markets, ledger)
+        finally:
+            await live.aclose()
+            await store.close()
+
+
+def _binary(rig: Rig) -> Market:
+    return next(m for m in dict.fromkeys(rig.markets.values()) if not m.neg_risk)
+
+
+def _asks(rig: Rig, token: str) -> list[tuple[Decimal, Decimal]]:
+    book = rig.sim.truth(token)
+    return [(price_to_decimal(p), size_to_decimal(s)) for p, s in book.asks.best_first()]
+
+
+def _buy(market: Market, token: str, size: Decimal, vwap: Decimal, limit: Decimal) -> Signal:
+    leg = Leg(token, Side.BUY, size, vwap, limit, market.condition_id)
+    return Signal("sniper", market.condition_id, 0, D("0.05"), size, (leg,), kind="directional")
+
+
+async def test_a_buy_fills_at_the_venue_book_and_is_recorded_before_it_is_sent(rig: Rig) -> None:
+    market = _binary(rig)
+    token = market.outcomes[0].token_id
+    (best, depth), *_ = _asks(rig, token)
+    size = min(D(10), depth)
+    report = await rig.live.execute(_buy(market, token, size, best, best + D("0.05")))
+    (order,) = report.orders
+    assert order.status == OrderStatus.FILLED, order.reason
+    assert report.outcome == "filled"
+    assert [(f.price, f.size) for f in report.fills] == [(best, size)]
+    # the venue took the liquidity and stamped our id: the EIP-712 digest we computed
+    assert rig.sim.exchange.orders[order.venue_id].size_matched == size
+    assert _asks(rig, token)[0] != (best, depth)
+    # the intent was committed while the venue had had no request
+    assert rig.intents.recorded == [(order.venue_id, 0)]
+    assert rig.ledger.shares(token) == size
+
+
+async def test_a_negrisk_set_goes_in_one_batch_under_the_negrisk_domain(rig: Rig) -> None:
+    markets = [m for m in dict.fromkeys(rig.markets.values()) if m.neg_risk]
+    legs = []
+    for market in markets:
+        token = market.outcomes[0].token_id
+        best, _ = _asks(rig, token)[0]
+        limit = min(best + D("0.10"), D("0.99"))
+        legs.append(Leg(token, Side.BUY, D(30), best, limit, market.condition_id))
+    signal = Signal("negrisk", "event", 0, D("0.01"), D(30), tuple(legs))
+    report = await rig.live.execute(signal)
+    assert rig.sim.exchange.requests == 1  # one POST /orders for the whole set
+    assert [o.status for o in report.orders] == [OrderStatus.FILLED] * len(markets)
+    assert len(report.orders) == 3
+    assert sum(f.size for f in report.fills) == D(90)
+
+
+async def test_fok_beyond_the_depth_is_killed_and_takes_nothing(rig: Rig) -> None:
+    market = _binary(rig)
+    token = market.outcomes[0].token_id
+    asks = _asks(rig, token)
+    best = asks[0][0]
+    depth = sum(s for p, s in asks if p <= best + D("0.01"))
+    before = rig.sim.truth(token).asks.levels
+    report = await rig.live.execute(_buy(market, token, depth + 1, best, best + D("0.01")))
+    (order,) = report.orders
+    assert (order.status, order.reason) == (OrderStatus.CANCELED, FOK_KILLED)
+    assert report.fills == []
+    assert rig.sim.truth(token).asks.levels == before
+
+
+@pytest.mark.parametrize("fault", ["429", "425"])
+async def test_busy_venue_means_not_placed_and_not_retried(rig: Rig, fault: str) -> None:
+    market = _binary(rig)
+    token = market.outcomes[0].token_id
+    best, _ = _asks(rig, token)[0]
+    rig.sim.exchange.inject(fault)  # type: ignore[arg-type]
+    report = await rig.live.execute(_buy(market, token, D(5), best, best))
+    (order,) = report.orders
+    assert order.status == OrderStatus.REJECTED
+    assert f"HTTP {fault}" in order.reason
+    assert rig.sim.exchange.requests == 1
+    assert rig.sim.exchange.orders == {}
+
+
+async def test_a_5xx_is_unknown_then_resolved_as_never_placed(rig: Rig) -> None:
+    market = _binary(rig)
+    token = market.outcomes[0].token_id
+    best, _ = _asks(rig, token)[0]
+    rig.sim.exchange.inject("500")
+    report = await rig.live.execute(_buy(market, token, D(5), best, best))
+    (order,) = report.orders
+    assert OrderStatus.UNKNOWN in [s for s, _ in order.history]
+    assert order.status == OrderStatus.REJECTED
+    assert "not found" in order.reason
+    assert rig.sim.exchange.requests == 1  # looked up, never sent again
+
+
+async def test_a_dropped_answer_is_resolved_by_query_to_the_fill(rig: Rig) -> None:
+    market = _binary(rig)
+    token = market.outcomes[0].token_id
+    best, depth = _asks(rig, token)[0]
+    size = min(D(6), depth)
+    rig.sim.exchange.inject("drop")  # placed and matched, but the answer never comes
+    report = await rig.live.execute(_buy(market, token, size, best, best))
+    (order,) = report.orders
+    assert [s for s, _ in order.history][:3] == [
+        OrderStatus.SUBMITTING,
+        OrderStatus.UNKNOWN,
+        OrderStatus.ACKED,
+    ]
+    assert order.status == OrderStatus.FILLED
+    assert sum(f.size for f in report.fills) == size
+    assert rig.sim.exchange.requests == 1
+    assert list(rig.sim.exchange.orders) == [order.venue_id]
+
+
+async def test_venue_rules_are_checked_before_anything_is_signed_or_sent(rig: Rig) -> None:
+    market = _binary(rig)
+    token = market.outcomes[0].token_id
+    best, _ = _asks(rig, token)[0]
+    report = await rig.live.execute(_buy(market, token, D("1"), best, best))  # < $1 marketable
+    (order,) = report.orders
+    assert order.status == OrderStatus.FAILED
+    assert "min size: $1" in order.reason
+    assert rig.intents.recorded == []
+    assert rig.sim.exchange.requests == 0
+
+
+async def test_no_intent_no_order(rig: Rig) -> None:
+    market = _binary(rig)
+    token = market.outcomes[0].token_id
+    best, _ = _asks(rig, token)[0]
+    rig.intents.fail = True
+    report = await rig.live.execute(_buy(market, token, D(5), best, best))
+    (order,) = report.orders
+    assert order.status == OrderStatus.FAILED
+    assert "intent not recorded" in order.reason
+    assert rig.sim.exchange.requests == 0
