@@ -65,7 +65,13 @@ from polyarb.clob.signing import (
     recover_signer,
 )
 from polyarb.domain.book import Side
-from polyarb.domain.numbers import ONE, decimal_to_price, price_to_decimal, size_to_decimal
+from polyarb.domain.numbers import (
+    ONE,
+    canonical,
+    decimal_to_price,
+    price_to_decimal,
+    size_to_decimal,
+)
 from polyarb.sim.catalog import SimMarket
 from polyarb.sim.matching import Match, match
 from polyarb.sim.venue import Frame, LevelChange, SimVenue
@@ -113,8 +119,8 @@ class SimTrade:
             "market": self.market,
             "asset_id": self.asset_id,
             "side": self.side.value,
-            "size": str(size_to_decimal(self.size)),
-            "price": str(price_to_decimal(self.price)),
+            "size": canonical(size_to_decimal(self.size)),
+            "price": canonical(price_to_decimal(self.price)),
             "fee_rate_bps": "0",
             "status": f"TRADE_STATUS_{self.status}",
             "match_time": str(self.match_time),
@@ -154,9 +160,9 @@ class SimOrder:
             "market": self.market,
             "asset_id": self.asset_id,
             "side": self.side.value,
-            "original_size": str(self.original_size),
-            "size_matched": str(self.size_matched),
-            "price": str(self.price),
+            "original_size": canonical(self.original_size),
+            "size_matched": canonical(self.size_matched),
+            "price": canonical(self.price),
             "outcome": self.outcome,
             "expiration": "0",
             "order_type": self.order_type,
@@ -502,11 +508,11 @@ class SimExchange:
         making, taking = (usd, shares) if order.side == Side.BUY else (shares, usd)
         return {
             "errorMsg": "",
-            "makingAmount": str(making.normalize()),
+            "makingAmount": canonical(making),
             "orderID": order_id,
             "status": "matched",
             "success": True,
-            "takingAmount": str(taking.normalize()),
+            "takingAmount": canonical(taking),
             "tradeIDs": list(record.trades),
             "transactionsHashes": [],
         }
