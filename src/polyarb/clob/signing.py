@@ -173,6 +173,8 @@ class Wallet:
     def __init__(self, private_key_hex: str) -> None:
         text = private_key_hex.strip().removeprefix("0x")
         try:
+            if len(text) != 64:
+                raise ValueError("not 32 bytes")
             self._key = PrivateKey(bytes.fromhex(text))
         except ValueError:
             raise SignatureError("POLY_PRIVATE_KEY is not a 32-byte hex key") from None
