@@ -5,7 +5,7 @@ the request leaves, and the venue's faults handled without ever sending an order
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -232,3 +232,35 @@ async def test_no_intent_no_order(rig: Rig) -> None:
     assert order.status == OrderStatus.FAILED
     assert "intent not recorded" in order.reason
     assert rig.sim.exchange.requests == 0
+
+
+async def test_a_safe_wallet_trades_for_its_funder(rig: Rig) -> None:
+    market = _binary(rig)
+    token = market.outcomes[0].token_id
+    best, _ = _asks(rig, token)[0]
+    funder = "0x" + "ab" * 20
+    rig.live.config = replace(
+        rig.live.config, funder=funder, signature_type=SignatureType.POLY_GNOSIS_SAFE
+    )
+    report = await rig.live.execute(_buy(market, token, D(5), best, best))
+    (order,) = report.orders
+    assert order.status == OrderStatus.FILLED, order.reason
+    assert rig.sim.exchange.orders[order.venue_id].maker.lower() == funder
+
+
+async def test_a_venue_refusal_is_rejected_with_its_words(rig: Rig) -> None:
+    market = _binary(rig)
+    token = market.outcomes[0].token_id
+    best, _ = _asks(rig, token)[0]
+    # an EOA order must be made by its signer: the venue answers HTTP 400
+    rig.live.config = replace(rig.live.config, funder="0x" + "cd" * 20)
+    report = await rig.live.execute(_buy(market, token, D(5), best, best))
+    (order,) = report.orders
+    assert order.status == OrderStatus.REJECTED
+    assert "maker is its signer" in order.reason
+    assert report.outcome == "rejected"
+    assert rig.sim.exchange.orders == {}
+
+
+async def test_cancel_all_reaches_the_venue(rig: Rig) -> None:
+    assert await rig.live.cancel_all() == []  # FOK/FAK orders never rest

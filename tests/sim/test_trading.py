@@ -21,6 +21,7 @@ from polyarb.clob.auth import ApiCreds, l1_headers, l2_headers
 from polyarb.clob.errors import (
     INVALID_EXPIRATION,
     INVALID_SIGNATURE,
+    NOT_CANCELED,
     OWNER_MISMATCH,
     UNAUTHORIZED,
     too_many_orders,
@@ -189,3 +190,9 @@ async def test_a_match_is_published_on_the_market_channel(venue: Venue) -> None:
     order_id = answer["orderID"]
     looked_up = (await venue.l2("GET", f"/data/order/{order_id}", None)).json()
     assert (looked_up["status"], looked_up["size_matched"]) == ("MATCHED", "5")
+
+
+async def test_cancel_of_an_order_that_does_not_rest(venue: Venue) -> None:
+    answer = await venue.l2("DELETE", "/order", {"orderID": "0x" + "00" * 32})
+    assert answer.json() == {"canceled": [], "not_canceled": {"0x" + "00" * 32: NOT_CANCELED}}
+    assert (await venue.l2("DELETE", "/cancel-all", None)).json()["canceled"] == []
