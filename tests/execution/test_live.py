@@ -17,6 +17,7 @@ from polyarb.domain.book import Side
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.market import Market
 from polyarb.domain.numbers import price_to_decimal, size_to_decimal
+from polyarb.domain.secrets import scrub
 from polyarb.domain.trading import Leg, Mode, Order, OrderStatus, Signal
 from polyarb.execution.live.client import LiveConfig, LiveExecution
 from polyarb.execution.live.venue import ClobRest
@@ -260,6 +261,13 @@ async def test_a_venue_refusal_is_rejected_with_its_words(rig: Rig) -> None:
     assert "maker is its signer" in order.reason
     assert report.outcome == "rejected"
     assert rig.sim.exchange.orders == {}
+
+
+def test_derived_credentials_are_scrubbed_from_output(rig: Rig) -> None:
+    creds = rig.live.rest.creds
+    assert creds is not None
+    line = f"key={creds.api_key} secret={creds.secret} pass={creds.passphrase}"
+    assert scrub(line) == "key=*** secret=*** pass=***"
 
 
 async def test_cancel_all_reaches_the_venue(rig: Rig) -> None:

@@ -21,6 +21,7 @@ import orjson
 
 from polyarb.clob.auth import ApiCreds, l1_headers, l2_headers
 from polyarb.clob.signing import Wallet
+from polyarb.domain.secrets import register_secret
 
 BUSY_STATUSES = frozenset({425, 429, 503})
 
@@ -131,5 +132,8 @@ class ClobRest:
             answer: VenueAnswer = await self._send(method, path, "", headers)
             body = answer.body
             if answer.status == 200 and isinstance(body, dict) and "apiKey" in body:
-                return ApiCreds(str(body["apiKey"]), str(body["secret"]), str(body["passphrase"]))
+                creds = ApiCreds(str(body["apiKey"]), str(body["secret"]), str(body["passphrase"]))
+                for secret in (creds.api_key, creds.secret, creds.passphrase):
+                    register_secret(secret)  # scrubbed from every log line from now on
+                return creds
         raise RuntimeError(f"could not create or derive an API key: {_message(answer.body)}")
