@@ -18,7 +18,7 @@ from polyarb.domain.ledger import Ledger
 from polyarb.domain.market import Market
 from polyarb.domain.numbers import price_to_decimal, size_to_decimal
 from polyarb.domain.secrets import scrub
-from polyarb.domain.trading import Leg, Mode, Order, OrderStatus, Signal
+from polyarb.domain.trading import Leg, Mode, Order, OrderStatus, OrderType, Signal
 from polyarb.execution.live.client import LiveConfig, LiveExecution
 from polyarb.execution.live.venue import ClobRest
 from polyarb.marketdata.gamma import parse_market
@@ -272,3 +272,16 @@ def test_derived_credentials_are_scrubbed_from_output(rig: Rig) -> None:
 
 async def test_cancel_all_reaches_the_venue(rig: Rig) -> None:
     assert await rig.live.cancel_all() == []  # FOK/FAK orders never rest
+
+
+async def test_fak_takes_what_there_is_and_cancels_the_rest(rig: Rig) -> None:
+    market = _binary(rig)
+    token = market.outcomes[0].token_id
+    (best, depth), *_ = _asks(rig, token)
+    signal = _buy(market, token, depth + 7, best, best)
+    report = await rig.live.execute(signal, order_type=OrderType.FAK)
+    (order,) = report.orders
+    assert [s for s, _ in order.history][-2:] == [OrderStatus.PARTIAL, OrderStatus.CANCELED]
+    assert order.filled == depth
+    assert [(f.price, f.size) for f in report.fills] == [(best, depth)]
+    assert report.outcome == "partial"
