@@ -192,12 +192,13 @@ async def test_a_5xx_is_unknown_then_resolved_as_never_placed(rig: Rig) -> None:
     assert rig.sim.exchange.requests == 1  # looked up, never sent again
 
 
-async def test_a_dropped_answer_is_resolved_by_query_to_the_fill(rig: Rig) -> None:
+@pytest.mark.parametrize("fault", ["drop", "garbled"])
+async def test_a_lost_answer_is_resolved_by_query_to_the_fill(rig: Rig, fault: str) -> None:
     market = _binary(rig)
     token = market.outcomes[0].token_id
     best, depth = _asks(rig, token)[0]
     size = min(D(6), depth)
-    rig.sim.exchange.inject("drop")  # placed and matched, but the answer never comes
+    rig.sim.exchange.inject(fault)  # type: ignore[arg-type]  # placed and matched, answer lost
     report = await rig.live.execute(_buy(market, token, size, best, best))
     (order,) = report.orders
     assert [s for s, _ in order.history][:3] == [

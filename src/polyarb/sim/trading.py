@@ -10,7 +10,8 @@ Resting orders (GTC/GTD) are refused: the simulator has no resting book of its o
 
 Faults for tests (``inject``): ``500``, ``429``, ``425`` answer the next request(s) with that
 status WITHOUT processing them; ``drop`` processes the next order request and then never
-answers (the client times out not knowing whether it was placed).
+answers (the client times out not knowing whether it was placed); ``garbled`` processes it and
+answers 200 with a body that is not the venue's JSON.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ from polyarb.sim.venue import Frame, LevelChange, SimVenue
 MAX_BATCH = 15
 AUTH_WINDOW_S = 30  # an L1/L2 timestamp further from the server clock is refused
 DROP_HOLD_S = 60.0
-FaultKind = Literal["500", "429", "425", "drop"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("500", "429", "425", "drop")
+FaultKind = Literal["500", "429", "425", "drop", "garbled"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("500", "429", "425", "drop", "garbled")
 _FAULT_BODIES = {
     "500": {"error": "order timed out"},
     "429": {"error": "Too Many Requests", "retry_after_seconds": 1},
@@ -298,7 +299,7 @@ class SimExchange:
     async def _order_request(self, request: Request, batch: bool) -> Response:
         self.requests += 1
         fault = self._fault()
-        if fault is not None and fault != "drop":
+        if fault is not None and fault not in ("drop", "garbled"):
             return _json(_FAULT_BODIES[fault], _STATUS_OF[fault])
         checked = await self._l2(request)
         if isinstance(checked, Response):
@@ -325,6 +326,8 @@ class SimExchange:
                 answer = self.place(address, creds, payload)
             except Rejected as exc:
                 return _error(str(exc), 400)
+        if fault == "garbled":  # processed, but a proxy mangled the answer
+            return Response("<html>502 Bad Gateway</html>", media_type="text/html")
         if fault == "drop":
             # accepted, but the answer never arrives in time
             with contextlib.suppress(TimeoutError):

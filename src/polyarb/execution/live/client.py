@@ -266,21 +266,30 @@ class LiveExecution:
                 self._updated(order, [])
             return
         except VenueUnknown as exc:
-            log.warning("order outcome unknown; resolving by query", reason=str(exc))
-            for order in orders:
-                order.transition(OrderStatus.UNKNOWN, self.clock.now_ns(), str(exc))
-            for order in orders:
-                report.fills += await self._resolve(order)
+            await self._unknown(orders, str(exc), report)
             return
-        items = answer.body if isinstance(answer.body, list) else [answer.body] * len(orders)
-        if answer.status != 200 or len(items) != len(orders):
+        if answer.status != 200:  # the venue refused the request as a whole (HTTP 4xx)
             message = _error_text(answer.body)
             for order in orders:
                 order.transition(OrderStatus.REJECTED, self.clock.now_ns(), message)
                 self._updated(order, [])
             return
+        batch = len(orders) > 1
+        items = answer.body if batch else [answer.body]
+        readable = isinstance(items, list) and all(isinstance(i, dict) for i in items)
+        if not readable or len(items) != len(orders):
+            # a 200 we cannot read: the orders may be placed; look them up, never resend
+            await self._unknown(orders, f"unreadable answer: {str(answer.body)[:100]}", report)
+            return
         for order, item in zip(orders, items, strict=True):
             report.fills += await self._answered(order, item)
+
+    async def _unknown(self, orders: Sequence[Order], reason: str, report: ExecutionReport) -> None:
+        log.warning("order outcome unknown; resolving by query", reason=reason)
+        for order in orders:
+            order.transition(OrderStatus.UNKNOWN, self.clock.now_ns(), reason)
+        for order in orders:
+            report.fills += await self._resolve(order)
 
     async def _answered(self, order: Order, item: Any) -> list[Fill]:
         now = self.clock.now_ns()
