@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from polyarb.clob.errors import FOK_KILLED
+from polyarb.clob.errors import FOK_KILLED, NOT_ENOUGH_BALANCE
 from polyarb.clob.signing import SignatureType, Wallet
 from polyarb.domain.book import Side
 from polyarb.domain.ledger import Ledger
@@ -286,3 +286,27 @@ async def test_fak_takes_what_there_is_and_cancels_the_rest(rig: Rig) -> None:
     assert order.filled == depth
     assert [(f.price, f.size) for f in report.fills] == [(best, depth)]
     assert report.outcome == "partial"
+
+
+async def test_the_second_token_trades_on_the_mirror_and_sells_back(rig: Rig) -> None:
+    market = _binary(rig)
+    yes, no = (o.token_id for o in market.outcomes)
+    yes_book = rig.sim.truth(yes)
+    no_ask = 1 - price_to_decimal(yes_book.bids.best() or 0)  # NO at p hits YES bids at 1 - p
+    bought = await rig.live.execute(_buy(market, no, D(8), no_ask, no_ask))
+    assert bought.orders[0].status == OrderStatus.FILLED, bought.orders[0].reason
+    assert [(f.price, f.size) for f in bought.fills] == [(no_ask, D(8))]
+    assert rig.sim.exchange.position(rig.live.rest.wallet.address, no) == D(8)
+
+    def sell(size: Decimal) -> Signal:
+        no_bid = 1 - price_to_decimal(rig.sim.truth(yes).asks.best() or 0)
+        leg = Leg(no, Side.SELL, size, no_bid, no_bid - D("0.02"), market.condition_id)
+        return Signal("sniper", market.condition_id, 0, D("0.01"), size, (leg,), kind="directional")
+
+    too_many = await rig.live.execute(sell(D(9)))
+    assert too_many.orders[0].status == OrderStatus.REJECTED
+    assert too_many.orders[0].reason == NOT_ENOUGH_BALANCE
+    sold = await rig.live.execute(sell(D(8)))
+    assert sold.orders[0].status == OrderStatus.FILLED, sold.orders[0].reason
+    assert rig.sim.exchange.position(rig.live.rest.wallet.address, no) == 0
+    assert rig.ledger.shares(no) == 0

@@ -196,3 +196,27 @@ async def test_cancel_of_an_order_that_does_not_rest(venue: Venue) -> None:
     answer = await venue.l2("DELETE", "/order", {"orderID": "0x" + "00" * 32})
     assert answer.json() == {"canceled": [], "not_canceled": {"0x" + "00" * 32: NOT_CANCELED}}
     assert (await venue.l2("DELETE", "/cancel-all", None)).json()["canceled"] == []
+
+
+async def test_balances_move_with_fills(venue: Venue) -> None:
+    market = _market(venue, neg_risk=False)
+    token = market.token_ids[0]
+    order = _order(venue, market, size=D(5))
+    answer = (await venue.l2("POST", "/order", _body(venue, order, EXCHANGE_V2))).json()
+    assert answer["success"] is True
+    cash = (await venue.l2("GET", "/balance-allowance", None)).json()["balance"]
+    spent = 10_000 * 1_000_000 - int(cash)
+    assert spent == int(D(answer["makingAmount"]) * 1_000_000)
+    held = await venue.http.get(
+        "/balance-allowance",
+        params={"asset_type": "CONDITIONAL", "token_id": token},
+        headers=l2_headers(
+            venue.creds,
+            WALLET.address,
+            method="GET",
+            path="/balance-allowance",
+            body="",
+            timestamp=int(time.time()),
+        ),
+    )
+    assert held.json()["balance"] == "5000000"

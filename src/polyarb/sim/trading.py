@@ -6,6 +6,8 @@ the HMAC of every request. Orders are verified like the venue does (owner = the 
 signer = its address, the EIP-712 signature recovered under the market's exchange domain, no
 replay of an order id, no expired order) and FOK/FAK orders are matched against the market's
 ONE matching book: the level changes and trades go out on the market channel like any other.
+Each funder starts with ``starting_balance`` pUSD; a BUY beyond the cash or a SELL beyond the
+shares held is refused ("not enough balance / allowance"), as the venue does.
 Resting orders (GTC/GTD) are refused: the simulator has no resting book of its own yet.
 
 Faults for tests (``inject``): ``500``, ``429``, ``425`` answer the next request(s) with that
@@ -44,6 +46,7 @@ from polyarb.clob.errors import (
     INVALID_L1,
     INVALID_SIGNATURE,
     NOT_CANCELED,
+    NOT_ENOUGH_BALANCE,
     OWNER_MISMATCH,
     SIGNER_MISMATCH,
     UNAUTHORIZED,
@@ -186,6 +189,7 @@ class SimExchange:
         *,
         chain_id: int = POLYGON_CHAIN_ID,
         now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        starting_balance: Decimal = Decimal(10_000),
     ) -> None:
         self.venue = venue
         self.publish = publish
@@ -196,6 +200,9 @@ class SimExchange:
         self.orders: dict[str, SimOrder] = {}
         self.trades: dict[str, SimTrade] = {}
         self.faults: deque[FaultKind] = deque()
+        self.starting_balance = starting_balance
+        self.cash: dict[str, Decimal] = {}  # maker (funder) address -> pUSD
+        self.positions: dict[tuple[str, str], Decimal] = {}  # (maker, token) -> shares
         self.requests = 0  # order requests received (placed or not), for tests
         self._closing = asyncio.Event()
 
@@ -218,7 +225,14 @@ class SimExchange:
             Route("/cancel-all", self.cancel_all, methods=["DELETE"]),
             Route("/data/order/{order_id}", self.get_order, methods=["GET"]),
             Route("/data/trades", self.get_trades, methods=["GET"]),
+            Route("/balance-allowance", self.balance_allowance, methods=["GET"]),
         ]
+
+    def balance(self, maker: str) -> Decimal:
+        return self.cash.get(checksum_address(maker), self.starting_balance)
+
+    def position(self, maker: str, token_id: str) -> Decimal:
+        return self.positions.get((checksum_address(maker), token_id), Decimal(0))
 
     # --- L1: API keys ---------------------------------------------------------------------
 
@@ -381,6 +395,23 @@ class SimExchange:
         ]
         return _json({"limit": 100, "next_cursor": "LTE=", "count": len(items), "data": items})
 
+    async def balance_allowance(self, request: Request) -> Response:
+        """The funder's pUSD (COLLATERAL) or shares of ``token_id`` (CONDITIONAL), base units;
+        the funder is ``maker`` in the query (the simulator knows no proxy wallets)."""
+        checked = await self._l2(request)
+        if isinstance(checked, Response):
+            return checked
+        q = request.query_params
+        maker = q.get("maker", checked[0])
+        try:
+            if q.get("asset_type", "COLLATERAL") == "CONDITIONAL":
+                amount = self.position(maker, q.get("token_id", ""))
+            else:
+                amount = self.balance(maker)
+        except SignatureError:
+            return _error("Invalid maker", 400)
+        return _json({"balance": str(int(amount * 1_000_000)), "allowances": {}})
+
     # --- placing --------------------------------------------------------------------------
 
     def _verify(self, address: str, creds: ApiCreds, body: Any) -> tuple[OrderV2, str, str, str]:
@@ -433,6 +464,10 @@ class SimExchange:
         if buy and from_units(usd_units) < 1:
             raise Rejected(min_buy_error(from_units(usd_units)))
         token = str(order.token_id)
+        if buy and from_units(usd_units) > self.balance(order.maker):
+            return _refusal(NOT_ENOUGH_BALANCE)
+        if not buy and from_units(shares_units) > self.position(order.maker, token):
+            return _refusal(NOT_ENOUGH_BALANCE)
         first = token == market.token_ids[0]
         result = match(
             self.venue.books[market.token_ids[0]],
@@ -506,6 +541,10 @@ class SimExchange:
             )
         shares = size_to_decimal(result.size)
         record.size_matched = shares
+        key = (order.maker, token)
+        sign = 1 if order.side == Side.BUY else -1
+        self.cash[order.maker] = self.balance(order.maker) - sign * usd
+        self.positions[key] = self.position(order.maker, token) + sign * shares
         self.orders[order_id] = record
         self.publish(frames)
         making, taking = (usd, shares) if order.side == Side.BUY else (shares, usd)
