@@ -305,6 +305,8 @@ class Settings(BaseModel):
     live_trading_confirm: str = ""  # must read exactly I-understand-real-money
     # $ per share a FOK/FAK leg may pay above its VWAP (receive below it, selling).
     live_slippage: Annotated[Decimal, Field(ge=0, le=Decimal("0.1"))] = Decimal("0.01")
+    # POST /v1/heartbeats interval; the venue cancels every open order after ~10 s without one.
+    live_heartbeat_s: Annotated[float, Field(gt=0, le=8)] = 5.0
 
     # --- infrastructure --------------------------------------------------------------------
     redis_url: str | None = None

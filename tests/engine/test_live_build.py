@@ -58,6 +58,9 @@ async def test_settings_build_an_executor_that_trades(tmp_path: Path) -> None:
             creds = live.rest.creds
             assert creds is not None
             assert creds.api_key in sim.exchange.accounts  # created with L1 at start
+            assert live.heartbeat is not None
+            assert live.heartbeat.healthy  # the heartbeat chain runs
+            assert creds.api_key in sim.exchange.heartbeats
             market = next(iter(markets.values()))
             token = market.outcomes[0].token_id
             best = price_to_decimal(sim.truth(token).asks.best() or 0)

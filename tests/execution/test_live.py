@@ -4,6 +4,7 @@ the request leaves, and the venue's faults handled without ever sending an order
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -20,6 +21,7 @@ from polyarb.domain.numbers import price_to_decimal, size_to_decimal
 from polyarb.domain.secrets import scrub
 from polyarb.domain.trading import Leg, Mode, Order, OrderStatus, OrderType, Signal
 from polyarb.execution.live.client import LiveConfig, LiveExecution
+from polyarb.execution.live.heartbeat import HeartbeatKeeper
 from polyarb.execution.live.venue import ClobRest
 from polyarb.marketdata.gamma import parse_market
 from polyarb.sim.scenario import ScenarioConfig
@@ -310,3 +312,43 @@ async def test_the_second_token_trades_on_the_mirror_and_sells_back(rig: Rig) ->
     assert sold.orders[0].status == OrderStatus.FILLED, sold.orders[0].reason
     assert rig.sim.exchange.position(rig.live.rest.wallet.address, no) == 0
     assert rig.ledger.shares(no) == 0
+
+
+async def test_nothing_is_submitted_while_heartbeats_fail(rig: Rig) -> None:
+    market = _binary(rig)
+    token = market.outcomes[0].token_id
+    best, _ = _asks(rig, token)[0]
+    keeper = HeartbeatKeeper(rig.live.rest, interval_s=60)
+    rig.live.heartbeat = keeper
+    before = await rig.live.execute(_buy(market, token, D(5), best, best))
+    assert before.orders[0].status == OrderStatus.FAILED  # no heartbeat yet
+    assert await keeper.beat()
+    ok = await rig.live.execute(_buy(market, token, D(5), best, best + D("0.05")))
+    assert ok.orders[0].status == OrderStatus.FILLED, ok.orders[0].reason
+    rig.sim.exchange.heartbeat_faults.append("500")
+    assert not await keeper.beat()
+    refused = await rig.live.execute(_buy(market, token, D(5), best, best + D("0.05")))
+    assert refused.orders[0].status == OrderStatus.FAILED
+    assert "heartbeat failing" in refused.orders[0].reason
+    assert rig.sim.exchange.requests == 1  # only the order sent while heartbeats held
+    chain = keeper.heartbeat_id
+    assert await keeper.beat()
+    assert keeper.heartbeat_id == chain  # the chain survived one failed call
+
+
+async def test_an_expired_heartbeat_chain_is_refused_then_restarted(rig: Rig) -> None:
+    keeper = HeartbeatKeeper(rig.live.rest, interval_s=0.02)
+    rig.sim.exchange.heartbeat_timeout_s = 0.05
+    keeper.start()
+    for _ in range(100):
+        if keeper.healthy:
+            break
+        await asyncio.sleep(0.01)
+    assert keeper.healthy
+    await keeper.stop()
+    first = keeper.heartbeat_id
+    await asyncio.sleep(0.1)  # missed: the venue expires the chain
+    assert not await keeper.beat()
+    assert "Invalid Heartbeat ID" in keeper.failure
+    assert await keeper.beat()
+    assert keeper.heartbeat_id not in ("", first)

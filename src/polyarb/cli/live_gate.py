@@ -86,7 +86,8 @@ def live_plan(settings: Settings) -> list[str]:
         f"  database       {mask_url(settings.database_url or '')}",
         f"  strategies     {', '.join(strategies) or 'none'}",
         f"  orders         FOK/FAK at VWAP + {settings.live_slippage} $/share at most; each "
-        "committed to the database before it is sent; a timeout is looked up, never resent",
+        "committed to the database before it is sent; a timeout is looked up, never resent; "
+        f"heartbeat every {settings.live_heartbeat_s:g} s, nothing sent while it fails",
         f"  limits         position {settings.risk_max_position} shares/token · notional "
         f"${settings.risk_max_notional}/order · exposure ${settings.risk_max_exposure} · "
         f"daily loss ${settings.risk_max_daily_loss} · {settings.risk_max_orders_per_minute} "

@@ -1,5 +1,6 @@
 """Build the live executor from settings: the wallet, the API key (from settings, or created /
-derived from the wallet with L1 at start), the funder and signature type, the slippage.
+derived from the wallet with L1 at start), the funder and signature type, the slippage, and the
+heartbeat (started here; ``LiveExecution.aclose`` stops it).
 
 The engine does not run live yet (cli/live_gate.py stops a live start after printing its plan):
 this is the one place that turns settings into a ``LiveExecution`` for when it does, and the
@@ -19,6 +20,7 @@ from polyarb.domain.ledger import Ledger
 from polyarb.domain.market import Market
 from polyarb.execution.base import OrderUpdateCallback, RiskGate
 from polyarb.execution.live.client import IntentRecorder, LiveConfig, LiveExecution
+from polyarb.execution.live.heartbeat import HeartbeatKeeper
 from polyarb.execution.live.venue import ClobRest
 
 
@@ -63,6 +65,9 @@ async def build_live_execution(
     except BaseException:
         await rest.aclose()
         raise
+    heartbeat = HeartbeatKeeper(rest, settings.live_heartbeat_s)
+    await heartbeat.beat()  # submitting is allowed once one has succeeded
+    heartbeat.start()
     config = LiveConfig(
         chain_id=settings.poly_chain_id,
         funder=checksum_address(settings.poly_funder) if settings.poly_funder else wallet.address,
@@ -79,4 +84,5 @@ async def build_live_execution(
         clock,
         risk=risk,
         on_order_update=on_order_update,
+        heartbeat=heartbeat,
     )

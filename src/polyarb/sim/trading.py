@@ -81,6 +81,7 @@ from polyarb.sim.matching import Match, match
 from polyarb.sim.venue import Frame, LevelChange, SimVenue
 
 MAX_BATCH = 15
+HEARTBEAT_TIMEOUT_S = 10.0  # a started heartbeat chain missed this long expires
 AUTH_WINDOW_S = 30  # an L1/L2 timestamp further from the server clock is refused
 DROP_HOLD_S = 60.0
 FaultKind = Literal["500", "429", "425", "drop", "garbled"]
@@ -203,6 +204,9 @@ class SimExchange:
         self.starting_balance = starting_balance
         self.cash: dict[str, Decimal] = {}  # maker (funder) address -> pUSD
         self.positions: dict[tuple[str, str], Decimal] = {}  # (maker, token) -> shares
+        self.heartbeats: dict[str, tuple[str, float]] = {}  # api key -> (id, deadline s)
+        self.heartbeat_faults: deque[FaultKind] = deque()
+        self.heartbeat_timeout_s = HEARTBEAT_TIMEOUT_S
         self.requests = 0  # order requests received (placed or not), for tests
         self._closing = asyncio.Event()
 
@@ -226,6 +230,7 @@ class SimExchange:
             Route("/data/order/{order_id}", self.get_order, methods=["GET"]),
             Route("/data/trades", self.get_trades, methods=["GET"]),
             Route("/balance-allowance", self.balance_allowance, methods=["GET"]),
+            Route("/v1/heartbeats", self.heartbeat, methods=["POST"]),
         ]
 
     def balance(self, maker: str) -> Decimal:
@@ -394,6 +399,32 @@ class SimExchange:
             and q.get("asset_id", t.asset_id) == t.asset_id
         ]
         return _json({"limit": 100, "next_cursor": "LTE=", "count": len(items), "data": items})
+
+    async def heartbeat(self, request: Request) -> Response:
+        """Start ("" id) or continue a heartbeat chain; a chain missed for
+        ``heartbeat_timeout_s`` expires (the venue then cancels every open order; FOK/FAK
+        orders never rest here, so there is nothing to cancel) and its id is refused."""
+        fault = self.heartbeat_faults.popleft() if self.heartbeat_faults else None
+        if fault is not None and fault in _STATUS_OF:
+            return _json(_FAULT_BODIES[fault], _STATUS_OF[fault])
+        checked = await self._l2(request)
+        if isinstance(checked, Response):
+            return checked
+        api_key = checked[1].api_key
+        try:
+            given = str(orjson.loads(checked[2])["heartbeat_id"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return _error("Invalid payload", 400)
+        now = self.now_ms() / 1000
+        current = self.heartbeats.get(api_key)
+        alive = current is not None and current[1] >= now
+        if given == "" and not alive:
+            current = (str(uuid.uuid4()), now)
+        elif not alive or current is None or given != current[0]:
+            self.heartbeats.pop(api_key, None)
+            return _json({"error": "Invalid Heartbeat ID", "heartbeat_id": given}, 400)
+        self.heartbeats[api_key] = (current[0], now + self.heartbeat_timeout_s)
+        return _json({"heartbeat_id": current[0]})
 
     async def balance_allowance(self, request: Request) -> Response:
         """The funder's pUSD (COLLATERAL) or shares of ``token_id`` (CONDITIONAL), base units;

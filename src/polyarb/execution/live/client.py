@@ -60,6 +60,7 @@ from polyarb.execution.base import (
     venue_taker_fee,
 )
 from polyarb.execution.journal import Journal, journal_then_apply
+from polyarb.execution.live.heartbeat import HeartbeatKeeper
 from polyarb.execution.live.venue import ClobRest, VenueAnswer, VenueBusy, VenueUnknown
 
 log = structlog.get_logger(__name__)
@@ -114,8 +115,10 @@ class LiveExecution:
         *,
         risk: RiskGate | None = None,
         on_order_update: OrderUpdateCallback | None = None,
+        heartbeat: HeartbeatKeeper | None = None,
     ) -> None:
         self.rest = rest
+        self.heartbeat = heartbeat
         self.markets = markets
         self.config = config
         self.intents = intents
@@ -127,6 +130,8 @@ class LiveExecution:
         self.unresolved: dict[str, Order] = {}  # client id -> order left UNKNOWN
 
     async def aclose(self) -> None:
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()
         await self.rest.aclose()
         if self._journal is not None:
             self._journal.close()
@@ -218,6 +223,8 @@ class LiveExecution:
         report.orders = orders
         if not problem and self._risk is not None:
             problem = self._risk.halted() or ""
+        if not problem and self.heartbeat is not None and not self.heartbeat.healthy:
+            problem = f"heartbeat failing, not submitting: {self.heartbeat.failure}"
         bodies: list[dict[str, Any]] = []
         if not problem:
             try:
