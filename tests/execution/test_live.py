@@ -352,3 +352,21 @@ async def test_an_expired_heartbeat_chain_is_refused_then_restarted(rig: Rig) ->
     assert "Invalid Heartbeat ID" in keeper.failure
     assert await keeper.beat()
     assert keeper.heartbeat_id not in ("", first)
+
+
+async def test_retry_after_holds_submissions_back(rig: Rig) -> None:
+    market = _binary(rig)
+    token = market.outcomes[0].token_id
+    best, _ = _asks(rig, token)[0]
+    rig.sim.exchange.retry_after_s = 0.3
+    rig.sim.exchange.inject("503")  # post-only mode after a restart
+    first = await rig.live.execute(_buy(market, token, D(5), best, best + D("0.05")))
+    assert first.orders[0].status == OrderStatus.REJECTED
+    assert "HTTP 503" in first.orders[0].reason
+    held = await rig.live.execute(_buy(market, token, D(5), best, best + D("0.05")))
+    assert held.orders[0].status == OrderStatus.FAILED
+    assert "venue asked to wait" in held.orders[0].reason
+    assert rig.sim.exchange.requests == 1
+    await asyncio.sleep(0.35)
+    after = await rig.live.execute(_buy(market, token, D(5), best, best + D("0.05")))
+    assert after.orders[0].status == OrderStatus.FILLED, after.orders[0].reason

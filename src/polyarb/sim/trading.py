@@ -10,10 +10,11 @@ Each funder starts with ``starting_balance`` pUSD; a BUY beyond the cash or a SE
 shares held is refused ("not enough balance / allowance"), as the venue does.
 Resting orders (GTC/GTD) are refused: the simulator has no resting book of its own yet.
 
-Faults for tests (``inject``): ``500``, ``429``, ``425`` answer the next request(s) with that
-status WITHOUT processing them; ``drop`` processes the next order request and then never
-answers (the client times out not knowing whether it was placed); ``garbled`` processes it and
-answers 200 with a body that is not the venue's JSON.
+Faults for tests (``inject``): ``500``, ``429``, ``425``, ``503`` (post-only mode) answer the
+next request(s) with that status WITHOUT processing them (429 and 503 with ``Retry-After``);
+``drop`` processes the next order request and then never answers (the client times out not
+knowing whether it was placed); ``garbled`` processes it and answers 200 with a body that is
+not the venue's JSON.
 """
 
 from __future__ import annotations
@@ -84,14 +85,15 @@ MAX_BATCH = 15
 HEARTBEAT_TIMEOUT_S = 10.0  # a started heartbeat chain missed this long expires
 AUTH_WINDOW_S = 30  # an L1/L2 timestamp further from the server clock is refused
 DROP_HOLD_S = 60.0
-FaultKind = Literal["500", "429", "425", "drop", "garbled"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("500", "429", "425", "drop", "garbled")
-_FAULT_BODIES = {
+FaultKind = Literal["500", "429", "425", "503", "drop", "garbled"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("500", "429", "425", "503", "drop", "garbled")
+_FAULT_BODIES: dict[str, dict[str, Any]] = {
     "500": {"error": "order timed out"},
-    "429": {"error": "Too Many Requests", "retry_after_seconds": 1},
+    "429": {"error": "Too Many Requests"},
     "425": {"error": "Too Early: the matching engine is restarting"},
+    "503": {"error": "Trading is in post-only mode", "code": "post_only_mode"},
 }
-_STATUS_OF = {"500": 500, "429": 429, "425": 425}
+_STATUS_OF = {"500": 500, "429": 429, "425": 425, "503": 503}
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -208,6 +210,7 @@ class SimExchange:
         self.heartbeat_faults: deque[FaultKind] = deque()
         self.heartbeat_timeout_s = HEARTBEAT_TIMEOUT_S
         self.requests = 0  # order requests received (placed or not), for tests
+        self.retry_after_s: float = 1.0  # what a 429 or 503 fault asks the client to wait
         self._closing = asyncio.Event()
 
     def close(self) -> None:
@@ -312,6 +315,16 @@ class SimExchange:
             return _error(UNAUTHORIZED, 401)
         return address, creds, body
 
+    def _fault_answer(self, fault: FaultKind) -> Response:
+        """A 5xx/429/425 answer of a request not processed; 429 and 503 say when to retry."""
+        body = dict(_FAULT_BODIES[fault])
+        response = _json(body, _STATUS_OF[fault])
+        if fault in ("429", "503"):
+            body["retry_after_seconds"] = self.retry_after_s
+            response = _json(body, _STATUS_OF[fault])
+            response.headers["Retry-After"] = str(self.retry_after_s)
+        return response
+
     def _fault(self) -> FaultKind | None:
         return self.faults.popleft() if self.faults else None
 
@@ -319,7 +332,7 @@ class SimExchange:
         self.requests += 1
         fault = self._fault()
         if fault is not None and fault not in ("drop", "garbled"):
-            return _json(_FAULT_BODIES[fault], _STATUS_OF[fault])
+            return self._fault_answer(fault)
         checked = await self._l2(request)
         if isinstance(checked, Response):
             return checked
@@ -406,7 +419,7 @@ class SimExchange:
         orders never rest here, so there is nothing to cancel) and its id is refused."""
         fault = self.heartbeat_faults.popleft() if self.heartbeat_faults else None
         if fault is not None and fault in _STATUS_OF:
-            return _json(_FAULT_BODIES[fault], _STATUS_OF[fault])
+            return self._fault_answer(fault)
         checked = await self._l2(request)
         if isinstance(checked, Response):
             return checked

@@ -66,6 +66,7 @@ from polyarb.execution.live.venue import ClobRest, VenueAnswer, VenueBusy, Venue
 log = structlog.get_logger(__name__)
 
 MAX_BATCH = 15
+RESTART_WAIT_S = 1.0  # after a 425 (matching-engine restart) without a Retry-After
 SIZE_STEP = Decimal("0.01")
 
 
@@ -128,6 +129,8 @@ class LiveExecution:
         self._risk = risk
         self._on_order_update = on_order_update
         self.unresolved: dict[str, Order] = {}  # client id -> order left UNKNOWN
+        self._wait_until_ns = 0  # the venue asked us to wait (Retry-After, a 425 restart)
+        self._wait_reason = ""
 
     async def aclose(self) -> None:
         if self.heartbeat is not None:
@@ -223,6 +226,9 @@ class LiveExecution:
         report.orders = orders
         if not problem and self._risk is not None:
             problem = self._risk.halted() or ""
+        if not problem and now < self._wait_until_ns:
+            problem = f"venue asked to wait {(self._wait_until_ns - now) / 1e9:.1f} s more: "
+            problem += self._wait_reason
         if not problem and self.heartbeat is not None and not self.heartbeat.healthy:
             problem = f"heartbeat failing, not submitting: {self.heartbeat.failure}"
         bodies: list[dict[str, Any]] = []
@@ -268,6 +274,11 @@ class LiveExecution:
             else:
                 answer = await self.rest.l2("POST", "/orders", bodies)
         except VenueBusy as exc:
+            wait_s = exc.retry_after_s
+            if wait_s is None:
+                wait_s = RESTART_WAIT_S if exc.status == 425 else 0.0
+            self._wait_until_ns = self.clock.now_ns() + int(wait_s * 1e9)
+            self._wait_reason = str(exc)
             for order in orders:
                 order.transition(OrderStatus.REJECTED, self.clock.now_ns(), f"not processed: {exc}")
                 self._updated(order, [])
