@@ -46,7 +46,9 @@ class CheckedIntents:
             raise RuntimeError("database unavailable")
         assert order.venue_id not in self.sim.exchange.orders
         assert signed_payload is not None
-        assert order.venue_id.removeprefix("0x") in signed_payload or "signature" in signed_payload
+        assert '"signature":"0x' in signed_payload
+        creds = self.sim.exchange.accounts
+        assert not any(key in signed_payload for key in creds)  # the API key is masked
         await self.store.record_order_intent(order, signed_payload=signed_payload)
         self.recorded.append((order.venue_id, self.sim.exchange.requests))
 

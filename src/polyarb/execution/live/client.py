@@ -7,8 +7,8 @@ The life of one order (docs/orders.md):
    precision allows (the same for every leg of a complete set) and checked against the tick,
    the minimum size and the $1 marketable-buy minimum BEFORE anything is signed.
 2. Orders are signed; the order id (the EIP-712 digest) is known before sending.
-3. Every order is committed with ``record_order_intent`` (with its signed body) before the
-   request leaves; if that fails nothing is sent.
+3. Every order is committed with ``record_order_intent`` (with its signed body, the API key
+   in it masked) before the request leaves; if that fails nothing is sent.
 4. One leg goes by ``POST /order``, several by ``POST /orders`` (batches of at most 15).
 5. The answer decides: matched (fills read from ``/data/trades`` by the trade ids), killed
    (FOK/FAK), refused (HTTP 400, 425, 429). A timeout, a dropped connection or a 5xx leaves
@@ -46,6 +46,7 @@ from polyarb.domain.book import Side
 from polyarb.domain.clock import Clock, WallClock
 from polyarb.domain.ledger import Ledger, LedgerEvent
 from polyarb.domain.market import Market
+from polyarb.domain.secrets import MASK
 from polyarb.domain.trading import Fill, Mode, Order, OrderStatus, OrderType, Signal
 from polyarb.execution.base import (
     ZERO,
@@ -243,7 +244,8 @@ class LiveExecution:
         if not problem:
             try:
                 for order, body in zip(orders, bodies, strict=True):
-                    payload = orjson.dumps(body).decode()
+                    # the API key (owner) is a secret and is not signed: kept out of the store
+                    payload = orjson.dumps({**body, "owner": MASK}).decode()
                     await self.intents.record_order_intent(order, signed_payload=payload)
             except Exception as exc:  # the intent is not durable: nothing may be sent
                 problem = f"intent not recorded, nothing sent: {exc}"
