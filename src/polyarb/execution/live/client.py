@@ -252,6 +252,7 @@ class LiveExecution:
         if problem:
             for order in orders:
                 order.transition(OrderStatus.FAILED, now, problem)
+                self._updated(order, [])
             report.outcome, report.reason = "rejected", problem
             report.finished_ns = self.clock.now_ns()
             log.warning("live signal not sent", signal_id=signal_id, reason=problem)
