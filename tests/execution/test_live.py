@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.store.helpers import rows
 
 from polyarb.clob.errors import FOK_KILLED, NOT_ENOUGH_BALANCE
 from polyarb.clob.signing import SignatureType, Wallet
@@ -55,6 +56,7 @@ class CheckedIntents:
 
 @dataclass
 class Rig:
+    db_url: str
     sim: SimServer
     live: LiveExecution
     intents: CheckedIntents
@@ -82,8 +84,9 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         wallet = Wallet("0x" + "7a" * 32)
         rest = ClobRest(sim.clob_url, wallet, None, chain_id=137, timeout_s=TIMEOUT_S)
         rest.creds = await rest.api_key()
+        db_url = f"sqlite+aiosqlite:///{tmp_path / 'live.db'}"
         store = await Store.open(
-            f"sqlite+aiosqlite:///{tmp_path / 'live.db'}",
+            db_url,
             mode=Mode.LIVE,
             spool_dir=tmp_path / "spool",
             writer=WriterConfig(process=False, flush_interval_s=0.01),
@@ -99,9 +102,10 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             intents,
             ledger,
             journal_path=tmp_path / "journal.jsonl",
+            on_order_update=lambda order, fills: store.submit_order(order),
         )
         try:
-            yield Rig(sim, live, intents, markets, ledger)
+            yield Rig(db_url, sim, live, intents, markets, ledger)
         finally:
             await live.aclose()
             await store.close()
@@ -137,6 +141,10 @@ async def test_a_buy_fills_at_the_venue_book_and_is_recorded_before_it_is_sent(r
     # the intent was committed while the venue had had no request
     assert rig.intents.recorded == [(order.venue_id, 0)]
     assert rig.ledger.shares(token) == size
+    # the store holds the order in its final state, under the venue's id
+    await rig.intents.store.flush()
+    (row,) = await rows(rig.db_url, "orders")
+    assert (row["status"], row["venue_id"]) == ("FILLED", order.venue_id)
 
 
 async def test_a_negrisk_set_goes_in_one_batch_under_the_negrisk_domain(rig: Rig) -> None:
