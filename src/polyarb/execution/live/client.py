@@ -23,7 +23,7 @@ leg-risk handling of a partly filled set, resting orders, merges and redemptions
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
@@ -382,7 +382,8 @@ class LiveExecution:
         )
 
     async def _resolve(self, order: Order) -> list[Fill]:
-        """Ask the venue what became of an UNKNOWN order (by its id); never resend it."""
+        """Ask the venue what became of an UNKNOWN (or ACKED, unread) order by its id; never
+        resend it."""
         reason = ""
         for attempt in range(self.config.resolve_attempts):
             if attempt:
@@ -397,16 +398,37 @@ class LiveExecution:
                 continue
             found = answer.body
             now = self.clock.now_ns()
-            if not found:  # a successful query that does not know the id: never placed
+            if not found and order.status == OrderStatus.UNKNOWN:
+                # a successful query that does not know the id: it was never placed
                 order.transition(OrderStatus.REJECTED, now, "not found at the venue: not placed")
                 self._updated(order, [])
                 return []
-            order.transition(OrderStatus.ACKED, now)
+            if not found:  # the venue acknowledged it once: only reconciliation may judge
+                break
+            if order.status != OrderStatus.ACKED:
+                order.transition(OrderStatus.ACKED, now)
             return await self._filled(order, [str(t) for t in found.get("associate_trades") or []])
         self.unresolved[order.client_id] = order
         order.reason = f"UNKNOWN, left to reconciliation: {reason}"
         log.error("order outcome unresolved", client_id=order.client_id, reason=reason)
         return []
+
+    async def resolve_in_flight(self, orders: Iterable[Order]) -> list[Fill]:
+        """At start: settle the live orders a previous run left in flight (recorded, perhaps
+        sent, perhaps filled) by looking each up by its id, never by sending it again. Fills
+        already booked (journal, ledger) are not booked twice (the trade id is the fill id)."""
+        fills: list[Fill] = []
+        for order in orders:
+            if order.mode != Mode.LIVE or not order.venue_id or order.status.is_terminal:
+                continue
+            now = self.clock.now_ns()
+            if order.status == OrderStatus.INTENT:  # the send may have begun: it counts as sent
+                order.transition(OrderStatus.SUBMITTING, now)
+            if order.status == OrderStatus.SUBMITTING:
+                order.transition(OrderStatus.UNKNOWN, now, "in flight when the last run stopped")
+            if order.status in (OrderStatus.UNKNOWN, OrderStatus.ACKED):
+                fills += await self._resolve(order)
+        return fills
 
     def _book(self, fills: list[Fill]) -> None:
         """Journal (durably) first, then the ledger."""
