@@ -307,6 +307,8 @@ class Settings(BaseModel):
     live_slippage: Annotated[Decimal, Field(ge=0, le=Decimal("0.1"))] = Decimal("0.01")
     # POST /v1/heartbeats interval; the venue cancels every open order after ~10 s without one.
     live_heartbeat_s: Annotated[float, Field(gt=0, le=8)] = 5.0
+    # Orders we send at most (the venue's per-signer limit is 40/s, bursts of 60).
+    live_order_rate: Rate = "40/second"
 
     # --- infrastructure --------------------------------------------------------------------
     redis_url: str | None = None

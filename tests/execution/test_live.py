@@ -21,6 +21,7 @@ from polyarb.domain.market import Market
 from polyarb.domain.numbers import price_to_decimal, size_to_decimal
 from polyarb.domain.secrets import scrub
 from polyarb.domain.trading import Leg, Mode, Order, OrderStatus, OrderType, Signal
+from polyarb.execution.live.budget import RequestBudgets
 from polyarb.execution.live.client import LiveConfig, LiveExecution
 from polyarb.execution.live.heartbeat import HeartbeatKeeper
 from polyarb.execution.live.venue import ClobRest
@@ -380,3 +381,16 @@ async def test_retry_after_holds_submissions_back(rig: Rig) -> None:
     await asyncio.sleep(0.35)
     after = await rig.live.execute(_buy(market, token, D(5), best, best + D("0.05")))
     assert after.orders[0].status == OrderStatus.FILLED, after.orders[0].reason
+
+
+async def test_orders_over_the_budget_are_not_sent(rig: Rig) -> None:
+    market = _binary(rig)
+    token = market.outcomes[0].token_id
+    best, _ = _asks(rig, token)[0]
+    rig.live.rest.budgets = RequestBudgets("1/minute")
+    first = await rig.live.execute(_buy(market, token, D(5), best, best + D("0.05")))
+    assert first.orders[0].status == OrderStatus.FILLED, first.orders[0].reason
+    second = await rig.live.execute(_buy(market, token, D(5), best, best + D("0.05")))
+    assert second.orders[0].status == OrderStatus.FAILED
+    assert "order budget exhausted (1/1minute)" in second.orders[0].reason
+    assert rig.sim.exchange.requests == 1

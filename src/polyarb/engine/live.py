@@ -19,6 +19,7 @@ from polyarb.domain.clock import Clock
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.market import Market
 from polyarb.execution.base import OrderUpdateCallback, RiskGate
+from polyarb.execution.live.budget import RequestBudgets
 from polyarb.execution.live.client import IntentRecorder, LiveConfig, LiveExecution
 from polyarb.execution.live.heartbeat import HeartbeatKeeper
 from polyarb.execution.live.venue import ClobRest
@@ -58,6 +59,7 @@ async def build_live_execution(
         _settings_creds(settings),
         chain_id=settings.poly_chain_id,
         timeout_s=settings.poly_http_timeout_s,
+        budgets=RequestBudgets(settings.live_order_rate),
     )
     try:
         if rest.creds is None:

@@ -232,6 +232,8 @@ class LiveExecution:
             problem += self._wait_reason
         if not problem and self.heartbeat is not None and not self.heartbeat.healthy:
             problem = f"heartbeat failing, not submitting: {self.heartbeat.failure}"
+        if not problem and not self.rest.budgets.try_spend("order", len(orders)):
+            problem = f"order budget exhausted ({self.rest.budgets.describe('order')}): not sent"
         bodies: list[dict[str, Any]] = []
         if not problem:
             try:

@@ -22,6 +22,7 @@ import orjson
 from polyarb.clob.auth import ApiCreds, l1_headers, l2_headers
 from polyarb.clob.signing import Wallet
 from polyarb.domain.secrets import register_secret
+from polyarb.execution.live.budget import RequestBudgets, group_of
 
 BUSY_STATUSES = frozenset({425, 429, 503})
 
@@ -75,8 +76,12 @@ class ClobRest:
         chain_id: int,
         timeout_s: float,
         transport: httpx.AsyncBaseTransport | None = None,
+        budgets: RequestBudgets | None = None,
     ) -> None:
         self.wallet = wallet
+        # Order requests are paid for by the executor before they are signed (an order over
+        # budget is refused, not delayed); every other request waits here for room.
+        self.budgets = budgets or RequestBudgets()
         self.creds = creds
         self.chain_id = chain_id
         self._http = httpx.AsyncClient(
@@ -112,11 +117,15 @@ class ClobRest:
         if self.creds is None:
             raise RuntimeError("no API credentials (POLY_API_KEY/SECRET/PASSPHRASE)")
         body = "" if payload is None else orjson.dumps(payload).decode()
+        bare = path.split("?", 1)[0]
+        group = group_of(method, bare)
+        if group != "order":
+            await self.budgets.spend(group)
         headers = l2_headers(
             self.creds,
             self.wallet.address,
             method=method,
-            path=path.split("?", 1)[0],
+            path=bare,
             body=body,
             timestamp=int(time.time()),
         )
@@ -126,6 +135,7 @@ class ClobRest:
     async def api_key(self, *, nonce: int = 0) -> ApiCreds:
         """Create the API key of ``nonce``, or derive it when it exists (L1)."""
         for method, path in (("POST", "/auth/api-key"), ("GET", "/auth/derive-api-key")):
+            await self.budgets.spend("auth")
             headers = l1_headers(
                 self.wallet, chain_id=self.chain_id, timestamp=int(time.time()), nonce=nonce
             )
