@@ -55,7 +55,11 @@ class HeartbeatKeeper:
 
     async def _run(self) -> None:
         while True:
-            await self.beat()
+            try:
+                await self.beat()
+            except Exception as exc:  # a bug must not leave ``healthy`` standing
+                log.exception("heartbeat raised")
+                self._failed(f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(self.interval_s)
 
     def start(self) -> None:
