@@ -17,6 +17,7 @@ BENCHES = [
     ["bench_store.py"],
     ["bench_cli_start.py"],
     ["bench_api.py"],
+    ["bench_signing.py"],
 ]
 
 

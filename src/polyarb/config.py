@@ -84,6 +84,7 @@ KNOWN_PREFIXES = (
     "JWT_",
     "OTP_",
     "SMTP_",
+    "LIVE_",
 )
 
 MIN_COMMAND_SECRET_LEN = 16
@@ -99,17 +100,10 @@ SECRET_FIELDS = (
     "smtp_password",
 )
 
-# Settings documented and validated but read by nothing yet (live trading is not in this build;
-# they come with the live-execution work). They are marked "not yet used" in .env.example and
-# by `polyarb config`; a test keeps this list true.
-NOT_YET_USED = (
-    "poly_private_key",
-    "poly_api_key",
-    "poly_api_secret",
-    "poly_api_passphrase",
-    "poly_signature_type",
-    "poly_chain_id",
-)
+# Settings documented and validated but read by nothing yet. They are marked "not yet used" in
+# .env.example and by `polyarb config`; a test keeps this list true. (The live-trading settings
+# are read by the live opt-in check, cli/live_gate.py.)
+NOT_YET_USED: tuple[str, ...] = ()
 
 MIN_JWT_SECRET_BYTES = 32
 
@@ -319,6 +313,15 @@ class Settings(BaseModel):
     paper_starting_balance: PosDecimal = Decimal(10000)
     leg_policy: Literal["unwind", "complete", "hold"] = "unwind"
     leg_max_loss: NonNegDecimal = Decimal(5)
+
+    # --- live execution (DRY_RUN=false; see cli/live_gate.py for what it takes) -------------
+    live_trading_confirm: str = ""  # must read exactly I-understand-real-money
+    # $ per share a FOK/FAK leg may pay above its VWAP (receive below it, selling).
+    live_slippage: Annotated[Decimal, Field(ge=0, le=Decimal("0.1"))] = Decimal("0.01")
+    # POST /v1/heartbeats interval; the venue cancels every open order after ~10 s without one.
+    live_heartbeat_s: Annotated[float, Field(gt=0, le=8)] = 5.0
+    # Orders we send at most (the venue's per-signer limit is 40/s, bursts of 60).
+    live_order_rate: Rate = "40/second"
 
     # --- infrastructure --------------------------------------------------------------------
     redis_url: str | None = None

@@ -53,9 +53,7 @@ def run_command(
     if venue not in ("polymarket", "sim"):
         raise typer.BadParameter(f"{venue!r}; accepted: polymarket, sim", param_hint="--venue")
     if settings.mode == "live":
-        raise PolyarbError(
-            "live trading is not available in this build; set DRY_RUN=true (paper trading)"
-        )
+        _live_gate(settings)
     try:
         if replay is not None:
             summary = _replay(settings, replay)
@@ -68,6 +66,22 @@ def run_command(
         raise typer.Exit(EXIT_INTERRUPTED)
     if summary.halted_by_recovery:  # the run traded nothing: the operator must look
         raise typer.Exit(3)
+
+
+def _live_gate(settings: Settings) -> None:
+    """Refuse live trading unless every opt-in condition holds; then say what it would do."""
+    from polyarb.cli.live_gate import live_plan, live_refusal
+
+    refusal = live_refusal(settings)
+    if refusal is not None:
+        raise PolyarbError(refusal)
+    typer.echo("\n".join(live_plan(settings)), err=True)
+    # The live executor (execution/live) is built and tested against the simulator, but the
+    # engine does not run it yet: the user channel, settlement and reconciliation come first.
+    raise PolyarbError(
+        "the engine does not run live execution in this build (user channel, settlement and "
+        "reconciliation are not done); nothing was sent"
+    )
 
 
 def _replay(settings: Settings, recording: Path) -> RunSummary:

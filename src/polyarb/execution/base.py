@@ -10,15 +10,28 @@ paper and live agree on them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Literal, Protocol
 
+import structlog
+
+from polyarb.clob.errors import (
+    FAK_NO_MATCH,
+    FOK_KILLED,
+    NOT_ENOUGH_BALANCE,
+    min_buy_error,
+    min_size_error,
+    size_precision_error,
+    tick_error,
+)
 from polyarb.domain.book import Side
 from polyarb.domain.ledger import Merge
 from polyarb.domain.market import FeeSchedule, round_fee
 from polyarb.domain.trading import Fill, Mode, Order, OrderStatus, OrderType, Signal
+
+log = structlog.get_logger(__name__)
 
 ZERO = Decimal(0)
 Outcome = Literal["filled", "partial", "rejected", "missed", "resting", "logged"]
@@ -29,35 +42,16 @@ LEG_POLICIES: tuple[LegPolicy, ...] = ("unwind", "complete", "hold")
 SIZE_QUANTUM = Decimal("0.01")  # order sizes carry at most 2 decimals
 MIN_MARKETABLE_BUY_USD = Decimal(1)
 RESTING_TYPES = frozenset({OrderType.GTC, OrderType.GTD})
-
-# The venue's own wording, so paper rejections read like live ones.
-FOK_KILLED = "order couldn't be fully filled. FOK orders are fully filled or killed."
-FAK_NO_MATCH = (
-    "no orders found to match with FAK order. "
-    "FAK orders are partially filled or killed if no match is found."
-)
-NOT_ENOUGH_BALANCE = "not enough balance / allowance"
-
-
-def tick_error(client_id: str, price: Decimal, tick: Decimal) -> str:
-    return (
-        f"order {client_id} is invalid. Price ({price}) breaks minimum tick size rule: "
-        f"{tick.normalize()}"
-    )
-
-
-def min_size_error(client_id: str, size: Decimal, minimum: Decimal) -> str:
-    return (
-        f"order {client_id} is invalid. Size ({size}) lower than the minimum: {minimum.normalize()}"
-    )
-
-
-def size_precision_error(client_id: str, size: Decimal) -> str:
-    return f"order {client_id} is invalid. Size ({size}) supports a max accuracy of 2 decimals"
-
-
-def min_buy_error(amount: Decimal) -> str:
-    return f"invalid amount for a marketable BUY order (${amount.normalize()}), min size: $1"
+# The venue's own wording (polyarb.clob.errors), so paper rejections read like live ones.
+__all__ = [
+    "FAK_NO_MATCH",
+    "FOK_KILLED",
+    "NOT_ENOUGH_BALANCE",
+    "min_buy_error",
+    "min_size_error",
+    "size_precision_error",
+    "tick_error",
+]
 
 
 def venue_taker_fee(fees: FeeSchedule, price: Decimal, shares: Decimal) -> Decimal:
@@ -191,6 +185,21 @@ def outcome_of(legs: list[Order], leg_risk: LegRiskReport | None) -> Outcome:
     if leg_risk is None and all(o.status == OrderStatus.FILLED for o in legs):
         return "filled"
     return "partial"
+
+
+OrderUpdateCallback = Callable[[Order, list[Fill]], None]
+
+
+def notify_order_update(
+    callback: OrderUpdateCallback | None, order: Order, fills: list[Fill]
+) -> None:
+    """Tell ``callback`` (the engine: store, bus) of an order's new state; never raises."""
+    if callback is None:
+        return
+    try:
+        callback(order, fills)
+    except Exception:
+        log.exception("order update callback failed", client_id=order.client_id)
 
 
 class RiskGate(Protocol):

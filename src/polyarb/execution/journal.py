@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -23,7 +23,7 @@ import structlog
 
 from polyarb.domain.book import Side
 from polyarb.domain.errors import FatalError
-from polyarb.domain.ledger import LedgerEvent, Merge, Resolution
+from polyarb.domain.ledger import Ledger, LedgerEvent, Merge, Resolution
 from polyarb.domain.trading import Fill, Mode
 
 log = structlog.get_logger(__name__)
@@ -267,3 +267,12 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def journal_then_apply(
+    journal: Journal | None, ledger: Ledger, events: Sequence[LedgerEvent]
+) -> Decimal:
+    """Journal ``events`` (durably) first, then apply them to ``ledger``; the P&L realized."""
+    if journal is not None:
+        journal.append(events)
+    return sum((ledger.apply(e).realized for e in events), Decimal(0))

@@ -59,15 +59,17 @@ from polyarb.execution.base import (
     ExecutionReport,
     LegPolicy,
     LegRiskReport,
+    OrderUpdateCallback,
     RiskGate,
     fill_id_for,
     new_client_order_id,
     new_event_id,
+    notify_order_update,
     outcome_of,
     validate_order,
     venue_taker_fee,
 )
-from polyarb.execution.journal import Journal
+from polyarb.execution.journal import Journal, journal_then_apply
 from polyarb.execution.legs import LegPool, handle_leg_risk
 from polyarb.execution.merge import complete_set_kind, plan_merge, resolution_for
 
@@ -77,7 +79,6 @@ DEFAULT_TICK = Decimal("0.01")
 _QUARTER = Decimal("0.25")
 
 AlertCallback = Callable[[LegRiskReport], None]
-OrderUpdateCallback = Callable[[Order, list[Fill]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,9 +606,7 @@ class PaperExecution:
 
     def _record(self, events: Sequence[LedgerEvent]) -> Decimal:
         """Journal (durably) first, then apply to the ledger; returns the P&L realized."""
-        if self._journal is not None:
-            self._journal.append(events)
-        return sum((self.ledger.apply(e).realized for e in events), ZERO)
+        return journal_then_apply(self._journal, self.ledger, events)
 
     # ------------------------------------------------------------------------ complete sets
     async def _settle_complete_set(
@@ -692,12 +691,7 @@ class PaperExecution:
             log.exception("leg-risk alert callback failed", signal_id=leg_report.signal_id)
 
     def _notify(self, order: Order, fills: list[Fill]) -> None:
-        if self._on_order_update is None:
-            return
-        try:
-            self._on_order_update(order, fills)
-        except Exception:
-            log.exception("order update callback failed", client_id=order.client_id)
+        notify_order_update(self._on_order_update, order, fills)
 
     # ------------------------------------------------------------------------------ helpers
     def _halted(self) -> str | None:

@@ -36,6 +36,7 @@ from polyarb.sim.listings import gamma_market
 from polyarb.sim.replay import RecordingPlayer, load_catalog
 from polyarb.sim.rest import RestApi
 from polyarb.sim.scenario import Fault, ScenarioConfig
+from polyarb.sim.trading import SimExchange
 from polyarb.sim.venue import Frame, SimVenue
 
 log = structlog.get_logger(__name__)
@@ -103,8 +104,13 @@ class SimServer:
         )
         self.channel = MarketChannel(self._snapshot, self._abort)
         self.rest = RestApi(self.venue, self.scenario_time)
+        self.exchange = SimExchange(self.venue, self._publish, now_ms=_wall_ms)
         self.app = Starlette(
-            routes=[WebSocketRoute("/ws/market", self.channel.serve), *self.rest.routes()]
+            routes=[
+                WebSocketRoute("/ws/market", self.channel.serve),
+                *self.exchange.routes(),
+                *self.rest.routes(),
+            ]
         )
         self._server: _EmbeddedServer | None = None
         self._serve_task: asyncio.Task[None] | None = None
@@ -170,6 +176,7 @@ class SimServer:
 
     async def stop(self) -> None:
         """Stop the clock, close every connection (close code 1012) and release the port."""
+        self.exchange.close()
         if self._clock_task is not None:
             self._clock_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
