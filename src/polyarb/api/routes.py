@@ -37,6 +37,16 @@ def _cursor(value: str | None) -> str | None:
     return value
 
 
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2262, 4, 10)  # days whose ns fit 64 bits
+
+
+def _day(value: date | None) -> date | None:
+    if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"a day from {FIRST_DAY} to {LAST_DAY}")
+    return value
+
+
+Day = Annotated[date | None, Query(), AfterValidator(_day)]
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,19}:[0-9]{1,19}$"), AfterValidator(_cursor)]
 Ns = Annotated[int | None, Query(ge=0, le=MAX_INT64)]
 RowId = Annotated[int | None, Query(ge=1, le=MAX_INT64)]
@@ -290,7 +300,7 @@ class PnlOut(RowModel):
 
 @router.get("/pnl/daily", tags=["views"], name="pnl_by_day")
 async def pnl_by_day(
-    session: Viewer, ctx: Ctx, since: date | None = None, until: date | None = None
+    session: Viewer, ctx: Ctx, since: Day = None, until: Day = None
 ) -> list[PnlOut]:
     """Realized P&L, fees, volume and fills per UTC day."""
     lines = await ctx.queries.pnl_by_day(since=since, until=until)
@@ -299,7 +309,7 @@ async def pnl_by_day(
 
 @router.get("/pnl/strategies", tags=["views"], name="pnl_by_strategy")
 async def pnl_by_strategy(
-    session: Viewer, ctx: Ctx, since: date | None = None, until: date | None = None
+    session: Viewer, ctx: Ctx, since: Day = None, until: Day = None
 ) -> list[PnlOut]:
     """Realized P&L, fees, volume and fills per strategy over the days given."""
     lines = await ctx.queries.pnl_by_strategy(since=since, until=until)
@@ -558,6 +568,11 @@ class ParamValue(BaseModel):
 
 
 COMMAND_TIMEOUT_S = 3.0
+COMMAND_ANSWERS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "`target` names no engine this dashboard knows"},
+    503: {"model": Problem, "description": "COMMAND_SECRET is not set (over Redis)"},
+    504: {"model": Problem, "description": "no engine acknowledged in time (resend: safe)"},
+}
 
 
 async def _command(
@@ -576,6 +591,11 @@ async def _command(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "COMMAND_SECRET is not set: commands are signed with the key the engines share, and "
             "engines reached over Redis refuse unsigned ones",
+        )
+    if target and target not in ctx.live.states.latest:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no engine {target[:128]!r} has published its state (see GET /api/state)",
         )
     command = new_command(
         action,
@@ -612,19 +632,23 @@ async def _command(
     )
 
 
-@router.post("/controls/pause", tags=["controls"], name="pause_trading")
+@router.post("/controls/pause", tags=["controls"], name="pause_trading", responses=COMMAND_ANSWERS)
 async def pause_trading(session: Operator, ctx: Ctx, body: ControlRequest) -> CommandResult:
     """Stop taking new signals (positions stay; resume restarts)."""
     return await _command(ctx, session, "pause", reason=body.reason, target=body.target)
 
 
-@router.post("/controls/resume", tags=["controls"], name="resume_trading")
+@router.post(
+    "/controls/resume", tags=["controls"], name="resume_trading", responses=COMMAND_ANSWERS
+)
 async def resume_trading(session: Operator, ctx: Ctx, body: ControlRequest) -> CommandResult:
     """Take signals again after a pause."""
     return await _command(ctx, session, "resume", reason=body.reason, target=body.target)
 
 
-@router.post("/controls/kill-switch", tags=["controls"], name="engage_kill_switch")
+@router.post(
+    "/controls/kill-switch", tags=["controls"], name="engage_kill_switch", responses=COMMAND_ANSWERS
+)
 async def engage_kill_switch(session: Operator, ctx: Ctx, body: ControlRequest) -> CommandResult:
     """Engage the kill switch: cancel everything, trade nothing until an admin clears it."""
     return await _command(
@@ -632,7 +656,12 @@ async def engage_kill_switch(session: Operator, ctx: Ctx, body: ControlRequest) 
     )
 
 
-@router.post("/controls/kill-switch/clear", tags=["controls"], name="clear_kill_switch")
+@router.post(
+    "/controls/kill-switch/clear",
+    tags=["controls"],
+    name="clear_kill_switch",
+    responses=COMMAND_ANSWERS,
+)
 async def clear_kill_switch(session: Admin, ctx: Ctx, body: ControlRequest) -> CommandResult:
     """Clear the kill switch (admin, step-up: a code entered in the last minutes)."""
     check_step_up(ctx, session)
@@ -642,7 +671,12 @@ async def clear_kill_switch(session: Admin, ctx: Ctx, body: ControlRequest) -> C
 StrategyName = Annotated[str, Path(pattern=NAME)]
 
 
-@router.post("/strategies/{name}/enable", tags=["controls"], name="enable_strategy")
+@router.post(
+    "/strategies/{name}/enable",
+    tags=["controls"],
+    name="enable_strategy",
+    responses=COMMAND_ANSWERS,
+)
 async def enable_strategy(
     name: StrategyName, session: Operator, ctx: Ctx, body: ControlRequest
 ) -> CommandResult:
@@ -650,7 +684,12 @@ async def enable_strategy(
     return await _command(ctx, session, "strategy_enable", strategy=name, target=body.target)
 
 
-@router.post("/strategies/{name}/disable", tags=["controls"], name="disable_strategy")
+@router.post(
+    "/strategies/{name}/disable",
+    tags=["controls"],
+    name="disable_strategy",
+    responses=COMMAND_ANSWERS,
+)
 async def disable_strategy(
     name: StrategyName, session: Operator, ctx: Ctx, body: ControlRequest
 ) -> CommandResult:
@@ -658,7 +697,12 @@ async def disable_strategy(
     return await _command(ctx, session, "strategy_disable", strategy=name, target=body.target)
 
 
-@router.put("/strategies/{name}/params/{param}", tags=["controls"], name="set_strategy_param")
+@router.put(
+    "/strategies/{name}/params/{param}",
+    tags=["controls"],
+    name="set_strategy_param",
+    responses=COMMAND_ANSWERS,
+)
 async def set_strategy_param(
     name: StrategyName,
     param: Annotated[str, Path(pattern=NAME)],
@@ -738,13 +782,26 @@ async def add_user(session: Admin, ctx: Ctx, body: UserIn) -> UserOut:
 
 
 @router.delete(
-    "/users/{email}", tags=["admin"], name="remove_user", status_code=status.HTTP_204_NO_CONTENT
+    "/users/{email}",
+    tags=["admin"],
+    name="remove_user",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        404: {"model": Problem, "description": "no such user"},
+        409: {"model": Problem, "description": "an admin's own account"},
+    },
 )
 async def remove_user(
     email: Annotated[str, Path(max_length=254)], session: Admin, ctx: Ctx
 ) -> None:
-    """Delete an account; its sessions stop working at once (step-up)."""
+    """Delete an account; its sessions stop working at once (step-up). Not one's own: the last
+    admin would lock everyone out (another admin, or `polyarb users remove`, can)."""
     check_step_up(ctx, session)
+    if normalize_email(email) == session.user.email:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "you cannot remove your own account (another admin or `polyarb users remove` can)",
+        )
     if not await ctx.users.remove(normalize_email(email)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such user")
     ctx.forget_user(email)
