@@ -50,12 +50,20 @@ Day = Annotated[date | None, Query(), AfterValidator(_day)]
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,19}:[0-9]{1,19}$"), AfterValidator(_cursor)]
 Ns = Annotated[int | None, Query(ge=0, le=MAX_INT64)]
 RowId = Annotated[int | None, Query(ge=1, le=MAX_INT64)]
+Limit = Annotated[int, Query(ge=1, le=1000)]  # rows per page
 
 
 class RowModel(BaseModel):
     """An answer built from one of the store's rows (read by attribute)."""
 
     model_config = ConfigDict(from_attributes=True)
+
+
+class LogRowOut(RowModel):
+    """A line of one of the store's logs (errors, alerts, audit), listed newest first."""
+
+    id: int
+    ts_ns: int
 
 
 def _rows(model: type[M], rows: Iterable[Any]) -> list[M]:
@@ -261,7 +269,7 @@ async def list_trades(
     market: Annotated[str | None, Query(max_length=100)] = None,
     since_ns: Ns = None,
     until_ns: Ns = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     cursor: Cursor = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
@@ -316,9 +324,7 @@ async def pnl_by_strategy(
     return _rows(PnlOut, lines)
 
 
-class ErrorOut(RowModel):
-    id: int
-    ts_ns: int
+class ErrorOut(LogRowOut):
     level: str
     source: str
     kind: str
@@ -332,16 +338,14 @@ async def list_errors(
     ctx: Ctx,
     since_ns: Ns = None,
     level: Annotated[Literal["warning", "error", "critical"] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
 ) -> list[ErrorOut]:
     """Operational errors the engine recorded, newest first."""
     rows = await ctx.queries.errors(since_ns=since_ns, level=level, limit=limit)
     return _rows(ErrorOut, rows)
 
 
-class AlertOut(RowModel):
-    id: int
-    ts_ns: int
+class AlertOut(LogRowOut):
     severity: str
     title: str
     message: str
@@ -353,7 +357,7 @@ async def list_alerts(
     ctx: Ctx,
     before_id: RowId = None,
     severity: Annotated[Literal["info", "warning", "critical"] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
 ) -> list[AlertOut]:
     """Alerts (kill switch, trading state changes ...), newest first (page with ``before_id``)."""
     return _rows(
@@ -390,7 +394,7 @@ async def list_signals(
     market: Annotated[str | None, Query(max_length=100)] = None,
     outcome: Annotated[str | None, Query(max_length=32)] = None,
     since_ns: Ns = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     cursor: Cursor = None,
 ) -> SignalPageOut:
     """Signals newest first and what became of each (taken, denied and why, skipped)."""
@@ -573,6 +577,8 @@ COMMAND_ANSWERS: dict[int | str, dict[str, Any]] = {
     503: {"model": Problem, "description": "COMMAND_SECRET is not set (over Redis)"},
     504: {"model": Problem, "description": "no engine acknowledged in time (resend: safe)"},
 }
+# The routes that publish a command and answer with the engines' acknowledgements.
+controls = APIRouter(prefix="/api", tags=["controls"], responses=COMMAND_ANSWERS)
 
 
 async def _command(
@@ -632,23 +638,19 @@ async def _command(
     )
 
 
-@router.post("/controls/pause", tags=["controls"], name="pause_trading", responses=COMMAND_ANSWERS)
+@controls.post("/controls/pause", name="pause_trading")
 async def pause_trading(session: Operator, ctx: Ctx, body: ControlRequest) -> CommandResult:
     """Stop taking new signals (positions stay; resume restarts)."""
     return await _command(ctx, session, "pause", reason=body.reason, target=body.target)
 
 
-@router.post(
-    "/controls/resume", tags=["controls"], name="resume_trading", responses=COMMAND_ANSWERS
-)
+@controls.post("/controls/resume", name="resume_trading")
 async def resume_trading(session: Operator, ctx: Ctx, body: ControlRequest) -> CommandResult:
     """Take signals again after a pause."""
     return await _command(ctx, session, "resume", reason=body.reason, target=body.target)
 
 
-@router.post(
-    "/controls/kill-switch", tags=["controls"], name="engage_kill_switch", responses=COMMAND_ANSWERS
-)
+@controls.post("/controls/kill-switch", name="engage_kill_switch")
 async def engage_kill_switch(session: Operator, ctx: Ctx, body: ControlRequest) -> CommandResult:
     """Engage the kill switch: cancel everything, trade nothing until an admin clears it."""
     return await _command(
@@ -656,12 +658,7 @@ async def engage_kill_switch(session: Operator, ctx: Ctx, body: ControlRequest) 
     )
 
 
-@router.post(
-    "/controls/kill-switch/clear",
-    tags=["controls"],
-    name="clear_kill_switch",
-    responses=COMMAND_ANSWERS,
-)
+@controls.post("/controls/kill-switch/clear", name="clear_kill_switch")
 async def clear_kill_switch(session: Admin, ctx: Ctx, body: ControlRequest) -> CommandResult:
     """Clear the kill switch (admin, step-up: a code entered in the last minutes)."""
     check_step_up(ctx, session)
@@ -671,12 +668,7 @@ async def clear_kill_switch(session: Admin, ctx: Ctx, body: ControlRequest) -> C
 StrategyName = Annotated[str, Path(pattern=NAME)]
 
 
-@router.post(
-    "/strategies/{name}/enable",
-    tags=["controls"],
-    name="enable_strategy",
-    responses=COMMAND_ANSWERS,
-)
+@controls.post("/strategies/{name}/enable", name="enable_strategy")
 async def enable_strategy(
     name: StrategyName, session: Operator, ctx: Ctx, body: ControlRequest
 ) -> CommandResult:
@@ -684,12 +676,7 @@ async def enable_strategy(
     return await _command(ctx, session, "strategy_enable", strategy=name, target=body.target)
 
 
-@router.post(
-    "/strategies/{name}/disable",
-    tags=["controls"],
-    name="disable_strategy",
-    responses=COMMAND_ANSWERS,
-)
+@controls.post("/strategies/{name}/disable", name="disable_strategy")
 async def disable_strategy(
     name: StrategyName, session: Operator, ctx: Ctx, body: ControlRequest
 ) -> CommandResult:
@@ -697,12 +684,7 @@ async def disable_strategy(
     return await _command(ctx, session, "strategy_disable", strategy=name, target=body.target)
 
 
-@router.put(
-    "/strategies/{name}/params/{param}",
-    tags=["controls"],
-    name="set_strategy_param",
-    responses=COMMAND_ANSWERS,
-)
+@controls.put("/strategies/{name}/params/{param}", name="set_strategy_param")
 async def set_strategy_param(
     name: StrategyName,
     param: Annotated[str, Path(pattern=NAME)],
@@ -720,9 +702,7 @@ async def set_strategy_param(
 # --- admin -----------------------------------------------------------------------------------
 
 
-class AuditOut(RowModel):
-    id: int
-    ts_ns: int
+class AuditOut(LogRowOut):
     actor: str
     action: str
     target: str
@@ -736,7 +716,7 @@ async def list_audit(
     session: Admin,
     ctx: Ctx,
     before_id: RowId = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
 ) -> list[AuditOut]:
     """Operator actions and logins, newest first, with the client IP (page with ``before_id``)."""
     rows = await ctx.queries.audit(before_id=before_id, limit=limit)
