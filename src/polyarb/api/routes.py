@@ -611,6 +611,7 @@ async def _command(
         value=value,
         reason=reason,
         target=target,
+        role=session.user.role,  # vouched for: the engine acts on the lesser of it and its own
     )
     acks = await ctx.commands.send(command, timeout_s=COMMAND_TIMEOUT_S)
     accepted = bool(acks) and all(a.accepted for a in acks.values())
