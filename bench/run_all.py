@@ -18,6 +18,8 @@ BENCHES = [
     ["bench_cli_start.py"],
     ["bench_api.py"],
     ["bench_signing.py"],
+    ["bench_api.py", "--rate", "2"],
+    ["bench_api.py", "--dashboard", "separate"],
 ]
 
 

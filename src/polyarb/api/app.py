@@ -46,6 +46,7 @@ def create_app(ctx: ApiContext, *, manage_context: bool = True) -> FastAPI:
     app.include_router(routes.system)
     app.include_router(auth.router)
     app.include_router(routes.router)
+    app.include_router(routes.controls)
     app.include_router(stream.router)
     app.add_middleware(
         CORSMiddleware,
