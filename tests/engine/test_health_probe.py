@@ -167,6 +167,9 @@ def test_clob_breaker_open_makes_trading_reducing_until_it_closes(tmp_path: Any)
 class Captured:
     alerts: list[Alert] = field(default_factory=list)
 
+    def prepare(self, alert: Alert) -> Alert:
+        return alert
+
     def notify(self, alert: Alert) -> bool:
         self.alerts.append(alert)
         return True

@@ -26,6 +26,7 @@ from polyarb.bus.memory import MemoryBus, MemoryHub
 from polyarb.bus.publisher import StatePublisher
 from polyarb.bus.redis_bus import RedisBus
 from polyarb.bus.schemas import (
+    AlertEvent,
     Command,
     CommandAck,
     Counters,
@@ -58,6 +59,7 @@ def make_bus(redis_url: str | None, instance_id: str, *, channel_prefix: str = "
 
 
 __all__ = [
+    "AlertEvent",
     "Audit",
     "Authorize",
     "Bounds",

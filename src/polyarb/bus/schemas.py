@@ -332,6 +332,24 @@ class ErrorEvent(_Payload, frozen=True, kw_only=True):
     details: dict[str, str] = msgspec.field(default_factory=dict)  # never secrets
 
 
+# --- poly:alerts -----------------------------------------------------------------------------
+
+
+class AlertEvent(_Payload, frozen=True, kw_only=True):
+    """An alert as the engine raised it (secrets already masked); its row in ``alerts`` has
+    the same ``event_id``."""
+
+    TYPE: ClassVar[str] = "alert"
+    CHANNEL: ClassVar[Channel] = Channel.ALERTS
+
+    event_id: str
+    severity: str  # critical | warning | info
+    key: str  # the dedup key: the same thing happening again has the same key
+    title: str
+    text: str = ""
+    ts_ns: int
+
+
 # --- poly:commands / poly:commands:ack -------------------------------------------------------
 
 CommandAction = Literal[
@@ -381,10 +399,19 @@ class CommandAck(_Payload, frozen=True, kw_only=True):
     duplicate: bool = False  # a repeat of an id already handled: this is the original answer
 
 
-Payload = EngineState | SignalEvent | TradeEvent | ErrorEvent | Command | CommandAck
+Payload = EngineState | SignalEvent | TradeEvent | ErrorEvent | AlertEvent | Command | CommandAck
 
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
-    cls.TYPE: cls for cls in (EngineState, SignalEvent, TradeEvent, ErrorEvent, Command, CommandAck)
+    cls.TYPE: cls
+    for cls in (
+        EngineState,
+        SignalEvent,
+        TradeEvent,
+        ErrorEvent,
+        AlertEvent,
+        Command,
+        CommandAck,
+    )
 }
 
 

@@ -15,11 +15,18 @@ class Channel(StrEnum):
     SIGNALS = "poly:signals"  # engine -> dashboards, each signal and what became of it
     TRADES = "poly:trades"  # engine -> dashboards, orders, fills, execution reports
     ERRORS = "poly:errors"  # engine -> dashboards, operational errors
+    ALERTS = "poly:alerts"  # engine -> dashboards, the alerts also posted to Slack
     COMMANDS = "poly:commands"  # dashboard -> engines
     COMMAND_ACKS = "poly:commands:ack"  # engines -> dashboard
 
 
-ENGINE_CHANNELS = (Channel.STATE, Channel.SIGNALS, Channel.TRADES, Channel.ERRORS)
+ENGINE_CHANNELS = (
+    Channel.STATE,
+    Channel.SIGNALS,
+    Channel.TRADES,
+    Channel.ERRORS,
+    Channel.ALERTS,
+)
 """What an engine publishes and a dashboard follows (plus ``COMMAND_ACKS``)."""
 
 

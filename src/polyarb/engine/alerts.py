@@ -16,19 +16,27 @@ Alerts (key; severity; toggle):
 The database's own outage error event is left to the ``database`` check (one alert, not two).
 Keys differ between an event and its end (``down:`` and ``up:``), so that the end is never held
 back by the coalescing window of the start.
+
+Every alert also reaches the dashboard: ``StoreJournal`` writes it to the ``alerts`` table with
+its Slack delivery (the notifier's journal: undelivered critical alerts are read back at the
+next start), and it is published on ``poly:alerts`` for the live stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Sequence
 
+from polyarb.bus import AlertEvent, Channel
 from polyarb.config import Settings
 from polyarb.domain.trading import Signal
 from polyarb.engine.core import Engine
 from polyarb.engine.health import EngineProbe
 from polyarb.execution.base import ExecutionReport
-from polyarb.monitor.slack import Alert, Severity, SlackNotifier
+from polyarb.monitor.slack import Alert, Delivery, Severity, SlackNotifier
 from polyarb.risk.state import RiskEvent
+from polyarb.store import AlertDelivery, AlertRecord, Store
 
 WATCHED_CHECKS = ("feed", "database", "bus")
 _RISK: dict[str, Severity] = {
@@ -39,6 +47,38 @@ _RISK: dict[str, Severity] = {
     "reducing": "warning",
     "resumed": "info",
 }
+
+
+class StoreJournal:
+    """The notifier's journal in the ``alerts`` table, through the store's writer (spooled
+    while the database is down, so an alert about the outage itself is kept too)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def queued(self, alert: Alert, delivery: Delivery) -> None:
+        self.store.submit(
+            AlertRecord(
+                ts_ns=alert.ts_ns,
+                severity=alert.severity,
+                title=alert.title[:256],
+                message=alert.text,
+                dedup_key=alert.key[:128],
+                delivery=delivery,
+                event_id=alert.id,
+            )
+        )
+
+    def resolved(self, ids: Sequence[str], delivery: Delivery) -> None:
+        self.store.submit(
+            AlertDelivery(event_ids=tuple(ids), delivery=delivery, ts_ns=time.time_ns())
+        )
+
+
+async def undelivered_alerts(store: Store) -> list[Alert]:
+    """The critical alerts a previous run could not post (delivery still ``pending``)."""
+    rows = await store.queries.undelivered_alerts(severity="critical")
+    return [Alert("critical", r.dedup_key, r.title, r.message, r.ts_ns, r.event_id) for r in rows]
 
 
 class EngineAlerts:
@@ -59,7 +99,18 @@ class EngineAlerts:
 
     def send(self, severity: Severity, key: str, title: str, text: str = "") -> None:
         instance = self.engine.instance_id
-        self.notifier.notify(Alert(severity, key, f"{instance}: {title}", text))
+        alert = self.notifier.prepare(Alert(severity, key, f"{instance}: {title}", text))
+        self.notifier.notify(alert)
+        if self.engine.bus is not None:  # the dashboard's live stream
+            event = AlertEvent(
+                event_id=alert.id,
+                severity=alert.severity,
+                key=alert.key,
+                title=alert.title,
+                text=alert.text,
+                ts_ns=alert.ts_ns,
+            )
+            self.engine.bus.publish_nowait(Channel.ALERTS, event)
 
     def started(self) -> None:
         engine = self.engine

@@ -31,7 +31,7 @@ from polyarb.config import SECRET_FIELDS, Settings
 from polyarb.domain.clock import ReplayClock, WallClock
 from polyarb.domain.errors import CircuitOpen, PolyarbError
 from polyarb.domain.trading import Signal
-from polyarb.engine.alerts import EngineAlerts
+from polyarb.engine.alerts import EngineAlerts, StoreJournal, undelivered_alerts
 from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
 from polyarb.engine.health import (
@@ -253,7 +253,9 @@ async def run_engine(
             )
             watched = Watched(engine, feed, bus, store, tuple(breakers.values()))
             probe = EngineProbe(watched, max_feed_age_s=settings.health_max_feed_age_s)
-            alerts = _slack_alerts(settings, engine, probe)
+            alerts = await _slack_alerts(settings, engine, probe, store)
+            if alerts is not None and settings.slack_notify_risk:
+                persistence.risk_alerts = False  # the Slack alerts' rows say it (one row each)
             if settings.health_port:
                 health_server = HealthServer(
                     probe,
@@ -292,8 +294,11 @@ async def run_engine(
             return summary
 
 
-def _slack_alerts(settings: Settings, engine: Engine, probe: EngineProbe) -> EngineAlerts | None:
-    """Slack alerts when ``SLACK_WEBHOOK_URL`` is set; every secret setting is masked in them."""
+async def _slack_alerts(
+    settings: Settings, engine: Engine, probe: EngineProbe, store: Store
+) -> EngineAlerts | None:
+    """Slack alerts when ``SLACK_WEBHOOK_URL`` is set; every secret setting is masked in them;
+    each is kept in the ``alerts`` table, the critical ones a previous run left are posted first."""
     if settings.slack_webhook_url is None:
         return None
     secrets = [
@@ -304,7 +309,8 @@ def _slack_alerts(settings: Settings, engine: Engine, probe: EngineProbe) -> Eng
     notifier = SlackNotifier(
         settings.slack_webhook_url.get_secret_value(),
         secrets=secrets,
-        outbox=settings.data_dir / "slack-outbox.jsonl",
+        journal=StoreJournal(store),
+        undelivered=await undelivered_alerts(store),
         coalesce_s=settings.slack_coalesce_s,
     )
     return EngineAlerts(engine, notifier, settings, probe)

@@ -14,9 +14,12 @@ a worker task (``run``) posts the queue in order:
   retried until Slack answers 200 — it is taken off the queue only then, so nothing is lost and
   nothing is posted twice by us (Slack had refused every earlier attempt). A 4xx other than 429
   (a revoked or mistyped webhook) cannot succeed: logged as an error, the alert dropped.
-* **Undelivered critical alerts survive a restart**: on ``close`` whatever critical alert is
-  still queued is written to ``outbox`` (JSON lines) and posted first at the next start; each is
-  removed from the file once delivered.
+* **Undelivered critical alerts survive a restart**: every alert is written to a ``journal``
+  (the engine's: the database's ``alerts`` table, through the store's writer) as soon as it is
+  queued, with its delivery ``pending``, and moved to ``sent``, ``coalesced`` or ``dropped``
+  when that is known. At the next start the engine reads the critical ones still ``pending``
+  and hands them over as ``undelivered``: they are posted first. A crash between Slack's 200
+  and the journal's write can post one of them twice; a clean stop never does.
 * **No secret in a message**: every text passes ``redact``: the given secret values, the
   password of any ``scheme://user:password@`` URL and Slack webhook paths are masked.
 """
@@ -28,10 +31,10 @@ import contextlib
 import itertools
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import httpx
 import msgspec
@@ -55,6 +58,20 @@ class Alert(msgspec.Struct, frozen=True):
     title: str
     text: str = ""
     ts_ns: int = 0
+    id: str = ""  # unique per occurrence (the journal's key); given by ``notify`` when empty
+
+
+Delivery = Literal["pending", "sent", "coalesced", "dropped"]
+
+
+class AlertJournal(Protocol):
+    """Where alerts and their delivery are kept (the engine: the ``alerts`` table)."""
+
+    def queued(self, alert: Alert, delivery: Delivery) -> None:
+        """A new occurrence: ``pending`` (to be posted) or ``coalesced`` (held back)."""
+
+    def resolved(self, ids: Sequence[str], delivery: Delivery) -> None:
+        """These occurrences were ``sent``, ``coalesced`` into another post or ``dropped``."""
 
 
 @dataclass(slots=True)
@@ -62,8 +79,8 @@ class _Pending:
     alert: Alert
     count: int = 1  # occurrences merged into this post
     held_back: int = 0  # occurrences of the key held back since its previous post
-    from_outbox: bool = False
-    id: int = 0
+    ids: list[str] = field(default_factory=list)  # the occurrences this post delivers
+    seq: int = 0
 
 
 @dataclass(slots=True)
@@ -95,7 +112,8 @@ class SlackNotifier:
         webhook_url: str,
         *,
         secrets: Iterable[str] = (),
-        outbox: Path | None = None,
+        journal: AlertJournal | None = None,
+        undelivered: Sequence[Alert] = (),
         min_interval_s: float = 1.0,
         coalesce_s: float = 300.0,
         retry_min_s: float = 1.0,
@@ -107,7 +125,7 @@ class SlackNotifier:
     ) -> None:
         self._url = webhook_url
         self._redact = redactor([*secrets, webhook_url])
-        self._outbox = outbox
+        self._journal = journal
         self._min_interval_s = min_interval_s
         self._coalesce_s = coalesce_s
         self._retry_min_s = retry_min_s
@@ -123,42 +141,62 @@ class SlackNotifier:
         self._wake = asyncio.Event()
         self._emptied = asyncio.Event()
         self._posting: tuple[_Pending, asyncio.Future[httpx.Response]] | None = None
-        self._ids = itertools.count(1)
+        self._seqs = itertools.count(1)
         self._last_attempt = float("-inf")
         self.stats = SlackStats()
-        self._load_outbox()
+        for alert in undelivered:  # journaled already: queued again, merged by key
+            self._queue_alert(alert, journal=False)
 
     # --- the engine's side ------------------------------------------------------------------
 
-    def notify(self, alert: Alert) -> bool:
-        """Queue ``alert``; False when it was merged or held back (coalesced)."""
-        alert = Alert(
+    def prepare(self, alert: Alert) -> Alert:
+        """``alert`` as it will be posted and kept: secrets masked, a time and an id given."""
+        return Alert(
             alert.severity,
             alert.key,
             self._redact(alert.title),
             self._redact(alert.text),
             alert.ts_ns or time.time_ns(),
+            alert.id or uuid.uuid4().hex,
         )
+
+    def notify(self, alert: Alert) -> bool:
+        """Queue ``alert``; False when it was merged or held back (coalesced)."""
+        return self._queue_alert(self.prepare(alert), journal=True)
+
+    def _queue_alert(self, alert: Alert, *, journal: bool) -> bool:
         waiting = self._waiting.get(alert.key)
         if waiting is not None:  # the newest text, the highest severity of the two
             waiting.count += 1
+            waiting.ids.append(alert.id)
             severity = min(alert.severity, waiting.alert.severity, key=_RANK.__getitem__)
-            waiting.alert = Alert(severity, alert.key, alert.title, alert.text, alert.ts_ns)
+            waiting.alert = Alert(
+                severity, alert.key, alert.title, alert.text, alert.ts_ns, waiting.alert.id
+            )
             self.stats.coalesced += 1
+            if journal:  # delivered with the post it joined
+                self._journal_queued(alert, "pending")
             return False
         last = self._last_post.get(alert.key)
         recent = last is not None and self._clock() - last < self._coalesce_s
         if recent and alert.severity != "critical":
             self._held[alert.key] = self._held.get(alert.key, 0) + 1
             self.stats.coalesced += 1
+            if journal:
+                self._journal_queued(alert, "coalesced")
             return False
         if len(self._queue) >= self._max_queue:
             victim = next((p for p in self._queue if p.alert.severity == "info"), None)
             if victim is None:
                 log.error("slack queue full; alert only logged", title=alert.title)
+                if journal:
+                    self._journal_queued(alert, "dropped")
                 return False
             self._remove(victim)
-        self._enqueue(_Pending(alert, held_back=self._held.pop(alert.key, 0)))
+            self._journal_resolved(victim.ids, "dropped")
+        if journal:
+            self._journal_queued(alert, "pending")
+        self._enqueue(_Pending(alert, held_back=self._held.pop(alert.key, 0), ids=[alert.id]))
         return True
 
     @property
@@ -222,6 +260,7 @@ class SlackNotifier:
                 title=pending.alert.title,
             )
             self._remove(pending)
+            self._journal_resolved(pending.ids, "dropped")
             return
 
     def _payload(self, pending: _Pending) -> dict[str, str]:
@@ -242,11 +281,26 @@ class SlackNotifier:
         self.stats.by_severity[severity] = self.stats.by_severity.get(severity, 0) + 1
         self._last_post[pending.alert.key] = self._clock()
         self._remove(pending)
-        if pending.from_outbox:
-            self._write_outbox([p for p in self._queue if p.from_outbox])
+        self._journal_resolved(pending.ids, "sent")
+
+    def _journal_queued(self, alert: Alert, delivery: Delivery) -> None:
+        if self._journal is None:
+            return
+        try:
+            self._journal.queued(alert, delivery)
+        except Exception:  # the journal's trouble must not lose the alert in memory too
+            log.exception("alert journal failed", title=alert.title)
+
+    def _journal_resolved(self, ids: Sequence[str], delivery: Delivery) -> None:
+        if self._journal is None or not ids:
+            return
+        try:
+            self._journal.resolved(tuple(ids), delivery)
+        except Exception:
+            log.exception("alert journal failed", delivery=delivery)
 
     def _enqueue(self, pending: _Pending) -> None:
-        pending.id = next(self._ids)
+        pending.seq = next(self._seqs)
         self._queue.append(pending)
         self._waiting[pending.alert.key] = pending
         self._wake.set()
@@ -261,8 +315,9 @@ class SlackNotifier:
     # --- start and stop ---------------------------------------------------------------------
 
     async def close(self, timeout_s: float = 5.0) -> None:
-        """Try to post what is queued for ``timeout_s``; keep undelivered critical alerts in
-        the outbox for the next start; release the HTTP client."""
+        """Try to post what is queued for ``timeout_s``; what is left stays ``pending`` in the
+        journal (critical alerts are posted at the next start; the others are dropped, a stale
+        warning is not worth a post later); release the HTTP client."""
         await self._settle_post(timeout_s)
         if self._queue:
             worker = asyncio.ensure_future(self.run())
@@ -272,8 +327,8 @@ class SlackNotifier:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
         critical = [p for p in self._queue if p.alert.severity == "critical"]
-        if critical or self._outbox_exists():
-            self._write_outbox(critical)
+        stale = [i for p in self._queue if p.alert.severity != "critical" for i in p.ids]
+        self._journal_resolved(stale, "dropped")
         if critical:
             log.error("slack alerts not delivered; kept for the next start", count=len(critical))
         await self._client.aclose()
@@ -295,31 +350,6 @@ class SlackNotifier:
         while self._queue:
             self._emptied.clear()
             await self._emptied.wait()
-
-    def _outbox_exists(self) -> bool:
-        return self._outbox is not None and self._outbox.exists()
-
-    def _load_outbox(self) -> None:
-        if not self._outbox_exists():
-            return
-        assert self._outbox is not None
-        for line in self._outbox.read_bytes().splitlines():
-            try:
-                alert = msgspec.json.decode(line, type=Alert)
-            except msgspec.DecodeError:
-                log.warning("slack outbox: unreadable line skipped")
-                continue
-            self._enqueue(_Pending(alert, from_outbox=True))
-
-    def _write_outbox(self, pending: list[_Pending]) -> None:
-        if self._outbox is None:
-            return
-        if not pending:
-            self._outbox.unlink(missing_ok=True)
-            return
-        tmp = self._outbox.with_suffix(".tmp")
-        tmp.write_bytes(b"".join(msgspec.json.encode(p.alert) + b"\n" for p in pending))
-        tmp.replace(self._outbox)
 
 
 def _retry_after_s(header: str | None, default: float) -> float:

@@ -334,7 +334,13 @@ alerts = Table(
     Column("title", String(256), nullable=False),
     Column("message", Text, nullable=False),
     Column("dedup_key", String(128), nullable=False, default=""),
+    # What became of its Slack post (revision 0006): none (not for Slack), pending (queued, not
+    # yet accepted: retried after a restart when critical), sent, coalesced (merged into or
+    # held back by another post of the same key), dropped (Slack refused it for good).
+    Column("delivery", String(16), nullable=False, default="none", server_default="none"),
+    Column("delivered_ns", BigInteger, nullable=True),
     Index("ix_alerts_ts_ns", "ts_ns"),
+    Index("ix_alerts_delivery", "delivery"),
 )
 
 audit_log = Table(
