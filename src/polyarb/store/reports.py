@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from polyarb.domain.ledger import Ledger
@@ -212,6 +212,15 @@ def _percentile(values: list[int], q: int) -> Decimal | None:
 # --- validation -------------------------------------------------------------------------------
 
 
+async def _rows_in(
+    conn: AsyncConnection, table: Table, column: str, mode: Mode, since_ns: int, until_ns: int
+) -> list[dict[str, Any]]:
+    """``table``'s rows of ``mode`` whose ``column`` (a time in ns) is in ``[since, until)``."""
+    when = table.c[column]
+    stmt = select(table).where(table.c.mode == mode.value, when >= since_ns, when < until_ns)
+    return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
 async def validation_report(
     engine: AsyncEngine,
     mode: Mode,
@@ -224,36 +233,16 @@ async def validation_report(
     async with engine.connect() as conn:
         events = await _events(conn, mode)
         window_fills = [f for f in events[0] if since_ns <= f.ts_ns < until_ns]
-        signals = [
-            dict(r)
-            for r in (
-                await conn.execute(
-                    select(t.signals).where(
-                        t.signals.c.mode == mode.value,
-                        t.signals.c.ts_ns >= since_ns,
-                        t.signals.c.ts_ns < until_ns,
-                    )
-                )
-            ).mappings()
-        ]
+        signals = await _rows_in(conn, t.signals, "ts_ns", mode, since_ns, until_ns)
         orders = {
             r["client_id"]: dict(r)
             for r in (
                 await conn.execute(select(t.orders).where(t.orders.c.mode == mode.value))
             ).mappings()
         }
-        opportunities = [
-            dict(r)
-            for r in (
-                await conn.execute(
-                    select(t.opportunities).where(
-                        t.opportunities.c.mode == mode.value,
-                        t.opportunities.c.first_seen_ns >= since_ns,
-                        t.opportunities.c.first_seen_ns < until_ns,
-                    )
-                )
-            ).mappings()
-        ]
+        opportunities = await _rows_in(
+            conn, t.opportunities, "first_seen_ns", mode, since_ns, until_ns
+        )
         e = t.equity_snapshots.c
         equity = [
             (int(ts), value)
