@@ -28,9 +28,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from polyarb.bus import codec
-from polyarb.bus.base import Backoff, BusStats, Clock, Envelopes, GapCallback, Subscription
+from polyarb.bus.base import BusStats, Clock, Envelopes, GapCallback, Subscription
 from polyarb.bus.schemas import Envelope, Payload
 from polyarb.bus.topics import Channel
+from polyarb.domain.backoff import Backoff
 from polyarb.domain.errors import ConfigError
 
 log = structlog.get_logger(__name__)

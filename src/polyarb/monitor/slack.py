@@ -10,7 +10,8 @@ a worker task (``run``) posts the queue in order:
   held back and counted, and the count rides on the next post of that key ("3 more since").
   Critical alerts are never held back, only merged while waiting.
 * **Retries without loss or duplicates**: a 429 waits its ``Retry-After``; a 5xx or a network
-  error waits an exponential backoff (``retry_min_s`` .. ``retry_max_s``); the same alert is
+  error waits an exponential backoff with jitter (``Backoff``, the bus's reconnect delays:
+  ``retry_min_s`` doubling up to ``retry_max_s``); the same alert is
   retried until Slack answers 200 — it is taken off the queue only then, so nothing is lost and
   nothing is posted twice by us (Slack had refused every earlier attempt). A 4xx other than 429
   (a revoked or mistyped webhook) cannot succeed: logged as an error, the alert dropped.
@@ -39,6 +40,8 @@ from typing import Literal, Protocol
 import httpx
 import msgspec
 import structlog
+
+from polyarb.domain.backoff import Backoff
 
 log = structlog.get_logger(__name__)
 
@@ -216,7 +219,7 @@ class SlackNotifier:
             await self._deliver(pending)
 
     async def _deliver(self, pending: _Pending) -> None:
-        delay = self._retry_min_s
+        backoff = Backoff(self._retry_min_s, self._retry_max_s)
         while True:
             gap = self._last_attempt + self._min_interval_s - self._clock()
             if gap > 0:
@@ -232,9 +235,9 @@ class SlackNotifier:
             except httpx.HTTPError as exc:
                 self._posting = None
                 self.stats.failures += 1
+                delay = backoff.next_delay()
                 log.warning("slack post failed; retrying", error=type(exc).__name__, wait_s=delay)
                 await self._sleep(delay)
-                delay = min(delay * 2, self._retry_max_s)
                 continue
             self._posting = None
             status = response.status_code
@@ -249,9 +252,9 @@ class SlackNotifier:
                 continue
             if status >= 500:
                 self.stats.failures += 1
+                delay = backoff.next_delay()
                 log.warning("slack answered an error; retrying", status=status, wait_s=delay)
                 await self._sleep(delay)
-                delay = min(delay * 2, self._retry_max_s)
                 continue
             self.stats.dropped += 1
             log.error(
