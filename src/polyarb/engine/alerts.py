@@ -75,10 +75,25 @@ class StoreJournal:
         )
 
 
+KEPT_KEYS = ("report:",)  # besides critical alerts, these are posted after a restart too
+
+
+def kept(alert: Alert) -> bool:
+    """Worth posting late: critical alerts and the daily report."""
+    return alert.severity == "critical" or alert.key.startswith(KEPT_KEYS)
+
+
 async def undelivered_alerts(store: Store) -> list[Alert]:
-    """The critical alerts a previous run could not post (delivery still ``pending``)."""
-    rows = await store.queries.undelivered_alerts(severity="critical")
-    return [Alert("critical", r.dedup_key, r.title, r.message, r.ts_ns, r.event_id) for r in rows]
+    """The alerts a previous run could not post that are still worth it (``kept``)."""
+    rows = await store.queries.undelivered_alerts(severity="critical", key_prefixes=KEPT_KEYS)
+    return [
+        Alert(_severity(r.severity), r.dedup_key, r.title, r.message, r.ts_ns, r.event_id)
+        for r in rows
+    ]
+
+
+def _severity(value: str) -> Severity:
+    return "critical" if value == "critical" else "warning" if value == "warning" else "info"
 
 
 class EngineAlerts:

@@ -31,9 +31,10 @@ from polyarb.config import SECRET_FIELDS, Settings
 from polyarb.domain.clock import ReplayClock, WallClock
 from polyarb.domain.errors import CircuitOpen, PolyarbError
 from polyarb.domain.trading import Signal
-from polyarb.engine.alerts import EngineAlerts, StoreJournal, undelivered_alerts
+from polyarb.engine.alerts import EngineAlerts, StoreJournal, kept, undelivered_alerts
 from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
+from polyarb.engine.daily import DailyReporter
 from polyarb.engine.health import (
     CLOB,
     ESPN,
@@ -256,6 +257,15 @@ async def run_engine(
             alerts = await _slack_alerts(settings, engine, probe, store)
             if alerts is not None and settings.slack_notify_risk:
                 persistence.risk_alerts = False  # the Slack alerts' rows say it (one row each)
+            reporter = None
+            if settings.report_daily_at != "off":
+                reporter = DailyReporter(
+                    store,
+                    settings.report_daily_at,
+                    settings.data_dir / "reports",
+                    instance_id=engine.instance_id,
+                    post=alerts.notifier.post_journaled if alerts is not None else None,
+                )
             if settings.health_port:
                 health_server = HealthServer(
                     probe,
@@ -287,6 +297,7 @@ async def run_engine(
                 gamma_guard=breakers[GAMMA],
                 alerts=alerts,
                 watch=watch,
+                reporter=reporter,
             )
             bus_notice = watch.notice()
             summary.notices = notices + ([bus_notice] if bus_notice else [])
@@ -311,6 +322,7 @@ async def _slack_alerts(
         secrets=secrets,
         journal=StoreJournal(store),
         undelivered=await undelivered_alerts(store),
+        keep=kept,
         coalesce_s=settings.slack_coalesce_s,
     )
     return EngineAlerts(engine, notifier, settings, probe)
@@ -362,6 +374,7 @@ async def _run_tasks(
     gamma_guard: CircuitBreaker | None = None,
     alerts: EngineAlerts | None = None,
     watch: BusWatch | None = None,
+    reporter: DailyReporter | None = None,
 ) -> RunSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -397,6 +410,8 @@ async def _run_tasks(
     if alerts is not None:
         tasks.append(asyncio.create_task(alerts.notifier.run(), name="slack"))
         tasks.append(asyncio.create_task(alerts.watch(), name="alerts"))
+    if reporter is not None:
+        tasks.append(asyncio.create_task(reporter.run(), name="daily-report"))
     engine.status = "running"
     if alerts is not None:
         alerts.started()

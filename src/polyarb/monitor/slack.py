@@ -117,6 +117,7 @@ class SlackNotifier:
         secrets: Iterable[str] = (),
         journal: AlertJournal | None = None,
         undelivered: Sequence[Alert] = (),
+        keep: Callable[[Alert], bool] = lambda alert: alert.severity == "critical",
         min_interval_s: float = 1.0,
         coalesce_s: float = 300.0,
         retry_min_s: float = 1.0,
@@ -129,6 +130,7 @@ class SlackNotifier:
         self._url = webhook_url
         self._redact = redactor([*secrets, webhook_url])
         self._journal = journal
+        self._keep = keep  # undelivered at shutdown: left pending for the next start
         self._min_interval_s = min_interval_s
         self._coalesce_s = coalesce_s
         self._retry_min_s = retry_min_s
@@ -166,6 +168,10 @@ class SlackNotifier:
     def notify(self, alert: Alert) -> bool:
         """Queue ``alert``; False when it was merged or held back (coalesced)."""
         return self._queue_alert(self.prepare(alert), journal=True)
+
+    def post_journaled(self, alert: Alert) -> bool:
+        """Queue ``alert`` whose row the caller already wrote (with delivery ``pending``)."""
+        return self._queue_alert(self.prepare(alert), journal=False)
 
     def _queue_alert(self, alert: Alert, *, journal: bool) -> bool:
         waiting = self._waiting.get(alert.key)
@@ -329,11 +335,11 @@ class SlackNotifier:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
-        critical = [p for p in self._queue if p.alert.severity == "critical"]
-        stale = [i for p in self._queue if p.alert.severity != "critical" for i in p.ids]
+        kept = [p for p in self._queue if self._keep(p.alert)]
+        stale = [i for p in self._queue if not self._keep(p.alert) for i in p.ids]
         self._journal_resolved(stale, "dropped")
-        if critical:
-            log.error("slack alerts not delivered; kept for the next start", count=len(critical))
+        if kept:
+            log.error("slack alerts not delivered; kept for the next start", count=len(kept))
         await self._client.aclose()
 
     async def _settle_post(self, timeout_s: float) -> None:

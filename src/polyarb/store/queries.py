@@ -608,14 +608,16 @@ class StoreQueries:
             return [AlertRow(**dict(r)) for r in result.mappings()]
 
     async def undelivered_alerts(
-        self, *, severity: str = "critical", limit: int = 1000
+        self, *, severity: str = "critical", key_prefixes: tuple[str, ...] = (), limit: int = 1000
     ) -> list[AlertRow]:
-        """Alerts of ``severity`` still waiting for Slack (delivery ``pending``), oldest first:
-        what the notifier posts first after a restart."""
+        """Alerts still waiting for Slack (delivery ``pending``) of ``severity`` or whose dedup
+        key starts with one of ``key_prefixes``, oldest first: what the notifier posts first
+        after a restart."""
         c = t.alerts.c
+        kept = or_(c.severity == severity, *(c.dedup_key.startswith(p) for p in key_prefixes))
         stmt = (
             select(*_ALERT_COLUMNS)
-            .where(c.delivery == "pending", c.severity == severity)
+            .where(c.delivery == "pending", kept)
             .order_by(c.id)
             .limit(max(1, limit))
         )

@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.trading import Mode
 from polyarb.store import tables as t
+from polyarb.store.apply import apply_records
+from polyarb.store.database import insert_ignore
 from polyarb.store.ledger_rows import day_of
-from polyarb.store.records import decode_detail
+from polyarb.store.records import AlertRecord, decode_detail
 from polyarb.store.recovery import read_fills, read_merges, read_resolutions
 
 ZERO = Decimal(0)
@@ -492,3 +494,100 @@ def _sum_lines(lines: Iterable[DailyLine]) -> list[Any]:
     for x in lines:
         out = [a + b for a, b in zip(out, x.amounts(), strict=True)]
     return out
+
+
+DAILY_HEADER = (
+    "strategy",
+    "realized",
+    "fees",
+    "trades",
+    "merges",
+    "merged",
+    "conversions",
+    "converted",
+    "seen",
+    "taken",
+    "missed",
+)
+
+
+def daily_text(report: DailyReport) -> str:
+    """The daily report as a fixed-width table (what ``polyarb report daily`` prints and the
+    scheduled report posts)."""
+    rows = [
+        (
+            x.strategy or "TOTAL",
+            *(format(v, "f") if isinstance(v, Decimal) else str(v) for v in x.amounts()),
+        )
+        for x in report.lines
+    ]
+    widths = [max(len(r[i]) for r in (DAILY_HEADER, *rows)) for i in range(len(DAILY_HEADER))]
+    lines = [f"daily report ({report.mode}) {report.day} (UTC)"]
+    for r in (DAILY_HEADER, *rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDailyReport:
+    mode: str
+    day: str
+    created_ns: int
+    text: str
+    chart: str
+    alert_event_id: str
+
+
+async def claim_daily_report(
+    engine: AsyncEngine,
+    report: DailyReport,
+    *,
+    text: str,
+    detail: str,
+    chart: str,
+    alert: AlertRecord,
+    now_ns: int,
+) -> bool:
+    """Store the day's report and its alert in one transaction, unless the day's row exists:
+    True when this call made it (and so must post it), False when it was there already."""
+    row = {
+        "mode": report.mode,
+        "day": _date(report.day),
+        "created_ns": now_ns,
+        "text": text,
+        "detail": detail,
+        "chart": chart,
+        "alert_event_id": alert.event_id,
+    }
+    async with engine.begin() as conn:
+        stmt = insert_ignore(conn.dialect.name, t.daily_reports, "mode", "day").values(row)
+        result = await conn.execute(stmt)
+        if result.rowcount != 1:
+            return False
+        await apply_records(conn, [alert])
+    return True
+
+
+async def stored_daily_report(
+    engine: AsyncEngine, mode: Mode, day: str
+) -> StoredDailyReport | None:
+    c = t.daily_reports.c
+    stmt = select(t.daily_reports).where(c.mode == mode.value, c.day == _date(day))
+    async with engine.connect() as conn:
+        r = (await conn.execute(stmt)).mappings().first()
+    if r is None:
+        return None
+    return StoredDailyReport(
+        mode=r["mode"],
+        day=r["day"].isoformat(),
+        created_ns=r["created_ns"],
+        text=r["text"],
+        chart=r["chart"],
+        alert_event_id=r["alert_event_id"],
+    )
+
+
+def _date(day: str) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(day)

@@ -399,3 +399,20 @@ equity_snapshots = Table(
     _money("exposure"),
     PrimaryKeyConstraint("mode", "ts_ns"),
 )
+
+# --- daily P&L reports (migration 0007) ----------------------------------------------------------
+
+# One row per mode and UTC day: inserting it claims the day's send (the engine posts the report
+# only when its insert made the row), so a job run twice or an engine restarted posts it once.
+daily_reports = Table(
+    "daily_reports",
+    metadata,
+    _mode(),
+    Column("day", Date, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("text", Text, nullable=False),  # as printed and posted
+    Column("detail", Text, nullable=False),  # the report as JSON (amounts as text)
+    Column("chart", String(512), nullable=False),  # the PNG's path ("" when not drawn)
+    Column("alert_event_id", String(64), nullable=False),  # its alerts row (the Slack post)
+    PrimaryKeyConstraint("mode", "day"),
+)
