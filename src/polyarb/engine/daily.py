@@ -29,7 +29,7 @@ import structlog
 from polyarb.monitor.slack import Alert
 from polyarb.store import AlertRecord, Store
 from polyarb.store.records import new_event_id
-from polyarb.store.reports import DailyReport, daily_text
+from polyarb.store.reports import DailyReport, ReportClaim, daily_text
 
 log = structlog.get_logger(__name__)
 
@@ -100,7 +100,7 @@ class DailyReporter:
             event_id=new_event_id(),
         )
         claimed = await self.store.claim_daily_report(
-            report, text=text, detail=_detail(report), chart=chart, alert=record, now_ns=now
+            ReportClaim(report, text, _detail(report), chart, record, now)
         )
         self.done.add(day)
         if not claimed:

@@ -538,33 +538,36 @@ class StoredDailyReport:
     alert_event_id: str
 
 
-async def claim_daily_report(
-    engine: AsyncEngine,
-    report: DailyReport,
-    *,
-    text: str,
-    detail: str,
-    chart: str,
-    alert: AlertRecord,
-    now_ns: int,
-) -> bool:
+@dataclass(frozen=True, slots=True)
+class ReportClaim:
+    """A daily report to store once, with the alert that posts it."""
+
+    report: DailyReport
+    text: str  # as printed and posted
+    detail: str  # the report as JSON
+    chart: str  # the PNG's path, "" when none
+    alert: AlertRecord
+    now_ns: int
+
+
+async def claim_daily_report(engine: AsyncEngine, claim: ReportClaim) -> bool:
     """Store the day's report and its alert in one transaction, unless the day's row exists:
     True when this call made it (and so must post it), False when it was there already."""
     row = {
-        "mode": report.mode,
-        "day": _date(report.day),
-        "created_ns": now_ns,
-        "text": text,
-        "detail": detail,
-        "chart": chart,
-        "alert_event_id": alert.event_id,
+        "mode": claim.report.mode,
+        "day": _date(claim.report.day),
+        "created_ns": claim.now_ns,
+        "text": claim.text,
+        "detail": claim.detail,
+        "chart": claim.chart,
+        "alert_event_id": claim.alert.event_id,
     }
     async with engine.begin() as conn:
         stmt = insert_ignore(conn.dialect.name, t.daily_reports, "mode", "day").values(row)
         result = await conn.execute(stmt)
         if result.rowcount != 1:
             return False
-        await apply_records(conn, [alert])
+        await apply_records(conn, [claim.alert])
     return True
 
 

@@ -43,7 +43,6 @@ from polyarb.store.ledger_rows import ledger_state
 from polyarb.store.migrate import ensure_schema
 from polyarb.store.queries import StoreQueries
 from polyarb.store.records import (
-    AlertRecord,
     Detail,
     FillRecord,
     LedgerState,
@@ -56,7 +55,7 @@ from polyarb.store.records import (
     record_mode,
 )
 from polyarb.store.recovery import ReconcileReport, RecoveredState, load_state, reconcile_paper
-from polyarb.store.reports import DailyReport, claim_daily_report, daily_report
+from polyarb.store.reports import DailyReport, ReportClaim, claim_daily_report, daily_report
 from polyarb.store.retention import PruneReport, prune
 from polyarb.store.spool import Spool
 from polyarb.store.writer import BatchWriter, Durability, HealthCallback, WriterConfig, WriterStats
@@ -319,21 +318,10 @@ class Store:
         await self.flush()
         return await daily_report(self._engine, self.mode, day)
 
-    async def claim_daily_report(
-        self,
-        report: DailyReport,
-        *,
-        text: str,
-        detail: str,
-        chart: str,
-        alert: AlertRecord,
-        now_ns: int,
-    ) -> bool:
-        """Store ``report`` and its ``alert`` unless the day's report is stored already; True
-        when this call stored it (the caller posts it: once per day, whoever asks)."""
-        return await claim_daily_report(
-            self._engine, report, text=text, detail=detail, chart=chart, alert=alert, now_ns=now_ns
-        )
+    async def claim_daily_report(self, claim: ReportClaim) -> bool:
+        """Store the claimed report and its alert unless the day's report is stored already;
+        True when this call stored it (the caller posts it: once per day, whoever asks)."""
+        return await claim_daily_report(self._engine, claim)
 
     async def prune(self, *, older_than_days: float, now_ns: int | None = None) -> PruneReport:
         """Delete raw rows older than ``older_than_days`` (see ``retention``)."""
