@@ -17,6 +17,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Generator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import uvicorn
@@ -106,7 +107,7 @@ class Journal:
 
 
 def notifier(
-    url: str, journal: Journal | None = None, undelivered: Sequence[Alert] = (), **kwargs: float
+    url: str, journal: Journal | None = None, undelivered: Sequence[Alert] = (), **kwargs: Any
 ) -> SlackNotifier:
     options = {"min_interval_s": 0.2, "coalesce_s": 60.0, "retry_min_s": 0.05, "retry_max_s": 2.0}
     options.update(kwargs)

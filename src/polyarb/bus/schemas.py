@@ -122,6 +122,9 @@ class EngineState(_Payload, frozen=True, kw_only=True):
     # False while the engine cannot reach its bus (Redis down): what it publishes is dropped.
     bus_connected: bool = True
     bus_dropped: int = 0  # publishes dropped since start (Redis down or its queue full)
+    # Each dependency's circuit breaker: closed | open | half_open (clob, gamma, espn, database,
+    # redis, slack).
+    breakers: dict[str, str] = msgspec.field(default_factory=dict)
 
     def bounded(
         self, max_opportunities: int = MAX_OPPORTUNITIES, max_positions: int = MAX_POSITIONS

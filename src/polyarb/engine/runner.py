@@ -21,6 +21,7 @@ from polyarb.bus import (
     Bus,
     CommandAudit,
     CommandProcessor,
+    RedisBus,
     SignalEvent,
     StatePublisher,
     authorize_by_role,
@@ -37,9 +38,13 @@ from polyarb.engine.core import Engine
 from polyarb.engine.daily import DailyReporter
 from polyarb.engine.health import (
     CLOB,
+    DATABASE,
     ESPN,
     GAMMA,
+    REDIS,
+    SLACK,
     EngineProbe,
+    SampledCalls,
     link_breaker_events,
     link_clob_breaker,
     make_breakers,
@@ -238,6 +243,13 @@ async def run_engine(
             engine.timer_hooks.append(persistence.on_timer)
             engine.error_sinks.append(persistence.record_error)
             link_clob_breaker(engine, breakers[CLOB])
+            store.guard = breakers[DATABASE]
+            engine.timer_hooks.append(
+                SampledCalls(breakers[DATABASE], lambda: (store.healthy, store.stats.last_error))
+            )
+            if isinstance(bus, RedisBus):
+                bus.guard = breakers[REDIS]
+            engine.breakers = tuple(breakers.values())
             for breaker in breakers.values():
                 link_breaker_events(engine, breaker)
             rest = ClobRestClient(
@@ -254,7 +266,7 @@ async def run_engine(
             )
             watched = Watched(engine, feed, bus, store, tuple(breakers.values()))
             probe = EngineProbe(watched, max_feed_age_s=settings.health_max_feed_age_s)
-            alerts = await _slack_alerts(settings, engine, probe, store)
+            alerts = await _slack_alerts(settings, engine, probe, store, breakers[SLACK])
             if alerts is not None and settings.slack_notify_risk:
                 persistence.risk_alerts = False  # the Slack alerts' rows say it (one row each)
             reporter = None
@@ -306,7 +318,11 @@ async def run_engine(
 
 
 async def _slack_alerts(
-    settings: Settings, engine: Engine, probe: EngineProbe, store: Store
+    settings: Settings,
+    engine: Engine,
+    probe: EngineProbe,
+    store: Store,
+    breaker: CircuitBreaker | None = None,
 ) -> EngineAlerts | None:
     """Slack alerts when ``SLACK_WEBHOOK_URL`` is set; every secret setting is masked in them;
     each is kept in the ``alerts`` table, the critical ones a previous run left are posted first."""
@@ -323,6 +339,7 @@ async def _slack_alerts(
         journal=StoreJournal(store),
         undelivered=await undelivered_alerts(store),
         keep=kept,
+        guard=breaker,
         coalesce_s=settings.slack_coalesce_s,
     )
     return EngineAlerts(engine, notifier, settings, probe)

@@ -21,6 +21,9 @@ a worker task (``run``) posts the queue in order:
   when that is known. At the next start the engine reads the critical ones still ``pending``
   and hands them over as ``undelivered``: they are posted first. A crash between Slack's 200
   and the journal's write can post one of them twice; a clean stop never does.
+* **A circuit breaker** (``guard``, optional): 429s, 5xx and network errors count as failures,
+  a 200 or another 4xx as Slack working; while it is open nothing is posted (the queue waits,
+  nothing is lost), then one probe post tells.
 * **No secret in a message**: every text passes ``redact``: the given secret values, the
   password of any ``scheme://user:password@`` URL and Slack webhook paths are masked.
 """
@@ -42,6 +45,8 @@ import msgspec
 import structlog
 
 from polyarb.domain.backoff import Backoff
+from polyarb.domain.errors import CircuitOpen
+from polyarb.domain.guard import CallGuard
 
 log = structlog.get_logger(__name__)
 
@@ -118,6 +123,7 @@ class SlackNotifier:
         journal: AlertJournal | None = None,
         undelivered: Sequence[Alert] = (),
         keep: Callable[[Alert], bool] = lambda alert: alert.severity == "critical",
+        guard: CallGuard | None = None,
         min_interval_s: float = 1.0,
         coalesce_s: float = 300.0,
         retry_min_s: float = 1.0,
@@ -131,6 +137,7 @@ class SlackNotifier:
         self._redact = redactor([*secrets, webhook_url])
         self._journal = journal
         self._keep = keep  # undelivered at shutdown: left pending for the next start
+        self._guard = guard  # Slack's circuit breaker: no post while it is open
         self._min_interval_s = min_interval_s
         self._coalesce_s = coalesce_s
         self._retry_min_s = retry_min_s
@@ -230,6 +237,12 @@ class SlackNotifier:
             gap = self._last_attempt + self._min_interval_s - self._clock()
             if gap > 0:
                 await self._sleep(gap)
+            if self._guard is not None:
+                try:
+                    self._guard.check()
+                except CircuitOpen:  # the alert waits, queued; the breaker says when to probe
+                    await self._sleep(max(self._min_interval_s, self._retry_min_s))
+                    continue
             self._last_attempt = self._clock()
             self.stats.attempts += 1
             # Shielded: a worker cancelled mid-post (shutdown) leaves the request to finish, and
@@ -241,12 +254,15 @@ class SlackNotifier:
             except httpx.HTTPError as exc:
                 self._posting = None
                 self.stats.failures += 1
+                self._record(f"{type(exc).__name__}")
                 delay = backoff.next_delay()
                 log.warning("slack post failed; retrying", error=type(exc).__name__, wait_s=delay)
                 await self._sleep(delay)
                 continue
             self._posting = None
             status = response.status_code
+            # 429 and 5xx: Slack failing; 200 and any other 4xx (this payload refused): working.
+            self._record(f"HTTP {status}" if status == 429 or status >= 500 else "")
             if status == 200:
                 self._delivered(pending)
                 return
@@ -271,6 +287,14 @@ class SlackNotifier:
             self._remove(pending)
             self._journal_resolved(pending.ids, "dropped")
             return
+
+    def _record(self, failure: str) -> None:
+        if self._guard is None:
+            return
+        if failure:
+            self._guard.record_failure(failure)
+        else:
+            self._guard.record_success()
 
     def _payload(self, pending: _Pending) -> dict[str, str]:
         alert = pending.alert

@@ -27,6 +27,8 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from polyarb.domain.errors import CircuitOpen
+from polyarb.domain.guard import CallGuard
 from polyarb.domain.ledger import Ledger, LedgerEvent, Merge, Resolution
 from polyarb.domain.trading import Fill, Mode, Order, Signal
 from polyarb.store import tables as t
@@ -86,6 +88,9 @@ class Store:
         self._writer = writer
         self._intent_timeout_s = intent_timeout_s
         self.queries = StoreQueries(engine, mode)
+        # The database's circuit breaker (set by the engine): order intents are its calls;
+        # while it is open an order is refused at once (``StoreUnavailable``), no round trip.
+        self.guard: CallGuard | None = None
 
     @classmethod
     async def open(
@@ -246,16 +251,28 @@ class Store:
             raise ModeMismatch(
                 f"a {order.mode.value} order cannot go into a {self.mode.value} store"
             )
+        guard = self.guard
+        if guard is not None:
+            try:
+                guard.check()
+            except CircuitOpen as exc:
+                raise StoreUnavailable(f"order {order.client_id} not recorded: {exc}") from None
         try:
             async with asyncio.timeout(self._intent_timeout_s), self._engine.begin() as conn:
                 await apply_records(conn, [record])
         except Exception as exc:
             if not is_row_error(exc):  # not about this order: the database cannot take it now
                 self._writer.note_outage(exc)
+                if guard is not None:
+                    guard.record_failure(f"{type(exc).__name__}: {exc}")
                 raise StoreUnavailable(
                     f"order {order.client_id} not recorded: {type(exc).__name__}: {exc}"
                 ) from exc
+            if guard is not None:  # the database refusing this row is the database working
+                guard.record_success()
             raise StoreError(f"order {order.client_id} refused by the database: {exc}") from exc
+        if guard is not None:
+            guard.record_success()
 
     async def write(self, *records: Record) -> Durability:
         """Queue ``records`` and wait until they (and everything before them) are durable."""
