@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from polyarb.config import Settings
 from polyarb.domain.errors import CircuitOpen
@@ -38,6 +39,7 @@ DATABASE = "database"
 REDIS = "redis"
 SLACK = "slack"
 BREAKERS = (CLOB, GAMMA, ESPN, DATABASE, REDIS, SLACK)
+RECONNECT_PROBE_S = 1.0
 BREAKER_SOURCE = "breaker:clob"  # the CLOB breaker's reducing gate
 
 
@@ -144,7 +146,14 @@ def breaker_config(settings: Settings) -> BreakerConfig:
 
 def make_breakers(settings: Settings) -> dict[str, CircuitBreaker]:
     config = breaker_config(settings)
-    return {name: CircuitBreaker(name, config) for name in BREAKERS}
+    # Redis and the database are reconnected to, not called on demand: their probe is the next
+    # reconnect (or health sample), RECONNECT_PROBE_S after opening, so a return is noticed
+    # about as soon as the bus's own reconnect backoff noticed it before (a second or so).
+    reconnecting = replace(config, open_s=min(config.open_s, RECONNECT_PROBE_S))
+    return {
+        name: CircuitBreaker(name, reconnecting if name in (REDIS, DATABASE) else config)
+        for name in BREAKERS
+    }
 
 
 class SampledCalls:
