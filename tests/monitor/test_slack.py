@@ -103,7 +103,7 @@ class Journal:
         return [(a.title, d) for a, d in self.rows.values()]
 
     def undelivered(self) -> list[Alert]:
-        return [a for a, d in self.rows.values() if d == "pending" and a.severity == "critical"]
+        return [a for a, d in self.rows.values() if d == "pending"]
 
 
 def notifier(
@@ -242,6 +242,31 @@ async def test_outage_keeps_critical_alerts_for_the_next_start(slack: FakeSlack)
     assert slack.delivered() == [":rotating_light: *[critical]* kill switch engaged\nby cli"]
     assert journal.undelivered() == []  # delivered: nothing for the next start
     assert len(journal.rows) == 2  # posted again without being journaled again
+
+
+async def test_after_a_crash_only_keys_worth_a_late_post_are_posted(slack: FakeSlack) -> None:
+    journal = Journal()
+    for alert in (  # left pending by a run that crashed (no close)
+        Alert("warning", "feed", "feed slow", id="1"),
+        Alert("warning", "leg", "leg risk warning", id="2"),
+        Alert("critical", "leg", "leg risk", "unhedged", id="3"),
+    ):
+        journal.queued(alert, "pending")
+    n = notifier(slack.url, journal, journal.undelivered())
+    assert n.queued == 1  # the leg key, merged; the stale warning of its own dropped
+    worker = asyncio.create_task(n.run())
+    try:
+        await until(lambda: len(slack.delivered()) == 1)
+        await until(lambda: journal.undelivered() == [])
+    finally:
+        worker.cancel()
+        await n.close(timeout_s=0.1)
+    assert slack.delivered() == [":rotating_light: *[critical]* leg risk (2 times)\nunhedged"]
+    assert journal.deliveries() == [
+        ("feed slow", "dropped"),
+        ("leg risk warning", "sent"),
+        ("leg risk", "sent"),
+    ]
 
 
 async def test_a_revoked_webhook_is_not_retried_forever(slack: FakeSlack) -> None:

@@ -84,8 +84,8 @@ def kept(alert: Alert) -> bool:
 
 
 async def undelivered_alerts(store: Store) -> list[Alert]:
-    """The alerts a previous run could not post that are still worth it (``kept``)."""
-    rows = await store.queries.undelivered_alerts(severity="critical", key_prefixes=KEPT_KEYS)
+    """The alerts a previous run left ``pending`` (the notifier keeps those worth it)."""
+    rows = await store.queries.undelivered_alerts()
     return [
         Alert(_severity(r.severity), r.dedup_key, r.title, r.message, r.ts_ns, r.event_id)
         for r in rows

@@ -18,9 +18,10 @@ a worker task (``run``) posts the queue in order:
 * **Undelivered critical alerts survive a restart**: every alert is written to a ``journal``
   (the engine's: the database's ``alerts`` table, through the store's writer) as soon as it is
   queued, with its delivery ``pending``, and moved to ``sent``, ``coalesced`` or ``dropped``
-  when that is known. At the next start the engine reads the critical ones still ``pending``
-  and hands them over as ``undelivered``: they are posted first. A crash between Slack's 200
-  and the journal's write can post one of them twice; a clean stop never does.
+  when that is known (at a clean stop, what is not worth a late post, ``keep``, is dropped).
+  At the next start the engine hands the rows still ``pending`` over as ``undelivered``: those
+  of a key with an alert worth it (critical by default) are posted first, the rest dropped. A
+  crash between Slack's 200 and the journal's write can post one twice; a clean stop never does.
 * **A circuit breaker** (``guard``, optional): 429s, 5xx and network errors count as failures,
   a 200 or another 4xx as Slack working; while it is open nothing is posted (the queue waits,
   nothing is lost), then one probe post tells.
@@ -156,8 +157,7 @@ class SlackNotifier:
         self._seqs = itertools.count(1)
         self._last_attempt = float("-inf")
         self.stats = SlackStats()
-        for alert in undelivered:  # journaled already: queued again, merged by key
-            self._queue_alert(alert, journal=False)
+        self._restore(undelivered)
 
     # --- the engine's side ------------------------------------------------------------------
 
@@ -175,6 +175,19 @@ class SlackNotifier:
     def notify(self, alert: Alert) -> bool:
         """Queue ``alert``; False when it was merged or held back (coalesced)."""
         return self._queue_alert(self.prepare(alert), journal=True)
+
+    def _restore(self, undelivered: Sequence[Alert]) -> None:
+        """A previous run's ``pending`` alerts (journaled already): a key with one worth posting
+        late (``keep``) is queued again, its occurrences merged; the rest is ``dropped``."""
+        by_key: dict[str, list[Alert]] = {}
+        for alert in undelivered:
+            by_key.setdefault(alert.key, []).append(alert)
+        for alerts in by_key.values():
+            if any(self._keep(a) for a in alerts):
+                for alert in alerts:
+                    self._queue_alert(alert, journal=False)
+            else:
+                self._journal_resolved([a.id for a in alerts], "dropped")
 
     def post_journaled(self, alert: Alert) -> bool:
         """Queue ``alert`` whose row the caller already wrote (with delivery ``pending``)."""

@@ -607,22 +607,14 @@ class StoreQueries:
             result = await conn.execute(stmt.limit(max(1, min(limit, MAX_PAGE))))
             return [AlertRow(**dict(r)) for r in result.mappings()]
 
-    async def undelivered_alerts(
-        self, *, severity: str = "critical", key_prefixes: tuple[str, ...] = (), limit: int = 1000
-    ) -> list[AlertRow]:
-        """Alerts still waiting for Slack (delivery ``pending``) of ``severity`` or whose dedup
-        key starts with one of ``key_prefixes``, oldest first: what the notifier posts first
-        after a restart."""
+    async def undelivered_alerts(self, *, limit: int = 1000) -> list[AlertRow]:
+        """Alerts still waiting for Slack (delivery ``pending``), oldest first: what the
+        notifier is handed at the next start."""
         c = t.alerts.c
-        kept = or_(c.severity == severity, *(c.dedup_key.startswith(p) for p in key_prefixes))
-        stmt = (
-            select(*_ALERT_COLUMNS)
-            .where(c.delivery == "pending", kept)
-            .order_by(c.id)
-            .limit(max(1, limit))
-        )
+        stmt = select(*_ALERT_COLUMNS).where(c.delivery == "pending").order_by(c.id)
         async with self._engine.connect() as conn:
-            return [AlertRow(**dict(r)) for r in (await conn.execute(stmt)).mappings()]
+            result = await conn.execute(stmt.limit(max(1, limit)))
+            return [AlertRow(**dict(r)) for r in result.mappings()]
 
     async def markets(self) -> list[MarketRow]:
         """Every market the engine has traded or watched, most recently seen first."""
