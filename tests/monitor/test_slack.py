@@ -132,7 +132,7 @@ async def test_errors_and_429_lose_nothing_duplicate_nothing_and_keep_the_rate(
         assert n.notify(
             Alert(
                 "critical",
-                "leg",
+                f"leg:{SECRET}",  # a key built from a value that happens to be a secret
                 "leg risk",
                 f"key {SECRET} db postgresql+asyncpg://polyarb:hunter2pass@db:5432/x "
                 f"hook {slack.url}",
@@ -175,6 +175,7 @@ async def test_errors_and_429_lose_nothing_duplicate_nothing_and_keep_the_rate(
     ]
     for alert, _ in journal.rows.values():  # what is kept is masked too
         assert SECRET not in alert.text
+        assert SECRET not in alert.key
         assert "hunter2pass" not in alert.text
         assert "XXXXsecretXXXX" not in alert.text
 

@@ -165,7 +165,7 @@ class SlackNotifier:
         """``alert`` as it will be posted and kept: secrets masked, a time and an id given."""
         return Alert(
             alert.severity,
-            alert.key,
+            self._redact(alert.key),  # kept and published too (the dashboard's row, the stream)
             self._redact(alert.title),
             self._redact(alert.text),
             alert.ts_ns or time.time_ns(),
