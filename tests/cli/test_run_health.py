@@ -190,6 +190,9 @@ def test_paper_run_is_observable_and_ready_follows_redis(
             assert total(m, "polyarb_breaker_state", dependency=dependency, state="closed") == 1
         for dependency in ("gamma", "database", "redis", "slack"):  # each had its calls
             assert total(m, "polyarb_breaker_calls_total", dependency=dependency) >= 1
+        assert total(m, "polyarb_slack_posts_total") >= 1  # "engine started" at least
+        assert total(m, "polyarb_alerts_queued") >= 0
+        assert total(m, "polyarb_slack_dropped_total") == 0
         assert total(m, "process_resident_memory_bytes") > 0
 
         # Redis goes away: not ready, the reason names the bus; alive all the same.

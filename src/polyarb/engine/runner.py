@@ -9,7 +9,7 @@ import signal
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -279,9 +279,10 @@ async def run_engine(
                     post=alerts.notifier.post_journaled if alerts is not None else None,
                 )
             if settings.health_port:
+                notifier = alerts.notifier if alerts is not None else None
                 health_server = HealthServer(
                     probe,
-                    build_registry(watched),
+                    build_registry(replace(watched, notifier=notifier)),
                     host=settings.health_host,
                     port=settings.health_port,
                     status=lambda: engine.status,
