@@ -73,7 +73,7 @@ from polyarb.marketdata.recorder import (
 )
 from polyarb.monitor.breaker import CircuitBreaker
 from polyarb.monitor.health import HealthServer
-from polyarb.monitor.slack import SlackNotifier
+from polyarb.monitor.slack import SlackNotifier, redactor
 from polyarb.store import AuditRecord, Store
 from polyarb.store.records import audit_event_id
 
@@ -266,9 +266,8 @@ async def run_engine(
             )
             watched = Watched(engine, feed, bus, store, tuple(breakers.values()))
             probe = EngineProbe(watched, max_feed_age_s=settings.health_max_feed_age_s)
-            alerts = await _slack_alerts(settings, engine, probe, store, breakers[SLACK])
-            if alerts is not None and settings.slack_notify_risk:
-                persistence.risk_alerts = False  # the Slack alerts' rows say it (one row each)
+            alerts = await _engine_alerts(settings, engine, probe, store, breakers[SLACK])
+            persistence.risk_alerts = False  # the engine's alerts' rows say it (one row each)
             reporter = None
             if settings.report_daily_at != "off":
                 reporter = DailyReporter(
@@ -276,13 +275,12 @@ async def run_engine(
                     settings.report_daily_at,
                     settings.data_dir / "reports",
                     instance_id=engine.instance_id,
-                    post=alerts.notifier.post_journaled if alerts is not None else None,
+                    post=alerts.notifier.post_journaled if alerts.notifier is not None else None,
                 )
             if settings.health_port:
-                notifier = alerts.notifier if alerts is not None else None
                 health_server = HealthServer(
                     probe,
-                    build_registry(replace(watched, notifier=notifier)),
+                    build_registry(replace(watched, notifier=alerts.notifier)),
                     host=settings.health_host,
                     port=settings.health_port,
                     status=lambda: engine.status,
@@ -318,32 +316,36 @@ async def run_engine(
             return summary
 
 
-async def _slack_alerts(
+async def _engine_alerts(
     settings: Settings,
     engine: Engine,
     probe: EngineProbe,
     store: Store,
     breaker: CircuitBreaker | None = None,
-) -> EngineAlerts | None:
-    """Slack alerts when ``SLACK_WEBHOOK_URL`` is set; every secret setting is masked in them;
-    each is kept in the ``alerts`` table, the critical ones a previous run left are posted first."""
-    if settings.slack_webhook_url is None:
-        return None
+) -> EngineAlerts:
+    """The engine's alerts, each kept in the ``alerts`` table and published for the dashboard;
+    posted to Slack when ``SLACK_WEBHOOK_URL`` is set (what a previous run left ``pending`` is
+    posted first). Every secret setting is masked in them."""
     secrets = [
         value.get_secret_value()
         for name in SECRET_FIELDS
         if (value := getattr(settings, name)) is not None
     ]
-    notifier = SlackNotifier(
-        settings.slack_webhook_url.get_secret_value(),
-        secrets=secrets,
-        journal=StoreJournal(store),
-        undelivered=await undelivered_alerts(store),
-        keep=kept,
-        guard=breaker,
-        coalesce_s=settings.slack_coalesce_s,
+    journal = StoreJournal(store)
+    notifier = None
+    if settings.slack_webhook_url is not None:
+        notifier = SlackNotifier(
+            settings.slack_webhook_url.get_secret_value(),
+            secrets=secrets,
+            journal=journal,
+            undelivered=await undelivered_alerts(store),
+            keep=kept,
+            guard=breaker,
+            coalesce_s=settings.slack_coalesce_s,
+        )
+    return EngineAlerts(
+        engine, notifier, settings, probe, journal=journal, redact=redactor(secrets)
     )
-    return EngineAlerts(engine, notifier, settings, probe)
 
 
 class _HealthRelay:
@@ -426,7 +428,8 @@ async def _run_tasks(
     if on_tick is not None:
         tasks.append(asyncio.create_task(_ticker(engine, feed, on_tick, tick_interval_s)))
     if alerts is not None:
-        tasks.append(asyncio.create_task(alerts.notifier.run(), name="slack"))
+        if alerts.notifier is not None:
+            tasks.append(asyncio.create_task(alerts.notifier.run(), name="slack"))
         tasks.append(asyncio.create_task(alerts.watch(), name="alerts"))
     if reporter is not None:
         tasks.append(asyncio.create_task(reporter.run(), name="daily-report"))
@@ -452,7 +455,8 @@ async def _run_tasks(
         engine.status = "stopped"
         if alerts is not None:
             alerts.stopped()
-            await alerts.notifier.close()
+            if alerts.notifier is not None:
+                await alerts.notifier.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)

@@ -70,14 +70,16 @@ class Alert(msgspec.Struct, frozen=True):
     id: str = ""  # unique per occurrence (the journal's key); given by ``notify`` when empty
 
 
-Delivery = Literal["pending", "sent", "coalesced", "dropped"]
+# none: an alert that is not for Slack (the dashboard's only); the others follow its post.
+Delivery = Literal["none", "pending", "sent", "coalesced", "dropped"]
 
 
 class AlertJournal(Protocol):
     """Where alerts and their delivery are kept (the engine: the ``alerts`` table)."""
 
     def queued(self, alert: Alert, delivery: Delivery) -> None:
-        """A new occurrence: ``pending`` (to be posted) or ``coalesced`` (held back)."""
+        """A new occurrence: ``pending`` (to be posted), ``coalesced`` (held back), ``dropped``
+        (the queue full) or ``none`` (not for Slack)."""
 
     def resolved(self, ids: Sequence[str], delivery: Delivery) -> None:
         """These occurrences were ``sent``, ``coalesced`` into another post or ``dropped``."""
@@ -101,6 +103,19 @@ class SlackStats:
     dropped: int = 0  # refused for good (4xx other than 429)
     coalesced: int = 0  # occurrences merged or held back
     by_severity: dict[str, int] = field(default_factory=dict)
+
+
+def prepared(alert: Alert, redact: Callable[[str], str]) -> Alert:
+    """``alert`` as it is posted and kept: secrets masked (the key too: it is kept and
+    published), a time and an id given."""
+    return Alert(
+        alert.severity,
+        redact(alert.key),
+        redact(alert.title),
+        redact(alert.text),
+        alert.ts_ns or time.time_ns(),
+        alert.id or uuid.uuid4().hex,
+    )
 
 
 def redactor(secrets: Iterable[str]) -> Callable[[str], str]:
@@ -163,14 +178,7 @@ class SlackNotifier:
 
     def prepare(self, alert: Alert) -> Alert:
         """``alert`` as it will be posted and kept: secrets masked, a time and an id given."""
-        return Alert(
-            alert.severity,
-            self._redact(alert.key),  # kept and published too (the dashboard's row, the stream)
-            self._redact(alert.title),
-            self._redact(alert.text),
-            alert.ts_ns or time.time_ns(),
-            alert.id or uuid.uuid4().hex,
-        )
+        return prepared(alert, self._redact)
 
     def notify(self, alert: Alert) -> bool:
         """Queue ``alert``; False when it was merged or held back (coalesced)."""
