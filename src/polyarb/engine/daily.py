@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
@@ -130,34 +131,30 @@ class DailyReporter:
         lines = [x for x in report.lines if x.strategy]
         if not lines:
             return ""
-        try:
-            import matplotlib
+        # The object API, not pyplot: no global figure state, so two reports drawn at once
+        # (two engines, the job run twice) cannot mix; the Agg canvas draws the PNG.
+        from matplotlib.figure import Figure
 
-            matplotlib.use("Agg")
-            from matplotlib import pyplot as plt
-        except ImportError:  # pragma: no cover - a pinned dependency
-            return ""
         names = [x.strategy for x in lines]
         realized = [float(x.realized) for x in lines]  # drawing only; the amounts stay exact
         fees = [float(x.fees) for x in lines]
         total = next((x for x in report.lines if not x.strategy), None)
         path = self.chart_dir / f"daily-{report.mode}-{report.day}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig, ax = plt.subplots(figsize=(6, 3), dpi=100)
-        try:
-            xs = range(len(names))
-            ax.bar([x - 0.2 for x in xs], realized, width=0.4, label="realized (net of fees)")
-            ax.bar([x + 0.2 for x in xs], fees, width=0.4, label="fees")
-            ax.set_xticks(list(xs), names)
-            ax.axhline(0, color="black", linewidth=0.5)
-            net = total.realized if total is not None else Decimal(0)
-            ax.set_title(f"{report.day} ({report.mode}): realized {net} USD")
-            ax.set_ylabel("USD")
-            ax.legend(fontsize="small")
-            fig.tight_layout()
-            fig.savefig(path, format="png")
-        finally:
-            plt.close(fig)
+        fig = Figure(figsize=(6, 3), dpi=100, layout="tight")
+        ax = fig.subplots()
+        xs = range(len(names))
+        ax.bar([x - 0.2 for x in xs], realized, width=0.4, label="realized (net of fees)")
+        ax.bar([x + 0.2 for x in xs], fees, width=0.4, label="fees")
+        ax.set_xticks(list(xs), names)
+        ax.axhline(0, color="black", linewidth=0.5)
+        net = total.realized if total is not None else Decimal(0)
+        ax.set_title(f"{report.day} ({report.mode}): realized {net} USD")
+        ax.set_ylabel("USD")
+        ax.legend(fontsize="small")
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        fig.savefig(tmp, format="png")
+        tmp.replace(path)  # whole: a reader never sees half a file
         return str(path)
 
 
