@@ -270,6 +270,22 @@ async def test_after_a_crash_only_keys_worth_a_late_post_are_posted(slack: FakeS
     ]
 
 
+async def test_a_callers_journaled_alert_held_back_is_settled(slack: FakeSlack) -> None:
+    journal = Journal()
+    n = notifier(slack.url, journal, min_interval_s=0.02)
+    worker = asyncio.create_task(n.run())
+    try:
+        n.notify(Alert("info", "report", "first"))
+        await until(lambda: n.stats.posted == 1)
+        late = n.prepare(Alert("info", "report", "second"))
+        journal.queued(late, "pending")  # the caller wrote its row (as the daily report does)
+        assert not n.post_journaled(late)  # held back by the coalescing window
+    finally:
+        worker.cancel()
+        await n.close(timeout_s=0.1)
+    assert journal.deliveries() == [("first", "sent"), ("second", "coalesced")]
+
+
 async def test_a_revoked_webhook_is_not_retried_forever(slack: FakeSlack) -> None:
     slack.default = 404
     journal = Journal()

@@ -8,7 +8,7 @@ a worker task (``run``) posts the queue in order:
 * **Coalescing**: an alert whose ``key`` is already waiting in the queue is merged into it (its
   count goes up, the newest text wins); one whose key was posted less than ``coalesce_s`` ago is
   held back and counted, and the count rides on the next post of that key ("3 more since").
-  Critical alerts are never held back, only merged while waiting.
+  Critical alerts (all that ``keep`` names) are never held back, only merged while waiting.
 * **Retries without loss or duplicates**: a 429 waits its ``Retry-After``; a 5xx or a network
   error waits an exponential backoff with jitter (``Backoff``, the bus's reconnect delays:
   ``retry_min_s`` doubling up to ``retry_max_s``); the same alert is
@@ -216,18 +216,16 @@ class SlackNotifier:
             return False
         last = self._last_post.get(alert.key)
         recent = last is not None and self._clock() - last < self._coalesce_s
-        if recent and alert.severity != "critical":
+        if recent and not self._keep(alert):  # critical ones (and the kept) always go out
             self._held[alert.key] = self._held.get(alert.key, 0) + 1
             self.stats.coalesced += 1
-            if journal:
-                self._journal_queued(alert, "coalesced")
+            self._settle(alert, "coalesced", journal)
             return False
         if len(self._queue) >= self._max_queue:
             victim = next((p for p in self._queue if p.alert.severity == "info"), None)
             if victim is None:
                 log.error("slack queue full; alert only logged", title=alert.title)
-                if journal:
-                    self._journal_queued(alert, "dropped")
+                self._settle(alert, "dropped", journal)
                 return False
             self._remove(victim)
             self._journal_resolved(victim.ids, "dropped")
@@ -336,6 +334,14 @@ class SlackNotifier:
         self._last_post[pending.alert.key] = self._clock()
         self._remove(pending)
         self._journal_resolved(pending.ids, "sent")
+
+    def _settle(self, alert: Alert, delivery: Delivery, journal: bool) -> None:
+        """``alert`` will not be posted by itself: a new one is journaled so, a journaled one
+        (a restored or a caller's row) moves to ``delivery``."""
+        if journal:
+            self._journal_queued(alert, delivery)
+        else:
+            self._journal_resolved([alert.id], delivery)
 
     def _journal_queued(self, alert: Alert, delivery: Delivery) -> None:
         if self._journal is None:
