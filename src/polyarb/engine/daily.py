@@ -85,6 +85,9 @@ class DailyReporter:
         day = due_day(self.now_ns(), self.at)
         if day in self.done:
             return False
+        if await self.store.stored_daily_report(day) is not None:  # sent: nothing to build
+            self.done.add(day)
+            return False
         report = await self.store.daily_report(day)
         text = daily_text(report)
         chart = await asyncio.to_thread(self._chart, report)

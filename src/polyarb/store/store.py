@@ -57,7 +57,14 @@ from polyarb.store.records import (
     record_mode,
 )
 from polyarb.store.recovery import ReconcileReport, RecoveredState, load_state, reconcile_paper
-from polyarb.store.reports import DailyReport, ReportClaim, claim_daily_report, daily_report
+from polyarb.store.reports import (
+    DailyReport,
+    ReportClaim,
+    StoredDailyReport,
+    claim_daily_report,
+    daily_report,
+    stored_daily_report,
+)
 from polyarb.store.retention import PruneReport, prune
 from polyarb.store.spool import Spool
 from polyarb.store.writer import BatchWriter, Durability, HealthCallback, WriterConfig, WriterStats
@@ -334,6 +341,10 @@ class Store:
         """This store's mode's daily report of the UTC ``day`` (YYYY-MM-DD), from the rows."""
         await self.flush()
         return await daily_report(self._engine, self.mode, day)
+
+    async def stored_daily_report(self, day: str) -> StoredDailyReport | None:
+        """The day's scheduled report as stored, if it was."""
+        return await stored_daily_report(self._engine, self.mode, day)
 
     async def claim_daily_report(self, claim: ReportClaim) -> bool:
         """Store the claimed report and its alert unless the day's report is stored already;
