@@ -346,6 +346,9 @@ class Settings(BaseModel):
     # An alert whose key was posted less than this ago is counted, not posted (critical ones
     # always go out).
     slack_coalesce_s: Annotated[float, Field(gt=0)] = 300.0
+    # The daily P&L report of the previous UTC day is built, stored and posted once a day at
+    # this UTC time (HH:MM); "off" disables it.
+    report_daily_at: str = "00:05"
     cors_origins: CsvList = ("http://localhost:5173",)
     # Who may command a running engine over the bus (pause, kill switch, parameters).
     command_admins: CsvList = ("cli",)
@@ -354,6 +357,19 @@ class Settings(BaseModel):
     # signed with it. Required with REDIS_URL; unset with the in-process bus, a per-run key is
     # generated (only code in the engine's own process can command it).
     command_secret: SecretStr | None = None
+
+    @field_validator("report_daily_at")
+    @classmethod
+    def _report_time(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value == "off":
+            return value
+        hour, sep, minute = value.partition(":")
+        if not (sep and hour.isdigit() and minute.isdigit() and len(minute) == 2):
+            raise ValueError(f"expected HH:MM (UTC) or off, got {value!r}")
+        if int(hour) > 23 or int(minute) > 59:
+            raise ValueError(f"not a time of day: {value!r}")
+        return f"{int(hour):02d}:{minute}"
 
     @field_validator("command_secret")
     @classmethod

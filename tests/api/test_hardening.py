@@ -9,6 +9,8 @@ import pytest
 import websockets
 from tests.api.harness import Api
 
+from polyarb.bus import AlertEvent, Channel
+
 pytestmark = pytest.mark.redis
 
 FOREIGN = "https://evil.example.net"
@@ -157,3 +159,12 @@ async def test_stream_sends_a_snapshot_then_numbered_events(api: Api) -> None:
         assert [e["kind"] for e in events] == ["event"] * 3
         assert {e["data"]["channel"] for e in events} == {"poly:state"}  # type: ignore[index]
         assert [e["seq"] for e in events] == [snapshot["seq"] + n for n in (1, 2, 3)]
+        # An engine's alert (the one also posted to Slack) is relayed as it is.
+        alert = AlertEvent(
+            event_id="a1", severity="critical", key="down:bus", title="bus down", ts_ns=1
+        )
+        await api.engine_bus.publish(Channel.ALERTS, alert)
+        [relayed] = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert relayed["seq"] == snapshot["seq"] + 4
+        assert relayed["data"]["channel"] == "poly:alerts"
+        assert relayed["data"]["data"]["title"] == "bus down"

@@ -14,7 +14,14 @@ from tests.api.harness import Api
 from polyarb.domain.book import Side
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.trading import Fill, Mode, Signal
-from polyarb.store import AlertRecord, EquitySnapshot, MarketSeen, Store, WriterConfig
+from polyarb.store import (
+    AlertDelivery,
+    AlertRecord,
+    EquitySnapshot,
+    MarketSeen,
+    Store,
+    WriterConfig,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -59,9 +66,15 @@ async def _write_fills(api: Api, tmp_path: Path) -> list[Fill]:
             legs=(),
         )
         store.submit_signal(signal, "denied", reason="max position")
-        store.submit(
-            AlertRecord(ts_ns=T0, severity="critical", title="kill switch engaged", message="m")
+        kill = AlertRecord(
+            ts_ns=T0,
+            severity="critical",
+            title="kill switch engaged",
+            message="m",
+            delivery="pending",
         )
+        store.submit(kill)
+        store.submit(AlertDelivery(event_ids=(kill.event_id,), delivery="sent", ts_ns=T0 + 7))
         store.submit(
             MarketSeen(
                 condition_id="mkt-1",
@@ -133,7 +146,9 @@ async def test_signals_alerts_markets_and_the_equity_curve(api: Api, tmp_path: P
         "0.012",
     )
     alerts = (await viewer.get("/api/alerts")).json()
-    assert [a["title"] for a in alerts] == ["kill switch engaged"]
+    assert [(a["title"], a["delivery"], a["delivered_ns"]) for a in alerts] == [
+        ("kill switch engaged", "sent", T0 + 7)
+    ]
     markets = (await viewer.get("/api/markets")).json()
     assert markets[0]["question"] == "Will it rain?"
     assert markets[0]["outcomes"] == [["Yes", "tok-yes"], ["No", "tok-no"]]

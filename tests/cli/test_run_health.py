@@ -186,9 +186,13 @@ def test_paper_run_is_observable_and_ready_follows_redis(
         assert total(m, "polyarb_bus_connected") == 1
         assert total(m, "polyarb_store_written_rows_total") > 0
         assert total(m, "polyarb_store_up") == 1
-        for dependency in ("clob", "gamma", "espn"):
+        for dependency in ("clob", "gamma", "espn", "database", "redis", "slack"):
             assert total(m, "polyarb_breaker_state", dependency=dependency, state="closed") == 1
-        assert total(m, "polyarb_breaker_calls_total", dependency="gamma") >= 1
+        for dependency in ("gamma", "database", "redis", "slack"):  # each had its calls
+            assert total(m, "polyarb_breaker_calls_total", dependency=dependency) >= 1
+        assert total(m, "polyarb_slack_posts_total") >= 1  # "engine started" at least
+        assert total(m, "polyarb_alerts_queued") >= 0
+        assert total(m, "polyarb_slack_dropped_total") == 0
         assert total(m, "process_resident_memory_bytes") > 0
 
         # Redis goes away: not ready, the reason names the bus; alive all the same.
@@ -228,5 +232,7 @@ def test_paper_run_is_observable_and_ready_follows_redis(
     assert down.startswith(":rotating_light: *[critical]* health-test: bus down")
     assert len(posted("bus back")) == 1
     assert heads[-1] == ":information_source: *[info]* health-test: engine stopped"
+    # The daily report due at start (a fresh database: the catch-up of an idle day), once.
+    assert len(posted("health-test: daily P&L report")) == 1
     assert heads.index(down.split("\n")[0]) < heads.index(posted("bus back")[0].split("\n")[0])
     assert not [t for t in FakeSlack.texts if API_SECRET in t or "/services/T0/B0/hook" in t]

@@ -29,6 +29,7 @@ from polyarb.domain.trading import Mode
 from polyarb.engine.health import make_breakers
 from polyarb.engine.metrics import Watched, build_registry
 from polyarb.marketdata.feed import FeedConfig, MarketFeed
+from polyarb.monitor.slack import SlackNotifier
 from polyarb.store import Store, WriterConfig, resolve_database_url
 from polyarb.strategies.base import Sighting
 
@@ -64,15 +65,17 @@ async def scrape_engine(tmp: Path) -> Exported:
         spool_dir=tmp / "spool",
         writer=WriterConfig(process=False),
     )
+    notifier = SlackNotifier("http://127.0.0.1:9/hook")  # its metrics; never posts here
     try:
         breakers = tuple(make_breakers(settings).values())
-        registry = build_registry(Watched(engine, feed, bus, store, breakers))
+        registry = build_registry(Watched(engine, feed, bus, store, breakers, notifier))
         # Series that appear with their first event: an opportunity seen once, then gone.
         sighting = Sighting(market="m", edge=Decimal("0.01"), size=Decimal(10))
         engine.tracker.observe("sumto100", ["m"], [sighting], 1)
         engine.tracker.observe("sumto100", ["m"], [], 2)
         text = generate_latest(registry).decode()
     finally:
+        await notifier.close(timeout_s=0.1)
         await store.close()
         await bus.close()
     out: Exported = {

@@ -7,9 +7,13 @@ real ones over HTTP.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.monitor.test_slack import Journal
+
+from polyarb.bus import Channel, MemoryBus
 from polyarb.bus.base import BusStats
 from polyarb.config import load_settings
 from polyarb.engine.alerts import EngineAlerts
@@ -18,7 +22,7 @@ from polyarb.engine.metrics import Watched
 from polyarb.marketdata.feed import ShardStats
 from polyarb.monitor.breaker import BreakerConfig, CircuitBreaker
 from polyarb.monitor.health import Readiness
-from polyarb.monitor.slack import Alert
+from polyarb.monitor.slack import Alert, redactor
 from polyarb.risk.state import TradingState
 from polyarb.store.writer import WriterStats
 
@@ -167,6 +171,9 @@ def test_clob_breaker_open_makes_trading_reducing_until_it_closes(tmp_path: Any)
 class Captured:
     alerts: list[Alert] = field(default_factory=list)
 
+    def prepare(self, alert: Alert) -> Alert:
+        return alert
+
     def notify(self, alert: Alert) -> bool:
         self.alerts.append(alert)
         return True
@@ -225,3 +232,46 @@ def test_engine_events_become_slack_alerts(tmp_path: Any) -> None:
     bus.stats.connected = True
     alerts.check_dependencies()
     assert seen() == [("info", "up:bus", "test: bus back")]
+
+
+async def test_alerts_reach_the_dashboard_without_slack_or_with_a_toggle_off(
+    tmp_path: Any,
+) -> None:
+    engine = make_engine(tmp_path).engine
+    engine.status = "running"
+    bus = MemoryBus("test")
+    engine.bus = bus
+    sub = bus.subscribe([Channel.ALERTS])
+    probe = EngineProbe(Watched(engine, None, FakeBus(), FakeStore()))  # type: ignore[arg-type]
+    journal = Journal()
+    secret = "hunter2-db-password"
+    EngineAlerts(
+        engine,
+        None,
+        load_settings(None, data_dir=tmp_path),
+        probe,
+        journal=journal,
+        redact=redactor([secret]),
+    )
+    engine.risk.engage(f"db password {secret} leaked", "alice", engine.clock.now_ns())
+    engine.emit_error("breaker", "redis_open", "5 consecutive failures")
+    assert journal.deliveries() == [
+        ("test: kill switch engaged by alice", "none"),
+        ("test: redis breaker open", "none"),
+    ]
+    assert all(secret not in a.text for a, _ in journal.rows.values())
+    published = [await asyncio.wait_for(anext(sub), 1.0) for _ in range(2)]  # the live stream
+    assert [e.data.title for e in published] == [  # type: ignore[union-attr]
+        "test: kill switch engaged by alice",
+        "test: redis breaker open",
+    ]
+
+    # Slack configured, its risk toggle off: the risk alert is kept, not posted.
+    engine = make_engine(tmp_path / "2").engine
+    captured, journal = Captured(), Journal()
+    settings = load_settings(None, data_dir=tmp_path / "2", slack_notify_risk=False)
+    EngineAlerts(engine, captured, settings, probe, journal=journal)  # type: ignore[arg-type]
+    engine.risk.engage("fat finger", "bob", engine.clock.now_ns())
+    engine.emit_error("execution", "leg_risk", "legs filled unevenly")
+    assert [a.key for a in captured.alerts] == ["execution:leg_risk"]
+    assert journal.deliveries() == [("test: kill switch engaged by bob", "none")]

@@ -3,7 +3,9 @@
 The fake answers from a script (500s, a 429 with ``Retry-After``, an outage, 404) and records
 every request with its arrival time. Asserted: every alert delivered exactly once (none lost,
 none duplicated), in order; the rate limit between requests; the ``Retry-After`` wait; no
-secret in any body; coalescing; undelivered critical alerts kept across a restart.
+secret in any body; coalescing; the journal told what became of every occurrence, and
+undelivered critical alerts posted after a restart (the engine's journal on the real database:
+tests/engine/test_alert_journal.py).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -24,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from polyarb.monitor.slack import Alert, SlackNotifier
+from polyarb.monitor.slack import Alert, Delivery, SlackNotifier
 
 SECRET = "0xdeadbeefcafe1234567890"  # a private key, say
 HOOK_PATH = "/services/T000/B000/XXXXsecretXXXX"
@@ -83,10 +85,33 @@ async def slack() -> AsyncIterator[FakeSlack]:
     await task
 
 
-def notifier(url: str, tmp_path: Path, **kwargs: float) -> SlackNotifier:
+@dataclass
+class Journal:
+    """The notifier's journal in memory: each occurrence's alert and its latest delivery."""
+
+    rows: dict[str, tuple[Alert, str]] = field(default_factory=dict)
+
+    def queued(self, alert: Alert, delivery: Delivery) -> None:
+        assert alert.id not in self.rows, "an occurrence journaled twice"
+        self.rows[alert.id] = (alert, delivery)
+
+    def resolved(self, ids: Sequence[str], delivery: Delivery) -> None:
+        for i in ids:
+            self.rows[i] = (self.rows[i][0], delivery)
+
+    def deliveries(self) -> list[tuple[str, str]]:
+        return [(a.title, d) for a, d in self.rows.values()]
+
+    def undelivered(self) -> list[Alert]:
+        return [a for a, d in self.rows.values() if d == "pending"]
+
+
+def notifier(
+    url: str, journal: Journal | None = None, undelivered: Sequence[Alert] = (), **kwargs: Any
+) -> SlackNotifier:
     options = {"min_interval_s": 0.2, "coalesce_s": 60.0, "retry_min_s": 0.05, "retry_max_s": 2.0}
     options.update(kwargs)
-    return SlackNotifier(url, secrets=[SECRET], outbox=tmp_path / "outbox.jsonl", **options)
+    return SlackNotifier(url, secrets=[SECRET], journal=journal, undelivered=undelivered, **options)
 
 
 async def until(condition: object, timeout_s: float = 10.0) -> None:
@@ -97,16 +122,17 @@ async def until(condition: object, timeout_s: float = 10.0) -> None:
 
 
 async def test_errors_and_429_lose_nothing_duplicate_nothing_and_keep_the_rate(
-    slack: FakeSlack, tmp_path: Path
+    slack: FakeSlack,
 ) -> None:
     slack.script = [(500, {}), (500, {}), (429, {"Retry-After": "1"})]
-    n = notifier(slack.url, tmp_path)
+    journal = Journal()
+    n = notifier(slack.url, journal)
     worker = asyncio.create_task(n.run())
     try:
         assert n.notify(
             Alert(
                 "critical",
-                "leg",
+                f"leg:{SECRET}",  # a key built from a value that happens to be a secret
                 "leg risk",
                 f"key {SECRET} db postgresql+asyncpg://polyarb:hunter2pass@db:5432/x "
                 f"hook {slack.url}",
@@ -141,12 +167,22 @@ async def test_errors_and_429_lose_nothing_duplicate_nothing_and_keep_the_rate(
     assert n.stats.rate_limited == 1
     assert n.stats.failures == 2
     assert n.stats.posted == 3
+    assert journal.deliveries() == [  # every occurrence accounted for, the merged one too
+        ("leg risk", "sent"),
+        ("book mismatch", "sent"),
+        ("book mismatch", "sent"),
+        ("engine started", "sent"),
+    ]
+    for alert, _ in journal.rows.values():  # what is kept is masked too
+        assert SECRET not in alert.text
+        assert SECRET not in alert.key
+        assert "hunter2pass" not in alert.text
+        assert "XXXXsecretXXXX" not in alert.text
 
 
-async def test_coalescing_window_holds_back_and_reports_the_count(
-    slack: FakeSlack, tmp_path: Path
-) -> None:
-    n = notifier(slack.url, tmp_path, coalesce_s=0.6, min_interval_s=0.05)
+async def test_coalescing_window_holds_back_and_reports_the_count(slack: FakeSlack) -> None:
+    journal = Journal()
+    n = notifier(slack.url, journal, coalesce_s=0.6, min_interval_s=0.05)
     worker = asyncio.create_task(n.run())
     try:
         n.notify(Alert("warning", "feed", "feed slow"))
@@ -167,44 +203,93 @@ async def test_coalescing_window_holds_back_and_reports_the_count(
     assert critical == ":rotating_light: *[critical]* feed down (2 more since the previous alert)"
     assert later == ":warning: *[warning]* feed slow (1 more since the previous alert)"
     assert len(slack.seen) == 3
+    assert [d for _, d in journal.deliveries()] == [
+        "sent",
+        "coalesced",
+        "coalesced",
+        "sent",
+        "coalesced",
+        "sent",
+    ]
 
 
-async def test_outage_keeps_critical_alerts_for_the_next_start(
-    slack: FakeSlack, tmp_path: Path
-) -> None:
+async def test_outage_keeps_critical_alerts_for_the_next_start(slack: FakeSlack) -> None:
     slack.default = 503
-    first = notifier(slack.url, tmp_path)
+    journal = Journal()
+    first = notifier(slack.url, journal)
     worker = asyncio.create_task(first.run())
     first.notify(Alert("critical", "kill", "kill switch engaged", "by cli"))
     first.notify(Alert("warning", "mismatch", "book mismatch"))
     await until(lambda: len(slack.seen) >= 2)
     worker.cancel()
     await first.close(timeout_s=0.2)
-    outbox = tmp_path / "outbox.jsonl"
-    assert [json.loads(line)["title"] for line in outbox.read_text().splitlines()] == [
-        "kill switch engaged"
-    ]
     assert slack.delivered() == []
+    # Kept for the next start: the critical one; a stale warning is not worth a late post.
+    assert journal.deliveries() == [
+        ("kill switch engaged", "pending"),
+        ("book mismatch", "dropped"),
+    ]
 
     slack.default = 200
-    second = notifier(slack.url, tmp_path)
+    second = notifier(slack.url, journal, journal.undelivered())
     assert second.queued == 1
     worker = asyncio.create_task(second.run())
     try:
         await until(lambda: len(slack.delivered()) == 1)
-        await until(lambda: not outbox.exists())
+        await until(lambda: journal.deliveries()[0][1] == "sent")
     finally:
         worker.cancel()
         await second.close(timeout_s=0.1)
     assert slack.delivered() == [":rotating_light: *[critical]* kill switch engaged\nby cli"]
-    third = notifier(slack.url, tmp_path)  # delivered: not sent again at the next start
-    assert third.queued == 0
-    await third.close(timeout_s=0.1)
+    assert journal.undelivered() == []  # delivered: nothing for the next start
+    assert len(journal.rows) == 2  # posted again without being journaled again
 
 
-async def test_a_revoked_webhook_is_not_retried_forever(slack: FakeSlack, tmp_path: Path) -> None:
+async def test_after_a_crash_only_keys_worth_a_late_post_are_posted(slack: FakeSlack) -> None:
+    journal = Journal()
+    for alert in (  # left pending by a run that crashed (no close)
+        Alert("warning", "feed", "feed slow", id="1"),
+        Alert("warning", "leg", "leg risk warning", id="2"),
+        Alert("critical", "leg", "leg risk", "unhedged", id="3"),
+    ):
+        journal.queued(alert, "pending")
+    n = notifier(slack.url, journal, journal.undelivered())
+    assert n.queued == 1  # the leg key, merged; the stale warning of its own dropped
+    worker = asyncio.create_task(n.run())
+    try:
+        await until(lambda: len(slack.delivered()) == 1)
+        await until(lambda: journal.undelivered() == [])
+    finally:
+        worker.cancel()
+        await n.close(timeout_s=0.1)
+    assert slack.delivered() == [":rotating_light: *[critical]* leg risk (2 times)\nunhedged"]
+    assert journal.deliveries() == [
+        ("feed slow", "dropped"),
+        ("leg risk warning", "sent"),
+        ("leg risk", "sent"),
+    ]
+
+
+async def test_a_callers_journaled_alert_held_back_is_settled(slack: FakeSlack) -> None:
+    journal = Journal()
+    n = notifier(slack.url, journal, min_interval_s=0.02)
+    worker = asyncio.create_task(n.run())
+    try:
+        n.notify(Alert("info", "report", "first"))
+        await until(lambda: n.stats.posted == 1)
+        late = n.prepare(Alert("info", "report", "second"))
+        journal.queued(late, "pending")  # the caller wrote its row (as the daily report does)
+        assert not n.post_journaled(late)  # held back by the coalescing window
+    finally:
+        worker.cancel()
+        await n.close(timeout_s=0.1)
+    assert journal.deliveries() == [("first", "sent"), ("second", "coalesced")]
+
+
+async def test_a_revoked_webhook_is_not_retried_forever(slack: FakeSlack) -> None:
     slack.default = 404
-    n = notifier(slack.url, tmp_path)
+    journal = Journal()
+    n = notifier(slack.url, journal)
     worker = asyncio.create_task(n.run())
     try:
         n.notify(Alert("warning", "x", "something"))
@@ -215,11 +300,13 @@ async def test_a_revoked_webhook_is_not_retried_forever(slack: FakeSlack, tmp_pa
         await n.close(timeout_s=0.1)
     assert len(slack.seen) == 1
     assert n.stats.dropped == 1
+    assert journal.deliveries() == [("something", "dropped")]
 
 
-async def test_shutdown_mid_post_does_not_post_twice(slack: FakeSlack, tmp_path: Path) -> None:
+async def test_shutdown_mid_post_does_not_post_twice(slack: FakeSlack) -> None:
     slack.delay_s = 0.3
-    n = notifier(slack.url, tmp_path)
+    journal = Journal()
+    n = notifier(slack.url, journal)
     worker = asyncio.create_task(n.run())
     n.notify(Alert("critical", "kill", "kill switch engaged"))
     await until(lambda: len(slack.seen) == 1)  # arrived; the answer is 0.3 s away
@@ -228,4 +315,4 @@ async def test_shutdown_mid_post_does_not_post_twice(slack: FakeSlack, tmp_path:
     await n.close(timeout_s=2.0)
     assert len(slack.seen) == 1
     assert n.stats.posted == 1
-    assert not (tmp_path / "outbox.jsonl").exists()
+    assert journal.deliveries() == [("kill switch engaged", "sent")]

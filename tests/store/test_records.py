@@ -13,6 +13,7 @@ from polyarb.domain.errors import ConfigError
 from polyarb.domain.ledger import Merge, Resolution
 from polyarb.domain.trading import Mode, OrderStatus, Signal
 from polyarb.store import (
+    AlertDelivery,
     AlertRecord,
     AuditRecord,
     DailyPnlRow,
@@ -105,7 +106,8 @@ def _one_of_each() -> list[object]:
         ResolutionRecord(resolution=Resolution("r", "m", "a", T0, ("a", "b")), mode=Mode.PAPER),
         RiskStateRecord(mode=Mode.PAPER, state="active", kill_switch=False, ts_ns=T0),
         ErrorRecord(ts_ns=T0, source="feed", kind="malformed", message="bad frame"),
-        AlertRecord(ts_ns=T0, severity="critical", title="t", message="m"),
+        AlertRecord(ts_ns=T0, severity="critical", title="t", message="m", delivery="pending"),
+        AlertDelivery(event_ids=("e1", "e2"), delivery="sent", ts_ns=T0),
         AuditRecord(ts_ns=T0, actor="ops", action="kill", detail={"why": "test", "n": 3}),
         EquitySnapshot(
             mode=Mode.PAPER,

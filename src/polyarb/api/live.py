@@ -52,6 +52,7 @@ class LiveView:
             Channel.SIGNALS: deque(maxlen=RECENT),
             Channel.TRADES: deque(maxlen=RECENT),
             Channel.ERRORS: deque(maxlen=RECENT),
+            Channel.ALERTS: deque(maxlen=RECENT),
         }
         self.clients: set[StreamClient] = set()
         self.seq = 0
@@ -133,6 +134,7 @@ class LiveView:
             "signals": list(self.recent[Channel.SIGNALS])[-50:],
             "trades": list(self.recent[Channel.TRADES])[-50:],
             "errors": list(self.recent[Channel.ERRORS])[-50:],
+            "alerts": list(self.recent[Channel.ALERTS])[-50:],
             "ts_ns": time.time_ns(),
         }
         # The snapshot holds everything up to the current number; the next event is seq + 1.

@@ -349,6 +349,8 @@ class AlertOut(LogRowOut):
     severity: str
     title: str
     message: str
+    delivery: str  # its Slack post: none, pending, sent, coalesced, dropped
+    delivered_ns: int | None
 
 
 @router.get("/alerts", tags=["views"], name="list_alerts")

@@ -27,6 +27,7 @@ from polyarb.bus.publisher import StatePublisher
 from polyarb.bus.queries import QueryClient, QueryResponder
 from polyarb.bus.redis_bus import RedisBus
 from polyarb.bus.schemas import (
+    AlertEvent,
     BookAnswer,
     BookQuery,
     Command,
@@ -61,6 +62,7 @@ def make_bus(redis_url: str | None, instance_id: str, *, channel_prefix: str = "
 
 
 __all__ = [
+    "AlertEvent",
     "Audit",
     "Authorize",
     "BookAnswer",

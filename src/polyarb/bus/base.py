@@ -9,7 +9,6 @@ never blocks and never raises; what cannot be delivered is counted as dropped.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -325,20 +324,3 @@ class Envelopes:
             type=payload.TYPE,
             data=payload,
         )
-
-
-@dataclass(slots=True)
-class Backoff:
-    """Exponential reconnect delays with jitter (half fixed, half random) so peers spread out."""
-
-    min_s: float = 0.05
-    max_s: float = 5.0
-    attempts: int = 0
-
-    def next_delay(self) -> float:
-        delay = min(self.max_s, self.min_s * 2.0 ** min(self.attempts, 30))
-        self.attempts += 1
-        return delay / 2 + random.uniform(0, delay / 2)
-
-    def reset(self) -> None:
-        self.attempts = 0

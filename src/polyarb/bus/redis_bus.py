@@ -28,10 +28,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from polyarb.bus import codec
-from polyarb.bus.base import Backoff, BusStats, Clock, Envelopes, GapCallback, Subscription
+from polyarb.bus.base import BusStats, Clock, Envelopes, GapCallback, Subscription
 from polyarb.bus.schemas import Envelope, Payload
 from polyarb.bus.topics import Channel
-from polyarb.domain.errors import ConfigError
+from polyarb.domain.backoff import Backoff
+from polyarb.domain.errors import CircuitOpen, ConfigError
+from polyarb.domain.guard import CallGuard
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +75,9 @@ class RedisBus:
                 f"REDIS_URL must be redis://, rediss:// or unix:// (got {redacted(url)})"
             )
         self.stats = BusStats()
+        # Redis's circuit breaker (set by the engine): the publisher's connects and sends are its
+        # calls; while it is open no reconnect is tried until its probe.
+        self.guard: CallGuard | None = None
         self._url = url
         self._prefix = channel_prefix
         self._envelopes = Envelopes(instance_id, clock)
@@ -166,7 +171,14 @@ class RedisBus:
         started = time.monotonic()
         while not self._closing:
             await asyncio.sleep(backoff.next_delay())
-            if await self._connect_once():
+            if self.guard is not None:
+                try:
+                    self.guard.check()
+                except CircuitOpen:
+                    continue  # no connection attempt while open
+            connected = await self._connect_once()
+            self._record(connected)
+            if connected:
                 self.stats.reconnects += 1
                 log.info(
                     "bus.publisher_reconnected",
@@ -204,9 +216,19 @@ class RedisBus:
                     log.warning("bus.publisher_lost_connection", error=_describe(exc), lost=lost)
                 else:
                     log.exception("bus.publisher_failed", lost=lost)
+                self._record(False)
                 await self._disconnect()
             else:
                 self.stats.published += sent
+                self._record(True)
+
+    def _record(self, ok: bool) -> None:
+        if self.guard is None:
+            return
+        if ok:
+            self.guard.record_success()
+        else:
+            self.guard.record_failure(self.stats.last_error or "connection failed")
 
     async def _send(self, client: Redis, batch: list[Envelope]) -> int:
         pipe = client.pipeline(transaction=False)

@@ -127,6 +127,9 @@ class EngineState(_Payload, frozen=True, kw_only=True):
     # False while the engine cannot reach its bus (Redis down): what it publishes is dropped.
     bus_connected: bool = True
     bus_dropped: int = 0  # publishes dropped since start (Redis down or its queue full)
+    # Each dependency's circuit breaker: closed | open | half_open (clob, gamma, espn, database,
+    # redis, slack).
+    breakers: dict[str, str] = msgspec.field(default_factory=dict)
 
     def bounded(
         self, max_opportunities: int = MAX_OPPORTUNITIES, max_positions: int = MAX_POSITIONS
@@ -337,6 +340,24 @@ class ErrorEvent(_Payload, frozen=True, kw_only=True):
     details: dict[str, str] = msgspec.field(default_factory=dict)  # never secrets
 
 
+# --- poly:alerts -----------------------------------------------------------------------------
+
+
+class AlertEvent(_Payload, frozen=True, kw_only=True):
+    """An alert as the engine raised it (secrets already masked); its row in ``alerts`` has
+    the same ``event_id``."""
+
+    TYPE: ClassVar[str] = "alert"
+    CHANNEL: ClassVar[Channel] = Channel.ALERTS
+
+    event_id: str
+    severity: str  # critical | warning | info
+    key: str  # the dedup key: the same thing happening again has the same key
+    title: str
+    text: str = ""
+    ts_ns: int
+
+
 # --- poly:commands / poly:commands:ack -------------------------------------------------------
 
 CommandAction = Literal[
@@ -446,6 +467,7 @@ Payload = (
     | SignalEvent
     | TradeEvent
     | ErrorEvent
+    | AlertEvent
     | Command
     | CommandAck
     | BookQuery
@@ -459,6 +481,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         SignalEvent,
         TradeEvent,
         ErrorEvent,
+        AlertEvent,
         Command,
         CommandAck,
         BookQuery,

@@ -15,13 +15,20 @@ class Channel(StrEnum):
     SIGNALS = "poly:signals"  # engine -> dashboards, each signal and what became of it
     TRADES = "poly:trades"  # engine -> dashboards, orders, fills, execution reports
     ERRORS = "poly:errors"  # engine -> dashboards, operational errors
+    ALERTS = "poly:alerts"  # engine -> dashboards, the alerts also posted to Slack
     COMMANDS = "poly:commands"  # dashboard -> engines
     COMMAND_ACKS = "poly:commands:ack"  # engines -> dashboard
     QUERIES = "poly:queries"  # dashboard -> engines, read-only questions (a market's books)
     QUERY_ANSWERS = "poly:queries:answer"  # engines -> dashboards
 
 
-ENGINE_CHANNELS = (Channel.STATE, Channel.SIGNALS, Channel.TRADES, Channel.ERRORS)
+ENGINE_CHANNELS = (
+    Channel.STATE,
+    Channel.SIGNALS,
+    Channel.TRADES,
+    Channel.ERRORS,
+    Channel.ALERTS,
+)
 """What an engine publishes and a dashboard follows (plus ``COMMAND_ACKS`` and
 ``QUERY_ANSWERS``, which only the sender waits for)."""
 

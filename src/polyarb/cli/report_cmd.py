@@ -220,7 +220,7 @@ def daily_command(
 ) -> None:
     """Per strategy and total for one UTC day: realized, fees, merges, trades, opportunities."""
     from polyarb.domain.trading import Mode
-    from polyarb.store.reports import daily_report
+    from polyarb.store.reports import daily_report, daily_text, stored_daily_report
 
     if day is None:
         day = datetime.now(UTC).date().isoformat()
@@ -236,27 +236,10 @@ def daily_command(
     if as_json:
         typer.echo(json.dumps(_jsonable(report), indent=2))
         return
-    typer.echo(f"daily report ({report.mode}) {report.day} (UTC)")
-    header = (
-        "strategy",
-        "realized",
-        "fees",
-        "trades",
-        "merges",
-        "merged",
-        "conversions",
-        "converted",
-        "seen",
-        "taken",
-        "missed",
-    )
-    rows = [
-        (
-            x.strategy or "TOTAL",
-            *(_money(v) for v in x.amounts()),
+    typer.echo(daily_text(report))
+    stored = _run_report(url, lambda engine: stored_daily_report(engine, Mode(mode), chosen))
+    if stored is not None:
+        typer.echo(
+            f"scheduled report stored {_iso(stored.created_ns)}"
+            + (f"; chart: {stored.chart}" if stored.chart else "")
         )
-        for x in report.lines
-    ]
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    for r in (header, *rows):
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

@@ -16,19 +16,34 @@ Alerts (key; severity; toggle):
 The database's own outage error event is left to the ``database`` check (one alert, not two).
 Keys differ between an event and its end (``down:`` and ``up:``), so that the end is never held
 back by the coalescing window of the start.
+
+Every alert also reaches the dashboard: ``StoreJournal`` writes it to the ``alerts`` table with
+its Slack delivery (the notifier's journal: undelivered critical alerts are read back at the
+next start), and it is published on ``poly:alerts`` for the live stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable, Sequence
 
+from polyarb.bus import AlertEvent, Channel
 from polyarb.config import Settings
 from polyarb.domain.trading import Signal
 from polyarb.engine.core import Engine
 from polyarb.engine.health import EngineProbe
 from polyarb.execution.base import ExecutionReport
-from polyarb.monitor.slack import Alert, Severity, SlackNotifier
-from polyarb.risk.state import RiskEvent
+from polyarb.monitor.slack import (
+    Alert,
+    AlertJournal,
+    Delivery,
+    Severity,
+    SlackNotifier,
+    prepared,
+)
+from polyarb.risk.state import RiskEvent, TradingState
+from polyarb.store import AlertDelivery, AlertRecord, Store
 
 WATCHED_CHECKS = ("feed", "database", "bus")
 _RISK: dict[str, Severity] = {
@@ -41,25 +56,101 @@ _RISK: dict[str, Severity] = {
 }
 
 
+class StoreJournal:
+    """The notifier's journal in the ``alerts`` table, through the store's writer (spooled
+    while the database is down, so an alert about the outage itself is kept too)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def queued(self, alert: Alert, delivery: Delivery) -> None:
+        self.store.submit(
+            AlertRecord(
+                ts_ns=alert.ts_ns,
+                severity=alert.severity,
+                title=alert.title[:256],
+                message=alert.text,
+                dedup_key=alert.key[:128],
+                delivery=delivery,
+                event_id=alert.id,
+            )
+        )
+
+    def resolved(self, ids: Sequence[str], delivery: Delivery) -> None:
+        self.store.submit(
+            AlertDelivery(event_ids=tuple(ids), delivery=delivery, ts_ns=time.time_ns())
+        )
+
+
+KEPT_KEYS = ("report:",)  # besides critical alerts, these are posted after a restart too
+
+
+def kept(alert: Alert) -> bool:
+    """Worth posting late: critical alerts and the daily report."""
+    return alert.severity == "critical" or alert.key.startswith(KEPT_KEYS)
+
+
+async def undelivered_alerts(store: Store) -> list[Alert]:
+    """The alerts a previous run left ``pending`` (the notifier keeps those worth it)."""
+    rows = await store.queries.undelivered_alerts()
+    return [
+        Alert(_severity(r.severity), r.dedup_key, r.title, r.message, r.ts_ns, r.event_id)
+        for r in rows
+    ]
+
+
+def _severity(value: str) -> Severity:
+    return "critical" if value == "critical" else "warning" if value == "warning" else "info"
+
+
 class EngineAlerts:
+    """The engine's alerts: each one kept (``journal``) and published on ``poly:alerts`` for the
+    dashboard; posted to Slack when a ``notifier`` is given and its ``SLACK_NOTIFY_*`` toggle
+    is on (otherwise kept with delivery ``none``)."""
+
     def __init__(
-        self, engine: Engine, notifier: SlackNotifier, settings: Settings, probe: EngineProbe
+        self,
+        engine: Engine,
+        notifier: SlackNotifier | None,
+        settings: Settings,
+        probe: EngineProbe,
+        *,
+        journal: AlertJournal | None = None,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self.engine = engine
         self.notifier = notifier
         self.settings = settings
         self.probe = probe
+        self.journal = journal
+        self.redact = redact
         self._down: dict[str, str] = {}  # check -> reason, while down
-        if settings.slack_notify_errors:
-            engine.error_sinks.append(self.on_error)
-        if settings.slack_notify_risk:
-            engine.risk.listeners.append(self.on_risk)
-        if settings.slack_notify_orders:
+        engine.error_sinks.append(self.on_error)
+        engine.risk.listeners.append(self.on_risk)
+        if notifier is not None and settings.slack_notify_orders:  # Slack only: fills
             engine.trade_sinks.append(self.on_report)
 
-    def send(self, severity: Severity, key: str, title: str, text: str = "") -> None:
+    def send(
+        self, severity: Severity, key: str, title: str, text: str = "", *, slack: bool = True
+    ) -> None:
         instance = self.engine.instance_id
-        self.notifier.notify(Alert(severity, key, f"{instance}: {title}", text))
+        alert = Alert(severity, key, f"{instance}: {title}", text)
+        notifier = self.notifier
+        alert = notifier.prepare(alert) if notifier is not None else prepared(alert, self.redact)
+        if notifier is not None and slack:
+            notifier.notify(alert)  # its journal keeps it, with the post's delivery
+        elif self.journal is not None:
+            self.journal.queued(alert, "none")
+        if self.engine.bus is not None:  # the dashboard's live stream
+            event = AlertEvent(
+                event_id=alert.id,
+                severity=alert.severity,
+                key=alert.key,
+                title=alert.title,
+                text=alert.text,
+                ts_ns=alert.ts_ns,
+            )
+            self.engine.bus.publish_nowait(Channel.ALERTS, event)
 
     def started(self) -> None:
         engine = self.engine
@@ -69,6 +160,16 @@ class EngineAlerts:
             f"engine started ({engine.mode.value}, {len(engine.universe.markets)} markets, "
             f"trading {engine.risk.state.value})",
         )
+        if engine.risk.state is TradingState.HALTED:  # restored, or recovery failed: say why
+            now = engine.clock.now_ns()
+            gates = "; ".join(f"{g.name}: {g.reason}" for g in engine.risk.gates(now))
+            self.send(
+                "critical",
+                "risk:halted_at_start",
+                "trading halted at start",
+                gates,
+                slack=self.settings.slack_notify_risk,
+            )
 
     def stopped(self) -> None:
         ledger = self.engine.ledger
@@ -82,16 +183,17 @@ class EngineAlerts:
     def on_error(self, source: str, kind: str, message: str) -> None:
         if source == "store" and kind == "outage":
             return  # the database check says it (and when it is back)
+        toggle = self.settings.slack_notify_errors
         if source == "breaker":
             dependency, _, state = kind.rpartition("_")
             severity: Severity = "info"
             if state == "open":
                 severity = "critical" if dependency == "clob" else "warning"
             key = f"breaker:{dependency}:{state}"
-            self.send(severity, key, f"{dependency} breaker {state}", message)
+            self.send(severity, key, f"{dependency} breaker {state}", message, slack=toggle)
             return
         severity = "critical" if source == "execution" else "warning"
-        self.send(severity, f"{source}:{kind}", f"{source} {kind}", message)
+        self.send(severity, f"{source}:{kind}", f"{source} {kind}", message, slack=toggle)
 
     def on_risk(self, event: RiskEvent | None) -> None:
         if event is None:
@@ -103,7 +205,8 @@ class EngineAlerts:
         if event.kind in ("reducing", "resumed"):  # one key per gate source (store, breaker...)
             key += ":" + event.detail.partition(":")[0]
         by = f" by {event.actor}" if event.actor else ""
-        self.send(severity, key, f"{event.kind.replace('_', ' ')}{by}", event.detail)
+        title = f"{event.kind.replace('_', ' ')}{by}"
+        self.send(severity, key, title, event.detail, slack=self.settings.slack_notify_risk)
 
     def on_report(self, report: ExecutionReport, signal: Signal) -> None:
         if not report.fills:

@@ -42,6 +42,7 @@ from polyarb.execution.log_only import LogOnlyExecution
 from polyarb.execution.paper import PaperConfig, PaperExecution
 from polyarb.marketdata.books import BookCheckConfig, BookMismatch, BookStore
 from polyarb.marketdata.gamma import Universe
+from polyarb.monitor.breaker import CircuitBreaker
 from polyarb.risk.limits import RiskLimits
 from polyarb.risk.manager import RiskManager
 from polyarb.risk.state import RiskEvent
@@ -149,6 +150,8 @@ class Engine:
         # (signal, final outcome, reason): the store's signal table.
         self.signal_record_sinks: list[Callable[[Signal, str, str], None]] = []
         self.timer_hooks: list[Callable[[], None]] = []
+        # The dependencies' circuit breakers (the runner's), for the published state.
+        self.breakers: tuple[CircuitBreaker, ...] = ()
         self.error_sinks: list[Callable[[str, str, str], None]] = []
         self.trade_sinks: list[TradeSink] = []
         # Orders that change after their execution returned (resting fills, cancels).
@@ -641,6 +644,7 @@ class Engine:
             started_ns=self.started_ns,
             bus_connected=self.bus.stats.connected if self.bus is not None else True,
             bus_dropped=self.bus.stats.dropped if self.bus is not None else 0,
+            breakers={b.name: b.state.value for b in self.breakers},
             markets_tracked=len(self.universe.markets),
             books_tracked=len(books),
             books_stale=stale,

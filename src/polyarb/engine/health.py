@@ -11,11 +11,20 @@
 * database: down while unreachable (rows spooled) or replaying its spool.
 * bus: down while Redis is unreachable.
 * breakers: degraded while a dependency's breaker is open or probing.
+
+Breakers (one per dependency): CLOB REST, Gamma, ESPN (their clients' calls), Redis (the bus
+publisher's connects and sends), Slack (the notifier's posts), the database (order intents,
+and the writer's health sampled once a second: ``SampledCalls``).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
 from polyarb.config import Settings
+from polyarb.domain.errors import CircuitOpen
 from polyarb.engine.core import Engine
 from polyarb.engine.metrics import Watched, feed_data_age_ns
 from polyarb.monitor.breaker import BreakerChange, BreakerConfig, BreakerState, CircuitBreaker
@@ -26,6 +35,11 @@ NS = 1_000_000_000
 CLOB = "clob"
 GAMMA = "gamma"
 ESPN = "espn"
+DATABASE = "database"
+REDIS = "redis"
+SLACK = "slack"
+BREAKERS = (CLOB, GAMMA, ESPN, DATABASE, REDIS, SLACK)
+RECONNECT_PROBE_S = 1.0
 BREAKER_SOURCE = "breaker:clob"  # the CLOB breaker's reducing gate
 
 
@@ -132,7 +146,50 @@ def breaker_config(settings: Settings) -> BreakerConfig:
 
 def make_breakers(settings: Settings) -> dict[str, CircuitBreaker]:
     config = breaker_config(settings)
-    return {name: CircuitBreaker(name, config) for name in (CLOB, GAMMA, ESPN)}
+    # Redis and the database are reconnected to, not called on demand: their probe is the next
+    # reconnect (or health sample), RECONNECT_PROBE_S after opening, so a return is noticed
+    # about as soon as the bus's own reconnect backoff noticed it before (a second or so).
+    reconnecting = replace(config, open_s=min(config.open_s, RECONNECT_PROBE_S))
+    return {
+        name: CircuitBreaker(name, reconnecting if name in (REDIS, DATABASE) else config)
+        for name in BREAKERS
+    }
+
+
+class SampledCalls:
+    """Calls for a breaker whose dependency the engine does not call itself: the store's writer
+    commits in its own thread or process, so its health, read every ``interval_s`` (from the
+    engine's timer), is the call: a failure while the writer is in an outage, a success
+    otherwise. While the breaker is open nothing is read (no probe) until its probe period."""
+
+    def __init__(
+        self,
+        breaker: CircuitBreaker,
+        health: Callable[[], tuple[bool, str]],
+        *,
+        interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.breaker = breaker
+        self.health = health
+        self.interval_s = interval_s
+        self.clock = clock
+        self._next = float("-inf")
+
+    def __call__(self) -> None:
+        now = self.clock()
+        if now < self._next:
+            return
+        self._next = now + self.interval_s
+        try:
+            self.breaker.check()
+        except CircuitOpen:
+            return
+        healthy, reason = self.health()
+        if healthy:
+            self.breaker.record_success()
+        else:
+            self.breaker.record_failure(reason or "unavailable")
 
 
 def link_clob_breaker(engine: Engine, breaker: CircuitBreaker) -> None:

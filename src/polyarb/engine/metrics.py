@@ -40,6 +40,7 @@ from polyarb.engine.core import Engine
 from polyarb.execution.base import ExecutionReport
 from polyarb.marketdata.feed import MarketFeed
 from polyarb.monitor.breaker import BreakerState, CircuitBreaker
+from polyarb.monitor.slack import SlackNotifier
 from polyarb.risk.state import TradingState
 from polyarb.store import Store
 from polyarb.strategies.base import DENIED_PREFIX, FAILED, FILLED, MISSED, PARTIAL
@@ -241,6 +242,7 @@ class Watched:
     bus: Bus | None = None
     store: Store | None = None
     breakers: tuple[CircuitBreaker, ...] = ()
+    notifier: SlackNotifier | None = None
 
 
 # (name, help, attribute) of plain counters read from one stats object.
@@ -277,6 +279,15 @@ STORE_COUNTERS = (
     ("polyarb_store_outages", "Database outages seen by the writer.", "outages"),
 )
 
+SLACK_COUNTERS = (
+    ("polyarb_slack_posts", "Alerts Slack accepted (200).", "posted"),
+    ("polyarb_slack_attempts", "Posts tried, retries included.", "attempts"),
+    ("polyarb_slack_rate_limited", "Posts answered 429 (then Retry-After waited).", "rate_limited"),
+    ("polyarb_slack_failures", "Posts that failed (5xx, network), retried.", "failures"),
+    ("polyarb_slack_dropped", "Alerts Slack refused for good (4xx other than 429).", "dropped"),
+    ("polyarb_alerts_coalesced", "Alert occurrences merged or held back.", "coalesced"),
+)
+
 
 def _counters(table: Iterable[tuple[str, str, str]], stats: object) -> Iterable[Metric]:
     for name, doc, attribute in table:
@@ -292,6 +303,7 @@ class EngineCollector(Collector):
         self.bus = watched.bus
         self.store = watched.store
         self.breakers = watched.breakers
+        self.notifier = watched.notifier
         self.decisions = DecisionHistogram()
 
     def collect(self) -> Iterable[Metric]:
@@ -301,6 +313,7 @@ class EngineCollector(Collector):
         yield from self._bus()
         yield from self._store()
         yield from self._breakers()
+        yield from self._alerts()
 
     # --- feed -----------------------------------------------------------------------------
 
@@ -580,6 +593,17 @@ class EngineCollector(Collector):
             rejected.add_metric([breaker.name], breaker.rejected)
             opened.add_metric([breaker.name], breaker.opened)
         yield from (state, calls, failures, rejected, opened)
+
+    def _alerts(self) -> Iterable[Metric]:
+        notifier = self.notifier
+        if notifier is None:
+            return
+        yield _gauge(
+            "polyarb_alerts_queued",
+            "Alerts waiting for Slack (retried until taken).",
+            notifier.queued,
+        )
+        yield from _counters(SLACK_COUNTERS, notifier.stats)
 
 
 def feed_data_age_ns(feed: MarketFeed, now_ns: int, since_ns: int) -> int:

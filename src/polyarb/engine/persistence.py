@@ -94,6 +94,8 @@ class EnginePersistence:
         # (state, kill switch) last alerted on; a halt found at start is alerted too.
         self._risk_seen: tuple[str, bool] = ("active", False)
         self._store_gate = False
+        # Off when the Slack alerts write risk changes themselves (runner): one row per change.
+        self.risk_alerts = True
         self._equity_interval_ns = equity_interval_ns
         self._next_equity_ns = 0
         now = engine.clock.now_ns()
@@ -190,7 +192,7 @@ class EnginePersistence:
             )
         )
         seen = (status.state.value, kill is not None)
-        if seen != self._risk_seen:
+        if seen != self._risk_seen and self.risk_alerts:
             self.store.submit(self._risk_alert(seen, kill.reason if kill else "", now))
         self._risk_seen = seen
 

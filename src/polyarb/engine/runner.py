@@ -9,7 +9,7 @@ import signal
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from polyarb.bus import (
     CommandAudit,
     CommandProcessor,
     QueryResponder,
+    RedisBus,
     SignalEvent,
     StatePublisher,
     authorize_by_role,
@@ -32,15 +33,20 @@ from polyarb.config import SECRET_FIELDS, Settings
 from polyarb.domain.clock import ReplayClock, WallClock
 from polyarb.domain.errors import CircuitOpen, PolyarbError
 from polyarb.domain.trading import Signal
-from polyarb.engine.alerts import EngineAlerts
+from polyarb.engine.alerts import EngineAlerts, StoreJournal, kept, undelivered_alerts
 from polyarb.engine.book_query import BookAnswers
 from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
+from polyarb.engine.daily import DailyReporter
 from polyarb.engine.health import (
     CLOB,
+    DATABASE,
     ESPN,
     GAMMA,
+    REDIS,
+    SLACK,
     EngineProbe,
+    SampledCalls,
     link_breaker_events,
     link_clob_breaker,
     make_breakers,
@@ -69,7 +75,7 @@ from polyarb.marketdata.recorder import (
 )
 from polyarb.monitor.breaker import CircuitBreaker
 from polyarb.monitor.health import HealthServer
-from polyarb.monitor.slack import SlackNotifier
+from polyarb.monitor.slack import SlackNotifier, redactor
 from polyarb.store import AuditRecord, Store
 from polyarb.store.records import audit_event_id
 
@@ -239,6 +245,13 @@ async def run_engine(
             engine.timer_hooks.append(persistence.on_timer)
             engine.error_sinks.append(persistence.record_error)
             link_clob_breaker(engine, breakers[CLOB])
+            store.guard = breakers[DATABASE]
+            engine.timer_hooks.append(
+                SampledCalls(breakers[DATABASE], lambda: (store.healthy, store.stats.last_error))
+            )
+            if isinstance(bus, RedisBus):
+                bus.guard = breakers[REDIS]
+            engine.breakers = tuple(breakers.values())
             for breaker in breakers.values():
                 link_breaker_events(engine, breaker)
             rest = ClobRestClient(
@@ -255,11 +268,21 @@ async def run_engine(
             )
             watched = Watched(engine, feed, bus, store, tuple(breakers.values()))
             probe = EngineProbe(watched, max_feed_age_s=settings.health_max_feed_age_s)
-            alerts = _slack_alerts(settings, engine, probe)
+            alerts = await _engine_alerts(settings, engine, probe, store, breakers[SLACK])
+            persistence.risk_alerts = False  # the engine's alerts' rows say it (one row each)
+            reporter = None
+            if settings.report_daily_at != "off":
+                reporter = DailyReporter(
+                    store,
+                    settings.report_daily_at,
+                    settings.data_dir / "reports",
+                    instance_id=engine.instance_id,
+                    post=alerts.notifier.post_journaled if alerts.notifier is not None else None,
+                )
             if settings.health_port:
                 health_server = HealthServer(
                     probe,
-                    build_registry(watched),
+                    build_registry(replace(watched, notifier=alerts.notifier)),
                     host=settings.health_host,
                     port=settings.health_port,
                     status=lambda: engine.status,
@@ -287,6 +310,7 @@ async def run_engine(
                 gamma_guard=breakers[GAMMA],
                 alerts=alerts,
                 watch=watch,
+                reporter=reporter,
             )
             bus_notice = watch.notice()
             summary.notices = notices + ([bus_notice] if bus_notice else [])
@@ -294,22 +318,36 @@ async def run_engine(
             return summary
 
 
-def _slack_alerts(settings: Settings, engine: Engine, probe: EngineProbe) -> EngineAlerts | None:
-    """Slack alerts when ``SLACK_WEBHOOK_URL`` is set; every secret setting is masked in them."""
-    if settings.slack_webhook_url is None:
-        return None
+async def _engine_alerts(
+    settings: Settings,
+    engine: Engine,
+    probe: EngineProbe,
+    store: Store,
+    breaker: CircuitBreaker | None = None,
+) -> EngineAlerts:
+    """The engine's alerts, each kept in the ``alerts`` table and published for the dashboard;
+    posted to Slack when ``SLACK_WEBHOOK_URL`` is set (what a previous run left ``pending`` is
+    posted first). Every secret setting is masked in them."""
     secrets = [
         value.get_secret_value()
         for name in SECRET_FIELDS
         if (value := getattr(settings, name)) is not None
     ]
-    notifier = SlackNotifier(
-        settings.slack_webhook_url.get_secret_value(),
-        secrets=secrets,
-        outbox=settings.data_dir / "slack-outbox.jsonl",
-        coalesce_s=settings.slack_coalesce_s,
+    journal = StoreJournal(store)
+    notifier = None
+    if settings.slack_webhook_url is not None:
+        notifier = SlackNotifier(
+            settings.slack_webhook_url.get_secret_value(),
+            secrets=secrets,
+            journal=journal,
+            undelivered=await undelivered_alerts(store),
+            keep=kept,
+            guard=breaker,
+            coalesce_s=settings.slack_coalesce_s,
+        )
+    return EngineAlerts(
+        engine, notifier, settings, probe, journal=journal, redact=redactor(secrets)
     )
-    return EngineAlerts(engine, notifier, settings, probe)
 
 
 class _HealthRelay:
@@ -358,6 +396,7 @@ async def _run_tasks(
     gamma_guard: CircuitBreaker | None = None,
     alerts: EngineAlerts | None = None,
     watch: BusWatch | None = None,
+    reporter: DailyReporter | None = None,
 ) -> RunSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -392,8 +431,11 @@ async def _run_tasks(
     if on_tick is not None:
         tasks.append(asyncio.create_task(_ticker(engine, feed, on_tick, tick_interval_s)))
     if alerts is not None:
-        tasks.append(asyncio.create_task(alerts.notifier.run(), name="slack"))
+        if alerts.notifier is not None:
+            tasks.append(asyncio.create_task(alerts.notifier.run(), name="slack"))
         tasks.append(asyncio.create_task(alerts.watch(), name="alerts"))
+    if reporter is not None:
+        tasks.append(asyncio.create_task(reporter.run(), name="daily-report"))
     engine.status = "running"
     if alerts is not None:
         alerts.started()
@@ -416,7 +458,8 @@ async def _run_tasks(
         engine.status = "stopped"
         if alerts is not None:
             alerts.stopped()
-            await alerts.notifier.close()
+            if alerts.notifier is not None:
+                await alerts.notifier.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)

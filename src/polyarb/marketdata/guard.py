@@ -1,20 +1,8 @@
-"""What a REST client asks before and tells after each call: a circuit breaker's interface.
-
-The breakers live in ``polyarb.monitor.breaker``; the engine hands one to each client. A
-client calls ``check`` first (it raises ``CircuitOpen`` when the call must not be made), then
-``record_failure`` when the dependency failed (transport error, timeout, 5xx, 429, an answer
-that is not what the API documents) or ``record_success`` when it answered, a business 4xx
-included: the venue refusing one request is the venue working.
-"""
+"""The REST clients' circuit-breaker interface: ``polyarb.domain.guard.CallGuard`` (shared with
+the bus, the store and the Slack notifier)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from polyarb.domain.guard import CallGuard
 
-
-class CallGuard(Protocol):
-    def check(self) -> None: ...
-
-    def record_success(self) -> None: ...
-
-    def record_failure(self, reason: str) -> None: ...
+__all__ = ["CallGuard"]

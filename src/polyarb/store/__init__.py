@@ -23,6 +23,7 @@ from polyarb.store.queries import (
     TradeRow,
 )
 from polyarb.store.records import (
+    AlertDelivery,
     AlertRecord,
     AuditRecord,
     DailyPnlRow,
@@ -47,6 +48,7 @@ from polyarb.store.store import Store
 from polyarb.store.writer import Durability, WriterConfig, WriterStats
 
 __all__ = [
+    "AlertDelivery",
     "AlertRecord",
     "AlertRow",
     "AuditRecord",

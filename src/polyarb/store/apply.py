@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert
+from sqlalchemy import Table, bindparam, delete, func, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from polyarb.domain.trading import Fill
 from polyarb.store import tables as t
 from polyarb.store.database import dialect_insert, insert_ignore
 from polyarb.store.records import (
+    AlertDelivery,
     AlertRecord,
     AuditRecord,
     EquitySnapshot,
@@ -77,6 +78,7 @@ class _Rows:
         self.risk: dict[str, Row] = {}
         self.errors: list[Row] = []
         self.alerts: list[Row] = []
+        self.deliveries: dict[str, Row] = {}  # event id -> its latest delivery state
         self.audit: list[Row] = []
         self.equity: list[Row] = []
 
@@ -287,8 +289,18 @@ class _Rows:
                 "title": r.title,
                 "message": r.message,
                 "dedup_key": r.dedup_key,
+                "delivery": r.delivery,
+                "delivered_ns": None,
             }
         )
+
+    def _alert_delivery(self, r: AlertDelivery) -> None:
+        for event_id in r.event_ids:
+            self.deliveries[event_id] = {
+                "b_event_id": event_id,
+                "delivery": r.delivery,
+                "delivered_ns": r.ts_ns,
+            }
 
     def _audit(self, r: AuditRecord) -> None:
         self.audit.append(
@@ -319,6 +331,7 @@ class _Rows:
 
 
 _HANDLERS: dict[type, Callable[[_Rows, Any], None]] = {
+    AlertDelivery: _Rows._alert_delivery,
     MarketSeen: _Rows._market,
     SignalRecord: _Rows._signal,
     OpportunityRecord: _Rows._opportunity,
@@ -428,5 +441,8 @@ async def apply_records(conn: AsyncConnection, records: Sequence[Record]) -> Non
     await _upsert(conn, t.risk_state, list(rows.risk.values()), ["mode"])
     await _ignore(conn, t.errors, rows.errors, "event_id")
     await _ignore(conn, t.alerts, rows.alerts, "event_id")
+    if rows.deliveries:
+        stmt = update(t.alerts).where(t.alerts.c.event_id == bindparam("b_event_id"))
+        await conn.execute(stmt, list(rows.deliveries.values()))
     await _ignore(conn, t.audit_log, rows.audit, "event_id")
     await _ignore(conn, t.equity_snapshots, rows.equity, "mode", "ts_ns")

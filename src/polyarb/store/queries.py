@@ -24,6 +24,17 @@ from polyarb.store.records import Detail, RiskStateRecord, decode_detail
 from polyarb.store.recovery import read_risk
 
 MAX_PAGE = 1000
+_ALERT_COLUMNS = (
+    t.alerts.c.id,
+    t.alerts.c.ts_ns,
+    t.alerts.c.severity,
+    t.alerts.c.title,
+    t.alerts.c.message,
+    t.alerts.c.dedup_key,
+    t.alerts.c.delivery,
+    t.alerts.c.delivered_ns,
+    t.alerts.c.event_id,
+)
 ZERO = Decimal(0)
 
 
@@ -159,6 +170,9 @@ class AlertRow:
     title: str
     message: str
     dedup_key: str
+    delivery: str = "none"  # what became of its Slack post (tables.alerts)
+    delivered_ns: int | None = None
+    event_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -584,15 +598,22 @@ class StoreQueries:
     ) -> list[AlertRow]:
         """Alerts newest first; page with ``before_id`` = the last row's id."""
         c = t.alerts.c
-        stmt = select(c.id, c.ts_ns, c.severity, c.title, c.message, c.dedup_key).order_by(
-            c.id.desc()
-        )
+        stmt = select(*_ALERT_COLUMNS).order_by(c.id.desc())
         if before_id is not None:
             stmt = stmt.where(c.id < before_id)
         if severity:
             stmt = stmt.where(c.severity == severity)
         async with self._engine.connect() as conn:
             result = await conn.execute(stmt.limit(max(1, min(limit, MAX_PAGE))))
+            return [AlertRow(**dict(r)) for r in result.mappings()]
+
+    async def undelivered_alerts(self, *, limit: int = 1000) -> list[AlertRow]:
+        """Alerts still waiting for Slack (delivery ``pending``), oldest first: what the
+        notifier is handed at the next start."""
+        c = t.alerts.c
+        stmt = select(*_ALERT_COLUMNS).where(c.delivery == "pending").order_by(c.id)
+        async with self._engine.connect() as conn:
+            result = await conn.execute(stmt.limit(max(1, limit)))
             return [AlertRow(**dict(r)) for r in result.mappings()]
 
     async def markets(self) -> list[MarketRow]:

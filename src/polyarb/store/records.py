@@ -357,7 +357,21 @@ class AlertRecord(_Record, tag="alert", frozen=True, kw_only=True):
     title: str
     message: str
     dedup_key: str = ""
+    delivery: str = "none"  # none | pending (queued for Slack); later moves by AlertDelivery
     event_id: str = msgspec.field(default_factory=new_event_id)
+
+
+ALERT_DELIVERIES = frozenset({"none", "pending", "sent", "coalesced", "dropped"})
+
+
+class AlertDelivery(_Record, tag="alert_delivery", frozen=True, kw_only=True):
+    """What became of alerts' Slack post: ``sent`` (Slack answered 200), ``coalesced`` (merged
+    into another post) or ``dropped`` (refused for good). An update of rows already written:
+    batches are applied in order, so the alert's own row is always there first."""
+
+    event_ids: tuple[str, ...]
+    delivery: str
+    ts_ns: int
 
 
 AUDIT_EVENT_ID_MAX = 512  # audit_log.event_id's width (revision 0002)
@@ -410,6 +424,7 @@ Record = (
     | RiskStateRecord
     | ErrorRecord
     | AlertRecord
+    | AlertDelivery
     | AuditRecord
     | EquitySnapshot
 )
@@ -426,6 +441,7 @@ RECORD_TYPES: tuple[type[_Record], ...] = (
     RiskStateRecord,
     ErrorRecord,
     AlertRecord,
+    AlertDelivery,
     AuditRecord,
     EquitySnapshot,
 )

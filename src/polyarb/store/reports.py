@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.trading import Mode
 from polyarb.store import tables as t
+from polyarb.store.apply import apply_records
+from polyarb.store.database import insert_ignore
 from polyarb.store.ledger_rows import day_of
-from polyarb.store.records import decode_detail
+from polyarb.store.records import AlertRecord, decode_detail
 from polyarb.store.recovery import read_fills, read_merges, read_resolutions
 
 ZERO = Decimal(0)
@@ -212,6 +214,15 @@ def _percentile(values: list[int], q: int) -> Decimal | None:
 # --- validation -------------------------------------------------------------------------------
 
 
+async def _rows_in(
+    conn: AsyncConnection, table: Table, column: str, mode: Mode, since_ns: int, until_ns: int
+) -> list[dict[str, Any]]:
+    """``table``'s rows of ``mode`` whose ``column`` (a time in ns) is in ``[since, until)``."""
+    when = table.c[column]
+    stmt = select(table).where(table.c.mode == mode.value, when >= since_ns, when < until_ns)
+    return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+
 async def validation_report(
     engine: AsyncEngine,
     mode: Mode,
@@ -224,36 +235,16 @@ async def validation_report(
     async with engine.connect() as conn:
         events = await _events(conn, mode)
         window_fills = [f for f in events[0] if since_ns <= f.ts_ns < until_ns]
-        signals = [
-            dict(r)
-            for r in (
-                await conn.execute(
-                    select(t.signals).where(
-                        t.signals.c.mode == mode.value,
-                        t.signals.c.ts_ns >= since_ns,
-                        t.signals.c.ts_ns < until_ns,
-                    )
-                )
-            ).mappings()
-        ]
+        signals = await _rows_in(conn, t.signals, "ts_ns", mode, since_ns, until_ns)
         orders = {
             r["client_id"]: dict(r)
             for r in (
                 await conn.execute(select(t.orders).where(t.orders.c.mode == mode.value))
             ).mappings()
         }
-        opportunities = [
-            dict(r)
-            for r in (
-                await conn.execute(
-                    select(t.opportunities).where(
-                        t.opportunities.c.mode == mode.value,
-                        t.opportunities.c.first_seen_ns >= since_ns,
-                        t.opportunities.c.first_seen_ns < until_ns,
-                    )
-                )
-            ).mappings()
-        ]
+        opportunities = await _rows_in(
+            conn, t.opportunities, "first_seen_ns", mode, since_ns, until_ns
+        )
         e = t.equity_snapshots.c
         equity = [
             (int(ts), value)
@@ -503,3 +494,103 @@ def _sum_lines(lines: Iterable[DailyLine]) -> list[Any]:
     for x in lines:
         out = [a + b for a, b in zip(out, x.amounts(), strict=True)]
     return out
+
+
+DAILY_HEADER = (
+    "strategy",
+    "realized",
+    "fees",
+    "trades",
+    "merges",
+    "merged",
+    "conversions",
+    "converted",
+    "seen",
+    "taken",
+    "missed",
+)
+
+
+def daily_text(report: DailyReport) -> str:
+    """The daily report as a fixed-width table (what ``polyarb report daily`` prints and the
+    scheduled report posts)."""
+    rows = [
+        (
+            x.strategy or "TOTAL",
+            *(format(v, "f") if isinstance(v, Decimal) else str(v) for v in x.amounts()),
+        )
+        for x in report.lines
+    ]
+    widths = [max(len(r[i]) for r in (DAILY_HEADER, *rows)) for i in range(len(DAILY_HEADER))]
+    lines = [f"daily report ({report.mode}) {report.day} (UTC)"]
+    for r in (DAILY_HEADER, *rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDailyReport:
+    mode: str
+    day: str
+    created_ns: int
+    text: str
+    chart: str
+    alert_event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportClaim:
+    """A daily report to store once, with the alert that posts it."""
+
+    report: DailyReport
+    text: str  # as printed and posted
+    detail: str  # the report as JSON
+    chart: str  # the PNG's path, "" when none
+    alert: AlertRecord
+    now_ns: int
+
+
+async def claim_daily_report(engine: AsyncEngine, claim: ReportClaim) -> bool:
+    """Store the day's report and its alert in one transaction, unless the day's row exists:
+    True when this call made it (and so must post it), False when it was there already."""
+    row = {
+        "mode": claim.report.mode,
+        "day": _date(claim.report.day),
+        "created_ns": claim.now_ns,
+        "text": claim.text,
+        "detail": claim.detail,
+        "chart": claim.chart,
+        "alert_event_id": claim.alert.event_id,
+    }
+    async with engine.begin() as conn:
+        stmt = insert_ignore(conn.dialect.name, t.daily_reports, "mode", "day").values(row)
+        result = await conn.execute(stmt)
+        if result.rowcount != 1:
+            return False
+        await apply_records(conn, [claim.alert])
+    return True
+
+
+async def stored_daily_report(
+    engine: AsyncEngine, mode: Mode, day: str
+) -> StoredDailyReport | None:
+    c = t.daily_reports.c
+    stmt = select(t.daily_reports).where(c.mode == mode.value, c.day == _date(day))
+    async with engine.connect() as conn:
+        r = (await conn.execute(stmt)).mappings().first()
+    if r is None:
+        return None
+    return StoredDailyReport(
+        mode=r["mode"],
+        day=r["day"].isoformat(),
+        created_ns=r["created_ns"],
+        text=r["text"],
+        chart=r["chart"],
+        alert_event_id=r["alert_event_id"],
+    )
+
+
+def _date(day: str) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(day)

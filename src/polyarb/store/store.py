@@ -27,6 +27,8 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from polyarb.domain.errors import CircuitOpen
+from polyarb.domain.guard import CallGuard
 from polyarb.domain.ledger import Ledger, LedgerEvent, Merge, Resolution
 from polyarb.domain.trading import Fill, Mode, Order, Signal
 from polyarb.store import tables as t
@@ -55,6 +57,14 @@ from polyarb.store.records import (
     record_mode,
 )
 from polyarb.store.recovery import ReconcileReport, RecoveredState, load_state, reconcile_paper
+from polyarb.store.reports import (
+    DailyReport,
+    ReportClaim,
+    StoredDailyReport,
+    claim_daily_report,
+    daily_report,
+    stored_daily_report,
+)
 from polyarb.store.retention import PruneReport, prune
 from polyarb.store.spool import Spool
 from polyarb.store.writer import BatchWriter, Durability, HealthCallback, WriterConfig, WriterStats
@@ -85,6 +95,9 @@ class Store:
         self._writer = writer
         self._intent_timeout_s = intent_timeout_s
         self.queries = StoreQueries(engine, mode)
+        # The database's circuit breaker (set by the engine): order intents are its calls;
+        # while it is open an order is refused at once (``StoreUnavailable``), no round trip.
+        self.guard: CallGuard | None = None
 
     @classmethod
     async def open(
@@ -245,16 +258,28 @@ class Store:
             raise ModeMismatch(
                 f"a {order.mode.value} order cannot go into a {self.mode.value} store"
             )
+        guard = self.guard
+        if guard is not None:
+            try:
+                guard.check()
+            except CircuitOpen as exc:
+                raise StoreUnavailable(f"order {order.client_id} not recorded: {exc}") from None
         try:
             async with asyncio.timeout(self._intent_timeout_s), self._engine.begin() as conn:
                 await apply_records(conn, [record])
         except Exception as exc:
             if not is_row_error(exc):  # not about this order: the database cannot take it now
                 self._writer.note_outage(exc)
+                if guard is not None:
+                    guard.record_failure(f"{type(exc).__name__}: {exc}")
                 raise StoreUnavailable(
                     f"order {order.client_id} not recorded: {type(exc).__name__}: {exc}"
                 ) from exc
+            if guard is not None:  # the database refusing this row is the database working
+                guard.record_success()
             raise StoreError(f"order {order.client_id} refused by the database: {exc}") from exc
+        if guard is not None:
+            guard.record_success()
 
     async def write(self, *records: Record) -> Durability:
         """Queue ``records`` and wait until they (and everything before them) are durable."""
@@ -309,6 +334,22 @@ class Store:
                 rows=list(report.corrected_rows[:20]),
             )
         return report
+
+    # --- daily reports -------------------------------------------------------------------------
+
+    async def daily_report(self, day: str) -> DailyReport:
+        """This store's mode's daily report of the UTC ``day`` (YYYY-MM-DD), from the rows."""
+        await self.flush()
+        return await daily_report(self._engine, self.mode, day)
+
+    async def stored_daily_report(self, day: str) -> StoredDailyReport | None:
+        """The day's scheduled report as stored, if it was."""
+        return await stored_daily_report(self._engine, self.mode, day)
+
+    async def claim_daily_report(self, claim: ReportClaim) -> bool:
+        """Store the claimed report and its alert unless the day's report is stored already;
+        True when this call stored it (the caller posts it: once per day, whoever asks)."""
+        return await claim_daily_report(self._engine, claim)
 
     async def prune(self, *, older_than_days: float, now_ns: int | None = None) -> PruneReport:
         """Delete raw rows older than ``older_than_days`` (see ``retention``)."""

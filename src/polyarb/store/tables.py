@@ -334,7 +334,13 @@ alerts = Table(
     Column("title", String(256), nullable=False),
     Column("message", Text, nullable=False),
     Column("dedup_key", String(128), nullable=False, default=""),
+    # What became of its Slack post (revision 0006): none (not for Slack), pending (queued, not
+    # yet accepted: retried after a restart when critical), sent, coalesced (merged into or
+    # held back by another post of the same key), dropped (Slack refused it for good).
+    Column("delivery", String(16), nullable=False, default="none", server_default="none"),
+    Column("delivered_ns", BigInteger, nullable=True),
     Index("ix_alerts_ts_ns", "ts_ns"),
+    Index("ix_alerts_delivery", "delivery"),
 )
 
 audit_log = Table(
@@ -392,4 +398,21 @@ equity_snapshots = Table(
     _money("fees"),
     _money("exposure"),
     PrimaryKeyConstraint("mode", "ts_ns"),
+)
+
+# --- daily P&L reports (migration 0007) ----------------------------------------------------------
+
+# One row per mode and UTC day: inserting it claims the day's send (the engine posts the report
+# only when its insert made the row), so a job run twice or an engine restarted posts it once.
+daily_reports = Table(
+    "daily_reports",
+    metadata,
+    _mode(),
+    Column("day", Date, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("text", Text, nullable=False),  # as printed and posted
+    Column("detail", Text, nullable=False),  # the report as JSON (amounts as text)
+    Column("chart", String(512), nullable=False),  # the PNG's path ("" when not drawn)
+    Column("alert_event_id", String(64), nullable=False),  # its alerts row (the Slack post)
+    PrimaryKeyConstraint("mode", "day"),
 )
