@@ -241,6 +241,7 @@ class TradePageOut(BaseModel):
     "/trades",
     tags=["views"],
     name="list_trades",
+    response_model=TradePageOut,  # the JSON answer's schema (the CSV is returned as is)
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def list_trades(
