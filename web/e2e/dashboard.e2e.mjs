@@ -1,0 +1,239 @@
+// The dashboard in a real browser (Debian's chromium driven by playwright-core), against a real
+// `polyarb run --venue sim` paper-trading with the dashboard in-process. Started by
+// tests/web/test_dashboard_e2e.py, which provides (environment):
+//   DASHBOARD_URL  the app's URL          LOGIN_EMAIL  an admin account allowed to log in
+//   MAIL_DIR       where the test's SMTP server writes each mail (one file per message)
+//   OUT_DIR        screenshots, the downloaded CSV     CHROMIUM  the browser's executable
+// Every step logs a line; any failed expectation ends the run with a non-zero code.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const url = process.env.DASHBOARD_URL;
+const email = process.env.LOGIN_EMAIL;
+const mailDir = process.env.MAIL_DIR;
+const outDir = process.env.OUT_DIR;
+const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+assert.ok(url && email && mailDir && outDir, "DASHBOARD_URL, LOGIN_EMAIL, MAIL_DIR, OUT_DIR");
+
+const started = Date.now();
+function step(text) {
+  console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${text}`);
+}
+
+function mails() {
+  return readdirSync(mailDir).sort();
+}
+
+async function codeAfter(before, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const fresh = mails().filter((name) => !before.includes(name));
+    if (fresh.length > 0) {
+      const body = readFileSync(join(mailDir, fresh[0]), "utf8");
+      const match = /code is (\d{6})/.exec(body);
+      assert.ok(match, `no code in the mail: ${body}`);
+      return match[1];
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("no login code was mailed");
+}
+
+const consoleErrors = [];
+const profile = mkdtempSync(join(tmpdir(), "polyarb-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  acceptDownloads: true,
+  viewport: { width: 1360, height: 900 },
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync", // the profile (--user-data-dir) is the fresh folder given above
+  ],
+});
+context.setDefaultTimeout(20_000);
+const page = context.pages()[0] ?? (await context.newPage());
+page.on("console", (message) => {
+  if (message.type() !== "error") return;
+  // The browser logs every 401 answer as "Failed to load resource"; those are the API saying
+  // "not logged in" where the test expects it (the login page, after logout or tampering).
+  if (/Failed to load resource: the server responded with a status of 401/.test(message.text()))
+    return;
+  consoleErrors.push(message.text());
+});
+page.on("pageerror", (error) => consoleErrors.push(`page error: ${error.message}`));
+
+async function shot(name) {
+  await page.screenshot({ path: join(outDir, `${name}.png`), fullPage: true });
+}
+
+async function login() {
+  await page.getByLabel("Email").fill(email);
+  const before = mails();
+  await page.getByRole("button", { name: "Send me a code" }).click();
+  const code = await codeAfter(before);
+  await page.getByLabel(/6-digit code/).fill(code);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByTestId("whoami").waitFor();
+  assert.ok(((await page.getByTestId("whoami").textContent()) ?? "").includes(email));
+}
+
+async function text(testId) {
+  return ((await page.getByTestId(testId).first().textContent()) ?? "").trim();
+}
+
+async function waitText(testId, expected, timeoutMs = 20_000) {
+  await page.waitForFunction(
+    ([id, want]) => document.querySelector(`[data-testid="${id}"]`)?.textContent?.trim() === want,
+    [testId, expected],
+    { timeout: timeoutMs },
+  );
+}
+
+try {
+  step("the login page");
+  await page.goto(url);
+  await page.getByRole("button", { name: "Send me a code" }).waitFor();
+  await shot("login");
+  await login();
+  step("logged in: overview");
+
+  await waitText("engine-status", "running");
+  const tradesBefore = await text("pnl-trades");
+  const realizedBefore = await text("pnl-realized");
+  step(`P&L today: ${realizedBefore}, trades ${tradesBefore}; waiting for it to move live`);
+  await page.waitForFunction(
+    ([trades, realized]) =>
+      document.querySelector('[data-testid="pnl-trades"]')?.textContent?.trim() !== trades ||
+      document.querySelector('[data-testid="pnl-realized"]')?.textContent?.trim() !== realized,
+    [tradesBefore, realizedBefore],
+    { timeout: 40_000 },
+  );
+  // The latest trades (HTTP, refetched when the stream reports fills) show rows.
+  await page.getByTestId("latest-trades").locator("tbody tr").first().waitFor({ timeout: 20_000 });
+  step(`moved: trades ${await text("pnl-trades")}, realized ${await text("pnl-realized")}`);
+  await shot("overview");
+
+  step("pause, then resume");
+  await page.getByRole("button", { name: "Pause trading" }).click();
+  await waitText("engine-status", "paused");
+  assert.match(await text("control-result"), /pause: .*accepted/);
+  await shot("overview-paused");
+  await page.getByRole("button", { name: "Resume trading" }).click();
+  await waitText("engine-status", "running");
+
+  step("markets: search, then one market's depth chart");
+  await page.getByRole("link", { name: "Markets", exact: true }).click();
+  const rows = page.locator("tbody tr");
+  await rows.first().waitFor();
+  const count = await rows.count();
+  assert.ok(count > 0, "no market listed");
+  const firstLink = rows.first().getByRole("link");
+  const question = ((await firstLink.textContent()) ?? "").trim();
+  await page.getByLabel("Search").fill(question.slice(0, 12));
+  assert.ok((await rows.count()) >= 1);
+  await shot("markets");
+  await page.getByRole("link", { name: question }).first().click();
+  await page.getByRole("heading", { level: 1, name: question }).waitFor();
+  await page.getByTestId("depth-chart").first().waitFor({ timeout: 20_000 });
+  assert.ok((await page.getByTestId("depth-chart").count()) >= 2, "one chart per outcome");
+  await page.locator(".recharts-area").first().waitFor();
+  await shot("market-depth");
+
+  step("trades and signals: filter, export CSV");
+  await page.getByRole("link", { name: "Trades & signals" }).click();
+  await page.getByRole("heading", { name: "Trades", exact: true }).waitFor();
+  await page.locator("table").first().locator("tbody tr").first().waitFor();
+  await shot("trades-signals");
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByTestId("export-csv").click(),
+  ]);
+  const csvPath = join(outDir, "trades.csv");
+  await download.saveAs(csvPath);
+  const csv = readFileSync(csvPath, "utf8").trim().split(/\r?\n/);
+  assert.ok(csv.length >= 2, `the CSV has a header and trades: ${csv.length} lines`);
+  assert.match(csv[0], /fill_id/);
+  step(`CSV: ${csv.length - 1} trades`);
+  await page.getByLabel("Strategy").fill("no_such_strategy");
+  await page.getByText("no data yet").first().waitFor();
+
+  for (const [link, heading, name] of [
+    ["Strategies", "Strategies", "strategies"],
+    ["P&L", "P&L", "pnl"],
+    ["Errors & alerts", "Errors and alerts", "errors"],
+    ["Audit & users", "Audit and users", "admin"],
+  ]) {
+    step(`page: ${heading}`);
+    await page.getByRole("link", { name: link, exact: true }).click();
+    await page.getByRole("heading", { level: 1, name: heading }).waitFor();
+    await page.waitForLoadState("networkidle").catch(() => {});
+    assert.equal(await page.getByText("Could not load").count(), 0, `${heading} failed to load`);
+    await shot(name);
+  }
+  // The pause and resume above are in the audit log and the alerts.
+  await page.getByRole("cell", { name: "pause", exact: true }).first().waitFor();
+
+  step("light theme, and a phone's width");
+  await page.getByRole("link", { name: "Overview" }).click();
+  await page.getByRole("button", { name: "switch to the light theme" }).click();
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "light");
+  await shot("overview-light");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await waitText("engine-status", "running");
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - window.innerWidth,
+  );
+  assert.ok(overflow <= 1, `the page scrolls sideways on a phone by ${overflow}px`);
+  await shot("overview-phone");
+  await page.setViewportSize({ width: 1360, height: 900 });
+
+  step("keyboard: the skip link and the navigation are reachable by Tab");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Skip to content");
+
+  step("log out: the UI locks");
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("button", { name: "Send me a code" }).waitFor();
+  await page.goto(`${url}/pnl`);
+  await page.getByRole("button", { name: "Send me a code" }).waitFor();
+  assert.equal(await page.getByTestId("whoami").count(), 0);
+  assert.equal((await page.request.get(`${url}/api/state`)).status(), 401);
+
+  step("log in again, then tamper with the cookies: the UI locks");
+  await login();
+  await waitText("engine-status", "running");
+  const cookies = await context.cookies();
+  const session = cookies.filter((c) => c.name.startsWith("polyarb-"));
+  assert.equal(session.length, 2, `the session's two cookies: ${cookies.map((c) => c.name)}`);
+  await context.addCookies(
+    session.map((c) => ({
+      ...c,
+      value: `${c.value.slice(0, -4)}${c.value.slice(-4).split("").reverse().join("")}x`,
+    })),
+  );
+  await page.reload();
+  await page.getByRole("button", { name: "Send me a code" }).waitFor();
+  assert.equal(await page.getByTestId("whoami").count(), 0);
+
+  assert.deepEqual(consoleErrors, [], "console errors");
+  step("done");
+} catch (error) {
+  await shot("failure").catch(() => {});
+  console.error(error);
+  if (consoleErrors.length > 0) console.error("console errors:", consoleErrors);
+  process.exitCode = 1;
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
