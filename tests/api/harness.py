@@ -22,14 +22,18 @@ from polyarb.api.app import create_app
 from polyarb.api.context import ApiContext, build_context
 from polyarb.api.server import make_server, serve
 from polyarb.bus import (
+    BookAnswer,
+    BookQuery,
     CommandProcessor,
     DailyPnl,
     EngineState,
     MemoryBus,
     MemoryHub,
     ParamBounds,
+    QueryResponder,
     StrategyStatus,
 )
+from polyarb.bus.schemas import BookLevel, OutcomeBook
 from polyarb.bus.topics import Channel
 from polyarb.config import Settings
 from polyarb.domain.trading import Mode
@@ -42,6 +46,7 @@ ALLOWED = ("viewer@example.test", "operator@example.test", "admin@example.test")
 CSRF = {"X-Requested-With": "polyarb"}
 
 COMMAND_KEY = b"dashboard-tests-command-key-0123"  # shared by the API and the engine
+KNOWN_MARKET = "0xabc123"  # the one market the stand-in engine watches
 
 
 def free_port() -> int:
@@ -155,6 +160,23 @@ class StubEngine:
     def set_strategy_param(self, strategy: str, param: str, value: Any, actor: str) -> None:
         self.applied.append((f"{param}={value}", actor))
 
+    def book_answer(self, query: BookQuery) -> BookAnswer:
+        if query.condition_id != KNOWN_MARKET:
+            return BookAnswer(query_id=query.id, found=False)
+        level = BookLevel(price="0.45", size="120.5")
+        return BookAnswer(
+            query_id=query.id,
+            found=True,
+            condition_id=KNOWN_MARKET,
+            question="Will it?",
+            as_of_ns=1,
+            depth=query.depth,
+            books=(
+                OutcomeBook(token_id="1", outcome="Yes", bids=(level,), best_bid="0.45"),
+                OutcomeBook(token_id="2", outcome="No"),
+            ),
+        )
+
     def state(self) -> EngineState:
         return EngineState(
             status="paused" if self.paused else "running",
@@ -260,6 +282,7 @@ async def start_api(
         secret=COMMAND_KEY,
     )
     processor_task = asyncio.create_task(processor.run())
+    responder_task = asyncio.create_task(QueryResponder(engine_bus, engine.book_answer).run())
     ctx = build_context(
         settings,
         api_bus,
@@ -285,7 +308,8 @@ async def start_api(
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         processor_task.cancel()
-        await asyncio.gather(processor_task, return_exceptions=True)
+        responder_task.cancel()
+        await asyncio.gather(processor_task, responder_task, return_exceptions=True)
         controller.stop()
         keys = [key async for key in client.scan_iter(match=prefix + "*", count=500)]
         if keys:

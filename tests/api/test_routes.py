@@ -8,7 +8,7 @@ from typing import Any
 
 import jwt
 import pytest
-from tests.api.harness import JWT_SECRET, Api
+from tests.api.harness import JWT_SECRET, KNOWN_MARKET, Api
 
 pytestmark = pytest.mark.redis
 
@@ -38,6 +38,7 @@ VIEWER = {
     "list_alerts",
     "list_signals",
     "list_markets",
+    "get_market_book",
     "equity_curve",
 }
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
@@ -46,7 +47,12 @@ USERS = {
     "operator": "operator@example.test",
     "admin": "admin@example.test",
 }
-PATH_VALUES = {"name": "sumto100", "param": "min_edge", "email": "nobody@example.test"}
+PATH_VALUES = {
+    "name": "sumto100",
+    "param": "min_edge",
+    "email": "nobody@example.test",
+    "condition_id": KNOWN_MARKET,
+}
 BODIES: dict[str, Any] = {
     "set_strategy_param": {"value": "0.01"},
     "add_user": {"email": "new@example.test", "role": "viewer"},
@@ -206,7 +212,8 @@ async def test_junk_input_never_makes_a_server_error(api: Api) -> None:
                 continue  # would end the session or spend the rate limit; covered elsewhere
             params = [p for p in op.get("parameters", []) if p["in"] == "query"]
             for junk in JUNK:
-                url = path.format(name=junk or "x", param=junk or "x", email=junk or "x")
+                value = junk or "x"
+                url = path.format(name=value, param=value, email=value, condition_id=value)
                 query = {p["name"]: junk for p in params}
                 body: Any = {"value": junk, "email": junk, "role": junk, "reason": junk * 3}
                 answer = await admin.request(method.upper(), url, params=query, json=body)
@@ -221,3 +228,19 @@ async def test_junk_input_never_makes_a_server_error(api: Api) -> None:
                 if raw.status_code >= 500:
                     failures.append((op["operationId"], f"raw {junk[:20]}", raw.status_code))
     assert failures == []
+
+
+async def test_market_book_is_asked_of_the_engine(api: Api) -> None:
+    viewer = await api.login("viewer@example.test")
+    book = await viewer.get(f"/api/markets/{KNOWN_MARKET}/book", params={"depth": 5})
+    assert book.status_code == 200, book.text
+    body = book.json()
+    assert (body["condition_id"], body["question"], body["depth"]) == (KNOWN_MARKET, "Will it?", 5)
+    assert body["books"][0]["bids"] == [{"price": "0.45", "size": "120.5"}]
+    assert [b["outcome"] for b in body["books"]] == ["Yes", "No"]
+    missing = await viewer.get("/api/markets/0xother/book")
+    assert missing.status_code == 404
+    assert "0xother" in missing.json()["detail"]
+    for depth in ("0", "201", "x"):
+        bad = await viewer.get(f"/api/markets/{KNOWN_MARKET}/book", params={"depth": depth})
+        assert bad.status_code == 422, depth

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from polyarb.bus import SignalEvent
-from polyarb.config import load_settings
+from polyarb.config import Settings, load_settings
 from polyarb.domain.trading import Signal
 from polyarb.engine.core import Engine
 from polyarb.engine.runner import Endpoints, RunSummary, run_engine, summarize
@@ -57,6 +57,19 @@ class EngineRun:
         return [e for _, e in self.signals if e.decision == "taken"]
 
 
+def sim_settings(sim: SimServer, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings that point every venue URL at ``sim`` (``overrides``: other settings)."""
+    return load_settings(
+        None,
+        data_dir=data_dir,
+        poly_ws_url=sim.ws_url,
+        poly_clob_url=sim.clob_url,
+        poly_gamma_url=sim.gamma_url,
+        sniper_espn_url=sim.espn_url,
+        **overrides,
+    )
+
+
 async def run_against_sim(
     scenario: ScenarioConfig,
     data_dir: Path,
@@ -72,15 +85,7 @@ async def run_against_sim(
     """
     async with SimServer(scenario) as sim:
         sim.pause()
-        settings = load_settings(
-            None,
-            data_dir=data_dir,
-            poly_ws_url=sim.ws_url,
-            poly_clob_url=sim.clob_url,
-            poly_gamma_url=sim.gamma_url,
-            sniper_espn_url=sim.espn_url,
-            **overrides,
-        )
+        settings = sim_settings(sim, data_dir, **overrides)
         run: EngineRun | None = None
 
         def ready(engine: Engine, endpoints: Endpoints) -> None:

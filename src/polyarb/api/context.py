@@ -19,7 +19,7 @@ from polyarb.api.live import LiveView
 from polyarb.api.ports import Accounts, History
 from polyarb.api.ratelimit import ClientAddress, LoginLimits
 from polyarb.api.tokens import TokenService
-from polyarb.bus import Bus, CommandClient
+from polyarb.bus import Bus, CommandClient, QueryClient
 from polyarb.config import Settings
 from polyarb.domain.accounts import UserRow, normalize_email
 from polyarb.domain.errors import ConfigError
@@ -42,6 +42,7 @@ class ApiContext:
     mailer: CodeMailer
     live: LiveView
     commands: CommandClient
+    engine_queries: QueryClient  # read-only questions to the engines (a market's books)
     code_key: bytes
     client_address: ClientAddress
     allowed_emails: frozenset[str]
@@ -81,8 +82,10 @@ class ApiContext:
         self.mailer.start()
         await self.live.start()
         await self.commands.start(ready_timeout_s=2.0)
+        await self.engine_queries.start(ready_timeout_s=2.0)
 
     async def close(self) -> None:
+        await self.engine_queries.close()
         await self.commands.close()
         await self.live.close()
         await self.mailer.close()
@@ -173,6 +176,7 @@ def build_context(
         mailer=CodeMailer(make_sender(settings)),
         live=LiveView(bus),
         commands=CommandClient(bus, secret=command_key),
+        engine_queries=QueryClient(bus),
         # Codes are hashed with a key derived from the JWT key (never the key itself).
         code_key=hmac.new(key, b"polyarb-otp-v1", hashlib.sha256).digest(),
         client_address=ClientAddress(settings.trusted_proxies),

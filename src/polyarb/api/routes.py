@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from polyarb.api.auth import Admin, Ctx, Operator, Session, Viewer, check_step_up
 from polyarb.api.context import ApiContext
 from polyarb.bus import new_command
+from polyarb.bus.schemas import MAX_BOOK_DEPTH
 from polyarb.domain.accounts import Role, UserExists, normalize_email
 
 M = TypeVar("M", bound=BaseModel)
@@ -410,6 +411,84 @@ class MarketOut(RowModel):
 async def list_markets(session: Viewer, ctx: Ctx) -> list[MarketOut]:
     """The markets the engine watches (or watched), most recently seen first."""
     return _rows(MarketOut, await ctx.queries.markets())
+
+
+class LevelOut(BaseModel):
+    price: str  # decimal strings
+    size: str
+
+
+class OutcomeBookOut(BaseModel):
+    token_id: str
+    outcome: str
+    bids: list[LevelOut]  # best first
+    asks: list[LevelOut]  # best first
+    best_bid: str | None
+    best_ask: str | None
+    stale: bool
+    updated_ns: int | None
+
+
+class MarketBookOut(BaseModel):
+    condition_id: str
+    question: str
+    neg_risk: bool
+    event_id: str
+    as_of_ns: int
+    depth: int  # levels per side given: the request, lowered to fit a large negRisk event
+    truncated: bool  # outcomes were left out (an event with more than 200)
+    books: list[OutcomeBookOut]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+BOOK_TIMEOUT_S = 2.0
+ConditionId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+
+
+@router.get(
+    "/markets/{condition_id}/book",
+    tags=["views"],
+    name="get_market_book",
+    response_model=MarketBookOut,
+    responses={
+        404: {"model": Problem, "description": "no engine watches this market"},
+        503: {"model": Problem, "description": "no engine answered within 2 s"},
+    },
+)
+async def get_market_book(
+    condition_id: ConditionId,
+    session: Viewer,
+    ctx: Ctx,
+    depth: Annotated[int, Query(ge=1, le=MAX_BOOK_DEPTH)] = 20,
+) -> Response:
+    """One market's books from the engine (asked over the bus): bids and asks best first.
+
+    A binary market: YES then NO. A negRisk market: the YES book of every outcome of its event.
+    """
+    states = ctx.live.states
+    engines = sum(1 for instance in states.instances() if not states.is_stale(instance))
+    answers = await ctx.engine_queries.books(
+        condition_id, depth=depth, timeout_s=BOOK_TIMEOUT_S, expect=max(1, engines)
+    )
+    found = next((answer for answer in answers if answer.found), None)
+    if found is None:
+        if not answers:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "engine did not answer")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no engine watches market {condition_id}")
+    body = {
+        "condition_id": found.condition_id,
+        "question": found.question,
+        "neg_risk": found.neg_risk,
+        "event_id": found.event_id,
+        "as_of_ns": found.as_of_ns,
+        "depth": found.depth,
+        "truncated": found.truncated,
+        "books": found.books,
+    }
+    return Response(_state_encoder.encode(body), media_type="application/json")
 
 
 class EquityOut(RowModel):

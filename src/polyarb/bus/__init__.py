@@ -24,8 +24,11 @@ from polyarb.bus.commands import (
 )
 from polyarb.bus.memory import MemoryBus, MemoryHub
 from polyarb.bus.publisher import StatePublisher
+from polyarb.bus.queries import QueryClient, QueryResponder
 from polyarb.bus.redis_bus import RedisBus
 from polyarb.bus.schemas import (
+    BookAnswer,
+    BookQuery,
     Command,
     CommandAck,
     Counters,
@@ -60,6 +63,8 @@ def make_bus(redis_url: str | None, instance_id: str, *, channel_prefix: str = "
 __all__ = [
     "Audit",
     "Authorize",
+    "BookAnswer",
+    "BookQuery",
     "Bounds",
     "Bus",
     "BusStats",
@@ -85,6 +90,8 @@ __all__ = [
     "ParamValue",
     "Payload",
     "PositionMark",
+    "QueryClient",
+    "QueryResponder",
     "RedisBus",
     "Resync",
     "ResyncReport",

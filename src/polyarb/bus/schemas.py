@@ -21,6 +21,11 @@ from polyarb.domain.trading import Fill, Mode, Order, Signal
 SCHEMA_VERSION = 1
 MAX_OPPORTUNITIES = 20  # poly:state carries the best N, never every book
 MAX_POSITIONS = 50
+MAX_BOOK_DEPTH = 200  # levels per side a book query may ask for
+# Levels (both sides, every book) in one answer: ~45 bytes each, so an answer stays ~200 KiB,
+# far below the codec's 1 MiB, however many outcomes a negRisk event has.
+MAX_ANSWER_LEVELS = 4000
+MAX_ANSWER_BOOKS = 200  # books in one answer (a negRisk event's outcomes beyond it are cut)
 
 ZERO = Decimal(0)
 
@@ -381,10 +386,81 @@ class CommandAck(_Payload, frozen=True, kw_only=True):
     duplicate: bool = False  # a repeat of an id already handled: this is the original answer
 
 
-Payload = EngineState | SignalEvent | TradeEvent | ErrorEvent | Command | CommandAck
+# --- poly:queries / poly:queries:answer ------------------------------------------------------
+
+
+class BookQuery(_Payload, frozen=True, kw_only=True):
+    """A dashboard asks the engines for one market's books (read-only: not signed, not audited;
+    the answer is public market data, bounded in size, and costs the engine one walk of the
+    books' best levels)."""
+
+    TYPE: ClassVar[str] = "book_query"
+    CHANNEL: ClassVar[Channel] = Channel.QUERIES
+
+    id: str  # unique per query; the answer carries it back
+    condition_id: str
+    depth: int = 20  # levels per side, 1..MAX_BOOK_DEPTH (the engine clamps it)
+    sent_ns: int
+    target: str = ""  # an engine instance id; "" = every engine
+
+
+class BookLevel(_Part, frozen=True, kw_only=True):
+    price: str  # decimal strings, as the venue writes them ("0.45", "120.5")
+    size: str
+
+
+class OutcomeBook(_Part, frozen=True, kw_only=True):
+    token_id: str
+    outcome: str  # the outcome's label ("Yes", "No", or a negRisk outcome's title)
+    bids: tuple[BookLevel, ...] = ()  # best first
+    asks: tuple[BookLevel, ...] = ()  # best first
+    best_bid: str | None = None
+    best_ask: str | None = None
+    stale: bool = True  # no snapshot yet, or invalidated: strategies do not trade on it
+    updated_ns: int | None = None  # receive time of the last message applied (None: never)
+
+
+class BookAnswer(_Payload, frozen=True, kw_only=True):
+    """An engine's answer to a ``BookQuery``; ``found`` false when it does not watch the market."""
+
+    TYPE: ClassVar[str] = "book_answer"
+    CHANNEL: ClassVar[Channel] = Channel.QUERY_ANSWERS
+
+    query_id: str
+    found: bool
+    condition_id: str = ""
+    question: str = ""
+    neg_risk: bool = False
+    event_id: str = ""
+    as_of_ns: int = 0
+    depth: int = 0  # levels per side actually given (the request, clamped to fit the answer)
+    truncated: bool = False  # books were left out (more than MAX_ANSWER_BOOKS outcomes)
+    books: tuple[OutcomeBook, ...] = ()
+
+
+Payload = (
+    EngineState
+    | SignalEvent
+    | TradeEvent
+    | ErrorEvent
+    | Command
+    | CommandAck
+    | BookQuery
+    | BookAnswer
+)
 
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
-    cls.TYPE: cls for cls in (EngineState, SignalEvent, TradeEvent, ErrorEvent, Command, CommandAck)
+    cls.TYPE: cls
+    for cls in (
+        EngineState,
+        SignalEvent,
+        TradeEvent,
+        ErrorEvent,
+        Command,
+        CommandAck,
+        BookQuery,
+        BookAnswer,
+    )
 }
 
 

@@ -17,10 +17,13 @@ class Channel(StrEnum):
     ERRORS = "poly:errors"  # engine -> dashboards, operational errors
     COMMANDS = "poly:commands"  # dashboard -> engines
     COMMAND_ACKS = "poly:commands:ack"  # engines -> dashboard
+    QUERIES = "poly:queries"  # dashboard -> engines, read-only questions (a market's books)
+    QUERY_ANSWERS = "poly:queries:answer"  # engines -> dashboards
 
 
 ENGINE_CHANNELS = (Channel.STATE, Channel.SIGNALS, Channel.TRADES, Channel.ERRORS)
-"""What an engine publishes and a dashboard follows (plus ``COMMAND_ACKS``)."""
+"""What an engine publishes and a dashboard follows (plus ``COMMAND_ACKS`` and
+``QUERY_ANSWERS``, which only the sender waits for)."""
 
 
 def channel_named(name: str) -> Channel | None:

@@ -21,6 +21,7 @@ from polyarb.bus import (
     Bus,
     CommandAudit,
     CommandProcessor,
+    QueryResponder,
     SignalEvent,
     StatePublisher,
     authorize_by_role,
@@ -32,6 +33,7 @@ from polyarb.domain.clock import ReplayClock, WallClock
 from polyarb.domain.errors import CircuitOpen, PolyarbError
 from polyarb.domain.trading import Signal
 from polyarb.engine.alerts import EngineAlerts
+from polyarb.engine.book_query import BookAnswers
 from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
 from polyarb.engine.health import (
@@ -368,6 +370,7 @@ async def _run_tasks(
         asyncio.create_task(_timer(engine), name="timer"),
         asyncio.create_task(StatePublisher(bus, engine.state).run(), name="state"),
         asyncio.create_task(command_processor(settings, engine, bus, store).run(), name="commands"),
+        asyncio.create_task(QueryResponder(bus, BookAnswers(engine)).run(), name="queries"),
     ]
     if watch is not None and watch.watched:
         tasks.append(asyncio.create_task(watch.run(), name="bus-watch"))
