@@ -26,7 +26,7 @@ EMAIL = "admin@example.test"
 CHROMIUM = "/usr/bin/chromium"
 OUT = WEB / "e2e" / "out"
 SCREENSHOTS = ("login", "overview", "overview-paused", "markets", "market-depth",
-               "trades-signals", "strategies", "pnl", "errors", "admin", "overview-light",
+               "trades-signals", "strategies", "pnl", "errors", "admin", "overview-other-theme",
                "overview-phone")  # fmt: skip
 
 

@@ -186,9 +186,11 @@ try {
 
   step("light theme, and a phone's width");
   await page.getByRole("link", { name: "Overview" }).click();
-  await page.getByRole("button", { name: "switch to the light theme" }).click();
-  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "light");
-  await shot("overview-light");
+  const before = await page.evaluate(() => document.documentElement.dataset.theme);
+  await page.getByRole("button", { name: /switch to the (light|dark) theme/ }).click();
+  const after = await page.evaluate(() => document.documentElement.dataset.theme);
+  assert.ok(before !== after && ["light", "dark"].includes(after), `${before} → ${after}`);
+  await shot("overview-other-theme");
   await page.setViewportSize({ width: 390, height: 844 });
   await waitText("engine-status", "running");
   const overflow = await page.evaluate(
@@ -199,8 +201,17 @@ try {
   await page.setViewportSize({ width: 1360, height: 900 });
 
   step("keyboard: the skip link and the navigation are reachable by Tab");
+  await page.goto(url);
+  await page.getByTestId("whoami").waitFor();
+  const focused = () => page.evaluate(() => document.activeElement?.textContent);
   await page.keyboard.press("Tab");
-  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Skip to content");
+  assert.equal(await focused(), "Skip to content");
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(), "Overview");
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(), "Markets");
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { level: 1, name: "Markets" }).waitFor();
 
   step("log out: the UI locks");
   await page.getByRole("button", { name: "Log out" }).click();
@@ -212,7 +223,7 @@ try {
 
   step("log in again, then tamper with the cookies: the UI locks");
   await login();
-  await waitText("engine-status", "running");
+  await page.getByRole("heading", { level: 1, name: "P&L" }).waitFor(); // back where it was
   const cookies = await context.cookies();
   const session = cookies.filter((c) => c.name.startsWith("polyarb-"));
   assert.equal(session.length, 2, `the session's two cookies: ${cookies.map((c) => c.name)}`);

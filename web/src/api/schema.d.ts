@@ -264,6 +264,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/markets/{condition_id}/book": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Market Book
+         * @description One market's books from the engine (asked over the bus): bids and asks best first.
+         *
+         *     A binary market: YES then NO. A negRisk market: the YES book of every outcome of its event.
+         */
+        get: operations["get_market_book"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/opportunities": {
         parameters: {
             query?: never;
@@ -738,6 +760,13 @@ export interface components {
              */
             status: "ok";
         };
+        /** LevelOut */
+        LevelOut: {
+            /** Price */
+            price: string;
+            /** Size */
+            size: string;
+        };
         /** LogoutRequest */
         LogoutRequest: {
             /**
@@ -745,6 +774,25 @@ export interface components {
              * @default false
              */
             everywhere: boolean;
+        };
+        /** MarketBookOut */
+        MarketBookOut: {
+            /** As Of Ns */
+            as_of_ns: number;
+            /** Books */
+            books: components["schemas"]["OutcomeBookOut"][];
+            /** Condition Id */
+            condition_id: string;
+            /** Depth */
+            depth: number;
+            /** Event Id */
+            event_id: string;
+            /** Neg Risk */
+            neg_risk: boolean;
+            /** Question */
+            question: string;
+            /** Truncated */
+            truncated: boolean;
         };
         /** MarketOut */
         MarketOut: {
@@ -798,6 +846,25 @@ export interface components {
             /** Strategy */
             strategy: string;
         };
+        /** OutcomeBookOut */
+        OutcomeBookOut: {
+            /** Asks */
+            asks: components["schemas"]["LevelOut"][];
+            /** Best Ask */
+            best_ask: string | null;
+            /** Best Bid */
+            best_bid: string | null;
+            /** Bids */
+            bids: components["schemas"]["LevelOut"][];
+            /** Outcome */
+            outcome: string;
+            /** Stale */
+            stale: boolean;
+            /** Token Id */
+            token_id: string;
+            /** Updated Ns */
+            updated_ns: number | null;
+        };
         /** ParamValue */
         ParamValue: {
             /** Value */
@@ -836,6 +903,11 @@ export interface components {
             unrealized_pnl: string | null;
             /** Updated Ns */
             updated_ns: number;
+        };
+        /** Problem */
+        Problem: {
+            /** Detail */
+            detail: string;
         };
         /** Readiness */
         Readiness: {
@@ -1379,6 +1451,57 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MarketOut"][];
+                };
+            };
+        };
+    };
+    get_market_book: {
+        parameters: {
+            query?: {
+                depth?: number;
+            };
+            header?: never;
+            path: {
+                condition_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarketBookOut"];
+                };
+            };
+            /** @description no engine watches this market */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description no engine answered within 2 s */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };

@@ -28,7 +28,7 @@ export function LineOverTime({
         <LineChart data={points} margin={{ top: 8, right: 16, bottom: 8, left: 8 }}>
           <CartesianGrid strokeDasharray="3 3" stroke="var(--grid)" />
           <XAxis dataKey="t" stroke="var(--muted)" fontSize={11} minTickGap={40} />
-          <YAxis stroke="var(--muted)" fontSize={11} width={64} />
+          <YAxis stroke="var(--muted)" fontSize={11} width={64} domain={["auto", "auto"]} />
           <Tooltip
             contentStyle={{ background: "var(--panel)", border: "1px solid var(--border)" }}
           />
@@ -59,7 +59,7 @@ export function Bars({
         <BarChart data={points} margin={{ top: 8, right: 16, bottom: 8, left: 8 }}>
           <CartesianGrid strokeDasharray="3 3" stroke="var(--grid)" />
           <XAxis dataKey="key" stroke="var(--muted)" fontSize={11} />
-          <YAxis stroke="var(--muted)" fontSize={11} width={64} />
+          <YAxis stroke="var(--muted)" fontSize={11} width={64} domain={["auto", "auto"]} />
           <Tooltip
             contentStyle={{ background: "var(--panel)", border: "1px solid var(--border)" }}
           />
@@ -89,7 +89,7 @@ export function DepthChart({ points, label }: { points: DepthPoint[]; label: str
             stroke="var(--muted)"
             fontSize={11}
           />
-          <YAxis stroke="var(--muted)" fontSize={11} width={64} />
+          <YAxis stroke="var(--muted)" fontSize={11} width={64} domain={["auto", "auto"]} />
           <Tooltip
             contentStyle={{ background: "var(--panel)", border: "1px solid var(--border)" }}
           />

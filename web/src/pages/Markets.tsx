@@ -1,11 +1,11 @@
 import { useQuery } from "@tanstack/react-query";
 import { useId, useState } from "react";
 import { Link, useParams } from "react-router";
-import { CSRF_HEADERS, call } from "../api/client";
+import { call, client } from "../api/client";
 import { useMarkets } from "../api/queries";
 import { DepthChart } from "../components/charts";
 import { Banner, Card, DataTable, Empty, QueryError } from "../components/ui";
-import { depthPoints, type Level } from "../lib/depth";
+import { depthPoints } from "../lib/depth";
 import { formatDecimal, formatPrice } from "../lib/money";
 import { formatNs } from "../lib/time";
 
@@ -57,36 +57,12 @@ export function Markets() {
   );
 }
 
-// GET /api/markets/{condition_id}/book (the depth route; see docs/api.md).
-export interface OutcomeBook {
-  token_id: string;
-  outcome: string;
-  bids: Level[];
-  asks: Level[];
-  best_bid: string | null;
-  best_ask: string | null;
-  stale: boolean;
-  updated_ns: number | null;
-}
-
-export interface MarketBook {
-  condition_id: string;
-  question: string;
-  neg_risk: boolean;
-  event_id: string;
-  as_of_ns: number;
-  books: OutcomeBook[];
-}
-
-async function fetchBook(conditionId: string): Promise<MarketBook> {
-  return call(async () => {
-    const response = await fetch(`/api/markets/${encodeURIComponent(conditionId)}/book?depth=20`, {
-      credentials: "same-origin",
-      headers: CSRF_HEADERS,
-    });
-    const body: unknown = await response.json().catch(() => undefined);
-    return response.ok ? { data: body as MarketBook, response } : { error: body, response };
-  });
+function fetchBook(conditionId: string) {
+  return call(() =>
+    client.GET("/api/markets/{condition_id}/book", {
+      params: { path: { condition_id: conditionId }, query: { depth: 20 } },
+    }),
+  );
 }
 
 export function MarketDepth() {
@@ -116,6 +92,9 @@ export function MarketDepth() {
         {book.data?.books.map((b) => (
           <Card key={b.token_id} title={b.outcome || b.token_id}>
             {b.stale && <Banner tone="warning">This book is stale.</Banner>}
+            {book.data?.truncated && (
+              <p className="muted">The deepest levels are cut (depth 20).</p>
+            )}
             <p>
               best bid <strong className="num">{formatPrice(b.best_bid)}</strong> · best ask{" "}
               <strong className="num">{formatPrice(b.best_ask)}</strong>
