@@ -68,7 +68,6 @@ def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
             ALLOWED_EMAILS=EMAIL,
             COMMAND_ADMINS=EMAIL,
             API_PORT=str(free_port()),
-            API_INSECURE_COOKIES="true",  # plain http on 127.0.0.1: no Secure cookies
             JWT_SECRET="e2e-web-" + "s" * 60,
             OTP_DELIVERY="smtp",
             SMTP_HOST="127.0.0.1",

@@ -225,7 +225,7 @@ try {
   await login();
   await page.getByRole("heading", { level: 1, name: "P&L" }).waitFor(); // back where it was
   const cookies = await context.cookies();
-  const session = cookies.filter((c) => c.name.startsWith("polyarb-"));
+  const session = cookies.filter((c) => c.name.includes("polyarb-"));
   assert.equal(session.length, 2, `the session's two cookies: ${cookies.map((c) => c.name)}`);
   await context.addCookies(
     session.map((c) => ({

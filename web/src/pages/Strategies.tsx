@@ -35,7 +35,7 @@ function ParamForm({ strategy, param, value }: { strategy: string; param: string
   }
 
   return (
-    <form onSubmit={submit} className="row">
+    <form onSubmit={submit} className="param">
       <label htmlFor={id}>{param}</label>
       <input id={id} value={draft} onChange={(e) => setDraft(e.target.value)} size={10} />
       <button type="submit">Set</button>
@@ -99,7 +99,7 @@ export function Strategies() {
         {strategies.data?.map((s) => {
           const line = pnl.data?.find((l) => l.key === s.name);
           const stats = opportunities.data?.lifetime.find((o) => o.strategy === s.name);
-          const taken = stats?.by_outcome.taken ?? 0;
+          const hits = (stats?.by_outcome.filled ?? 0) + (stats?.by_outcome.partial ?? 0);
           return (
             <Card key={`${s.instance_id}-${s.name}`} title={s.name}>
               <dl className="facts">
@@ -113,10 +113,10 @@ export function Strategies() {
                 <dd>{line ? line.fills : "no data yet"}</dd>
                 <dt>Opportunities</dt>
                 <dd>{stats ? `${stats.opportunities} (${stats.open} open)` : "no data yet"}</dd>
-                <dt>Hit rate (taken)</dt>
+                <dt>Hit rate (filled or partial)</dt>
                 <dd>
                   {stats && stats.opportunities > 0
-                    ? `${formatDecimal(String((taken * 100) / stats.opportunities), 1)} %`
+                    ? `${formatDecimal(((hits * 100) / stats.opportunities).toFixed(3), 1)} %`
                     : "no data yet"}
                 </dd>
                 <dt>Mean lifetime</dt>
