@@ -2,8 +2,9 @@
 `polyarb run --venue sim` paper-trades with the dashboard in-process; the login code comes from
 this test's SMTP server. The browser script (web/e2e/dashboard.e2e.mjs) logs in, watches P&L
 and trades move live, pauses and resumes, opens a market's depth chart, exports the CSV, visits
-every page, switches theme and width, then checks that logging out and a tampered cookie lock
-the UI. Screenshots land in web/e2e/out/ (ignored by git)."""
+every page, switches theme and width, checks that logging out and a tampered cookie lock the
+UI, and finally sees the disconnection banner when the engine stops. Screenshots land in
+web/e2e/out/ (ignored by git)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import csv
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ CHROMIUM = "/usr/bin/chromium"
 OUT = WEB / "e2e" / "out"
 SCREENSHOTS = ("login", "overview", "overview-paused", "markets", "market-depth",
                "trades-signals", "strategies", "pnl", "errors", "admin", "overview-other-theme",
-               "overview-phone")  # fmt: skip
+               "overview-phone", "disconnected")  # fmt: skip
 
 
 class MailDir:
@@ -41,6 +45,16 @@ class MailDir:
         self.count += 1
         (self.folder / f"{self.count:04d}.eml").write_bytes(envelope.content)
         return "250 OK"
+
+
+def _stop_when_asked(run: Running) -> None:
+    """Stop the engine (SIGINT, as Ctrl-C) once the browser script asks for it."""
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline and run.process.poll() is None:
+        if (OUT / "stop-engine").exists():
+            run.process.send_signal(signal.SIGINT)
+            return
+        time.sleep(0.1)
 
 
 def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
@@ -77,6 +91,8 @@ def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
         args = ["run", "--venue", "sim", "--no-display", "--duration", "150"]
         with Running(tmp_path, args, env) as run:
             url = run.wait_for(r"dashboard API at (http://\S+)").group(1)
+            stopper = threading.Thread(target=_stop_when_asked, args=(run,), daemon=True)
+            stopper.start()
             browser = subprocess.run(
                 ["node", "e2e/dashboard.e2e.mjs"],
                 cwd=WEB,
@@ -95,6 +111,7 @@ def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
             )
             print(browser.stdout)
             assert browser.returncode == 0, f"{browser.stdout}\n{browser.stderr}"
+            assert run.process.wait(timeout=30) == 0  # stopped on the script's request
             # The CSV the browser downloaded: the API's export, one line per fill.
             exported = list(csv.DictReader(io.StringIO((OUT / "trades.csv").read_text())))
             assert exported, "no trade in the export"

@@ -4,10 +4,12 @@
 //   DASHBOARD_URL  the app's URL          LOGIN_EMAIL  an admin account allowed to log in
 //   MAIL_DIR       where the test's SMTP server writes each mail (one file per message)
 //   OUT_DIR        screenshots, the downloaded CSV     CHROMIUM  the browser's executable
-// Every step logs a line; any failed expectation ends the run with a non-zero code.
+// Every step logs a line; any failed expectation ends the run with a non-zero code. At the end
+// it writes OUT_DIR/stop-engine: the test then stops the engine (and its dashboard), and the
+// page must say that the live stream is away. No console error is allowed before that.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -238,6 +240,15 @@ try {
   assert.equal(await page.getByTestId("whoami").count(), 0);
 
   assert.deepEqual(consoleErrors, [], "console errors");
+
+  step("log in a third time, then the engine stops: the page says the stream is away");
+  await page.goto(url);
+  await login();
+  await waitText("engine-status", "running");
+  writeFileSync(join(outDir, "stop-engine"), "");
+  await page.getByTestId("banner-stream").waitFor({ timeout: 40_000 });
+  assert.match(await text("banner-stream"), /disconnected/);
+  await shot("disconnected");
   step("done");
 } catch (error) {
   await shot("failure").catch(() => {});

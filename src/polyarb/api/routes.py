@@ -187,6 +187,7 @@ class OpportunityStatsOut(RowModel):
     best_edge_max: Decimal
     best_edge_mean: Decimal
     mean_duration_ms: Decimal
+    lifetime_histogram: dict[str, int]  # lifetime bucket ("<10 ms" ... ">=10 s") -> count
 
 
 class OpportunitiesOut(BaseModel):

@@ -835,6 +835,10 @@ export interface components {
             by_outcome: {
                 [key: string]: number;
             };
+            /** Lifetime Histogram */
+            lifetime_histogram: {
+                [key: string]: number;
+            };
             /** Mean Duration Ms */
             mean_duration_ms: string;
             /** Open */

@@ -1,5 +1,5 @@
 import { Link } from "react-router";
-import { useEquity, useTrades } from "../api/queries";
+import { useEquity, useMarkets, useTrades } from "../api/queries";
 import { Controls } from "../components/Controls";
 import { LineOverTime } from "../components/charts";
 import { Banner, Card, DataTable, Empty, Money } from "../components/ui";
@@ -15,6 +15,9 @@ export function Overview() {
   const engines = Object.entries(live.data.engines);
   const trades = useTrades({ limit: 10 });
   const equity = useEquity();
+  const markets = useMarkets();
+  const question = (conditionId: string) =>
+    markets.data?.find((m) => m.condition_id === conditionId)?.question || conditionId;
   const first = engines[0];
   const state = first?.[1].state;
 
@@ -144,7 +147,10 @@ export function Overview() {
             rows={state?.positions}
             rowKey={(p) => p.token_id}
             columns={[
-              { header: "Market", cell: (p) => p.market || p.token_id.slice(0, 12) },
+              {
+                header: "Market",
+                cell: (p) => (p.market ? question(p.market) : p.token_id.slice(0, 12)),
+              },
               { header: "Outcome", cell: (p) => p.outcome },
               { header: "Size", cell: (p) => formatDecimal(p.size), numeric: true },
               { header: "Avg cost", cell: (p) => formatPrice(p.avg_cost), numeric: true },

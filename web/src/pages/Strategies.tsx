@@ -4,6 +4,7 @@ import { ApiError, call, client, type Schemas } from "../api/client";
 import { useOpportunities, usePnlByStrategy, useStrategies } from "../api/queries";
 import { useGuarded } from "../auth/StepUp";
 import { hasRole, useUser } from "../auth/session";
+import { Bars } from "../components/charts";
 import { Card, DataTable, Empty, Money, QueryError } from "../components/ui";
 import { formatDecimal } from "../lib/money";
 
@@ -124,6 +125,15 @@ export function Strategies() {
                 <dt>Best edge (max)</dt>
                 <dd>{stats ? formatDecimal(stats.best_edge_max, 4) : "no data yet"}</dd>
               </dl>
+              {stats && (
+                <Bars
+                  label={`lifetime of ${s.name}'s opportunities (count)`}
+                  points={Object.entries(stats.lifetime_histogram).map(([key, value]) => ({
+                    key,
+                    value,
+                  }))}
+                />
+              )}
               {stats && (
                 <DataTable
                   caption={`what became of ${s.name}'s opportunities`}
