@@ -1,7 +1,8 @@
 """The dashboard end to end in headless Chromium (Debian's package, driven by playwright-core):
 `polyarb run --venue sim` paper-trades with the dashboard in-process; the login code comes from
 this test's SMTP server. The browser script (web/e2e/dashboard.e2e.mjs) logs in, watches P&L
-and trades move live, pauses and resumes, opens a market's depth chart, exports the CSV, visits
+and trades move live, pauses and resumes, engages the kill switch and clears it
+through the step-up prompt, opens a market's depth chart, exports the CSV, visits
 every page, switches theme and width, checks that logging out and a tampered cookie lock the
 UI, and finally sees the disconnection banner when the engine stops. Screenshots land in
 web/e2e/out/ (ignored by git)."""
@@ -21,17 +22,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from tests.api.harness import free_port
 from tests.cli.test_dashboard_cli import Running, _env
 from tests.web.bundle import WEB, ensure_bundle
 
 EMAIL = "admin@example.test"
+STEP_UP_TTL_S = 60
 CHROMIUM = "/usr/bin/chromium"
 OUT = WEB / "e2e" / "out"
 SCREENSHOTS = ("login", "overview", "overview-paused", "markets", "market-depth",
                "trades-signals", "strategies", "pnl", "errors", "admin", "overview-other-theme",
-               "overview-phone", "disconnected")  # fmt: skip
+               "overview-phone", "step-up", "disconnected")  # fmt: skip
 
 
 class MailDir:
@@ -57,6 +60,7 @@ def _stop_when_asked(run: Running) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.timeout(240)  # the step-up wait (60 s) and two engine starts' worth of margin
 def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
     assert Path(CHROMIUM).is_file(), "apt-get install chromium (make test installs it)"
     ensure_bundle()
@@ -87,6 +91,8 @@ def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
             SMTP_HOST="127.0.0.1",
             SMTP_PORT=str(controller.port),
             SMTP_SECURITY="none",
+            JWT_STEP_UP_TTL_S=str(STEP_UP_TTL_S),  # the minimum: the script waits it out
+            OTP_REQUESTS_PER_EMAIL="10/15minutes",  # 3 logins and a step-up in a minute or two
         )
         args = ["run", "--venue", "sim", "--no-display", "--duration", "150"]
         with Running(tmp_path, args, env) as run:
@@ -103,6 +109,7 @@ def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
                     "MAIL_DIR": str(mail),
                     "OUT_DIR": str(OUT),
                     "CHROMIUM": CHROMIUM,
+                    "STEP_UP_TTL_S": str(STEP_UP_TTL_S),
                 },
                 capture_output=True,
                 text=True,

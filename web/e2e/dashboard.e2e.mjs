@@ -46,6 +46,7 @@ async function codeAfter(before, timeoutMs = 15_000) {
 }
 
 const consoleErrors = [];
+let forbidden = 0;
 const profile = mkdtempSync(join(tmpdir(), "polyarb-chromium-"));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath,
@@ -71,9 +72,12 @@ page.on("console", (message) => {
   // "not logged in" where the test expects it (the login page, after logout or tampering).
   if (/Failed to load resource: the server responded with a status of 401/.test(message.text()))
     return;
-  consoleErrors.push(message.text());
+  // One 403 is expected too: the step-up answer (`X-Step-Up: required`) before the prompt.
+  if (/status of 403/.test(message.text())) forbidden += 1;
+  else consoleErrors.push(message.text());
 });
 page.on("pageerror", (error) => consoleErrors.push(`page error: ${error.message}`));
+page.on("dialog", (dialog) => void dialog.accept()); // "Engage the kill switch?"
 
 async function shot(name) {
   await page.screenshot({ path: join(outDir, `${name}.png`), fullPage: true });
@@ -108,6 +112,7 @@ try {
   await page.getByRole("button", { name: "Send me a code" }).waitFor();
   await shot("login");
   await login();
+  const loggedInAt = Date.now();
   step("logged in: overview");
 
   await waitText("engine-status", "running");
@@ -215,6 +220,29 @@ try {
   await page.keyboard.press("Enter");
   await page.getByRole("heading", { level: 1, name: "Markets" }).waitFor();
 
+  // Step-up: clearing the kill switch needs a code entered within JWT_STEP_UP_TTL_S (the test
+  // sets the minimum, 60 s): once the login's code is that old, the page must ask for a fresh one.
+  step("kill switch: engage (operator), then clear (admin, step-up)");
+  await page.getByRole("link", { name: "Overview" }).click();
+  await page.getByRole("button", { name: "Engage kill switch" }).click();
+  await page.getByTestId("banner-kill").waitFor();
+  await waitText("kill-switch", "engaged");
+  const stepUpAfter = Number(process.env.STEP_UP_TTL_S ?? "60") * 1000 + 2000;
+  const wait = loggedInAt + stepUpAfter - Date.now();
+  step(`waiting ${(Math.max(0, wait) / 1000).toFixed(0)} s for the login code to be too old`);
+  if (wait > 0) await page.waitForTimeout(wait);
+  await page.getByRole("button", { name: "Clear kill switch" }).click();
+  const dialog = page.getByRole("dialog", { name: "Confirm it is you" });
+  await dialog.waitFor();
+  const beforeStepUp = mails();
+  await dialog.getByRole("button", { name: "Send me a code" }).click();
+  await dialog.getByLabel(/6-digit code/).fill(await codeAfter(beforeStepUp));
+  await shot("step-up");
+  await dialog.getByRole("button", { name: "Confirm" }).click();
+  await waitText("kill-switch", "off");
+  assert.match(await text("control-result"), /kill_switch_clear: .*accepted/);
+  assert.equal(await page.getByTestId("banner-kill").count(), 0);
+
   step("log out: the UI locks");
   await page.getByRole("button", { name: "Log out" }).click();
   await page.getByRole("button", { name: "Send me a code" }).waitFor();
@@ -240,6 +268,7 @@ try {
   assert.equal(await page.getByTestId("whoami").count(), 0);
 
   assert.deepEqual(consoleErrors, [], "console errors");
+  assert.equal(forbidden, 1, "one 403: the step-up answer");
 
   step("log in a third time, then the engine stops: the page says the stream is away");
   await page.goto(url);
