@@ -200,6 +200,12 @@ try {
   await shot("overview-other-theme");
   await page.setViewportSize({ width: 390, height: 844 });
   await waitText("engine-status", "running");
+  // Charts re-measure on the next frames: the page must settle to the phone's width.
+  await page
+    .waitForFunction(() => document.documentElement.scrollWidth <= window.innerWidth + 1, null, {
+      timeout: 5000,
+    })
+    .catch(() => {});
   const overflow = await page.evaluate(
     () => document.documentElement.scrollWidth - window.innerWidth,
   );

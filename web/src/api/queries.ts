@@ -29,6 +29,7 @@ export interface TradeFilters {
   strategy?: string;
   market?: string;
   limit?: number;
+  cursor?: string; // a page's next_cursor: the page after it (older)
 }
 
 export function useTrades(filters: TradeFilters) {
@@ -47,6 +48,7 @@ export interface SignalFilters {
   market?: string;
   outcome?: string;
   limit?: number;
+  cursor?: string;
 }
 
 export function useSignals(filters: SignalFilters) {

@@ -28,12 +28,68 @@ function TextFilter({
   );
 }
 
+/** Cursor pages, newest first: the cursors of the pages already passed, to go back. */
+function usePages() {
+  const [cursors, setCursors] = useState<string[]>([]);
+  return {
+    cursor: cursors.at(-1),
+    page: cursors.length + 1,
+    older: (next: string) => setCursors((c) => [...c, next]),
+    newer: () => setCursors((c) => c.slice(0, -1)),
+    reset: () => setCursors([]),
+  };
+}
+
+function Pager({
+  pages,
+  next,
+  label,
+}: {
+  pages: ReturnType<typeof usePages>;
+  next: string | null | undefined;
+  label: string;
+}) {
+  return (
+    <nav className="row" aria-label={`${label} pages`}>
+      <button type="button" disabled={pages.page === 1} onClick={pages.newer}>
+        ← Newer
+      </button>
+      <span className="muted">page {pages.page}</span>
+      <button type="button" disabled={!next} onClick={() => next && pages.older(next)}>
+        Older →
+      </button>
+    </nav>
+  );
+}
+
 export function Activity() {
-  const [strategy, setStrategy] = useState("");
-  const [market, setMarket] = useState("");
-  const [outcome, setOutcome] = useState("");
-  const tradeFilters: TradeFilters = clean({ strategy, market, limit: 100 });
-  const signalFilters: SignalFilters = clean({ strategy, market, outcome, limit: 100 });
+  const [strategy, setStrategyValue] = useState("");
+  const [market, setMarketValue] = useState("");
+  const [outcome, setOutcomeValue] = useState("");
+  const tradePages = usePages();
+  const signalPages = usePages();
+  // A changed filter starts from the newest page again.
+  const refilter = (set: (v: string) => void) => (value: string) => {
+    set(value);
+    tradePages.reset();
+    signalPages.reset();
+  };
+  const setStrategy = refilter(setStrategyValue);
+  const setMarket = refilter(setMarketValue);
+  const setOutcome = refilter(setOutcomeValue);
+  const tradeFilters: TradeFilters = clean({
+    strategy,
+    market,
+    limit: 100,
+    cursor: tradePages.cursor,
+  });
+  const signalFilters: SignalFilters = clean({
+    strategy,
+    market,
+    outcome,
+    limit: 100,
+    cursor: signalPages.cursor,
+  });
   const trades = useTrades(tradeFilters);
   const signals = useSignals(signalFilters);
   const csv = new URLSearchParams({ ...clean({ strategy, market }), format: "csv" });
@@ -68,6 +124,7 @@ export function Activity() {
             { header: "Liquidity", cell: (t) => t.liquidity },
           ]}
         />
+        <Pager pages={tradePages} next={trades.data?.next_cursor} label="trades" />
       </Card>
       <Card title="Signals" wide>
         <QueryError error={signals.error} />
@@ -86,6 +143,7 @@ export function Activity() {
             { header: "Reason", cell: (s) => s.reason },
           ]}
         />
+        <Pager pages={signalPages} next={signals.data?.next_cursor} label="signals" />
       </Card>
     </>
   );
