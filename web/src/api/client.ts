@@ -10,9 +10,10 @@ export type Schemas = components["schemas"];
 export const CSRF_HEADERS = { "X-Requested-With": "polyarb" } as const;
 
 export const client = createClient<paths>({
-  baseUrl: "",
+  baseUrl: globalThis.location?.origin ?? "", // this page's origin: pages and API are one app
   credentials: "same-origin",
   headers: CSRF_HEADERS,
+  fetch: (request) => globalThis.fetch(request), // looked up per call (the tests replace it)
 });
 
 export class ApiError extends Error {
