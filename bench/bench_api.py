@@ -1,12 +1,17 @@
-"""The dashboard API under load while the engine paper-trades, in the same process (the
-embedded default of `polyarb run`), against the simulator.
+"""The dashboard API under load while the engine paper-trades against the simulator.
 
 Two runs of ``--seconds`` each on the same scenario (an arbitrage window every second):
 
   baseline    the engine with the dashboard served but idle
   loaded      the same while another process hammers it: ``--concurrency`` HTTP clients
-              alternating ``GET /api/state`` and ``GET /api/trades``, and ``--streams``
-              WebSocket clients on ``/api/stream``
+              cycling ``GET /api/state``, ``GET /api/trades`` and one market's books
+              (``GET /api/markets/{id}/book``, which the engine answers over the bus), and
+              ``--streams`` WebSocket clients on ``/api/stream``
+
+``--dashboard embedded`` (default) serves the API in the engine's process, on its event loop
+(what ``polyarb run`` does); ``--dashboard separate`` runs it as its own process over a
+redis-server the bench starts (what ``polyarb dashboard`` does), so only the bus and the book
+queries reach the engine.
 
 Printed: requests/s and p50/p99 per route, stream messages received and clients dropped, and
 the engine's tick-to-decision p50/p99 in both runs (``engine.counters.decision_ns``: from the
@@ -15,18 +20,22 @@ The load process gets a session minted with the server's own key (login is not w
 measured here).
 
     .venv/bin/python bench/bench_api.py [--seconds 20] [--concurrency 8] [--streams 50]
+                                        [--dashboard embedded|separate]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import statistics
+import subprocess
 import tempfile
 import time
 from decimal import Decimal
@@ -39,7 +48,7 @@ import websockets
 
 from polyarb.api.app import create_app
 from polyarb.api.server import make_server, serve
-from polyarb.bus import Bus, MemoryBus
+from polyarb.bus import Bus, MemoryBus, RedisBus
 from polyarb.cli.dashboard_cmd import dashboard_context
 from polyarb.config import Settings, load_settings
 from polyarb.engine.core import Engine
@@ -59,11 +68,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def bench_settings(data_dir: Path) -> Settings:
+def bench_settings(data_dir: Path, **overrides: Any) -> Settings:
+    options: dict[str, Any] = {"api_port": free_port(), **overrides}
     return load_settings(
         None,
         data_dir=data_dir,
-        api_port=free_port(),
         jwt_secret="bench-" + "k" * 60,
         allowed_emails=(EMAIL,),
         sniper_enabled=False,
@@ -76,6 +85,7 @@ def bench_settings(data_dir: Path) -> Settings:
         risk_max_daily_loss=WIDE,
         risk_max_orders_per_minute=10**9,
         paper_starting_balance=WIDE,
+        **options,
     )
 
 
@@ -99,15 +109,30 @@ def pct(samples: list[float], p: float) -> float:
 # --- the load process ----------------------------------------------------------------------
 
 
+BOOK = "/api/markets/{id}/book"
+
+
 async def _http_worker(
-    url: str, cookie: str, stop_at: float, out: dict[str, list[float]], errors: list[int]
+    url: str,
+    cookie: str,
+    stop_at: float,
+    out: dict[str, list[float]],
+    errors: list[int],
+    market: str,
+    rate: float,
 ) -> None:
+    paths = ["/api/state", "/api/trades", BOOK]
+    interval = 1 / rate if rate > 0 else 0.0
     async with httpx.AsyncClient(base_url=url, headers={"Cookie": cookie}, timeout=10) as client:
         n = 0
+        next_at = time.monotonic()
         while time.monotonic() < stop_at:
-            path = "/api/state" if n % 2 == 0 else "/api/trades"
+            if interval:  # a paced client (a browser polling), else flat out
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            path = paths[n % len(paths)]
             started = time.perf_counter()
-            response = await client.get(path)
+            response = await client.get(path.replace("{id}", market))
             out[path].append((time.perf_counter() - started) * 1e6)
             if response.status_code != 200:
                 errors.append(response.status_code)
@@ -134,44 +159,134 @@ async def _stream_client(url: str, cookie: str, stop_at: float, counts: list[int
 
 
 async def _load(
-    url: str, cookie: str, seconds: float, concurrency: int, streams: int
+    url: str, cookie: str, seconds: float, concurrency: int, streams: int, market: str, rate: float
 ) -> dict[str, Any]:
     stop_at = time.monotonic() + seconds
-    out: dict[str, list[float]] = {"/api/state": [], "/api/trades": []}
+    out: dict[str, list[float]] = {"/api/state": [], "/api/trades": [], BOOK: []}
     errors: list[int] = []
     counts: list[int] = []
     await asyncio.gather(
-        *(_http_worker(url, cookie, stop_at, out, errors) for _ in range(concurrency)),
+        *(
+            _http_worker(url, cookie, stop_at, out, errors, market, rate)
+            for _ in range(concurrency)
+        ),
         *(_stream_client(url, cookie, stop_at, counts) for _ in range(streams)),
     )
     return {"latency_us": out, "errors": errors, "streams": counts, "seconds": seconds}
 
 
 def load_process(
-    url: str, cookie: str, seconds: float, concurrency: int, streams: int, q: Any, go: Any
+    url: str,
+    cookie: str,
+    seconds: float,
+    concurrency: int,
+    streams: int,
+    market: str,
+    rate: float,
+    q: Any,
+    go: Any,
 ) -> None:
     go.set()
-    q.put(asyncio.run(_load(url, cookie, seconds, concurrency, streams)))
+    q.put(asyncio.run(_load(url, cookie, seconds, concurrency, streams, market, rate)))
+
+
+# --- the dashboard in its own process (--dashboard separate) ------------------------------------
+
+
+async def _mint_cookie(ctx: Any) -> str:
+    """A viewer session minted with the dashboard's own key (login is not measured)."""
+    pair = ctx.tokens.issue(
+        EMAIL, session_id="bench", session_version=1, auth_time=int(time.time())
+    )
+    await ctx.auth.set_family("bench", pair.refresh_claims.jti, 3600)
+    return f"__Host-polyarb-access={pair.access}"
+
+
+async def _serve_separately(data_dir: Path, redis_url: str, port: int, q: Any) -> None:
+    settings = bench_settings(data_dir, redis_url=redis_url, api_port=port)
+    bus = RedisBus(redis_url, "bench-dashboard")
+    await bus.start()
+    ctx = dashboard_context(settings, bus)
+    server = make_server(create_app(ctx), settings, embedded=False)
+    urls: list[str] = []
+    task = asyncio.create_task(serve(server, settings, urls.append))
+    while not urls:  # noqa: ASYNC110 (set by the server task's callback)
+        await asyncio.sleep(0.05)
+    q.put((urls[0], await _mint_cookie(ctx)))
+    await task
+    await bus.close()
+
+
+def dashboard_process(data_dir: str, redis_url: str, port: int, q: Any) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    asyncio.run(_serve_separately(Path(data_dir), redis_url, port, q))
+
+
+class OwnRedis:
+    """A redis-server of the bench's own (no persistence), so no other engine shares the bus."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("--dashboard separate needs redis-server (apt install redis-server)")
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [
+                *(binary, "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--protected-mode", "yes"),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return
+            time.sleep(0.05)
+        raise SystemExit("redis-server did not start")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
 
 
 # --- one run ---------------------------------------------------------------------------------
 
 
-async def one_run(seconds: float, concurrency: int, streams: int, load: bool) -> dict[str, Any]:
+async def one_run(
+    seconds: float, concurrency: int, streams: int, load: float | None, separate: bool
+) -> dict[str, Any]:
+    """``load``: None for the baseline, else each HTTP client's requests/s (0: flat out)."""
     with tempfile.TemporaryDirectory() as tmp:
-        settings = bench_settings(Path(tmp))
-        db_url = resolve_database_url(None, settings.data_dir)
-        await ensure_database(db_url, auto_upgrade=True)
-        users = UserStore.open(db_url)
-        await users.add(EMAIL, "viewer")
-        await users.close()
-        started: dict[str, Any] = {}
-        servers: list[Any] = []
-        tasks: list[asyncio.Task[None]] = []
+        redis = OwnRedis() if separate else None
+        try:
+            settings = bench_settings(Path(tmp), redis_url=redis.url if redis else None)
+            return await _one_run(settings, seconds, concurrency, streams, load)
+        finally:
+            if redis is not None:
+                redis.close()
 
-        def ready(engine: Engine, _endpoints: Endpoints) -> None:
+
+async def _one_run(
+    settings: Settings, seconds: float, concurrency: int, streams: int, load: float | None
+) -> dict[str, Any]:
+    db_url = resolve_database_url(None, settings.data_dir)
+    await ensure_database(db_url, auto_upgrade=True)
+    users = UserStore.open(db_url)
+    await users.add(EMAIL, "viewer")
+    await users.close()
+    started: dict[str, Any] = {}
+    servers: list[Any] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    def ready(engine: Engine, _endpoints: Endpoints) -> None:
+        started["engine"] = engine
+        if settings.redis_url is None:  # embedded: the API on the engine's loop and hub
             assert isinstance(engine.bus, MemoryBus)
-            started["engine"] = engine
             bus: Bus = MemoryBus("bench-dashboard", hub=engine.bus.hub)
             ctx = dashboard_context(settings, bus)
             server = make_server(create_app(ctx), settings, embedded=True)
@@ -180,59 +295,82 @@ async def one_run(seconds: float, concurrency: int, streams: int, load: bool) ->
             tasks.append(
                 asyncio.create_task(serve(server, settings, lambda u: started.setdefault("url", u)))
             )
-            tasks.append(
-                asyncio.create_task(_drive_load(started, seconds, concurrency, streams, load))
-            )
-
-        summary = await run_engine(  # stopped by _drive_load (SIGINT) once measured
-            settings, venue="sim", duration_s=seconds + 120, scenario=scenario(), ready=ready
+        tasks.append(
+            asyncio.create_task(_drive_load(started, settings, seconds, concurrency, streams, load))
         )
-        for server in servers:
-            server.should_exit = True
-        await asyncio.wait(tasks, timeout=15)
-        result = started.get("load") or {}
-        window = started["window_ns"]
-        result["decision_us"] = {
-            "p50": Decimal(pct(window, 50)) / 1000,
-            "p99": Decimal(pct(window, 99)) / 1000,
-            "n": len(window),
-        }
-        result["fills"] = summary.fills
-        return result
+
+    summary = await run_engine(  # stopped by _drive_load (SIGINT) once measured
+        settings, venue="sim", duration_s=seconds + 120, scenario=scenario(), ready=ready
+    )
+    for server in servers:
+        server.should_exit = True
+    await asyncio.wait(tasks, timeout=15)
+    result = started.get("load") or {}
+    window = started["window_ns"]
+    result["decision_us"] = {
+        "p50": Decimal(pct(window, 50)) / 1000,
+        "p99": Decimal(pct(window, 99)) / 1000,
+        "n": len(window),
+    }
+    result["fills"] = summary.fills
+    return result
+
+
+async def _dashboard(started: dict[str, Any], settings: Settings, spawn: Any) -> tuple[str, str]:
+    """The dashboard's URL and a session cookie: in this process, or started in its own."""
+    if settings.redis_url is None:
+        while "url" not in started:  # noqa: ASYNC110 (set by the server task's callback)
+            await asyncio.sleep(0.05)
+        return started["url"], await _mint_cookie(started["ctx"])
+    q: Any = spawn.Queue()
+    process = spawn.Process(
+        target=dashboard_process,
+        args=(str(settings.data_dir), settings.redis_url, free_port(), q),
+    )
+    process.start()
+    started["dashboard"] = process
+    url, cookie = await asyncio.to_thread(q.get)
+    return str(url), str(cookie)
 
 
 async def _drive_load(
-    started: dict[str, Any], seconds: float, concurrency: int, streams: int, load: bool
+    started: dict[str, Any],
+    settings: Settings,
+    seconds: float,
+    concurrency: int,
+    streams: int,
+    load: float | None,
 ) -> None:
-    while "url" not in started:  # noqa: ASYNC110 (set by the server task's callback)
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(3)  # let the engine find its books
-    ctx = started["ctx"]
-    pair = ctx.tokens.issue(
-        EMAIL, session_id="bench", session_version=1, auth_time=int(time.time())
-    )
-    await ctx.auth.set_family("bench", pair.refresh_claims.jti, 3600)
-    cookie = f"__Host-polyarb-access={pair.access}"
-    decisions = started["engine"].counters.decision_ns
-    if load:
-        spawn = multiprocessing.get_context("spawn")
-        q: Any = spawn.Queue()
-        go: Any = spawn.Event()
-        process = spawn.Process(
-            target=load_process,
-            args=(started["url"], cookie, seconds, concurrency, streams, q, go),
-        )
-        process.start()
-        await asyncio.to_thread(go.wait)  # the load process is up and about to start
-        before = len(decisions)
-        started["load"] = await asyncio.to_thread(q.get)
-        await asyncio.to_thread(process.join)
-    else:
-        before = len(decisions)
-        await asyncio.sleep(seconds)
-    # Only the decisions taken while measuring (the deque keeps the last 100,000).
-    started["window_ns"] = list(decisions)[before:]
-    os.kill(os.getpid(), signal.SIGINT)  # run_engine stops on it
+    spawn = multiprocessing.get_context("spawn")
+    try:
+        url, cookie = await _dashboard(started, settings, spawn)
+        await asyncio.sleep(3)  # let the engine find its books
+        engine: Engine = started["engine"]
+        market = next(m.condition_id for m in engine.universe.markets if not m.neg_risk)
+        decisions = engine.counters.decision_ns
+        if load is not None:
+            q: Any = spawn.Queue()
+            go: Any = spawn.Event()
+            process = spawn.Process(
+                target=load_process,
+                args=(url, cookie, seconds, concurrency, streams, market, load, q, go),
+            )
+            process.start()
+            await asyncio.to_thread(go.wait)  # the load process is up and about to start
+            before = len(decisions)
+            started["load"] = await asyncio.to_thread(q.get)
+            await asyncio.to_thread(process.join)
+        else:
+            before = len(decisions)
+            await asyncio.sleep(seconds)
+        # Only the decisions taken while measuring (the deque keeps the last 100,000).
+        started["window_ns"] = list(decisions)[before:]
+    finally:
+        dashboard = started.get("dashboard")
+        if dashboard is not None:
+            dashboard.terminate()  # SIGTERM: uvicorn shuts down cleanly
+            await asyncio.to_thread(dashboard.join, 15)
+        os.kill(os.getpid(), signal.SIGINT)  # run_engine stops on it
 
 
 def report(name: str, result: dict[str, Any]) -> None:
@@ -246,7 +384,7 @@ def report(name: str, result: dict[str, Any]) -> None:
     for path, samples in result["latency_us"].items():
         rate = len(samples) / result["seconds"]
         print(
-            f"          {path:12} {rate:8.0f} req/s  p50 {pct(samples, 50) / 1000:7.2f} ms  "
+            f"          {path:27} {rate:6.0f} req/s  p50 {pct(samples, 50) / 1000:7.2f} ms  "
             f"p99 {pct(samples, 99) / 1000:7.2f} ms  (n={len(samples)})"
         )
     streams = result["streams"]
@@ -264,11 +402,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--streams", type=int, default=50)
+    parser.add_argument("--dashboard", choices=("embedded", "separate"), default="embedded")
+    parser.add_argument(
+        "--rate", type=float, default=0, help="requests/s of each HTTP client (0: flat out)"
+    )
     args = parser.parse_args()
+    separate = args.dashboard == "separate"
     logging.basicConfig(level=logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    base = asyncio.run(one_run(args.seconds, args.concurrency, args.streams, load=False))
-    loaded = asyncio.run(one_run(args.seconds, args.concurrency, args.streams, load=True))
+    pace = f"{args.rate:g} requests/s each" if args.rate > 0 else "flat out"
+    print(
+        f"dashboard: {args.dashboard}; {args.concurrency} HTTP clients ({pace}), "
+        f"{args.streams} stream clients"
+    )
+    base = asyncio.run(one_run(args.seconds, args.concurrency, args.streams, None, separate))
+    loaded = asyncio.run(one_run(args.seconds, args.concurrency, args.streams, args.rate, separate))
     report("baseline", base)
     report("loaded", loaded)
     b99, l99 = base["decision_us"].get("p99"), loaded["decision_us"].get("p99")

@@ -17,6 +17,8 @@ BENCHES = [
     ["bench_store.py"],
     ["bench_cli_start.py"],
     ["bench_api.py"],
+    ["bench_api.py", "--rate", "2"],
+    ["bench_api.py", "--dashboard", "separate"],
 ]
 
 

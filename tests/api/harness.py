@@ -277,7 +277,7 @@ async def start_api(
         engine,
         audit,
         engine_bus,
-        authorize=lambda actor, action: True,
+        authorize=lambda *_: True,
         bounds={"sumto100": {"min_edge": ParamBounds(Decimal(0), Decimal("0.1"))}},
         secret=COMMAND_KEY,
     )

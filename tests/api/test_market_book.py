@@ -130,7 +130,7 @@ async def test_market_book_comes_from_the_engine(
                     _expected(books[o.token_id], o.label, 3) for o in binary.outcomes
                 ]
                 assert [b["outcome"] for b in body["books"]] == ["Yes", "No"]
-                assert all(len(b["bids"]) == 3 and len(b["asks"]) == 3 for b in body["books"])
+                assert any(len(books[o.token_id].bids) > 3 for o in binary.outcomes)  # cut at 3
                 assert 0 < engine.clock.now_ns() - body["as_of_ns"] < 10 * 10**9
 
                 legs = [m for m in engine.universe.markets if m.neg_risk]
@@ -145,7 +145,7 @@ async def test_market_book_comes_from_the_engine(
                     if m.yes is not None
                 ]
                 assert len(body["books"]) == 3
-                assert all(len(b["bids"]) > 3 for b in body["books"])  # not cut at 3 or 20
+                assert max(len(b["bids"]) for b in body["books"]) > 3  # whole books
 
                 unknown = await client.get("/api/markets/0xnot-watched/book")
                 assert unknown.status_code == 404, unknown.text

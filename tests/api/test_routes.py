@@ -244,3 +244,28 @@ async def test_market_book_is_asked_of_the_engine(api: Api) -> None:
     for depth in ("0", "201", "x"):
         bad = await viewer.get(f"/api/markets/{KNOWN_MARKET}/book", params={"depth": depth})
         assert bad.status_code == 422, depth
+
+
+async def test_what_schemathesis_found_is_a_clear_4xx(api: Api) -> None:
+    await api.publish_state()
+    operator = await api.login("operator@example.test")
+    for route in ("/api/pnl/daily", "/api/pnl/strategies"):  # was a 500 (64-bit ns overflow)
+        for day in ("1593-06-22", "2262-04-12", "9999-12-31"):
+            answer = await operator.get(route, params={"since": day, "until": day})
+            assert answer.status_code == 422, (route, day, answer.text)
+        assert (await operator.get(route, params={"since": "1970-01-01"})).status_code == 200
+    started = time.monotonic()  # was a 504 after 3 s: no engine has that id
+    unknown = await operator.post("/api/controls/pause", json={"target": "engine-9"})
+    assert unknown.status_code == 404
+    assert "engine-9" in unknown.json()["detail"]
+    assert time.monotonic() - started < 2
+    assert api.engine.applied == []
+    known = await operator.post("/api/controls/pause", json={"target": "engine-1"})
+    assert [a["instance_id"] for a in known.json()["acks"]] == ["engine-1"]
+    # An admin deleting their own account (schemathesis took the email from GET /api/users).
+    admin = await api.login("admin@example.test")
+    itself = await admin.request("DELETE", "/api/users/Admin@Example.test")
+    assert itself.status_code == 409
+    assert (await admin.get("/api/auth/me")).status_code == 200
+    other = await admin.request("DELETE", "/api/users/viewer@example.test")
+    assert other.status_code == 204

@@ -337,7 +337,7 @@ async def test_targeted_and_broadcast_commands_reach_the_engine(
         engine,
         audit,
         engine_bus,
-        authorize=lambda actor, action: True,
+        authorize=lambda *_: True,
         bounds={},
         secret=COMMAND_SECRET,
     )

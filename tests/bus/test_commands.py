@@ -19,6 +19,7 @@ from polyarb.bus import (
     ParamBounds,
     authorize_by_role,
 )
+from polyarb.bus.commands import effective_role
 from polyarb.bus.signing import verify
 from polyarb.domain.errors import Rejected
 
@@ -219,7 +220,7 @@ async def test_a_failing_audit_is_counted_and_the_command_still_answered() -> No
         raise ConnectionError("database down")
 
     proc = CommandProcessor(
-        engine, audit, bus, authorize=lambda a, b: True, bounds={}, secret=COMMAND_SECRET
+        engine, audit, bus, authorize=lambda *_: True, bounds={}, secret=COMMAND_SECRET
     )
     ack = await proc.handle(command("kill_switch_engage", reason="spread blew out"))
     assert ack is not None
@@ -229,7 +230,7 @@ async def test_a_failing_audit_is_counted_and_the_command_still_answered() -> No
 
 
 async def test_a_broken_authorizer_allows_nothing() -> None:
-    def authorize(actor: str, action: str) -> bool:
+    def authorize(actor: str, action: str, vouched: str) -> bool:
         raise KeyError(actor)
 
     proc, _, engine = processor(authorize=authorize)
@@ -256,6 +257,41 @@ def test_roles() -> None:
     assert not authorize("eve@example.com", "pause")
     assert not authorize("nobody@example.com", "pause")
     assert not authorize("root@example.com", "launch")
+
+
+def test_a_vouched_role_counts_but_never_above_the_engines_own() -> None:
+    assert effective_role(None, "admin") == "admin"  # a dashboard user the lists do not name
+    assert effective_role("operator", "admin") == "operator"  # the engine's list narrows it
+    assert effective_role("admin", "viewer") == "viewer"  # and so does the dashboard
+    assert effective_role("admin", "") == "admin"  # `polyarb ctl`: no claim
+    assert effective_role(None, "") is None
+    authorize = authorize_by_role(ROLES.get)
+    assert authorize("dana@example.com", "kill_switch_clear", "admin")
+    assert not authorize("dana@example.com", "kill_switch_clear", "operator")
+    assert not authorize("alice@example.com", "kill_switch_clear", "admin")
+    assert not authorize("eve@example.com", "pause", "admin")
+
+
+async def test_the_vouched_role_is_signed_and_checked_by_the_engine() -> None:
+    proc, _, engine = processor()
+    dana = {"actor": "dana@example.com"}  # not in the engine's lists
+    ack = await proc.handle(command("kill_switch_clear", id="c1", role="admin", **dana))
+    assert ack is not None
+    assert ack.accepted, ack.reason
+    assert engine.applied[-1][0] == "clear"
+    viewer = await proc.handle(command("pause", id="c2", role="viewer", **dana))
+    assert viewer is not None
+    assert viewer.reason == "unauthorized: 'dana@example.com' (vouched role viewer) may not pause"
+    bogus = await proc.handle(command("pause", id="c3", role="root", **dana))
+    assert bogus is not None
+    assert bogus.reason == "malformed: unknown role 'root'"
+    # Raising the role after signing breaks the signature: only a key holder can vouch.
+    signed = command("kill_switch_clear", id="c4", role="operator", **dana)
+    forged = msgspec.structs.replace(signed, role="admin")
+    refused = await proc.handle(forged)
+    assert refused is not None
+    assert refused.reason.startswith("unauthenticated: bad signature")
+    assert [a[0] for a in engine.applied] == ["clear"]
 
 
 async def test_processor_loop_survives_garbage_and_keeps_answering() -> None:
@@ -323,7 +359,7 @@ async def test_an_engine_without_a_secret_accepts_no_command() -> None:
     async def audit(entry: CommandAudit) -> None:
         del entry
 
-    proc = CommandProcessor(engine, audit, bus, authorize=lambda a, b: True, bounds={}, secret=None)
+    proc = CommandProcessor(engine, audit, bus, authorize=lambda *_: True, bounds={}, secret=None)
     ack = await proc.handle(command("pause", id="n1"))
     assert ack is not None
     assert not ack.accepted
@@ -343,6 +379,7 @@ def test_the_signature_covers_every_field() -> None:
         "value": "0.02",
         "reason": "because",
         "target": "engine-9",
+        "role": "admin",
     }
     assert set(changes) | {"signature"} == set(Command.__struct_fields__)
     for name, value in changes.items():

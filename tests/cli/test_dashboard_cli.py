@@ -147,8 +147,7 @@ def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
     port = _free_port()
     env = _env(
         tmp_path,
-        ALLOWED_EMAILS=email,
-        COMMAND_ADMINS=email,  # the engine authorizes the dashboard user's commands too
+        ALLOWED_EMAILS=email,  # not in COMMAND_ADMINS: the engine acts on the vouched role
         API_PORT=str(port),
         JWT_SECRET="e2e-" + "s" * 60,
         OTP_DELIVERY="console",
@@ -189,7 +188,13 @@ def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
                     assert opportunity["label"]
             paused = client.post("/api/controls/pause", json={}, headers=cookie)
             assert paused.status_code == 200, paused.text
-            assert [a["accepted"] for a in paused.json()["acks"]] == [True]
+            assert [a["accepted"] for a in paused.json()["acks"]] == [True], paused.text
+            # One market's books, asked of the engine over the in-process bus.
+            binary = next(m for m in markets if not m["neg_risk"])
+            book = client.get(f"/api/markets/{binary['condition_id']}/book", headers=cookie)
+            assert book.status_code == 200, book.text
+            tokens = [b["token_id"] for b in book.json()["books"]]
+            assert tokens == [token for _label, token in binary["outcomes"]]
             assert _poll(state, lambda s: s["status"] == "paused", 10)["status"] == "paused"
 
 

@@ -111,3 +111,34 @@ def test_audit_keys_always_fit_and_stay_distinct() -> None:
     assert all(len(key) <= AUDIT_EVENT_ID_MAX for key in huge)
     assert len(set(huge)) == 3
     assert huge[1] == audit_event_id("command", "c" * 128, "h" * 2000)  # deterministic
+
+
+async def test_dashboard_users_act_with_the_role_it_vouches_for(tmp_path: Path) -> None:
+    """A dashboard user the engine's COMMAND_* lists do not name acts with the account role the
+    dashboard signed into the command; a user the lists name never acts above them."""
+    settings = load_settings(None, data_dir=tmp_path, command_operators=("olivia@example.com",))
+    async with wired(settings, "engine-1") as (engine, _processor, client, store):
+        dana = "dana@example.com"  # an admin account on the dashboard, in no engine list
+        engaged = await client.send(new_command("kill_switch_engage", dana, role="admin"))
+        assert engaged["engine-1"].accepted
+        assert engine.risk.state is TradingState.HALTED
+        # olivia is an admin on the dashboard, but the engine lists her as an operator.
+        olivia = await client.send(
+            new_command("kill_switch_clear", "olivia@example.com", role="admin")
+        )
+        assert not olivia["engine-1"].accepted
+        assert engine.risk.state is TradingState.HALTED
+        nobody = await client.send(new_command("kill_switch_clear", "mallory@example.com"))
+        assert "unauthorized" in nobody["engine-1"].reason  # no list, no vouched role
+        cleared = await client.send(new_command("kill_switch_clear", dana, role="admin"))
+        assert cleared["engine-1"].accepted
+        assert engine.risk.state is TradingState.ACTIVE
+        await store.flush()
+        rows = await store.queries.audit(limit=10)
+        roles = sorted((r.actor, r.outcome, r.detail["role"]) for r in rows)
+        assert roles == [
+            (dana, "accepted", "admin"),
+            (dana, "accepted", "admin"),
+            ("mallory@example.com", "rejected", ""),
+            ("olivia@example.com", "rejected", "admin"),
+        ]

@@ -35,6 +35,7 @@ def _routed_app(lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
     app.include_router(routes.system)
     app.include_router(auth.router)
     app.include_router(routes.router)
+    app.include_router(routes.controls)
     app.include_router(stream.router)
     return app
 

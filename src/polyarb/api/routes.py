@@ -37,15 +37,33 @@ def _cursor(value: str | None) -> str | None:
     return value
 
 
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2262, 4, 10)  # days whose ns fit 64 bits
+
+
+def _day(value: date | None) -> date | None:
+    if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"a day from {FIRST_DAY} to {LAST_DAY}")
+    return value
+
+
+Day = Annotated[date | None, Query(), AfterValidator(_day)]
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,19}:[0-9]{1,19}$"), AfterValidator(_cursor)]
 Ns = Annotated[int | None, Query(ge=0, le=MAX_INT64)]
 RowId = Annotated[int | None, Query(ge=1, le=MAX_INT64)]
+Limit = Annotated[int, Query(ge=1, le=1000)]  # rows per page
 
 
 class RowModel(BaseModel):
     """An answer built from one of the store's rows (read by attribute)."""
 
     model_config = ConfigDict(from_attributes=True)
+
+
+class LogRowOut(RowModel):
+    """A line of one of the store's logs (errors, alerts, audit), listed newest first."""
+
+    id: int
+    ts_ns: int
 
 
 def _rows(model: type[M], rows: Iterable[Any]) -> list[M]:
@@ -253,7 +271,7 @@ async def list_trades(
     market: Annotated[str | None, Query(max_length=100)] = None,
     since_ns: Ns = None,
     until_ns: Ns = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     cursor: Cursor = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
@@ -292,7 +310,7 @@ class PnlOut(RowModel):
 
 @router.get("/pnl/daily", tags=["views"], name="pnl_by_day")
 async def pnl_by_day(
-    session: Viewer, ctx: Ctx, since: date | None = None, until: date | None = None
+    session: Viewer, ctx: Ctx, since: Day = None, until: Day = None
 ) -> list[PnlOut]:
     """Realized P&L, fees, volume and fills per UTC day."""
     lines = await ctx.queries.pnl_by_day(since=since, until=until)
@@ -301,16 +319,14 @@ async def pnl_by_day(
 
 @router.get("/pnl/strategies", tags=["views"], name="pnl_by_strategy")
 async def pnl_by_strategy(
-    session: Viewer, ctx: Ctx, since: date | None = None, until: date | None = None
+    session: Viewer, ctx: Ctx, since: Day = None, until: Day = None
 ) -> list[PnlOut]:
     """Realized P&L, fees, volume and fills per strategy over the days given."""
     lines = await ctx.queries.pnl_by_strategy(since=since, until=until)
     return _rows(PnlOut, lines)
 
 
-class ErrorOut(RowModel):
-    id: int
-    ts_ns: int
+class ErrorOut(LogRowOut):
     level: str
     source: str
     kind: str
@@ -324,16 +340,14 @@ async def list_errors(
     ctx: Ctx,
     since_ns: Ns = None,
     level: Annotated[Literal["warning", "error", "critical"] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
 ) -> list[ErrorOut]:
     """Operational errors the engine recorded, newest first."""
     rows = await ctx.queries.errors(since_ns=since_ns, level=level, limit=limit)
     return _rows(ErrorOut, rows)
 
 
-class AlertOut(RowModel):
-    id: int
-    ts_ns: int
+class AlertOut(LogRowOut):
     severity: str
     title: str
     message: str
@@ -345,7 +359,7 @@ async def list_alerts(
     ctx: Ctx,
     before_id: RowId = None,
     severity: Annotated[Literal["info", "warning", "critical"] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
 ) -> list[AlertOut]:
     """Alerts (kill switch, trading state changes ...), newest first (page with ``before_id``)."""
     return _rows(
@@ -382,7 +396,7 @@ async def list_signals(
     market: Annotated[str | None, Query(max_length=100)] = None,
     outcome: Annotated[str | None, Query(max_length=32)] = None,
     since_ns: Ns = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     cursor: Cursor = None,
 ) -> SignalPageOut:
     """Signals newest first and what became of each (taken, denied and why, skipped)."""
@@ -560,6 +574,13 @@ class ParamValue(BaseModel):
 
 
 COMMAND_TIMEOUT_S = 3.0
+COMMAND_ANSWERS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "`target` names no engine this dashboard knows"},
+    503: {"model": Problem, "description": "COMMAND_SECRET is not set (over Redis)"},
+    504: {"model": Problem, "description": "no engine acknowledged in time (resend: safe)"},
+}
+# The routes that publish a command and answer with the engines' acknowledgements.
+controls = APIRouter(prefix="/api", tags=["controls"], responses=COMMAND_ANSWERS)
 
 
 async def _command(
@@ -579,6 +600,11 @@ async def _command(
             "COMMAND_SECRET is not set: commands are signed with the key the engines share, and "
             "engines reached over Redis refuse unsigned ones",
         )
+    if target and target not in ctx.live.states.latest:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no engine {target[:128]!r} has published its state (see GET /api/state)",
+        )
     command = new_command(
         action,
         session.user.email,
@@ -587,6 +613,7 @@ async def _command(
         value=value,
         reason=reason,
         target=target,
+        role=session.user.role,  # vouched for: the engine acts on the lesser of it and its own
     )
     acks = await ctx.commands.send(command, timeout_s=COMMAND_TIMEOUT_S)
     accepted = bool(acks) and all(a.accepted for a in acks.values())
@@ -614,19 +641,19 @@ async def _command(
     )
 
 
-@router.post("/controls/pause", tags=["controls"], name="pause_trading")
+@controls.post("/controls/pause", name="pause_trading")
 async def pause_trading(session: Operator, ctx: Ctx, body: ControlRequest) -> CommandResult:
     """Stop taking new signals (positions stay; resume restarts)."""
     return await _command(ctx, session, "pause", reason=body.reason, target=body.target)
 
 
-@router.post("/controls/resume", tags=["controls"], name="resume_trading")
+@controls.post("/controls/resume", name="resume_trading")
 async def resume_trading(session: Operator, ctx: Ctx, body: ControlRequest) -> CommandResult:
     """Take signals again after a pause."""
     return await _command(ctx, session, "resume", reason=body.reason, target=body.target)
 
 
-@router.post("/controls/kill-switch", tags=["controls"], name="engage_kill_switch")
+@controls.post("/controls/kill-switch", name="engage_kill_switch")
 async def engage_kill_switch(session: Operator, ctx: Ctx, body: ControlRequest) -> CommandResult:
     """Engage the kill switch: cancel everything, trade nothing until an admin clears it."""
     return await _command(
@@ -634,7 +661,7 @@ async def engage_kill_switch(session: Operator, ctx: Ctx, body: ControlRequest) 
     )
 
 
-@router.post("/controls/kill-switch/clear", tags=["controls"], name="clear_kill_switch")
+@controls.post("/controls/kill-switch/clear", name="clear_kill_switch")
 async def clear_kill_switch(session: Admin, ctx: Ctx, body: ControlRequest) -> CommandResult:
     """Clear the kill switch (admin, step-up: a code entered in the last minutes)."""
     check_step_up(ctx, session)
@@ -644,7 +671,7 @@ async def clear_kill_switch(session: Admin, ctx: Ctx, body: ControlRequest) -> C
 StrategyName = Annotated[str, Path(pattern=NAME)]
 
 
-@router.post("/strategies/{name}/enable", tags=["controls"], name="enable_strategy")
+@controls.post("/strategies/{name}/enable", name="enable_strategy")
 async def enable_strategy(
     name: StrategyName, session: Operator, ctx: Ctx, body: ControlRequest
 ) -> CommandResult:
@@ -652,7 +679,7 @@ async def enable_strategy(
     return await _command(ctx, session, "strategy_enable", strategy=name, target=body.target)
 
 
-@router.post("/strategies/{name}/disable", tags=["controls"], name="disable_strategy")
+@controls.post("/strategies/{name}/disable", name="disable_strategy")
 async def disable_strategy(
     name: StrategyName, session: Operator, ctx: Ctx, body: ControlRequest
 ) -> CommandResult:
@@ -660,7 +687,7 @@ async def disable_strategy(
     return await _command(ctx, session, "strategy_disable", strategy=name, target=body.target)
 
 
-@router.put("/strategies/{name}/params/{param}", tags=["controls"], name="set_strategy_param")
+@controls.put("/strategies/{name}/params/{param}", name="set_strategy_param")
 async def set_strategy_param(
     name: StrategyName,
     param: Annotated[str, Path(pattern=NAME)],
@@ -678,9 +705,7 @@ async def set_strategy_param(
 # --- admin -----------------------------------------------------------------------------------
 
 
-class AuditOut(RowModel):
-    id: int
-    ts_ns: int
+class AuditOut(LogRowOut):
     actor: str
     action: str
     target: str
@@ -694,7 +719,7 @@ async def list_audit(
     session: Admin,
     ctx: Ctx,
     before_id: RowId = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
 ) -> list[AuditOut]:
     """Operator actions and logins, newest first, with the client IP (page with ``before_id``)."""
     rows = await ctx.queries.audit(before_id=before_id, limit=limit)
@@ -740,13 +765,26 @@ async def add_user(session: Admin, ctx: Ctx, body: UserIn) -> UserOut:
 
 
 @router.delete(
-    "/users/{email}", tags=["admin"], name="remove_user", status_code=status.HTTP_204_NO_CONTENT
+    "/users/{email}",
+    tags=["admin"],
+    name="remove_user",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        404: {"model": Problem, "description": "no such user"},
+        409: {"model": Problem, "description": "an admin's own account"},
+    },
 )
 async def remove_user(
     email: Annotated[str, Path(max_length=254)], session: Admin, ctx: Ctx
 ) -> None:
-    """Delete an account; its sessions stop working at once (step-up)."""
+    """Delete an account; its sessions stop working at once (step-up). Not one's own: the last
+    admin would lock everyone out (another admin, or `polyarb users remove`, can)."""
     check_step_up(ctx, session)
+    if normalize_email(email) == session.user.email:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "you cannot remove your own account (another admin or `polyarb users remove` can)",
+        )
     if not await ctx.users.remove(normalize_email(email)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such user")
     ctx.forget_user(email)

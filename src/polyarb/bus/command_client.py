@@ -25,8 +25,10 @@ def new_command(
     value: str = "",
     reason: str = "",
     target: str = "",
+    role: str = "",
 ) -> Command:
-    """A command with a fresh id, stamped now."""
+    """A command with a fresh id, stamped now; ``role``: the actor's role, vouched for by the
+    sender (the dashboard's account role), signed with the rest."""
     return Command(
         id=str(uuid.uuid4()),
         actor=actor,
@@ -37,6 +39,7 @@ def new_command(
         value=value,
         reason=reason,
         target=target,
+        role=role,
     )
 
 

@@ -1,12 +1,12 @@
 """Operator commands, handled safely on the engine side.
 
 Each command is checked (signed with the engine's ``COMMAND_SECRET``, well formed, known action,
-authorized actor, known strategy, parameter within the engine's bounds), applied at most once
-per id, recorded through the audit callback,
-and answered on ``poly:commands:ack`` with accepted/reason. A rejected command is never
-applied. A command older than ``max_age_s`` is refused and ids are remembered for twice that,
-so a repeated id is always recognised: it gets the original answer again, marked
-``duplicate``.
+authorized actor (``effective_role``: the engine's lists and the role the command vouches for),
+known strategy, parameter within the engine's bounds), applied at most once per id, recorded
+through the audit callback, and answered on ``poly:commands:ack`` with accepted/reason. A
+rejected command is never applied. A command older than ``max_age_s`` is refused and ids are
+remembered for twice that, so a repeated id is always recognised: it gets the original answer
+again, marked ``duplicate``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from polyarb.domain.errors import Rejected
 log = structlog.get_logger(__name__)
 
 ParamValue = Decimal | int | bool
-Authorize = Callable[[str, str], bool]  # (actor, action) -> allowed
+# (actor, action, the role the signed command vouches for or "") -> allowed
+Authorize = Callable[[str, str, str], bool]
 
 _PLAIN_NUMBER = re.compile(r"-?\d{1,15}(\.\d{1,15})?")
 _STRATEGY_ACTIONS = frozenset({"strategy_enable", "strategy_disable", "strategy_set_param"})
@@ -129,12 +130,29 @@ ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
 }
 
 
-def authorize_by_role(role_of: Callable[[str], str | None]) -> Authorize:
-    """An ``authorize`` callable from a lookup of the actor's role (None = unknown actor)."""
+ROLE_RANK: Mapping[str, int] = {"viewer": 0, "operator": 1, "admin": 2}
 
-    def authorize(actor: str, action: str) -> bool:
-        role = role_of(actor)
-        return role is not None and action in ROLE_ACTIONS.get(role, frozenset())
+
+def effective_role(configured: str | None, vouched: str) -> str | None:
+    """The role an actor acts with: the lesser of the engine's own (``COMMAND_ADMINS`` /
+    ``COMMAND_OPERATORS``) and the one the signed command vouches for (the dashboard's account
+    role); either alone when the other is absent; None when neither names one.
+
+    The engine never grants more than either side says: its lists can narrow a dashboard user,
+    and a dashboard user the lists do not name acts with the role the dashboard vouched for
+    (only a holder of ``COMMAND_SECRET`` can sign that claim, and such a holder could already
+    sign as any configured actor)."""
+    known = [r for r in (configured, vouched) if r is not None and r in ROLE_RANK]
+    return min(known, key=ROLE_RANK.__getitem__) if known else None
+
+
+def authorize_by_role(role_of: Callable[[str], str | None]) -> Authorize:
+    """An ``authorize`` callable from a lookup of the actor's configured role (None = the actor
+    is not configured), combined with the command's vouched role (``effective_role``)."""
+
+    def authorize(actor: str, action: str, vouched: str = "") -> bool:
+        role = effective_role(role_of(actor), vouched)
+        return role is not None and action in ROLE_ACTIONS[role]
 
     return authorize
 
@@ -242,6 +260,8 @@ class CommandProcessor:
             return "malformed: missing actor"
         if command.action not in COMMAND_ACTIONS:
             return f"malformed: unknown action {command.action[:64]!r}"
+        if command.role and command.role not in ROLE_RANK:
+            return f"malformed: unknown role {command.role[:32]!r}"
         if command.sent_ns <= 0 or abs(now - command.sent_ns) > self._max_age_ns:
             return "expired: sent_ns is missing or too far from the engine's clock"
         if command.action in _STRATEGY_ACTIONS and not command.strategy:
@@ -249,12 +269,13 @@ class CommandProcessor:
         if command.action == "strategy_set_param" and not (command.param and command.value):
             return "malformed: strategy_set_param needs param and value"
         try:
-            allowed = self._authorize(command.actor, command.action)
+            allowed = self._authorize(command.actor, command.action, command.role)
         except Exception:  # fail closed: an authorizer that breaks allows nothing
             log.exception("command.authorize_failed", actor=command.actor[:128])
             allowed = False
         if not allowed:
-            return f"unauthorized: {command.actor[:128]!r} may not {command.action}"
+            vouched = f" (vouched role {command.role})" if command.role else ""
+            return f"unauthorized: {command.actor[:128]!r}{vouched} may not {command.action}"
         known = self._handler.strategy_names()
         if command.action in _STRATEGY_ACTIONS and command.strategy not in known:
             return f"unknown strategy {command.strategy[:64]!r}"

@@ -370,6 +370,9 @@ class Command(_Payload, frozen=True, kw_only=True):
     value: str = ""  # strategy_set_param, a decimal / integer / true|false string
     reason: str = ""  # free text, e.g. why the kill switch was engaged
     target: str = ""  # an engine instance id; "" = every engine
+    # The actor's role as the sender vouches for it ("" = none): the dashboard sends the user's
+    # account role; the engine acts on the lesser of it and its own COMMAND_* lists.
+    role: str = ""
     signature: str = ""  # hex HMAC-SHA256 of the other fields with COMMAND_SECRET (signing.py)
 
 

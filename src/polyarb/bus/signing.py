@@ -3,7 +3,8 @@
 The key is ``COMMAND_SECRET``, shared by the engine, ``polyarb ctl`` and the dashboard. The
 canonical bytes are the JSON array of a version tag and every field of the command but the
 signature, in a fixed order (``id, actor, sent_ns, action, strategy, param, value, reason,
-target``): the actor is signed with the rest, so a holder of the key vouches for who acts, and
+target, role``): the actor and the role claimed for it are signed with the rest, so a holder of
+the key vouches for who acts and with which role, and
 changing any field (a kill switch "clear" for an "engage", another target) breaks the
 signature. A captured command cannot be replayed either: the engine applies an id once and
 refuses a command older than its age limit.
@@ -23,7 +24,7 @@ import msgspec
 
 from polyarb.bus.schemas import Command
 
-SIGNATURE_VERSION = "polyarb-command/1"
+SIGNATURE_VERSION = "polyarb-command/2"  # 2: the role is signed too
 MIN_SECRET_LEN = 16
 
 _encoder = msgspec.json.Encoder()
@@ -44,6 +45,7 @@ def canonical_bytes(command: Command) -> bytes:
             command.value,
             command.reason,
             command.target,
+            command.role,
         ]
     )
 

@@ -427,7 +427,8 @@ async def _run_tasks(
 def command_processor(
     settings: Settings, engine: Engine, bus: Bus, store: Store | None = None
 ) -> CommandProcessor:
-    """Commands from the dashboard (or `polyarb ctl`), authorized by the configured roles."""
+    """Commands from the dashboard (or `polyarb ctl`), authorized by the configured roles and
+    the role the signed command vouches for (``bus.commands.effective_role``)."""
     admins, operators = set(settings.command_admins), set(settings.command_operators)
 
     def role_of(actor: str) -> str | None:
@@ -458,6 +459,7 @@ def command_processor(
                         "reason": record.reason,
                         "param": command.param,
                         "value": command.value,
+                        "role": command.role,
                         "engine": record.instance_id,
                     },
                     event_id=audit_event_id("command", command.id, record.instance_id),
