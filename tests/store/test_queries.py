@@ -134,14 +134,16 @@ async def test_positions_and_pnl_agree_with_the_ledger(store: Store) -> None:
 
 
 async def test_opportunity_stats(store: Store) -> None:
-    def opp(n: int, strategy: str, edge: str, outcome: str | None) -> OpportunityRecord:
+    def opp(
+        n: int, strategy: str, edge: str, outcome: str | None, life_ns: int = 250_000_000
+    ) -> OpportunityRecord:
         return OpportunityRecord(
             opportunity_id=f"o-{n}",
             mode=Mode.PAPER,
             strategy=strategy,
             market=f"m-{n}",
             first_seen_ns=T0 + n * 1_000_000_000,
-            last_seen_ns=T0 + n * 1_000_000_000 + 250_000_000,
+            last_seen_ns=T0 + n * 1_000_000_000 + life_ns,
             best_edge=Decimal(edge),
             executable_size=Decimal(10),
             sightings=n + 1,
@@ -154,6 +156,8 @@ async def test_opportunity_stats(store: Store) -> None:
         opp(1, "sum_to_100", "0.03", "missed"),
         opp(2, "sum_to_100", "0.02", None),
         opp(3, "neg_risk", "0.05", "taken"),
+        opp(4, "neg_risk", "0.05", "missed", life_ns=9_999_999),  # just under 10 ms
+        opp(5, "neg_risk", "0.05", "missed", life_ns=10_000_000_000),  # 10 s: the last bucket
     ):
         store.submit(record)
     await store.flush()
@@ -163,9 +167,23 @@ async def test_opportunity_stats(store: Store) -> None:
     assert s.by_outcome == {"missed": 1, "open": 1, "taken": 1}
     assert (s.best_edge_max, s.best_edge_mean) == (Decimal("0.03"), Decimal("0.02"))
     assert s.mean_duration_ms == Decimal(250)
-    assert stats["neg_risk"].opportunities == 1
+    assert list(s.lifetime_histogram.items()) == [
+        ("<10 ms", 0),
+        ("10-100 ms", 0),
+        ("100 ms-1 s", 3),
+        ("1-10 s", 0),
+        (">=10 s", 0),
+    ]
+    assert stats["neg_risk"].opportunities == 3
+    assert stats["neg_risk"].lifetime_histogram == {
+        "<10 ms": 1,
+        "10-100 ms": 0,
+        "100 ms-1 s": 1,
+        "1-10 s": 0,
+        ">=10 s": 1,
+    }
     later = await store.queries.opportunity_stats(since_ns=T0 + 2 * 1_000_000_000)
-    assert {x.strategy: x.opportunities for x in later} == {"neg_risk": 1, "sum_to_100": 1}
+    assert {x.strategy: x.opportunities for x in later} == {"neg_risk": 3, "sum_to_100": 1}
 
 
 async def test_errors_and_audit_newest_first(store: Store) -> None:

@@ -205,6 +205,7 @@ class OpportunityStatsOut(RowModel):
     best_edge_max: Decimal
     best_edge_mean: Decimal
     mean_duration_ms: Decimal
+    lifetime_histogram: dict[str, int]  # lifetime bucket ("<10 ms" ... ">=10 s") -> count
 
 
 class OpportunitiesOut(BaseModel):
@@ -260,6 +261,7 @@ class TradePageOut(BaseModel):
     "/trades",
     tags=["views"],
     name="list_trades",
+    response_model=TradePageOut,  # the JSON answer's schema (the CSV is returned as is)
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def list_trades(

@@ -98,6 +98,16 @@ def dashboard_command() -> None:
     asyncio.run(run_dashboard(settings))
 
 
+@app.command("openapi")
+def openapi_command() -> None:
+    """Print the dashboard API's OpenAPI document (JSON; the web client is generated from it)."""
+    import json
+
+    from polyarb.api.app import openapi_document
+
+    print(json.dumps(openapi_document(), indent=2, sort_keys=True))
+
+
 async def _users(settings: Settings, action: str, email: str = "", role: str = "") -> str:
     from polyarb.store import resolve_database_url
     from polyarb.store.admin import ensure_database

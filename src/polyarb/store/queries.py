@@ -102,6 +102,24 @@ class PnlLine:
     fills: int
 
 
+# Opportunity lifetimes (last seen - first seen) are counted in these buckets: upper bound in
+# milliseconds (exclusive) and label; the last bucket has no upper bound.
+LIFETIME_BUCKETS: tuple[tuple[int | None, str], ...] = (
+    (10, "<10 ms"),
+    (100, "10-100 ms"),
+    (1_000, "100 ms-1 s"),
+    (10_000, "1-10 s"),
+    (None, ">=10 s"),
+)
+
+
+def lifetime_bucket(duration_ns: int) -> str:
+    for upper_ms, label in LIFETIME_BUCKETS:
+        if upper_ms is None or duration_ns < upper_ms * 1_000_000:
+            return label
+    raise AssertionError("the last bucket has no bound")  # pragma: no cover
+
+
 @dataclass(frozen=True, slots=True)
 class OpportunityStats:
     strategy: str
@@ -112,6 +130,7 @@ class OpportunityStats:
     best_edge_max: Decimal
     best_edge_mean: Decimal
     mean_duration_ms: Decimal
+    lifetime_histogram: dict[str, int]  # every bucket of LIFETIME_BUCKETS, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,6 +503,7 @@ class StoreQueries:
                         "max": None,
                         "sum": ZERO,
                         "dur": 0,
+                        "hist": dict.fromkeys((label for _, label in LIFETIME_BUCKETS), 0),
                     },
                 )
                 a["n"] += 1
@@ -494,6 +514,7 @@ class StoreQueries:
                 a["max"] = edge if a["max"] is None or edge > a["max"] else a["max"]
                 a["sum"] += edge
                 a["dur"] += max(0, last - first)
+                a["hist"][lifetime_bucket(max(0, last - first))] += 1
         return [
             OpportunityStats(
                 strategy=strategy,
@@ -504,6 +525,7 @@ class StoreQueries:
                 best_edge_max=a["max"] if a["max"] is not None else ZERO,
                 best_edge_mean=a["sum"] / a["n"],
                 mean_duration_ms=Decimal(a["dur"]) / a["n"] / 1_000_000,
+                lifetime_histogram=a["hist"],
             )
             for strategy, a in sorted(acc.items())
         ]
