@@ -56,6 +56,9 @@ from polyarb.marketdata.schemas import (
 
 log = structlog.get_logger(__name__)
 
+# Distinct size texts memoised per store (~100 bytes each with the dict's share: ~20 MB at most).
+SIZE_MEMO = 200_000
+
 
 @dataclass(frozen=True)
 class BookCheckConfig:
@@ -216,6 +219,7 @@ class BookStore:
         # snapshot, nor between a tick size change and the next snapshot).
         self._live: dict[str, _Track] = {}
         self._prices: dict[str, int] = {}  # wire price text -> 1e-4 units (see _parse_price)
+        self._sizes: dict[str, int] = {}  # wire size text -> 1e-6 units (see _parse_size)
         self._decoder = FrameDecoder(self.stats)
 
     # ------------------------------------------------------------------ registration / state
@@ -379,10 +383,7 @@ class BookStore:
         skipped = 0
         backwards = False
         bad = ""
-        # The venue emits a level change for both tokens of a market with the same size text
-        # (the mirror at 1 - p), so remembering the last size parsed halves the parsing.
-        size_text = ""
-        size = 0
+        sizes = self._sizes
         track: _Track | None = None
         before: _Track | None = None  # the previous entry's track: the check's second asset
         for entry in entries:
@@ -397,9 +398,9 @@ class BookStore:
                 price = prices.get(entry.price)
                 if price is None:
                     price = self._parse_price(entry.price)
-                if entry.size != size_text:
-                    size = parse_size(entry.size)
-                    size_text = entry.size
+                size = sizes.get(entry.size)
+                if size is None:
+                    size = self._parse_size(entry.size)
             except ValueError as exc:
                 # This book's state is now unknown; the other entries are still good.
                 bad = f"price_change level: {exc}"
@@ -543,12 +544,31 @@ class BookStore:
             self._prices[text] = price
         return price
 
+    def _parse_size(self, text: str) -> int:
+        """parse_size, memoised per store: each distinct size text is parsed once. Sizes are
+        not a small set (any amount of shares), so the memo stops growing at ``SIZE_MEMO``
+        texts: the later ones are parsed each time."""
+        size = parse_size(text)
+        if len(self._sizes) < SIZE_MEMO:
+            self._sizes[text] = size
+        return size
+
+    def _level(self, price_text: str, size_text: str) -> tuple[int, int]:
+        """A snapshot level in integer units, through the memos."""
+        price = self._prices.get(price_text)
+        if price is None:
+            price = self._parse_price(price_text)
+        size = self._sizes.get(size_text)
+        if size is None:
+            size = self._parse_size(size_text)
+        return price, size
+
     def _on_book(self, message: Book, recv_ns: int, changed: set[str]) -> None:
         asset = message.asset_id
         try:
             ts = int(message.timestamp)
-            bids = [(parse_price(level.price), parse_size(level.size)) for level in message.bids]
-            asks = [(parse_price(level.price), parse_size(level.size)) for level in message.asks]
+            bids = [self._level(level.price, level.size) for level in message.bids]
+            asks = [self._level(level.price, level.size) for level in message.asks]
             tick = parse_price(message.tick_size) if message.tick_size else 0
             last = parse_price(message.last_trade_price) if message.last_trade_price else None
         except ValueError as exc:
