@@ -11,7 +11,7 @@ start-up - modules, settings, the universe, the books' dicts - are never scanned
 automatic collector off. ``on_timer`` (a timer hook): the young generation every tick, the
 middle one every ``middle_every`` ticks, a full collection every ``full_every`` ticks (only
 start-up is frozen: an object frozen later could never be collected once it died in a cycle).
-``stop`` restores the automatic collector.
+``stop`` unfreezes and restores the automatic collector.
 """
 
 from __future__ import annotations
@@ -56,9 +56,11 @@ class GcPacer:
         self.collections[generation] += 1
 
     def stop(self) -> None:
-        """The automatic collector back as it was (the frozen objects stay frozen)."""
+        """The automatic collector back as it was, start-up's objects collectable again (the
+        process may go on: the tests run engines in theirs)."""
         if not self.active:
             return
         self.active = False
+        gc.unfreeze()
         if self._was_enabled:
             gc.enable()

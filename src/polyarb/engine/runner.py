@@ -34,6 +34,7 @@ from polyarb.domain.trading import Signal
 from polyarb.engine.alerts import EngineAlerts
 from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
+from polyarb.engine.gc_pacing import GcPacer
 from polyarb.engine.health import (
     CLOB,
     ESPN,
@@ -363,9 +364,10 @@ async def _run_tasks(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     started = time.perf_counter()
+    pacer = GcPacer()
     tasks = [
         asyncio.create_task(feed.run(), name="feed"),
-        asyncio.create_task(_timer(engine), name="timer"),
+        asyncio.create_task(_timer(engine, pacer), name="timer"),
         asyncio.create_task(StatePublisher(bus, engine.state).run(), name="state"),
         asyncio.create_task(command_processor(settings, engine, bus, store).run(), name="commands"),
     ]
@@ -394,6 +396,7 @@ async def _run_tasks(
     engine.status = "running"
     if alerts is not None:
         alerts.started()
+    pacer.start()  # start-up is over: freeze it; the timer collects from now on
     try:
         if duration_s is not None:
             with contextlib.suppress(TimeoutError):
@@ -401,6 +404,7 @@ async def _run_tasks(
         else:
             await stop.wait()
     finally:
+        pacer.stop()
         engine.status = "stopping"
         engine.paused = True  # no new signals while we wind down
         for task in tasks:
@@ -480,13 +484,15 @@ def command_secret(settings: Settings) -> bytes | None:
     )
 
 
-async def _timer(engine: Engine) -> None:
+async def _timer(engine: Engine, pacer: GcPacer) -> None:
     while True:
         await asyncio.sleep(TIMER_INTERVAL_S)
         try:
             engine.on_timer()
         except Exception:  # a timer bug must not stop trading's safety work for good
             log.exception("engine timer failed")
+        # After the tick's work (whose timer-driven decisions must not wait for it either).
+        pacer.on_timer()
 
 
 async def _ticker(
