@@ -33,11 +33,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import msgspec
 import orjson
 import structlog
+from isal import isal_zlib
 
 from polyarb.domain.errors import PolyarbError
 
@@ -47,6 +48,7 @@ MARKETS_FILE = "markets.json"
 EVENTS_FILE = "events.json"
 PLAIN_FRAME_FILES = ("frames.jsonl", "frames.jsonl.gz")
 READ_CHUNK = 1 << 18
+_ISAL_ERROR = cast(type[Exception], isal_zlib.error)  # typed as a plain value by isal's stubs
 _PART = re.compile(r"^frames-(\d{6,})\.jsonl(\.gz)?$")
 FORMAT_VERSION = 2
 FORMAT_MARKER = b"#polyarb-frames "  # + the version, the first line of a format 2 part
@@ -227,18 +229,39 @@ def _gunzip_lines(disk: BinaryIO) -> Iterator[bytes]:
     A file cut short (a recorder killed before writing the gzip trailer) yields every complete
     line up to the cut, then raises EOFError. ``gzip.GzipFile`` would lose its whole read-ahead
     buffer there, and is half as fast line by line.
+
+    The inflater is ISA-L's (``isal``): three times zlib's speed, and inflating was most of
+    reading a recording. A corrupt chunk (zlib.error) is read again with zlib's inflater, whose
+    state can be copied before each chunk: it keeps the lines before the damage.
     """
-    inflater = zlib.decompressobj(wbits=31)
+    lines = 0
+    try:
+        for line in _inflated_lines(disk, isal_zlib.decompressobj, salvage=False):
+            lines += 1
+            yield line
+    except _ISAL_ERROR:
+        disk.seek(0)
+        for number, line in enumerate(_inflated_lines(disk, zlib.decompressobj, salvage=True)):
+            if number >= lines:
+                yield line
+
+
+def _inflated_lines(
+    disk: BinaryIO, inflater_of: Callable[..., Any], *, salvage: bool
+) -> Iterator[bytes]:
+    inflater = inflater_of(wbits=31)
     tail = b""
     while chunk := disk.read(READ_CHUNK):
-        before = inflater.copy()
+        before = inflater.copy() if salvage else None
         try:
             data = inflater.decompress(chunk)
             while inflater.eof and inflater.unused_data:  # the next gzip member
                 rest = inflater.unused_data
-                inflater = zlib.decompressobj(wbits=31)
+                inflater = inflater_of(wbits=31)
                 data += inflater.decompress(rest)
         except zlib.error as exc:
+            if before is None:
+                raise
             # Damage in this chunk: inflate it again in small steps to keep the lines before it.
             data = _salvage(before, chunk)
             lines = (tail + data).split(b"\n")
