@@ -53,6 +53,7 @@ from polyarb.bus import SignalEvent, StatePublisher, make_bus
 from polyarb.config import Settings, load_settings
 from polyarb.domain.clock import ReplayClock, WallClock
 from polyarb.engine.core import Engine
+from polyarb.engine.gc_pacing import GcPacer
 from polyarb.engine.metrics import Watched, build_registry
 from polyarb.marketdata.books import BookStore
 from polyarb.marketdata.feed import FeedConfig, MarketFeed
@@ -107,6 +108,30 @@ class LiveRun:
         self.settings: Settings | None = None
         self.scrape_ns: list[int] = []
         self.published_ns: dict[str, int] = {}  # frame text -> when the simulator published it
+        # (generation, start, end) of each collection during the live run: wall clock ns,
+        # the clock of recv_ns, so a pause can be placed inside a decision's window
+        self.gc_pauses: list[tuple[int, int, int]] = []
+        self._gc_started = 0
+
+    def watch_gc(self, phase: str, info: dict[str, int]) -> None:
+        """A gc.callbacks hook: when every collection of the live run started and ended."""
+        if phase == "start":
+            self._gc_started = time.time_ns()
+        else:
+            self.gc_pauses.append((info["generation"], self._gc_started, time.time_ns()))
+
+    def decisions_with_gc(self, decision_ns: Sequence[int], frame_driven: bool) -> str:
+        """Decisions whose tick-to-decision window (recv_ns .. decision) held a collection."""
+        pauses = [(start, end) for _, start, end in self.gc_pauses]
+        frame_times = {recv_ns for recv_ns, _ in self.frames}
+        hit = n = 0
+        for ns, event in zip(decision_ns, self.taken, strict=True):
+            if frame_driven and event.ts_recv_ns not in frame_times:
+                continue
+            n += 1
+            begin, end = event.ts_recv_ns, event.ts_recv_ns + ns
+            hit += any(start < end and stop > begin for start, stop in pauses)
+        return f"{hit} of {n}"
 
     def watch_publishing(self, sim: SimServer) -> None:
         """Stamp each frame as the simulator's channel fans it out (wall clock, like recv_ns)."""
@@ -133,7 +158,11 @@ class LiveRun:
 
 
 async def live(
-    seconds: float, scenario: ScenarioConfig, data_dir: Path, scrape_every_s: float | None
+    seconds: float,
+    scenario: ScenarioConfig,
+    data_dir: Path,
+    scrape_every_s: float | None,
+    paced_gc: bool = False,
 ) -> LiveRun:
     run = LiveRun()
     async with SimServer(scenario) as sim:
@@ -155,10 +184,13 @@ async def live(
             on_update=engine.on_update,
         )
 
-        async def timer() -> None:
+        pacer = GcPacer()  # collects only once started (paced_gc)
+
+        async def timer() -> None:  # as run_engine's: the tick's work, then the collection
             while True:
                 await asyncio.sleep(TIMER_INTERVAL_S)
                 engine.on_timer()
+                pacer.on_timer()
 
         async def scraper(every_s: float) -> None:
             registry = build_registry(Watched(engine, feed, bus))
@@ -177,8 +209,13 @@ async def live(
             tasks.append(asyncio.create_task(scraper(scrape_every_s)))
         try:
             await feed.wait_ready(30)
+            if paced_gc:
+                pacer.start()
+            gc.callbacks.append(run.watch_gc)
             await asyncio.sleep(seconds)
         finally:
+            gc.callbacks.remove(run.watch_gc)
+            pacer.stop()
             engine.paused = True
             for task in tasks:
                 task.cancel()
@@ -340,6 +377,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--metrics", action="store_true", help="wire and scrape the metrics")
     parser.add_argument("--scrape-every", type=float, default=1.0)
+    parser.add_argument(
+        "--gc",
+        choices=("auto", "paced"),
+        default="paced",
+        help="paced: gc.freeze() after start-up and collections from the 250 ms timer, as "
+        "`polyarb run` does (engine/gc_pacing.py); auto: CPython's allocation-count collector",
+    )
     args = parser.parse_args()
     # Info lines (one per paper execution) would drown the figures; nothing logs before the
     # decision point, so the measurement is the same.
@@ -356,7 +400,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         scrape_every = args.scrape_every if args.metrics else None
-        run = asyncio.run(live(args.seconds, scenario, Path(tmp), scrape_every))
+        run = asyncio.run(
+            live(args.seconds, scenario, Path(tmp), scrape_every, paced_gc=args.gc == "paced")
+        )
     engine = run.engine
     assert engine is not None
     samples = list(engine.counters.decision_ns)
@@ -389,6 +435,7 @@ def main() -> None:
         f"{engine.counters.denied} denied, {engine.counters.fills} fills, "
         f"{len(engine.universe.markets)} markets"
     )
+    print(f"garbage collector: {args.gc}")
     print(f"tick-to-decision, all          {percentiles(samples)}")
     print(f"tick-to-decision, frame-driven {percentiles(by_frame)}")
     print(f"sim publish -> feed recv       {percentiles(run.wire_ns())}")
@@ -406,6 +453,14 @@ def main() -> None:
         f"({(engine_mean - book_mean) / book_mean:.1f}x the book update)"
     )
     print(f"(the replay of the same frames took {replay_decisions} decisions)")
+    for generation in (0, 1, 2):
+        pauses = [end - start for g, start, end in run.gc_pauses if g == generation]
+        print(f"GC pauses, generation {generation}, live  {percentiles(pauses)}")
+    print(
+        "decisions with a GC pause inside their window: "
+        f"frame-driven {run.decisions_with_gc(samples, True)}, "
+        f"all {run.decisions_with_gc(samples, False)}"
+    )
     if args.metrics:
         every = f"every {args.scrape_every:g} s"
         print(f"metrics scrape (generate_latest), {every} {percentiles(run.scrape_ns)}")

@@ -26,6 +26,10 @@ HEAVY = (
     "polyarb.sim",
     "polyarb.bus",
     "pydantic_settings",
+    "asyncio",
+    # typer coerces a parameter through a pydantic TypeAdapter unless its value is already of
+    # its type: the help flag, not given, used to be None and cost ~50 ms (cli/plain_help.py)
+    "typer._adapters",
 )
 PROBE = """
 import json, sys

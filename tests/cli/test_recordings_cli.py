@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.recording_lines import frame_records
+
 from polyarb.config import Settings
 
 TIMEOUT_S = 60
@@ -50,9 +52,7 @@ def error_line(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
 def frames_of(folder: Path) -> list[tuple[int, str]]:
     out = []
     for part in sorted(folder.glob("frames*")):
-        opener: Any = gzip.open if part.suffix == ".gz" else open
-        with opener(part, "rt") as text:
-            out += [(r["recv_ns"], r["raw"]) for r in map(json.loads, text)]
+        out += frame_records(part)
     return out
 
 

@@ -223,3 +223,30 @@ def test_entries_without_best_prices_are_not_checked() -> None:
     client.send(json.dumps(frame))
     assert client.store.agreement().checks == 0
     assert not client.store.books[YES].stale
+
+
+def test_entries_grouped_by_asset_check_both_assets(venue: VenueStream) -> None:
+    """The usual message ends with a mirrored pair (YES, NO); one grouped by asset (NO, NO, YES,
+    YES) still has each asset's last entry checked, and a disagreement on the first asset is
+    found (the check walks back past the last asset's entries)."""
+    client = opened(venue)
+    before = client.store.agreement()
+
+    def grouped(corrupt_no: bool) -> str:
+        first, second = (json.loads(venue.change("BUY", "0.40", str(s))) for s in (5, 6))
+        entries = first["price_changes"] + second["price_changes"]  # YES, NO, YES, NO
+        by_asset = [e for e in entries if e["asset_id"] == NO] + [
+            e for e in entries if e["asset_id"] == YES
+        ]
+        if corrupt_no:
+            by_asset[1]["best_ask"] = "0.99"  # the venue says otherwise about NO's book
+        return json.dumps({**second, "price_changes": by_asset})
+
+    client.send(grouped(corrupt_no=False))
+    after = client.store.agreement()
+    assert (after.checks - before.checks, after.agreed - before.agreed) == (2, 2)
+    assert client.store.agreement(NO).checks == client.store.agreement(YES).checks
+    client.send(grouped(corrupt_no=True))
+    assert client.store.disagreeing(NO)
+    assert client.store.books[NO].stale
+    assert not client.store.books[YES].stale

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 import signal
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import structlog
+from tests.recording_lines import frame_records
 from typer.testing import CliRunner
 
 from polyarb.cli import app
@@ -32,8 +32,7 @@ def test_generate_recording_command(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "wrote 700 frames of 10 markets" in result.output
-    with gzip.open(out / "frames.jsonl.gz", "rt") as stream:
-        assert sum(1 for _ in stream) == 700
+    assert len(frame_records(out / "frames.jsonl.gz")) == 700
     assert (out / "markets.json").is_file()
 
 

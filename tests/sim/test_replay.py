@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
 import json
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.recording_lines import frame_records
 
 from polyarb.sim import SimServer, generate_recording
 
 
 async def test_recording_is_replayed_verbatim(tmp_path: Path, wire_books, sim_connect) -> None:
     path = generate_recording(tmp_path / "rec", frames=1500, markets=12, seed=2)
-    with gzip.open(path / "frames.jsonl.gz", "rt") as stream:
-        raws = [json.loads(line)["raw"] for line in stream]
+    raws = [raw for _, raw in frame_records(path / "frames.jsonl.gz")]
     recorded_markets = json.loads((path / "markets.json").read_text())
     async with SimServer(recording=path, speed=0.5) as sim:
         async with httpx.AsyncClient(base_url=sim.gamma_url) as http:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.recording_lines import frame_records
 
 from polyarb.sim import Fault, ScenarioConfig, SimServer, generate_recording
 from polyarb.sim.generator import build_scenario
@@ -86,8 +87,7 @@ def test_bad_faults_are_refused() -> None:
 
 
 def read_lines(path: Path) -> list[dict[str, object]]:
-    with gzip.open(path / "frames.jsonl.gz", "rt") as stream:
-        return [json.loads(line) for line in stream]
+    return [{"recv_ns": ns, "raw": raw} for ns, raw in frame_records(path / "frames.jsonl.gz")]
 
 
 def test_generate_recording_writes_the_design_format(tmp_path: Path) -> None:
@@ -97,6 +97,9 @@ def test_generate_recording_writes_the_design_format(tmp_path: Path) -> None:
     assert len(markets) == 25
     assert all(isinstance(m["clobTokenIds"], str) for m in markets)
     assert sum(m["negRisk"] for m in markets) == 4  # one negRisk event of 4 outcomes
+    with gzip.open(out / "frames.jsonl.gz", "rb") as stream:
+        assert stream.readline() == b"#polyarb-frames 2\n"  # format 2: "<recv_ns> <frame>"
+        assert not stream.readline().startswith(b"{")
     lines = read_lines(out)
     assert len(lines) == 3000
     assert all(set(line) == {"recv_ns", "raw"} for line in lines)

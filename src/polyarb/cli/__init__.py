@@ -61,6 +61,9 @@ from polyarb.cli import (  # noqa: E402
     run_cmd,
     sim_cmd,
 )
+from polyarb.cli.plain_help import apply as _plain_help  # noqa: E402
+
+_plain_help(app)
 
 __all__ = [
     "app",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from polyarb.bus import Bus
     from polyarb.config import Settings
 
+
+_T = TypeVar("_T")
 
 users_app = typer.Typer(help="Dashboard accounts: who may log in, with which role.")
 app.add_typer(users_app, name="users")
@@ -58,7 +60,15 @@ def dashboard_context(settings: Settings, bus: Bus) -> ApiContext:
     )
 
 
+def _run(main: Coroutine[Any, Any, _T]) -> _T:
+    import asyncio  # here, not at the top: asyncio is a tenth of `polyarb config`'s start
+
+    return asyncio.run(main)
+
+
 async def run_dashboard(settings: Settings) -> None:
+    import asyncio
+
     from polyarb.api.app import create_app
     from polyarb.api.server import make_server, serve
     from polyarb.bus import default_instance_id, make_bus
@@ -95,7 +105,7 @@ def dashboard_command() -> None:
             "REDIS_URL is not set: a separate dashboard reaches the engine over Redis (without "
             "Redis, `polyarb run` serves the dashboard itself)"
         )
-    asyncio.run(run_dashboard(settings))
+    _run(run_dashboard(settings))
 
 
 @app.command("openapi")
@@ -160,7 +170,7 @@ def users_add(
 ) -> None:
     """Create a dashboard account."""
     settings = settings_or_exit()
-    typer.echo(asyncio.run(_users(settings, "add", email, _role(role))))
+    typer.echo(_run(_users(settings, "add", email, _role(role))))
 
 
 @users_app.command("role")
@@ -170,18 +180,18 @@ def users_role(
 ) -> None:
     """Change an account's role (its current sessions end)."""
     settings = settings_or_exit()
-    typer.echo(asyncio.run(_users(settings, "role", email, _role(role))))
+    typer.echo(_run(_users(settings, "role", email, _role(role))))
 
 
 @users_app.command("list")
 def users_list() -> None:
     """The accounts and their roles."""
     settings = settings_or_exit()
-    typer.echo(asyncio.run(_users(settings, "list")))
+    typer.echo(_run(_users(settings, "list")))
 
 
 @users_app.command("remove")
 def users_remove(email: str = typer.Argument(...)) -> None:
     """Delete an account (its sessions end at once)."""
     settings = settings_or_exit()
-    typer.echo(asyncio.run(_users(settings, "remove", email)))
+    typer.echo(_run(_users(settings, "remove", email)))

@@ -38,6 +38,7 @@ from polyarb.engine.book_query import BookAnswers
 from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
 from polyarb.engine.core import Engine
 from polyarb.engine.daily import DailyReporter
+from polyarb.engine.gc_pacing import GcPacer
 from polyarb.engine.health import (
     CLOB,
     DATABASE,
@@ -404,9 +405,10 @@ async def _run_tasks(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     started = time.perf_counter()
+    pacer = GcPacer()
     tasks = [
         asyncio.create_task(feed.run(), name="feed"),
-        asyncio.create_task(_timer(engine), name="timer"),
+        asyncio.create_task(_timer(engine, pacer), name="timer"),
         asyncio.create_task(StatePublisher(bus, engine.state).run(), name="state"),
         asyncio.create_task(command_processor(settings, engine, bus, store).run(), name="commands"),
         asyncio.create_task(QueryResponder(bus, BookAnswers(engine)).run(), name="queries"),
@@ -439,6 +441,7 @@ async def _run_tasks(
     engine.status = "running"
     if alerts is not None:
         alerts.started()
+    pacer.start()  # start-up is over: freeze it; the timer collects from now on
     try:
         if duration_s is not None:
             with contextlib.suppress(TimeoutError):
@@ -446,6 +449,7 @@ async def _run_tasks(
         else:
             await stop.wait()
     finally:
+        pacer.stop()
         engine.status = "stopping"
         engine.paused = True  # no new signals while we wind down
         for task in tasks:
@@ -528,13 +532,15 @@ def command_secret(settings: Settings) -> bytes | None:
     )
 
 
-async def _timer(engine: Engine) -> None:
+async def _timer(engine: Engine, pacer: GcPacer) -> None:
     while True:
         await asyncio.sleep(TIMER_INTERVAL_S)
         try:
             engine.on_timer()
         except Exception:  # a timer bug must not stop trading's safety work for good
             log.exception("engine timer failed")
+        # After the tick's work (whose timer-driven decisions must not wait for it either).
+        pacer.on_timer()
 
 
 async def _ticker(

@@ -1,11 +1,19 @@
 """Recordings of the market channel (DESIGN.md section 4): write them, read them back.
 
 A recording is a folder holding ``markets.json`` (the Gamma market objects, as served) and the
-frames, one JSON line per received WebSocket frame: ``{"recv_ns": <unix ns>, "raw": "<frame>"}``.
-The frames live in ``frames.jsonl`` / ``frames.jsonl.gz`` or, as the recorder writes them, in
-numbered parts ``frames-000001.jsonl.gz``, ``frames-000002.jsonl.gz``, ... (a new part on every
-start and whenever a part exceeds ``rotate_bytes``). Readers take the plain file first, then the
-parts in number order.
+frames, one line per received WebSocket frame. The frames live in ``frames.jsonl`` /
+``frames.jsonl.gz`` or, as the recorder writes them, in numbered parts ``frames-000001.jsonl.gz``,
+``frames-000002.jsonl.gz``, ... (a new part on every start and whenever a part exceeds
+``rotate_bytes``). Readers take the plain file first, then the parts in number order.
+
+Two line formats, told apart by their first byte:
+
+- format 2 (written since): ``<recv_ns> <frame>``, the receive time in unix ns, one space, and
+  the frame's text exactly as received, not escaped: a reader decodes the frame once (the book
+  decoder), not a JSON wrapper first and the frame inside it again. A part of format 2 starts
+  with the marker line ``#polyarb-frames 2``; a marker of a later version is refused.
+- format 1 (older recordings, and any frame holding a newline in format 2 files):
+  ``{"recv_ns": <unix ns>, "raw": "<frame>"}``, a JSON object.
 
 The recorder never truncates: parts are created exclusively and numbered after any already there,
 and ``markets.json`` is merged, then replaced atomically. Data is flushed every
@@ -25,11 +33,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import msgspec
 import orjson
 import structlog
+from isal import isal_zlib
 
 from polyarb.domain.errors import PolyarbError
 
@@ -39,7 +48,10 @@ MARKETS_FILE = "markets.json"
 EVENTS_FILE = "events.json"
 PLAIN_FRAME_FILES = ("frames.jsonl", "frames.jsonl.gz")
 READ_CHUNK = 1 << 18
+_ISAL_ERROR = cast(type[Exception], isal_zlib.error)  # typed as a plain value by isal's stubs
 _PART = re.compile(r"^frames-(\d{6,})\.jsonl(\.gz)?$")
+FORMAT_VERSION = 2
+FORMAT_MARKER = b"#polyarb-frames "  # + the version, the first line of a format 2 part
 
 
 class RecordingError(PolyarbError):
@@ -122,18 +134,36 @@ class RecordingReader:
     def _read(self, file: Path, done_before: int) -> Iterator[tuple[int, str]]:
         loads = orjson.loads  # twice msgspec's speed on these escape-heavy lines
         with file.open("rb") as disk:
-            stream: Iterable[bytes] = _gunzip_lines(disk) if file.suffix == ".gz" else disk
+            stream: Iterable[bytes] = (
+                _gunzip_lines(disk) if file.suffix == ".gz" else _plain_lines(disk)
+            )
             number = good = good_bytes = 0
             try:
                 for number, line in enumerate(stream, 1):
                     if number & 1023 == 0:
                         self.bytes_read = done_before + disk.tell()
                     self.lines += 1
+                    if line[:1] != b"{":  # format 2: "<recv_ns> <frame>"
+                        space = line.find(b" ")
+                        stamp = line[:space]
+                        if space > 0 and stamp.isdigit():
+                            try:
+                                frame = line[space + 1 :].decode()
+                            except UnicodeDecodeError as exc:
+                                self._bad(file, number, f"frame not UTF-8: {exc}")
+                                continue
+                            good += 1
+                            good_bytes += len(line) + 1
+                            yield int(stamp), frame
+                        elif number == 1 and line.startswith(FORMAT_MARKER):
+                            _check_version(file, line)
+                        elif line.strip():
+                            self._bad(file, number, "not JSON nor <recv_ns> <frame>")
+                        continue
                     try:
                         record = loads(line)
                     except orjson.JSONDecodeError as exc:
-                        if line.strip():
-                            self._bad(file, number, f"not JSON: {exc}")
+                        self._bad(file, number, f"not JSON: {exc}")
                         continue
                     if type(record) is dict:
                         recv_ns = record.get("recv_ns")
@@ -159,6 +189,16 @@ class RecordingReader:
             log.warning("bad recording line", file=str(file), line=number, reason=reason[:200])
 
 
+def _check_version(file: Path, marker: bytes) -> None:
+    version = marker[len(FORMAT_MARKER) :].strip()
+    if not version.isdigit() or int(version) > FORMAT_VERSION:
+        text = version.decode("utf-8", "replace")
+        raise RecordingError(
+            f"{file} is a recording of format {text!r}: this polyarb reads formats up to "
+            f"{FORMAT_VERSION}; upgrade polyarb to replay it"
+        )
+
+
 def _lost_frames(file: Path, good: int, good_bytes: int) -> int | None:
     """Frames of a damaged gzip file not read: the size its trailer records over the average
     length of the frames that were read, less those. None without a plausible trailer (a file
@@ -177,24 +217,51 @@ def _lost_frames(file: Path, good: int, good_bytes: int) -> int | None:
     return lost if lost > 0 else None
 
 
+def _plain_lines(disk: BinaryIO) -> Iterator[bytes]:
+    """The lines of an uncompressed file, without their newline (as ``_gunzip_lines``)."""
+    for line in disk:
+        yield line[:-1] if line.endswith(b"\n") else line
+
+
 def _gunzip_lines(disk: BinaryIO) -> Iterator[bytes]:
     """The lines of a gzip file (members may be concatenated), decompressed in large chunks.
 
     A file cut short (a recorder killed before writing the gzip trailer) yields every complete
     line up to the cut, then raises EOFError. ``gzip.GzipFile`` would lose its whole read-ahead
     buffer there, and is half as fast line by line.
+
+    The inflater is ISA-L's (``isal``): three times zlib's speed, and inflating was most of
+    reading a recording. A corrupt chunk (zlib.error) is read again with zlib's inflater, whose
+    state can be copied before each chunk: it keeps the lines before the damage.
     """
-    inflater = zlib.decompressobj(wbits=31)
+    lines = 0
+    try:
+        for line in _inflated_lines(disk, isal_zlib.decompressobj, salvage=False):
+            lines += 1
+            yield line
+    except _ISAL_ERROR:
+        disk.seek(0)
+        for number, line in enumerate(_inflated_lines(disk, zlib.decompressobj, salvage=True)):
+            if number >= lines:
+                yield line
+
+
+def _inflated_lines(
+    disk: BinaryIO, inflater_of: Callable[..., Any], *, salvage: bool
+) -> Iterator[bytes]:
+    inflater = inflater_of(wbits=31)
     tail = b""
     while chunk := disk.read(READ_CHUNK):
-        before = inflater.copy()
+        before = inflater.copy() if salvage else None
         try:
             data = inflater.decompress(chunk)
             while inflater.eof and inflater.unused_data:  # the next gzip member
                 rest = inflater.unused_data
-                inflater = zlib.decompressobj(wbits=31)
+                inflater = inflater_of(wbits=31)
                 data += inflater.decompress(rest)
         except zlib.error as exc:
+            if before is None:
+                raise
             # Damage in this chunk: inflate it again in small steps to keep the lines before it.
             data = _salvage(before, chunk)
             lines = (tail + data).split(b"\n")
@@ -387,7 +454,10 @@ class Recorder:
         if stream is None:
             stream = self._open_part()
         try:
-            stream.write(self._encode(RecordLine(recv_ns, raw)))
+            if "\n" in raw:  # cannot stand on a line as it is: format 1 (escaped) for this one
+                stream.write(self._encode(RecordLine(recv_ns, raw)))
+            else:
+                stream.write(b"%d %s" % (recv_ns, raw.encode()))
             stream.write(b"\n")
             self.frames += 1
             now = time.monotonic()
@@ -451,6 +521,7 @@ class Recorder:
         self._disk = disk
         self._stream = stream
         self.files.append(path)
+        stream.write(b"%s%d\n" % (FORMAT_MARKER, FORMAT_VERSION))
         log.info("recording part opened", file=str(path))
         return stream
 

@@ -2,9 +2,11 @@
 through Gamma.
 
 The simulator reads the format itself (it must not share the client's code): ``markets.json`` and
-every ``frames*.jsonl`` / ``frames*.jsonl.gz`` file in name order, one ``{"recv_ns", "raw"}``
-object a line. Each frame is applied to the venue's books (for REST and ``truth``) and forwarded
-verbatim; lines that are not valid records are skipped and counted.
+every ``frames*.jsonl`` / ``frames*.jsonl.gz`` file in name order, one frame a line: either
+``<recv_ns> <frame>`` (format 2: the frame's text as received, after a ``#polyarb-frames 2``
+marker line) or a ``{"recv_ns", "raw"}`` JSON object (format 1). Each frame is applied to the
+venue's books (for REST and ``truth``) and forwarded verbatim; lines that are not valid records
+are skipped and counted (the marker is not a record, and not counted).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class RecordingPlayer:
                 for line in stream:
                     record = _record(line)
                     if record is None:
-                        if line.strip():
+                        if line.strip() and not line.startswith(b"#polyarb-frames "):
                             self.skipped += 1
                         continue
                     yield record
@@ -105,6 +107,14 @@ class RecordingPlayer:
 
 
 def _record(line: bytes) -> tuple[int, str] | None:
+    if line[:1].isdigit():  # format 2
+        stamp, space, frame = line.rstrip(b"\n").partition(b" ")
+        if not space or not stamp.isdigit():
+            return None
+        try:
+            return int(stamp), frame.decode()
+        except UnicodeDecodeError:
+            return None
     try:
         record: Any = orjson.loads(line)
     except orjson.JSONDecodeError:

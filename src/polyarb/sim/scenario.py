@@ -158,6 +158,13 @@ DEMO_SCENARIO = ScenarioConfig(
 RECORDING_START = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
 
+def _frame_line(recv_ns: int, text: str) -> bytes:
+    """A frames line of format 2 (a frame holding a newline: format 1, a JSON object)."""
+    if "\n" in text:
+        return orjson.dumps({"recv_ns": recv_ns, "raw": text})
+    return b"%d %s" % (recv_ns, text.encode())
+
+
 def generate_recording(
     out_dir: Path,
     *,
@@ -198,10 +205,11 @@ def generate_recording(
     latency_rng = driver.latency_rng
     written = 0
     with gzip.open(out_dir / "frames.jsonl.gz", "wb", compresslevel=1) as out:
+        out.write(b"#polyarb-frames 2\n")  # the recording format: "<recv_ns> <frame>" lines
         tokens = driver.venue.catalog.live_token_ids()
         for shard in range(0, len(tokens), 200):
             raw = driver.venue.snapshot_text(tokens[shard : shard + 200], start_ns // 1_000_000)
-            out.write(orjson.dumps({"recv_ns": start_ns + 40_000_000, "raw": raw}) + b"\n")
+            out.write(_frame_line(start_ns + 40_000_000, raw) + b"\n")
             written += 1
         batch: list[bytes] = []
         horizon = 0.0
@@ -212,7 +220,7 @@ def generate_recording(
                 # Received in order: a frame is never received before the one sent ahead of it.
                 recv_ns = frame.ts_ms * 1_000_000 + latency_rng.randrange(5_000_000, 60_000_000)
                 recv_ns = last_recv_ns = max(recv_ns, last_recv_ns + 1_000)
-                batch.append(orjson.dumps({"recv_ns": recv_ns, "raw": frame.text}))
+                batch.append(_frame_line(recv_ns, frame.text))
                 written += 1
                 if written >= frames:
                     break
