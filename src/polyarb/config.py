@@ -85,6 +85,8 @@ KNOWN_PREFIXES = (
     "OTP_",
     "SMTP_",
     "LIVE_",
+    "CHAIN_",
+    "POLYGON_",
 )
 
 MIN_COMMAND_SECRET_LEN = 16
@@ -98,6 +100,7 @@ SECRET_FIELDS = (
     "command_secret",
     "jwt_secret",
     "smtp_password",
+    "polygon_rpc_url",
 )
 
 # Settings documented and validated but read by nothing yet. They are marked "not yet used" in
@@ -322,6 +325,24 @@ class Settings(BaseModel):
     live_heartbeat_s: Annotated[float, Field(gt=0, le=8)] = 5.0
     # Orders we send at most (the venue's per-signer limit is 40/s, bursts of 60).
     live_order_rate: Rate = "40/second"
+
+    # --- on-chain transactions: merge, convert, redeem (execution/chain.py) -----------------
+    # Polygon JSON-RPC endpoint; a secret (providers put the API key in the path).
+    polygon_rpc_url: SecretStr | None = None
+    # USD per POL: converts a transaction's gasUsed x effectiveGasPrice into the booked cost.
+    chain_pol_usd: Annotated[Decimal, Field(gt=0, le=1000)] = Decimal("0.25")
+    # Gas limit of a split/merge/redeem, and of a negRisk conversion (it grows with outcomes);
+    # a call whose estimate exceeds its limit is refused, not sent.
+    chain_gas_limit: Annotated[int, Field(ge=21_000, le=30_000_000)] = 500_000
+    chain_gas_limit_convert: Annotated[int, Field(ge=21_000, le=30_000_000)] = 3_000_000
+    # Priority fee (tip) at least this many gwei (Polygon's minimum is 25); max fee cap: when
+    # the base fee plus the tip exceeds it, nothing is sent.
+    chain_priority_fee_gwei: Annotated[Decimal, Field(ge=0, le=10_000)] = Decimal(30)
+    chain_max_fee_gwei: Annotated[Decimal, Field(gt=0, le=100_000)] = Decimal(1000)
+    # A sent transaction's receipt is polled every poll_s for up to timeout_s; without one by
+    # then it is UNKNOWN (looked up by its hash later, never sent again with another nonce).
+    chain_receipt_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    chain_receipt_poll_s: Annotated[float, Field(gt=0, le=60)] = 2.0
 
     # --- infrastructure --------------------------------------------------------------------
     redis_url: str | None = None
