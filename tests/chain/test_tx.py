@@ -6,8 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import rlp
-from eth_utils import to_checksum_address
 from eth_account import Account
+from eth_utils import to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -77,9 +77,12 @@ def test_fields_read_back_and_the_key_never_shows() -> None:
         190 * GWEI,
         137_500,
     ]
-    assert fields[5] == bytes.fromhex(call.to[2:]) and fields[7] == call.data
-    assert fields[8] == [] and len(fields) == 12
-    assert key[2:] not in repr(signed) and key[2:] not in repr(wallet)
+    assert fields[5] == bytes.fromhex(call.to[2:])
+    assert fields[7] == call.data
+    assert fields[8] == []
+    assert len(fields) == 12
+    assert key[2:] not in repr(signed)
+    assert key[2:] not in repr(wallet)
 
 
 def test_rlp_equals_the_rlp_library() -> None:
