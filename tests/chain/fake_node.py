@@ -23,6 +23,7 @@ from Crypto.Hash import keccak
 from eth_abi import decode
 from eth_account import Account
 from eth_account.typed_transactions import TypedTransaction
+from hexbytes import HexBytes
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -165,7 +166,7 @@ class FakeNode:
         tx_hash = "0x" + keccak256(raw).hex()
         if tx_hash in self.txs:
             raise _RpcFault(-32000, "already known")
-        fields = TypedTransaction.from_bytes(raw).as_dict()
+        fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
         sender = Account.recover_transaction(raw)
         if fields["chainId"] != self.chain_id:
             raise _RpcFault(-32000, f"invalid chain id {fields['chainId']}")
@@ -181,7 +182,7 @@ class FakeNode:
             nonce=fields["nonce"],
             function=name,
             args=args,
-            to=fields["to"],
+            to="0x" + bytes(fields["to"]).hex(),
             gas_limit=fields["gas"],
             max_fee=fields["maxFeePerGas"],
             tip=fields["maxPriorityFeePerGas"],
