@@ -11,7 +11,7 @@ into YES of the others and collateral) and the two-argument ``mergePositions`` /
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -129,10 +129,11 @@ def question_index(question_id: str) -> int:
     return int(text[-2:], 16)
 
 
-def redeem_calls(markets: Iterable[Market], held: Sequence[str] | set[str]) -> list[ContractCall]:
-    """The redeem of every resolved market (payouts known) in which a token is held, one per
-    condition; ``held`` lists the token ids with a positive balance."""
-    holding = set(held)
+def redeem_calls(markets: Iterable[Market], positions: Mapping[str, Decimal]) -> list[ContractCall]:
+    """Auto-redeem: the redeem of every resolved market (closed, payouts known) in which a token
+    is held (``positions``: token id to shares), one per condition. Losing tokens are redeemed
+    too: the call burns both balances, and paying nothing it still clears the position."""
+    holding = {token for token, shares in positions.items() if shares > 0}
     calls: list[ContractCall] = []
     seen: set[str] = set()
     for market in markets:

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -355,3 +355,17 @@ class ChainSubmitter:
 
 class _Refused(Exception):
     """A reason not to send, found before signing."""
+
+
+async def submit_all(
+    submitter: ChainSubmitter, calls: Iterable[ContractCall]
+) -> list[ChainTxResult]:
+    """Submit ``calls`` in order (e.g. ``chain.calls.redeem_calls`` after resolutions), stopping
+    after the first UNKNOWN: the ones after it would be refused until it is resolved."""
+    results: list[ChainTxResult] = []
+    for call in calls:
+        result = await submitter.submit(call)
+        results.append(result)
+        if result.status == ChainTxStatus.UNKNOWN:
+            break
+    return results
