@@ -20,9 +20,13 @@ from polyarb.chain.calls import convert_call, merge_call, redeem_call
 from polyarb.chain.tx import GWEI, SignedTx
 from polyarb.clob.signing import Wallet
 from polyarb.config import Settings
+from polyarb.domain.book import Side
 from polyarb.domain.errors import ConfigError
+from polyarb.domain.ledger import Ledger
+from polyarb.domain.trading import Fill, Mode
 from polyarb.engine.chain import chain_submitter
 from polyarb.execution.chain import ChainConfig, ChainSubmitter, ChainTxStatus, JsonRpc
+from polyarb.execution.merge import plan_merge
 
 from .fake_node import FakeNode, running_node
 
@@ -194,3 +198,34 @@ async def test_from_settings_masks_the_url(node: FakeNode, client: httpx.AsyncCl
         )
     with pytest.raises(ConfigError, match="POLYGON_RPC_URL"):
         chain_submitter(Settings(_env_file=None, poly_private_key=KEY), client)
+
+
+async def test_the_mined_cost_is_booked_with_the_merge(
+    node: FakeNode, client: httpx.AsyncClient
+) -> None:
+    ledger = Ledger(starting_balance=Decimal(100))
+    for n, token in enumerate(("yes", "no")):
+        fill = Fill(
+            f"f{n}",
+            f"o{n}",
+            token,
+            CONDITION,
+            Side.BUY,
+            Decimal("0.48"),
+            Decimal(10),
+            Decimal(0),
+            1,
+            "sumto100",
+            Mode.LIVE,
+        )
+        ledger.apply_fill(fill)
+    result = await submitter(node, client).submit(
+        merge_call(CONDITION, Decimal(10), neg_risk=False)
+    )
+    merge = plan_merge(
+        ledger, "binary", CONDITION, ("yes", "no"), "sumto100", 2, tx_cost=result.cost_usd
+    )
+    assert merge is not None
+    ledger.apply_merge(merge)
+    assert ledger.chain_costs == result.cost_usd == Decimal("0.00506")
+    assert ledger.realized_pnl == Decimal("0.4") - Decimal("0.00506")

@@ -17,7 +17,7 @@ from polyarb.clob.signing import Wallet, keccak
 
 TX_TYPE_EIP1559 = 0x02
 GWEI = 10**9
-WEI_PER_POL = 10**18
+POL_DECIMALS = 18  # 1 POL = 10^18 wei
 
 Rlp = bytes | int | Sequence["Rlp"]
 

@@ -37,7 +37,7 @@ import httpx
 import orjson
 
 from polyarb.chain.calls import ContractCall
-from polyarb.chain.tx import GWEI, WEI_PER_POL, Eip1559Tx, SignedTx, sign_tx
+from polyarb.chain.tx import GWEI, POL_DECIMALS, Eip1559Tx, SignedTx, sign_tx
 from polyarb.clob.signing import Wallet
 from polyarb.domain.secrets import mask_url, register_secret
 
@@ -135,7 +135,7 @@ class ChainTxResult:
 
     @property
     def cost_pol(self) -> Decimal:
-        return Decimal(self.gas_used * self.effective_gas_price) / WEI_PER_POL
+        return Decimal(self.gas_used * self.effective_gas_price).scaleb(-POL_DECIMALS)
 
     @property
     def cost_usd(self) -> Decimal:
