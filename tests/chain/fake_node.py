@@ -6,7 +6,8 @@ pycryptodome's Keccak. It checks the chain id and the sender's next nonce, refus
 already has ("already known"), and mines a transaction at once (or holds it, ``hold``) into a
 receipt whose ``effectiveGasPrice`` is min(maxFee, baseFee + tip). Faults: an estimate that
 reverts, a transaction reverting on chain, a send processed but answered with HTTP 500
-(``drop_next_send``), and a nonce taken by another transaction (``replace_held``).
+(``drop_next_send``) or too late for the client (``send_delay_s``), and a nonce taken by
+another transaction (``replace_held``).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class FakeNode:
     estimate_revert: str = ""
     revert_on_chain: bool = False
     drop_next_send: bool = False
+    send_delay_s: float = 0.0  # answer sends this late (after processing): a client timeout
     calls: list[str] = field(default_factory=list)  # every method called, in order
     sends: int = 0  # eth_sendRawTransaction calls
 
@@ -131,6 +133,8 @@ class FakeNode:
                     "error": {"code": fault.code, "message": str(fault)},
                 }
             )
+        if method == "eth_sendRawTransaction" and self.send_delay_s:
+            await asyncio.sleep(self.send_delay_s)
         if method == "eth_sendRawTransaction" and self.drop_next_send:
             self.drop_next_send = False
             return Response("upstream error", status_code=500)

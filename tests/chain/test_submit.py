@@ -119,6 +119,29 @@ async def test_dropped_answer_found_by_receipt(node: FakeNode, client: httpx.Asy
     assert len(node.mined()) == 1
 
 
+async def test_send_timing_out_found_by_receipt(node: FakeNode) -> None:
+    node.send_delay_s = 0.5
+    async with httpx.AsyncClient(timeout=0.1) as impatient:
+        result = await submitter(node, impatient).submit(
+            merge_call(CONDITION, Decimal(2), neg_risk=False)
+        )
+    assert result.status == ChainTxStatus.CONFIRMED
+    assert node.sends == 1
+
+
+async def test_nothing_sent_when_the_record_fails(
+    node: FakeNode, client: httpx.AsyncClient
+) -> None:
+    async def record(_signed: SignedTx, _call: object) -> None:
+        raise OSError("journal full")
+
+    chain = submitter(node, client, record=record)
+    with pytest.raises(OSError, match="journal full"):
+        await chain.submit(merge_call(CONDITION, Decimal(2), neg_risk=False))
+    assert node.sends == 0
+    assert chain.unresolved == {}
+
+
 async def test_unknown_then_mined_never_a_new_nonce(
     node: FakeNode, client: httpx.AsyncClient
 ) -> None:

@@ -4,7 +4,8 @@
 its configured limit, is refused), price it from ``eth_feeHistory`` (tip at least
 ``CHAIN_PRIORITY_FEE_GWEI``; refused when the base fee plus the tip exceeds
 ``CHAIN_MAX_FEE_GWEI``), take the account's pending nonce, sign offline (``chain/tx.py``), hand
-the signed transaction to ``record`` (a journal: its hash is known before it leaves), send it
+the signed transaction to ``record`` (a journal: its hash is known before it leaves; if it
+raises, nothing is sent), send it
 with ``eth_sendRawTransaction`` and poll ``eth_getTransactionReceipt`` until
 ``CHAIN_RECEIPT_TIMEOUT_S``.
 
