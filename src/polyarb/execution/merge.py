@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Literal
 
+from polyarb.chain.calls import ContractCall, convert_call, merge_call, question_index
 from polyarb.domain.ledger import ZERO, Ledger, Merge, Resolution
 from polyarb.domain.market import Market
 from polyarb.execution.base import new_event_id
@@ -108,3 +109,25 @@ def resolution_for(market: Market, winning_token_id: str, ts_ns: int) -> Resolut
         ts_ns=ts_ns,
         token_ids=market.token_ids,
     )
+
+
+def set_calls(kind: SetKind, markets: Sequence[Market], qty: Decimal) -> list[ContractCall]:
+    """The on-chain call a complete set of ``qty`` needs now (live): the merge of a binary
+    market, the conversion of a negRisk NO set (every listed question's NO in one
+    ``convertPositions``), none for a locked negRisk YES set (redeemed after resolution:
+    ``chain.calls.redeem_calls``). ``markets`` are the set's markets in leg order."""
+    if kind == "binary":
+        market = markets[0]
+        return [merge_call(market.condition_id, qty, neg_risk=market.neg_risk)]
+    if kind == "neg_risk":
+        return []
+    market_ids = {m.neg_risk_market_id for m in markets}
+    if len(market_ids) != 1 or None in market_ids:
+        raise ValueError(f"a negRisk conversion needs one negRisk market id, got {market_ids}")
+    indices = []
+    for market in markets:
+        question_id = market.raw.get("questionID") or market.raw.get("question_id")
+        if not isinstance(question_id, str):
+            raise ValueError(f"market {market.condition_id} has no question id to convert")
+        indices.append(question_index(question_id))
+    return [convert_call(str(market_ids.pop()), indices, qty)]
