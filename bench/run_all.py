@@ -18,6 +18,7 @@ BENCHES = [
     ["bench_cli_start.py"],
     ["bench_api.py"],
     ["bench_signing.py"],
+    ["bench_chain_tx.py"],
     ["bench_api.py", "--rate", "2"],
     ["bench_api.py", "--dashboard", "separate"],
 ]
