@@ -15,7 +15,8 @@ from polyarb.chain.calls import merge_call
 from polyarb.chain.tx import GWEI, Eip1559Tx, rlp_encode, sign_tx
 from polyarb.clob.signing import Wallet
 
-keys = st.integers(min_value=1, max_value=2**256 - 2**32 * 977 - 2).map(lambda k: f"0x{k:064x}")
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+keys = st.integers(min_value=1, max_value=SECP256K1_N - 1).map(lambda k: f"0x{k:064x}")
 amounts = st.integers(min_value=0, max_value=2**80)
 
 
