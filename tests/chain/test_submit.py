@@ -165,6 +165,33 @@ async def test_unknown_then_mined_never_a_new_nonce(
     assert (after.status, after.nonce) == (ChainTxStatus.CONFIRMED, 1)
 
 
+async def test_a_restart_takes_back_the_journaled_tx(
+    node: FakeNode, client: httpx.AsyncClient
+) -> None:
+    journal: list[tuple[SignedTx, object]] = []
+
+    async def record(signed: SignedTx, call: object) -> None:
+        journal.append((signed, call))
+
+    node.drop_next_send = True
+    node.hold = True
+    first_run = submitter(node, client, record=record)
+    lost = await first_run.submit(merge_call(CONDITION, Decimal(3), neg_risk=False))
+    assert lost.status == ChainTxStatus.UNKNOWN
+    # A new process: only the journal survives.
+    second_run = submitter(node, client)
+    for signed, call in journal:
+        second_run.track(signed, call)  # type: ignore[arg-type]
+    refused = await second_run.submit(merge_call(CONDITION, Decimal(1), neg_risk=False))
+    assert refused.status == ChainTxStatus.REFUSED
+    node.mine_held()
+    node.hold = False
+    found = await second_run.resolve(lost.tx_hash)
+    assert found is not None
+    assert (found.status, found.nonce) == (ChainTxStatus.CONFIRMED, 0)
+    assert len(node.txs) == 1
+
+
 async def test_unknown_whose_nonce_another_tx_took(
     node: FakeNode, client: httpx.AsyncClient
 ) -> None:

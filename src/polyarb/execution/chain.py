@@ -223,6 +223,11 @@ class ChainSubmitter:
                 pass  # it may have arrived: the receipt tells
             return await self._await_receipt(_InFlight(signed, call))
 
+    def track(self, signed: SignedTx, call: ContractCall) -> None:
+        """Take back a transaction ``record`` journaled in an earlier run whose outcome is not
+        known: it is unresolved here until ``resolve`` finds it (a restart never re-signs it)."""
+        self.unresolved[signed.tx_hash] = _InFlight(signed, call)
+
     async def resolve(self, tx_hash: str) -> ChainTxResult | None:
         """Look an unresolved transaction up again; None if ``tx_hash`` is not unresolved."""
         async with self._lock:
