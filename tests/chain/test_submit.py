@@ -156,9 +156,10 @@ async def test_unknown_then_mined_never_a_new_nonce(
     assert list(node.txs) == [unknown.tx_hash]  # nothing else signed and sent
     node.mine_held()
     node.hold = False
-    found = await chain.resolve(unknown.tx_hash)
-    assert found is not None
+    assert await chain.submit(merge_call(CONDITION, Decimal(1), neg_risk=False)) == blocked
+    [found] = await chain.resolve_all()
     assert found.status == ChainTxStatus.CONFIRMED
+    assert found.cost_usd > 0
     assert found.nonce == unknown.nonce == 0
     assert chain.unresolved == {}
     after = await chain.submit(merge_call(CONDITION, Decimal(1), neg_risk=False))

@@ -12,7 +12,8 @@ with ``eth_sendRawTransaction`` and poll ``eth_getTransactionReceipt`` until
 A send that gets no answer may still have reached the node: the receipt is polled anyway. No
 receipt by the deadline is UNKNOWN: the transaction stays in ``unresolved`` and ``resolve``
 looks it up by its hash; it is never signed again with another nonce. While one is unresolved,
-``submit`` refuses new transactions (their nonces would queue behind it). ``resolve`` may
+``submit`` refuses new transactions (their nonces would queue behind it): the caller resolves
+first (``resolve_all``) and books what each lookup found. ``resolve`` may
 broadcast the *same* signed bytes again (same nonce, same hash: at most one of them is mined);
 once the account's mined nonce has passed it without a receipt for its hash, another
 transaction took that nonce (REPLACED).
@@ -191,8 +192,6 @@ class ChainSubmitter:
     async def submit(self, call: ContractCall) -> ChainTxResult:
         """Send ``call`` in a transaction of its own and wait for its receipt."""
         async with self._lock:
-            for tx_hash in list(self.unresolved):
-                await self._resolve_locked(tx_hash)
             if self.unresolved:
                 pending = ", ".join(self.unresolved)
                 return self._result(
@@ -232,6 +231,12 @@ class ChainSubmitter:
         """Look an unresolved transaction up again; None if ``tx_hash`` is not unresolved."""
         async with self._lock:
             return await self._resolve_locked(tx_hash)
+
+    async def resolve_all(self) -> list[ChainTxResult]:
+        """Look every unresolved transaction up again (what became of each, to be booked)."""
+        async with self._lock:
+            results = [await self._resolve_locked(h) for h in list(self.unresolved)]
+        return [r for r in results if r is not None]
 
     async def _resolve_locked(self, tx_hash: str) -> ChainTxResult | None:
         flight = self.unresolved.get(tx_hash)
