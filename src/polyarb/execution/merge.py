@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from polyarb.chain.calls import ContractCall, convert_call, merge_call, question_index
 from polyarb.domain.ledger import ZERO, Ledger, Merge, Resolution
 from polyarb.domain.market import Market
 from polyarb.execution.base import new_event_id
+
+if TYPE_CHECKING:
+    from polyarb.chain.calls import ContractCall
 
 SetKind = Literal["binary", "neg_risk", "neg_risk_convert"]
 
@@ -116,6 +118,9 @@ def set_calls(kind: SetKind, markets: Sequence[Market], qty: Decimal) -> list[Co
     market, the conversion of a negRisk NO set (every listed question's NO in one
     ``convertPositions``), none for a locked negRisk YES set (redeemed after resolution:
     ``chain.calls.redeem_calls``). ``markets`` are the set's markets in leg order."""
+    # Imported here: paper trading plans merges without loading the signing libraries.
+    from polyarb.chain.calls import convert_call, merge_call, question_index
+
     if kind == "binary":
         market = markets[0]
         return [merge_call(market.condition_id, qty, neg_risk=market.neg_risk)]
