@@ -21,7 +21,15 @@ def clean_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(KNOWN_PREFIXES)}
     for name in ("DATA_DIR", "DRY_RUN", "REDIS_URL", "DATABASE_URL", "INSTANCE_ID"):
         env.pop(name, None)
-    env.update(DATA_DIR=str(data_dir), POLY_API_SECRET=SECRET, PYTHONUNBUFFERED="1")
+    # No fixed ports: tests run beside other engines (8080 and 8000 may be taken), and these tests
+    # watch the engine, not its health server or dashboard (tested in tests/cli and tests/api).
+    env.update(
+        DATA_DIR=str(data_dir),
+        POLY_API_SECRET=SECRET,
+        PYTHONUNBUFFERED="1",
+        HEALTH_PORT="0",
+        API_ENABLED="false",
+    )
     return env
 
 

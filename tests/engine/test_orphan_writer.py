@@ -29,7 +29,7 @@ async def test_the_orphaned_writer_flushes_and_exits_quietly(tmp_path: Path) -> 
     [gone] = [line for line in writer_lines if "engine gone" in line]
     assert "records_written=" in gone
     # The next engine starts at once (the spool is free) and recovers what was written.
-    again = await Engine.start(tmp_path, env, "--no-display", "--duration", "1", "--json")
+    again = await Engine.start(tmp_path, env, "--no-display", "--duration", "5", "--json")
     await again.wait_ready()
     code, _out, err2 = await again.finish()
     assert code == 0, err2[-3000:]

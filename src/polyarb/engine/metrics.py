@@ -596,14 +596,14 @@ class EngineCollector(Collector):
 
     def _alerts(self) -> Iterable[Metric]:
         notifier = self.notifier
-        if notifier is None:
-            return
+        # Always served (0 without Slack), so the alert rule on it has a series to read.
         yield _gauge(
             "polyarb_alerts_queued",
             "Alerts waiting for Slack (retried until taken).",
-            notifier.queued,
+            0 if notifier is None else notifier.queued,
         )
-        yield from _counters(SLACK_COUNTERS, notifier.stats)
+        if notifier is not None:
+            yield from _counters(SLACK_COUNTERS, notifier.stats)
 
 
 def feed_data_age_ns(feed: MarketFeed, now_ns: int, since_ns: int) -> int:
