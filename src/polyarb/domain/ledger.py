@@ -26,12 +26,14 @@ Accounting rules (all amounts exact ``Decimal``):
   set needs) is paid from cash when the merge is applied: realized at once for a merge, part of
   the locked set's cost (realized at resolution) for a lock. ``chain_costs`` reports the total.
 - Every event carries an id; applying the same id twice is a no-op reported as a duplicate.
+- A fill whose trade FAILED on chain is reversed exactly (``reverse_fills``): the state becomes
+  what the events without it give, and its id stays seen.
 - ``recompute``/``replay`` rebuild the state from the events and equal incremental application.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
@@ -445,12 +447,34 @@ class Ledger:
 
     # -------------------------------------------------------------------- rebuild & persist
     @classmethod
-    def replay(cls, events: Iterable[LedgerEvent], starting_balance: Decimal = ZERO) -> Ledger:
-        """Apply ``events`` in the given order (e.g. a journal) to a fresh ledger."""
+    def replay(
+        cls,
+        events: Iterable[LedgerEvent],
+        starting_balance: Decimal = ZERO,
+        *,
+        reversed_fills: Collection[str] = (),
+    ) -> Ledger:
+        """Apply ``events`` in the given order (e.g. a journal) to a fresh ledger. Fills whose
+        id is in ``reversed_fills`` (trades that failed on chain) are not applied, but their
+        ids count as seen, so that booking them again is a duplicate."""
         ledger = cls(starting_balance)
         for event in events:
+            if isinstance(event, Fill) and event.fill_id in reversed_fills:
+                continue
             ledger.apply(event)
+        ledger._s.fill_ids.update(reversed_fills)
         return ledger
+
+    def reverse_fills(self, events: Iterable[LedgerEvent], fill_ids: Collection[str]) -> Decimal:
+        """Undo fills that did not happen (a trade FAILED on chain), exactly: the state becomes
+        what replaying ``events`` (every event applied so far, e.g. the journal, in order)
+        without those fills gives, marks kept. Returns the change of realized P&L."""
+        rebuilt = Ledger.replay(events, self.starting_balance, reversed_fills=fill_ids)
+        change = rebuilt._s.realized - self._s.realized
+        rebuilt._s.marks = self._s.marks
+        rebuilt._s.fill_ids.update(self._s.fill_ids)
+        self._s = rebuilt._s
+        return change
 
     @classmethod
     def recompute(

@@ -14,10 +14,14 @@ The life of one order (docs/orders.md):
    (FOK/FAK), refused (HTTP 400, 425, 429). A timeout, a dropped connection or a 5xx leaves
    the order UNKNOWN: it is never sent again, but looked up by its id (``/data/order``) until
    the venue says what happened; "not found" counts only after a successful query.
-6. Fills are journaled (fsync) and applied to the ledger, and reported to the risk gate.
+6. Fills are journaled (fsync) and applied to the ledger, and reported to the risk gate, by
+   the settlement tracker (``execution/settlement.py``), which every sighting of a trade goes
+   through: the REST answer here, the user channel (``on_user_event``), a catch-up after the
+   channel reconnects (``refresh_settlements``) and restarts (the journal). A trade is booked
+   once; a trade that FAILS on chain has its fills reversed.
 
-Not yet here (issue 14): the user channel, settlement (MINED/CONFIRMED/FAILED), reconciliation,
-leg-risk handling of a partly filled set, resting orders, merges and redemptions on chain.
+Not yet here (issue 14): reconciliation, leg-risk handling of a partly filled set, resting
+orders, merges and redemptions on chain.
 """
 
 from __future__ import annotations
@@ -44,9 +48,11 @@ from polyarb.clob.signing import (
 )
 from polyarb.domain.book import Side
 from polyarb.domain.clock import Clock, WallClock
-from polyarb.domain.ledger import Ledger, LedgerEvent
+from polyarb.domain.errors import MalformedMessage
+from polyarb.domain.ledger import Ledger
 from polyarb.domain.market import Market
 from polyarb.domain.secrets import MASK
+from polyarb.domain.settlement import Settlement
 from polyarb.domain.trading import Fill, Mode, Order, OrderStatus, OrderType, Signal
 from polyarb.execution.base import (
     ZERO,
@@ -60,9 +66,17 @@ from polyarb.execution.base import (
     validate_order,
     venue_taker_fee,
 )
-from polyarb.execution.journal import Journal, journal_then_apply
+from polyarb.execution.journal import Journal
 from polyarb.execution.live.heartbeat import HeartbeatKeeper
 from polyarb.execution.live.venue import ClobRest, VenueAnswer, VenueBusy, VenueUnknown
+from polyarb.execution.settlement import FailureCallback, open_tracker
+from polyarb.execution.user_schemas import (
+    OwnFill,
+    TradeStatus,
+    UserEvent,
+    UserTrade,
+    parse_rest_trade,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -118,6 +132,7 @@ class LiveExecution:
         risk: RiskGate | None = None,
         on_order_update: OrderUpdateCallback | None = None,
         heartbeat: HeartbeatKeeper | None = None,
+        on_trade_failed: FailureCallback | None = None,
     ) -> None:
         self.rest = rest
         self.heartbeat = heartbeat
@@ -130,6 +145,10 @@ class LiveExecution:
         self._risk = risk
         self._on_order_update = on_order_update
         self.unresolved: dict[str, Order] = {}  # client id -> order left UNKNOWN
+        self.orders: dict[str, Order] = {}  # venue id -> our order (signed this run or resumed)
+        self.settlement = open_tracker(
+            ledger, self._journal, risk=risk, on_failure=on_trade_failed, clock=self.clock
+        )
         self._wait_until_ns = 0  # the venue asked us to wait (Retry-After, a 425 restart)
         self._wait_reason = ""
 
@@ -210,6 +229,7 @@ class LiveExecution:
             exchange=NEG_RISK_EXCHANGE_V2 if market.neg_risk else EXCHANGE_V2,
         )
         order.venue_id = signed.order_id
+        self.orders[order.venue_id] = order
         return signed
 
     # --- executing ------------------------------------------------------------------------
@@ -333,8 +353,19 @@ class LiveExecution:
     async def _filled(self, order: Order, trade_ids: list[str]) -> list[Fill]:
         fills: list[Fill] = []
         for trade_id in trade_ids:
-            fill = await self._trade_fill(order, trade_id)
-            if fill is not None:
+            trade = await self._read_trade(trade_id)
+            if trade is None:
+                continue
+            own = [f for f in trade.own_fills((order.venue_id,)) if f.liquidity == "TAKER"]
+            if not own:
+                own = [
+                    OwnFill(
+                        order.venue_id, order.token_id, order.side, trade.price, trade.size, "TAKER"
+                    )
+                ]
+            fill = self._fill(order, trade.trade_id, own[0])
+            self._observe(trade, [fill], order.signal_id)
+            if trade.status is not TradeStatus.FAILED:
                 fills.append(fill)
         now = self.clock.now_ns()
         order.filled = sum((f.size for f in fills), ZERO)
@@ -351,37 +382,84 @@ class LiveExecution:
             order.reason = "matched; fills not yet read"
         else:
             order.transition(OrderStatus.CANCELED, now, "matched nothing")
-        self._book(fills)
-        if fills and self._risk is not None:
-            self._risk.on_fills(order.signal_id, fills)
         self._updated(order, fills)
         return fills
 
-    async def _trade_fill(self, order: Order, trade_id: str) -> Fill | None:
+    async def _read_trade(self, trade_id: str) -> UserTrade | None:
+        """``GET /data/trades?id=``: the trade as the venue has it now (None: not read)."""
         try:
             answer = await self.rest.l2("GET", f"/data/trades?id={trade_id}")
         except (VenueBusy, VenueUnknown) as exc:
             log.warning("trade not read", trade_id=trade_id, reason=str(exc))
             return None
         data = answer.body.get("data") if isinstance(answer.body, dict) else None
-        trade = next((t for t in data or [] if t.get("id") == trade_id), None)
-        if trade is None:
+        item = next(
+            (t for t in data or [] if isinstance(t, dict) and t.get("id") == trade_id), None
+        )
+        if item is None:
             return None
-        price, size = Decimal(trade["price"]), Decimal(trade["size"])
-        market = self.markets[order.token_id]
+        try:
+            return parse_rest_trade(item)
+        except MalformedMessage as exc:
+            log.error("trade unreadable", trade_id=trade_id, reason=str(exc))
+            return None
+
+    def _fill(self, order: Order, trade_id: str, own: OwnFill) -> Fill:
+        """Our fill in a trade; a taker fill's id is the trade id (a maker's: trade/order)."""
+        market = self.markets.get(order.token_id)
+        taker = own.liquidity == "TAKER"
+        fee = venue_taker_fee(market.fees, own.price, own.size) if market and taker else ZERO
         return Fill(
-            fill_id=trade_id,
+            fill_id=trade_id if taker else f"{trade_id}/{own.order_id}",
             client_order_id=order.client_id,
-            token_id=order.token_id,
+            token_id=own.asset_id,
             market=order.market,
-            side=order.side,
-            price=price,
-            size=size,
-            fee=venue_taker_fee(market.fees, price, size),
+            side=own.side,
+            price=own.price,
+            size=own.size,
+            fee=fee,
             ts_ns=self.clock.now_ns(),
             strategy=order.strategy,
             mode=Mode.LIVE,
+            liquidity="taker" if taker else "maker",
         )
+
+    # --- settlement: the user channel and REST -----------------------------------------------
+
+    def _observe(self, trade: UserTrade, fills: list[Fill], signal_id: str) -> list[Fill]:
+        status = _SETTLEMENT.get(trade.status)
+        if status is None:
+            log.warning(
+                "trade status not understood", trade_id=trade.trade_id, status=trade.status_text
+            )
+            return []
+        reason = trade.err_msg or trade.reason
+        return self.settlement.observe(
+            trade.trade_id, status, fills, signal_id=signal_id, reason=reason
+        )
+
+    def on_user_event(self, event: UserEvent) -> None:
+        """The entry point of the user channel (``UserChannelClient.on_event``): a trade of
+        ours is booked (once) and moves through its settlement; order events are logged."""
+        if not isinstance(event, UserTrade):
+            log.info("user order event", order_id=event.order_id, status=event.status_text)
+            return
+        fills: list[Fill] = []
+        signal_id = ""
+        for own in event.own_fills(self.orders):
+            order = self.orders[own.order_id]
+            fills.append(self._fill(order, event.trade_id, own))
+            signal_id = signal_id or order.signal_id
+        if fills or self.settlement.status(event.trade_id) is not None:
+            self._observe(event, fills, signal_id)
+
+    async def refresh_settlements(self) -> None:
+        """Read every trade not yet final from ``GET /data/trades`` (after the user channel
+        (re)connects: what the gap hid)."""
+        for trade_id in self.settlement.pending():
+            trade = await self._read_trade(trade_id)
+            if trade is not None:
+                self._observe(trade, [], "")
 
     async def _resolve(self, order: Order) -> list[Fill]:
         """Ask the venue what became of an UNKNOWN (or ACKED, unread) order by its id; never
@@ -421,7 +499,10 @@ class LiveExecution:
         already booked (journal, ledger) are not booked twice (the trade id is the fill id)."""
         fills: list[Fill] = []
         for order in orders:
-            if order.mode != Mode.LIVE or not order.venue_id or order.status.is_terminal:
+            if order.mode != Mode.LIVE or not order.venue_id:
+                continue
+            self.orders[order.venue_id] = order  # its trades may still settle or fail
+            if order.status.is_terminal:
                 continue
             now = self.clock.now_ns()
             if order.status == OrderStatus.INTENT:  # the send may have begun: it counts as sent
@@ -431,12 +512,6 @@ class LiveExecution:
             if order.status in (OrderStatus.UNKNOWN, OrderStatus.ACKED):
                 fills += await self._resolve(order)
         return fills
-
-    def _book(self, fills: list[Fill]) -> None:
-        """Journal (durably) first, then the ledger."""
-        events: list[LedgerEvent] = [f for f in fills if not self.ledger.seen(f.fill_id)]
-        if events:
-            journal_then_apply(self._journal, self.ledger, events)
 
     def _updated(self, order: Order, fills: list[Fill]) -> None:
         notify_order_update(self._on_order_update, order, fills)
@@ -454,6 +529,16 @@ class LiveExecution:
 
     def on_resolved(self, market: str, winning_token_id: str) -> Decimal:
         return ZERO  # redemption on chain is not part of this build
+
+
+_SETTLEMENT = {
+    TradeStatus.MATCHED: Settlement.MATCHED,
+    TradeStatus.MATCHED_NOT_BROADCASTED: Settlement.MATCHED,
+    TradeStatus.MINED: Settlement.MINED,
+    TradeStatus.CONFIRMED: Settlement.CONFIRMED,
+    TradeStatus.RETRYING: Settlement.RETRYING,
+    TradeStatus.FAILED: Settlement.FAILED,
+}
 
 
 def _common_size(signal: Signal, prices: list[Decimal], start: Decimal) -> Decimal:
