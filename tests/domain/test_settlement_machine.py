@@ -70,7 +70,7 @@ def lives(draw: st.DrawFn) -> tuple[list[str], list[str]]:
     while NEXT[life[-1]]:
         options = NEXT[life[-1]]
         if len(life) > 8:  # end it: towards the final statuses
-            options = tuple(o for o in options if o in (C, F) or NEXT[o] and C in NEXT[o])
+            options = tuple(o for o in options if o in (C, F) or (NEXT[o] and C in NEXT[o]))
         life.append(draw(st.sampled_from(options)))
     seen: list[str] = []
     for status in life:

@@ -18,7 +18,9 @@ T = "1234"
 
 
 def _fill(fill_id: str, side: Side, price: str, size: str, fee: str = "0") -> Fill:
-    return Fill(fill_id, "live-o", T, "0xc", side, D(price), D(size), D(fee), 1, "sniper", Mode.LIVE)
+    return Fill(
+        fill_id, "live-o", T, "0xc", side, D(price), D(size), D(fee), 1, "sniper", Mode.LIVE
+    )
 
 
 def _snapshot_without_ids(ledger: Ledger) -> dict[str, object]:
@@ -48,7 +50,8 @@ def test_failed_fill_is_reversed_exactly_even_after_later_trades(tmp_path: Path)
     assert ledger.shares(T) == D(5)
     assert ledger.seen("b")  # booking b again is a duplicate
     (failure,) = failures
-    assert failure.trade_id == "b" and failure.reason == "tx reverted"
+    assert failure.trade_id == "b"
+    assert failure.reason == "tx reverted"
     assert failure.realized_change == ledger.realized_pnl - realized_before
     assert failure.positions == {T: (D(5), ledger.cost_basis(T))}
     # a late MATCHED of b (the other source) changes nothing
@@ -81,7 +84,8 @@ def test_a_trade_is_booked_once_across_sightings_and_a_restart(tmp_path: Path) -
     assert tracker2.pending() == ["t1"]
     assert tracker2.observe("t1", Settlement.MATCHED, [fill]) == []  # stale
     assert tracker2.observe("t1", Settlement.FAILED, []) == []
-    assert ledger2.shares(T) == 0 and ledger2.cash == D(100)  # reversed after the restart
+    assert ledger2.shares(T) == 0
+    assert ledger2.cash == D(100)
     journal2.close()
     assert read_journal(path).fills == []
     assert len([line for line in path.read_text().splitlines() if '"kind":"fill"' in line]) == 1
@@ -96,4 +100,5 @@ def test_a_crash_between_the_fill_and_its_status_still_books_once(tmp_path: Path
     tracker = open_tracker(ledger, Journal(path))
     assert tracker.observe("t2", Settlement.MINED, [fill]) == []  # already in the ledger
     tracker.observe("t2", Settlement.FAILED, [])
-    assert ledger.shares(T) == 0 and ledger.cash == D(100)  # and still reversible
+    assert ledger.shares(T) == 0
+    assert ledger.cash == D(100)
