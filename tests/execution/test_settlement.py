@@ -10,7 +10,7 @@ from polyarb.domain.book import Side
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.settlement import Settlement
 from polyarb.domain.trading import Fill, Mode
-from polyarb.execution.journal import Journal, read_journal
+from polyarb.execution.journal import Journal, SettlementRecord, read_journal
 from polyarb.execution.settlement import TradeFailure, open_tracker
 
 D = Decimal
@@ -70,10 +70,13 @@ def test_a_trade_is_booked_once_across_sightings_and_a_restart(tmp_path: Path) -
     ledger = Ledger(D(100))
     journal = Journal(path)
     tracker = open_tracker(ledger, journal)
+    statuses: list[SettlementRecord] = []
+    tracker.on_status = statuses.append
     fill = _fill("t1", Side.BUY, "0.5", "10")
     assert tracker.observe("t1", Settlement.MATCHED, [fill]) == [fill]
     assert tracker.observe("t1", Settlement.MATCHED, [fill]) == []  # REST after the channel
     tracker.observe("t1", Settlement.MINED, [fill])
+    assert [(r.status, r.fill_ids) for r in statuses] == [("MATCHED", ("t1",)), ("MINED", ("t1",))]
     journal.close()
     # restart: the ledger from the journal, the statuses too
     contents = read_journal(path)

@@ -87,6 +87,9 @@ class SettlementTracker:
         self.clock: Clock = clock or WallClock()
         self.trades: dict[str, TradeState] = {}
         self.failures: list[TradeFailure] = []
+        # every status change, after the journal has it (the engine: the store's
+        # ``trade_settlements`` rows, ``TradeSettlementRecord``)
+        self.on_status: Callable[[SettlementRecord], None] | None = None
         self._history: list[LedgerEvent] = []  # what we booked, when there is no journal
 
     def restore(self, contents: JournalContents) -> None:
@@ -144,6 +147,11 @@ class SettlementTracker:
     def _journal(self, record: SettlementRecord) -> None:
         if self.journal is not None:
             self.journal.append_settlement(record)
+        if self.on_status is not None:
+            try:
+                self.on_status(record)
+            except Exception:
+                log.exception("settlement status callback failed", trade_id=record.trade_id)
 
     def _reverse(self, trade_id: str, state: TradeState, reason: str, now: int) -> None:
         if self.journal is not None:

@@ -136,11 +136,25 @@ def fill_from_row(r: RowMapping) -> Fill:
     )
 
 
+async def read_failed_fill_ids(conn: AsyncConnection, mode: Mode) -> set[str]:
+    """Fills of trades that FAILED on chain: they did not happen."""
+    s = t.trade_settlements.c
+    stmt = select(s.fill_ids).where(s.mode == mode.value, s.status == "FAILED")
+    return {
+        str(fill_id)
+        for (text,) in (await conn.execute(stmt)).all()
+        for fill_id in decode_detail(text).get("fill_ids", ())
+    }
+
+
 async def read_fills(conn: AsyncConnection, mode: Mode) -> list[Fill]:
+    """The mode's fills in the order they were applied, without those of FAILED trades."""
     stmt = (
         select(t.fills).where(t.fills.c.mode == mode.value).order_by(t.fills.c.ts_ns, t.fills.c.id)
     )
-    return [fill_from_row(r) for r in (await conn.execute(stmt)).mappings()]
+    failed = await read_failed_fill_ids(conn, mode)
+    fills = (fill_from_row(r) for r in (await conn.execute(stmt)).mappings())
+    return [f for f in fills if f.fill_id not in failed]
 
 
 async def read_merges(conn: AsyncConnection, mode: Mode) -> list[Merge]:
