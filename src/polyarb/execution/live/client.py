@@ -14,11 +14,10 @@ The life of one order (docs/orders.md):
    (FOK/FAK), refused (HTTP 400, 425, 429). A timeout, a dropped connection or a 5xx leaves
    the order UNKNOWN: it is never sent again, but looked up by its id (``/data/order``) until
    the venue says what happened; "not found" counts only after a successful query.
-6. Fills are journaled (fsync) and applied to the ledger, and reported to the risk gate, by
-   the settlement tracker (``execution/settlement.py``), which every sighting of a trade goes
-   through: the REST answer here, the user channel (``on_user_event``), a catch-up after the
-   channel reconnects (``refresh_settlements``) and restarts (the journal). A trade is booked
-   once; a trade that FAILS on chain has its fills reversed.
+6. Fills are journaled (fsync), applied to the ledger and reported to the risk gate by the
+   settlement tracker, which every sighting of a trade goes through (``execution/live/trades.py``:
+   this answer, the user channel's ``on_user_event``, ``refresh_settlements``, restarts): a
+   trade is booked once, and reversed if it FAILS on chain.
 
 Not yet here (issue 14): reconciliation, leg-risk handling of a partly filled set, resting
 orders, merges and redemptions on chain.
@@ -48,11 +47,9 @@ from polyarb.clob.signing import (
 )
 from polyarb.domain.book import Side
 from polyarb.domain.clock import Clock, WallClock
-from polyarb.domain.errors import MalformedMessage
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.market import Market
 from polyarb.domain.secrets import MASK
-from polyarb.domain.settlement import Settlement
 from polyarb.domain.trading import Fill, Mode, Order, OrderStatus, OrderType, Signal
 from polyarb.execution.base import (
     ZERO,
@@ -64,19 +61,13 @@ from polyarb.execution.base import (
     notify_order_update,
     outcome_of,
     validate_order,
-    venue_taker_fee,
 )
 from polyarb.execution.journal import Journal
 from polyarb.execution.live.heartbeat import HeartbeatKeeper
+from polyarb.execution.live.trades import LiveTrades
 from polyarb.execution.live.venue import ClobRest, VenueAnswer, VenueBusy, VenueUnknown
 from polyarb.execution.settlement import FailureCallback, open_tracker
-from polyarb.execution.user_schemas import (
-    OwnFill,
-    TradeStatus,
-    UserEvent,
-    UserTrade,
-    parse_rest_trade,
-)
+from polyarb.execution.user_schemas import UserEvent
 
 log = structlog.get_logger(__name__)
 
@@ -145,10 +136,10 @@ class LiveExecution:
         self._risk = risk
         self._on_order_update = on_order_update
         self.unresolved: dict[str, Order] = {}  # client id -> order left UNKNOWN
-        self.orders: dict[str, Order] = {}  # venue id -> our order (signed this run or resumed)
         self.settlement = open_tracker(
             ledger, self._journal, risk=risk, on_failure=on_trade_failed, clock=self.clock
         )
+        self.trades = LiveTrades(rest, markets, self.settlement, self.clock)
         self._wait_until_ns = 0  # the venue asked us to wait (Retry-After, a 425 restart)
         self._wait_reason = ""
 
@@ -229,7 +220,7 @@ class LiveExecution:
             exchange=NEG_RISK_EXCHANGE_V2 if market.neg_risk else EXCHANGE_V2,
         )
         order.venue_id = signed.order_id
-        self.orders[order.venue_id] = order
+        self.trades.orders[order.venue_id] = order
         return signed
 
     # --- executing ------------------------------------------------------------------------
@@ -351,22 +342,7 @@ class LiveExecution:
         return await self._filled(order, [str(t) for t in item.get("tradeIDs") or []])
 
     async def _filled(self, order: Order, trade_ids: list[str]) -> list[Fill]:
-        fills: list[Fill] = []
-        for trade_id in trade_ids:
-            trade = await self._read_trade(trade_id)
-            if trade is None:
-                continue
-            own = [f for f in trade.own_fills((order.venue_id,)) if f.liquidity == "TAKER"]
-            if not own:
-                own = [
-                    OwnFill(
-                        order.venue_id, order.token_id, order.side, trade.price, trade.size, "TAKER"
-                    )
-                ]
-            fill = self._fill(order, trade.trade_id, own[0])
-            self._observe(trade, [fill], order.signal_id)
-            if trade.status is not TradeStatus.FAILED:
-                fills.append(fill)
+        fills = await self.trades.order_fills(order, trade_ids)  # booked, risk told
         now = self.clock.now_ns()
         order.filled = sum((f.size for f in fills), ZERO)
         order.fees = sum((f.fee for f in fills), ZERO)
@@ -385,81 +361,13 @@ class LiveExecution:
         self._updated(order, fills)
         return fills
 
-    async def _read_trade(self, trade_id: str) -> UserTrade | None:
-        """``GET /data/trades?id=``: the trade as the venue has it now (None: not read)."""
-        try:
-            answer = await self.rest.l2("GET", f"/data/trades?id={trade_id}")
-        except (VenueBusy, VenueUnknown) as exc:
-            log.warning("trade not read", trade_id=trade_id, reason=str(exc))
-            return None
-        data = answer.body.get("data") if isinstance(answer.body, dict) else None
-        item = next(
-            (t for t in data or [] if isinstance(t, dict) and t.get("id") == trade_id), None
-        )
-        if item is None:
-            return None
-        try:
-            return parse_rest_trade(item)
-        except MalformedMessage as exc:
-            log.error("trade unreadable", trade_id=trade_id, reason=str(exc))
-            return None
-
-    def _fill(self, order: Order, trade_id: str, own: OwnFill) -> Fill:
-        """Our fill in a trade; a taker fill's id is the trade id (a maker's: trade/order)."""
-        market = self.markets.get(order.token_id)
-        taker = own.liquidity == "TAKER"
-        fee = venue_taker_fee(market.fees, own.price, own.size) if market and taker else ZERO
-        return Fill(
-            fill_id=trade_id if taker else f"{trade_id}/{own.order_id}",
-            client_order_id=order.client_id,
-            token_id=own.asset_id,
-            market=order.market,
-            side=own.side,
-            price=own.price,
-            size=own.size,
-            fee=fee,
-            ts_ns=self.clock.now_ns(),
-            strategy=order.strategy,
-            mode=Mode.LIVE,
-            liquidity="taker" if taker else "maker",
-        )
-
-    # --- settlement: the user channel and REST -----------------------------------------------
-
-    def _observe(self, trade: UserTrade, fills: list[Fill], signal_id: str) -> list[Fill]:
-        status = _SETTLEMENT.get(trade.status)
-        if status is None:
-            log.warning(
-                "trade status not understood", trade_id=trade.trade_id, status=trade.status_text
-            )
-            return []
-        reason = trade.err_msg or trade.reason
-        return self.settlement.observe(
-            trade.trade_id, status, fills, signal_id=signal_id, reason=reason
-        )
-
     def on_user_event(self, event: UserEvent) -> None:
-        """The entry point of the user channel (``UserChannelClient.on_event``): a trade of
-        ours is booked (once) and moves through its settlement; order events are logged."""
-        if not isinstance(event, UserTrade):
-            log.info("user order event", order_id=event.order_id, status=event.status_text)
-            return
-        fills: list[Fill] = []
-        signal_id = ""
-        for own in event.own_fills(self.orders):
-            order = self.orders[own.order_id]
-            fills.append(self._fill(order, event.trade_id, own))
-            signal_id = signal_id or order.signal_id
-        if fills or self.settlement.status(event.trade_id) is not None:
-            self._observe(event, fills, signal_id)
+        """The user channel's entry point (``UserChannelClient(on_event=...)``)."""
+        self.trades.on_user_event(event)
 
     async def refresh_settlements(self) -> None:
-        """Read every trade not yet final from ``GET /data/trades`` (after the user channel
-        (re)connects: what the gap hid)."""
-        for trade_id in self.settlement.pending():
-            trade = await self._read_trade(trade_id)
-            if trade is not None:
-                self._observe(trade, [], "")
+        """Read the trades not yet final from REST (``UserChannelClient(on_connect=...)``)."""
+        await self.trades.refresh()
 
     async def _resolve(self, order: Order) -> list[Fill]:
         """Ask the venue what became of an UNKNOWN (or ACKED, unread) order by its id; never
@@ -501,7 +409,7 @@ class LiveExecution:
         for order in orders:
             if order.mode != Mode.LIVE or not order.venue_id:
                 continue
-            self.orders[order.venue_id] = order  # its trades may still settle or fail
+            self.trades.orders[order.venue_id] = order  # its trades may still settle or fail
             if order.status.is_terminal:
                 continue
             now = self.clock.now_ns()
@@ -529,16 +437,6 @@ class LiveExecution:
 
     def on_resolved(self, market: str, winning_token_id: str) -> Decimal:
         return ZERO  # redemption on chain is not part of this build
-
-
-_SETTLEMENT = {
-    TradeStatus.MATCHED: Settlement.MATCHED,
-    TradeStatus.MATCHED_NOT_BROADCASTED: Settlement.MATCHED,
-    TradeStatus.MINED: Settlement.MINED,
-    TradeStatus.CONFIRMED: Settlement.CONFIRMED,
-    TradeStatus.RETRYING: Settlement.RETRYING,
-    TradeStatus.FAILED: Settlement.FAILED,
-}
 
 
 def _common_size(signal: Signal, prices: list[Decimal], start: Decimal) -> Decimal:
