@@ -86,7 +86,9 @@ class Rig:
     journal: Path
     traders: list[Trader] = field(default_factory=list)
 
-    async def trader(self, *, backoff: Backoff | None = None, connect: bool = True) -> Trader:
+    async def trader(
+        self, *, backoff: Backoff | None = None, connect: bool = True, ping_s: float = 10.0
+    ) -> Trader:
         """A live executor with its user channel, restored from the journal (a restart)."""
         contents = read_journal(self.journal)
         ledger = Ledger.replay(contents.events, START)
@@ -110,6 +112,7 @@ class Rig:
             markets=sorted({m.condition_id for m in self.markets.values()}),
             on_connect=live.refresh_settlements,
             backoff=backoff,
+            ping_interval_s=ping_s,
         )
         trader = Trader(live, channel, ledger, risk, failures)
         self.traders.append(trader)
@@ -303,7 +306,10 @@ async def test_reconnect_in_the_middle_of_a_settlement(rig: Rig) -> None:
 
 
 async def test_malformed_frames_are_counted_and_skipped(rig: Rig) -> None:
-    trader = await rig.trader()
+    trader = await rig.trader(ping_s=0.05)
+    stats = trader.channel.stats
+    await _until(lambda: stats.pings_sent >= 2 and stats.frames >= 2)
+    assert (stats.events, stats.malformed) == (0, 0)  # the PONGs are skipped, not malformed
     market = rig.market().condition_id
     key = rig.creds.api_key
     bad = {"event_type": "trade", "id": "x", "market": market, "asset_id": "1", "side": "BUY"}
