@@ -26,11 +26,14 @@ from polyarb.domain.market import Market
 from polyarb.domain.numbers import price_to_decimal, size_to_decimal
 from polyarb.domain.settlement import Settlement
 from polyarb.domain.trading import Fill, Leg, Order, OrderStatus, Signal
+from polyarb.engine.risk_link import sync_risk_positions
 from polyarb.execution.journal import read_journal
 from polyarb.execution.live.client import LiveConfig, LiveExecution
 from polyarb.execution.live.user_channel import UserChannelClient, subscription
 from polyarb.execution.live.venue import ClobRest
 from polyarb.execution.settlement import TradeFailure
+from polyarb.risk.limits import RiskLimits
+from polyarb.risk.manager import RiskManager
 from polyarb.sim.scenario import ScenarioConfig
 from polyarb.sim.server import SimServer
 
@@ -47,9 +50,16 @@ class NullIntents:
 
 @dataclass
 class RiskSpy:
-    """A RiskGate that remembers what it was told."""
+    """A RiskGate that remembers what it was told, and tells a real risk manager if given
+    (its positions set from the ledger after a failure, as the engine does)."""
 
+    manager: RiskManager | None = None
     fills: list[Fill] = field(default_factory=list)
+
+    def failed(self, failure: TradeFailure, ledger: Ledger, failures: list[TradeFailure]) -> None:
+        failures.append(failure)
+        if self.manager is not None:
+            sync_risk_positions(self.manager, ledger, list(failure.positions))
 
     def halted(self) -> str | None:
         return None
@@ -59,6 +69,8 @@ class RiskSpy:
 
     def on_fills(self, signal_id: str, fills: Any) -> None:
         self.fills.extend(fills)
+        for fill in fills if self.manager is not None else ():
+            self.manager.on_fill(fill, signal_id)
 
     def on_done(self, signal: Signal) -> None:
         return None
@@ -87,12 +99,18 @@ class Rig:
     traders: list[Trader] = field(default_factory=list)
 
     async def trader(
-        self, *, backoff: Backoff | None = None, connect: bool = True, ping_s: float = 10.0
+        self,
+        *,
+        backoff: Backoff | None = None,
+        connect: bool = True,
+        ping_s: float = 10.0,
+        manager: RiskManager | None = None,
     ) -> Trader:
-        """A live executor with its user channel, restored from the journal (a restart)."""
+        """A live executor with its user channel, restored from the journal (a restart). With
+        ``manager``, fills and failures go to that risk manager as the engine's would."""
         contents = read_journal(self.journal)
         ledger = Ledger.replay(contents.events, START)
-        risk = RiskSpy()
+        risk = RiskSpy(manager)
         failures: list[TradeFailure] = []
         rest = ClobRest(self.sim.clob_url, self.wallet, self.creds, chain_id=137, timeout_s=2)
         live = LiveExecution(
@@ -103,7 +121,7 @@ class Rig:
             ledger,
             journal_path=self.journal,
             risk=risk,
-            on_trade_failed=failures.append,
+            on_trade_failed=lambda failure: risk.failed(failure, ledger, failures),
         )
         channel = UserChannelClient(
             self.sim.user_ws_url,
@@ -232,7 +250,8 @@ async def test_a_fill_is_confirmed(rig: Rig) -> None:
 
 
 async def test_a_fill_failed_after_matched_is_reversed(rig: Rig) -> None:
-    trader = await rig.trader()
+    manager = RiskManager(RiskLimits())
+    trader = await rig.trader(manager=manager)
     funder = rig.wallet.address
     rig.sim.exchange.fail_next_trades(5)  # every trade of this order
     report = await trader.live.execute(rig.buy(D(10)))
@@ -241,6 +260,7 @@ async def test_a_fill_failed_after_matched_is_reversed(rig: Rig) -> None:
     assert order.status == OrderStatus.FILLED  # matched: booked at once
     assert trader.ledger.shares(token) > 0
     assert trader.ledger.cash < START
+    assert manager.positions().get(token, D(0)) == trader.ledger.shares(token)
     trade_ids = {f.fill_id for f in report.fills}
     await _until(lambda: {f.trade_id for f in trader.failures} == trade_ids)
     # the P&L, cash and position are what they were, exactly
@@ -250,6 +270,9 @@ async def test_a_fill_failed_after_matched_is_reversed(rig: Rig) -> None:
     assert trader.ledger.fees_paid == 0
     for failure in trader.failures:
         assert failure.positions == {token: (D(0), D(0))}
+        assert "FAILED" in failure.message
+    assert manager.positions().get(token, D(0)) == 0  # risk was told
+    assert manager.exposure() == 0
     # the venue undid it too
     assert rig.sim.exchange.position(funder, token) == 0
     assert rig.sim.exchange.balance(funder) == rig.sim.exchange.starting_balance
