@@ -347,3 +347,24 @@ async def test_malformed_frames_are_counted_and_skipped(rig: Rig) -> None:
     await _until(lambda: all(tracker.status(t) == Settlement.CONFIRMED for t in trade_ids))
     assert "price" in trader.channel.stats.last_malformed
     assert trader.channel.stats.connects == 1  # never dropped for it
+
+
+async def test_markets_added_later_are_heard_without_reconnecting(rig: Rig) -> None:
+    binaries = [m for m in dict.fromkeys(rig.markets.values()) if not m.neg_risk]
+    other = next(m for m in binaries if m.condition_id != rig.market().condition_id)
+    trader = await rig.trader()
+    trader.channel.markets[:] = [other.condition_id]  # only the other market, from the start
+    await rig.sim.user_channel.drop_all()
+    await _until(lambda: trader.channel.stats.connects == 2)
+    report = await trader.live.execute(rig.buy(D(5)))
+    await asyncio.sleep(3 * STEP_S)  # MINED, CONFIRMED: not for us
+    assert trader.channel.stats.events == 0
+    await trader.channel.subscribe([rig.market().condition_id])
+    report2 = await trader.live.execute(rig.buy(D(5)))
+    tracker = trader.live.settlement
+    trade_ids = [f.fill_id for f in report2.fills]
+    await _until(lambda: all(tracker.status(t) == Settlement.CONFIRMED for t in trade_ids))
+    assert trader.channel.stats.connects == 2  # heard on the same connection
+    assert trader.channel.markets == [other.condition_id, rig.market().condition_id]
+    # the first buy's trades were never heard: still MATCHED until a catch-up reads them
+    assert all(tracker.status(f.fill_id) == Settlement.MATCHED for f in report.fills)

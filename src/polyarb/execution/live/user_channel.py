@@ -2,7 +2,8 @@
 
 Connects, authenticates and subscribes in the first frame (the API key, secret and passphrase in
 its body, as the venue expects; ``markets`` = condition ids, none = all), sends the text
-``PING`` every ``ping_interval_s`` (the venue closes idle connections), decodes every frame
+``PING`` every ``ping_interval_s`` (the venue closes idle connections), adds markets later
+without reconnecting (``subscribe``: the venue's ``operation`` message), decodes every frame
 (``execution.user_schemas``: objects or arrays, ``PONG`` skipped) and hands each event to
 ``on_event``. A malformed frame is counted (``stats.malformed``, the last one's reason kept)
 and skipped; a callback that raises is logged; a dropped or refused connection is retried with
@@ -81,6 +82,7 @@ class UserChannelClient:
         self.stats = UserChannelStats()
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._ws: ClientConnection | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -92,6 +94,19 @@ class UserChannelClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    async def subscribe(self, markets: Sequence[str]) -> None:
+        """Add markets (condition ids) without reconnecting; kept for the next connection.
+        A client subscribed to every market (none given) stays so."""
+        new = [m for m in markets if m not in self.markets]
+        if not new or not self.markets:
+            return
+        self.markets.extend(new)
+        ws = self._ws
+        if ws is not None:
+            message = {"operation": "subscribe", "markets": new}
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(orjson.dumps(message).decode())
 
     async def run(self) -> None:
         """Connect and read until cancelled, reconnecting with backoff."""
@@ -115,6 +130,7 @@ class UserChannelClient:
     async def _session(self) -> None:
         async with connect(self.url, ping_interval=None, open_timeout=10) as ws:
             await ws.send(subscription(self._creds, self.markets))
+            self._ws = ws
             self.stats.connects += 1
             self.connected.set()
             if self.on_connect is not None:
@@ -125,6 +141,7 @@ class UserChannelClient:
                     self.backoff.reset()  # the venue talks to us: the next drop starts afresh
                     self._on_frame(frame)
             finally:
+                self._ws = None
                 pinger.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await pinger
