@@ -105,3 +105,34 @@ def test_a_crash_between_the_fill_and_its_status_still_books_once(tmp_path: Path
     tracker.observe("t2", Settlement.FAILED, [])
     assert ledger.shares(T) == 0
     assert ledger.cash == D(100)
+
+
+def test_two_failures_in_turn_without_a_journal() -> None:
+    ledger = Ledger(D(50))
+    tracker = open_tracker(ledger, None)
+    a = _fill("a", Side.BUY, "0.5", "10")
+    b = _fill("b", Side.BUY, "0.5", "20")
+    tracker.observe("a", Settlement.MATCHED, [a])
+    tracker.observe("b", Settlement.MATCHED, [b])
+    tracker.observe("a", Settlement.FAILED, [])
+    tracker.observe("b", Settlement.FAILED, [])  # "a" stays reversed
+    assert ledger.shares(T) == 0
+    assert ledger.cash == D(50)
+
+
+def test_a_history_that_lacks_an_applied_event_reverses_nothing(tmp_path: Path) -> None:
+    ledger = Ledger(D(50))
+    other = _fill("booked-elsewhere", Side.BUY, "0.5", "2")
+    ledger.apply(other)  # applied to the ledger, not through this tracker's journal
+    failures: list[TradeFailure] = []
+    with Journal(tmp_path / "j.jsonl") as journal:
+        tracker = open_tracker(ledger, journal, on_failure=failures.append)
+        fill = _fill("t", Side.BUY, "0.5", "10")
+        tracker.observe("t", Settlement.MATCHED, [fill])
+        before = ledger.snapshot()
+        tracker.observe("t", Settlement.FAILED, [])
+    assert ledger.snapshot() == before  # fail closed: replaying would have lost "other"
+    (failure,) = failures
+    assert not failure.reversed
+    assert "booked-elsewhere" in failure.problem
+    assert "NOT reversed" in failure.message

@@ -160,6 +160,14 @@ def utc_day(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).date().isoformat()
 
 
+def _event_id(event: LedgerEvent) -> str:
+    if isinstance(event, Fill):
+        return event.fill_id
+    if isinstance(event, Merge):
+        return event.merge_id
+    return event.resolution_id
+
+
 def _dec(value: object) -> Decimal:
     if isinstance(value, Decimal):
         return value
@@ -255,6 +263,11 @@ class Ledger:
     def seen(self, event_id: str) -> bool:
         s = self._s
         return event_id in s.fill_ids or event_id in s.merge_ids or event_id in s.resolution_ids
+
+    def event_ids(self) -> frozenset[str]:
+        """The id of every event applied (fills, merges, resolutions; reversed fills too)."""
+        s = self._s
+        return frozenset(s.fill_ids | s.merge_ids | s.resolution_ids)
 
     # ------------------------------------------------------------------------------- marks
     def mark(self, token_id: str, price: Decimal) -> Decimal:
@@ -468,7 +481,17 @@ class Ledger:
     def reverse_fills(self, events: Iterable[LedgerEvent], fill_ids: Collection[str]) -> Decimal:
         """Undo fills that did not happen (a trade FAILED on chain), exactly: the state becomes
         what replaying ``events`` (every event applied so far, e.g. the journal, in order)
-        without those fills gives, marks kept. Returns the change of realized P&L."""
+        without those fills gives, marks kept. Returns the change of realized P&L. Raises
+        ``LedgerError`` (the ledger unchanged) when ``events`` lack an event the ledger has
+        applied: the replay would lose it."""
+        events = list(events)
+        known = {_event_id(e) for e in events} | set(fill_ids)
+        missing = self.event_ids() - known
+        if missing:
+            raise LedgerError(
+                f"cannot reverse {sorted(fill_ids)}: the history lacks {len(missing)} applied "
+                f"event(s), e.g. {sorted(missing)[0]}"
+            )
         rebuilt = Ledger.replay(events, self.starting_balance, reversed_fills=fill_ids)
         change = rebuilt._s.realized - self._s.realized
         rebuilt._s.marks = self._s.marks

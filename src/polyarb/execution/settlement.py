@@ -10,7 +10,9 @@ journal first:
 - every status change is a journal line (``settlement``): the status survives restarts;
 - FAILED after booking reverses the fills exactly (``Ledger.reverse_fills``: the ledger
   becomes what the journal without them gives), then ``on_failure`` gets a ``TradeFailure``
-  (the engine: risk positions from the ledger, an error event and an alert).
+  (the engine: risk positions from the ledger, an error event and an alert). The journal must
+  hold every event the ledger applied (one journal per ledger); if it does not, nothing is
+  reversed and the failure says so (``reversed=False``): the engine must halt.
 
 Restart: ``SettlementTracker.restore`` reads the journal's settlement lines, so a trade seen
 again (on the channel, in REST) is neither booked twice nor forgotten if it fails later.
@@ -26,7 +28,7 @@ from pathlib import Path
 import structlog
 
 from polyarb.domain.clock import Clock, WallClock
-from polyarb.domain.ledger import Ledger, LedgerEvent
+from polyarb.domain.ledger import Ledger, LedgerError, LedgerEvent
 from polyarb.domain.settlement import Settlement, step
 from polyarb.domain.trading import Fill
 from polyarb.execution.base import RiskGate
@@ -51,11 +53,16 @@ class TradeFailure:
     positions: dict[str, tuple[Decimal, Decimal]]  # token -> (shares, cost) after it
     reason: str
     ts_ns: int
+    reversed: bool = True  # False: the ledger could not be rebuilt (``problem``): halt
+    problem: str = ""
 
     @property
     def message(self) -> str:
         sizes = ", ".join(f"{f.side.value} {f.size} @ {f.price}" for f in self.fills)
-        return f"trade {self.trade_id} FAILED on chain; fills reversed ({sizes})"
+        head = f"trade {self.trade_id} FAILED on chain; fills"
+        if not self.reversed:
+            return f"{head} NOT reversed ({sizes}): {self.problem}"
+        return f"{head} reversed ({sizes})"
 
 
 FailureCallback = Callable[[TradeFailure], None]
@@ -91,10 +98,12 @@ class SettlementTracker:
         # ``trade_settlements`` rows, ``TradeSettlementRecord``)
         self.on_status: Callable[[SettlementRecord], None] | None = None
         self._history: list[LedgerEvent] = []  # what we booked, when there is no journal
+        self.reversed_ids: set[str] = set()  # fills of FAILED trades, reversed
 
     def restore(self, contents: JournalContents) -> None:
         """Take the settlement statuses of a journal (a restart)."""
         fills = {f.fill_id: f for f in (*contents.fills, *contents.reversed_fills)}
+        self.reversed_ids.update(f.fill_id for f in contents.reversed_fills)
         for record in contents.settlements.values():
             booked = tuple(fills[i] for i in record.fill_ids if i in fills)
             self.trades[record.trade_id] = TradeState(Settlement(record.status), booked)
@@ -158,13 +167,26 @@ class SettlementTracker:
             history = read_journal(self.journal.path).events  # the FAILED fills already left out
         else:
             history = self._history
-        fill_ids = {f.fill_id for f in state.fills}
-        change = self.ledger.reverse_fills(history, fill_ids)
+        fill_ids = {f.fill_id for f in state.fills} | self.reversed_ids
+        problem = ""
+        change = Decimal(0)
+        try:
+            change = self.ledger.reverse_fills(history, fill_ids)
+            self.reversed_ids.update(fill_ids)
+        except LedgerError as exc:  # fail closed: the ledger is left as it was
+            problem = str(exc)
         tokens = dict.fromkeys(f.token_id for f in state.fills)
         positions = {t: (self.ledger.shares(t), self.ledger.cost_basis(t)) for t in tokens}
-        failure = TradeFailure(trade_id, state.fills, change, positions, reason, now)
+        failure = TradeFailure(
+            trade_id, state.fills, change, positions, reason, now, not problem, problem
+        )
         self.failures.append(failure)
-        log.error("trade failed on chain; fills reversed", trade_id=trade_id, reason=reason)
+        if problem:
+            log.critical(
+                "trade failed on chain; fills NOT reversed", trade_id=trade_id, problem=problem
+            )
+        else:
+            log.error("trade failed on chain; fills reversed", trade_id=trade_id, reason=reason)
         if self.on_failure is not None:
             try:
                 self.on_failure(failure)
