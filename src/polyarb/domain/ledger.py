@@ -160,7 +160,8 @@ def utc_day(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).date().isoformat()
 
 
-def _event_id(event: LedgerEvent) -> str:
+def event_id(event: LedgerEvent) -> str:
+    """The id a ledger event is known by (idempotency)."""
     if isinstance(event, Fill):
         return event.fill_id
     if isinstance(event, Merge):
@@ -485,7 +486,7 @@ class Ledger:
         ``LedgerError`` (the ledger unchanged) when ``events`` lack an event the ledger has
         applied: the replay would lose it."""
         events = list(events)
-        known = {_event_id(e) for e in events} | set(fill_ids)
+        known = {event_id(e) for e in events} | set(fill_ids)
         missing = self.event_ids() - known
         if missing:
             raise LedgerError(

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from polyarb.domain.book import Side
 from polyarb.domain.ledger import Ledger, LedgerEvent, Merge, Resolution
+from polyarb.domain.ledger import event_id as ledger_event_id
 from polyarb.domain.trading import Fill, Mode, Order, OrderStatus, OrderType
 from polyarb.store import tables as t
 from polyarb.store.apply import apply_records
@@ -359,14 +360,6 @@ async def load_state(engine: AsyncEngine, mode: Mode, now_ns: int) -> RecoveredS
 # --- reconciling with the paper journal -------------------------------------------------------
 
 
-def _event_id(event: LedgerEvent) -> str:
-    if isinstance(event, Fill):
-        return event.fill_id
-    if isinstance(event, Merge):
-        return event.merge_id
-    return event.resolution_id
-
-
 def _close_order(order: Order, seq: int, fills: Sequence[Fill], now_ns: int) -> OrderRecord:
     """The terminal state of an order a restart interrupted, from the fills the journal holds.
 
@@ -429,7 +422,7 @@ async def reconcile_paper(
         seen: set[str] = set()
         replayable: list[LedgerEvent] = []
         for event in events:
-            event_id = _event_id(event)
+            event_id = ledger_event_id(event)
             if event_id in seen:
                 continue  # the ledger ignores a repeated id; so do we
             seen.add(event_id)
