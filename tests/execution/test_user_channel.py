@@ -32,6 +32,7 @@ from polyarb.execution.live.client import LiveConfig, LiveExecution
 from polyarb.execution.live.user_channel import UserChannelClient, subscription
 from polyarb.execution.live.venue import ClobRest
 from polyarb.execution.settlement import TradeFailure
+from polyarb.execution.user_schemas import UserOrderEvent, parse_user_message
 from polyarb.risk.limits import RiskLimits
 from polyarb.risk.manager import RiskManager
 from polyarb.sim.scenario import ScenarioConfig
@@ -198,6 +199,23 @@ async def test_the_venue_events_have_the_real_fixtures_shapes(rig: Rig) -> None:
         second = json.loads(await asyncio.wait_for(ws.recv(), 5))
         await ws.send("PING")
         third = await asyncio.wait_for(ws.recv(), 5)
+        signal = rig.buy(D(5))
+        (leg,) = signal.legs
+        _, depth = next(iter(rig.sim.truth(leg.token_id).asks.best_first()))
+        size = size_to_decimal(depth) + 1  # more than the best level, limited to its price
+        too_big = replace(leg, size=size, limit_price=leg.vwap)
+        killed = await trader.live.execute(replace(signal, legs=(too_big,), size=size))
+        assert killed.orders[0].status == OrderStatus.CANCELED, killed.orders[0].reason
+        fourth = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    kill_fixture = json.loads(
+        (POLY_WS / "user_order_cancellation_fok_killed_sanitized.json").read_text()
+    )
+    assert set(fourth) == set(kill_fixture)
+    assert fourth["type"] == "CANCELLATION"
+    assert fourth["status"] == kill_fixture["status"]
+    (event,) = parse_user_message(json.dumps(fourth))
+    assert isinstance(event, UserOrderEvent)
+    assert event.is_fok_kill
     order_fixture = json.loads((POLY_WS / "user_order_placement_live.json").read_text())
     trade_fixture = json.loads((POLY_WS / "user_trade_taker_matched.json").read_text())
     assert first["event_type"] == "order"
