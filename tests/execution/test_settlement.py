@@ -136,3 +136,20 @@ def test_a_history_that_lacks_an_applied_event_reverses_nothing(tmp_path: Path) 
     assert not failure.reversed
     assert "booked-elsewhere" in failure.problem
     assert "NOT reversed" in failure.message
+
+
+def test_a_torn_settlement_line_is_set_aside_like_any_other(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    fill = _fill("t3", Side.BUY, "0.5", "2")
+    with Journal(path) as journal:
+        tracker = open_tracker(Ledger(D(10)), journal)
+        tracker.observe("t3", Settlement.MATCHED, [fill])
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"v":1,"kind":"settlement","trade_id":"t3","sta')  # crash mid-write
+    contents = read_journal(path)
+    assert contents.torn_tail
+    assert contents.settlements["t3"].status == "MATCHED"
+    with Journal(path):  # reopening sets the torn line aside
+        pass
+    assert path.read_bytes() == whole
+    assert len(list(tmp_path.glob("j.jsonl.torn-*"))) == 1
