@@ -351,8 +351,9 @@ class SimServer:
         return False
 
     async def disconnect_all(self) -> None:
-        """Drop every client WebSocket abruptly (no close frame)."""
+        """Drop every client WebSocket abruptly (no close frame), the user channel's too."""
         await self.channel.disconnect_all()
+        await self.user_channel.drop_all()
 
     def freeze(self, seconds: float) -> None:
         """Live connections get nothing, not even PONG, for ``seconds`` (those frames are lost
