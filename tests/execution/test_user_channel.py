@@ -304,6 +304,23 @@ async def test_a_fill_failed_after_matched_is_reversed(rig: Rig) -> None:
     assert restarted.ledger.cash == START
 
 
+async def test_a_trade_retried_on_chain_then_confirmed_stays_booked(rig: Rig) -> None:
+    trader = await rig.trader()
+    rig.sim.exchange.retry_next_trades(5)
+    report = await trader.live.execute(rig.buy(D(5)))
+    (trade_id,) = [f.fill_id for f in report.fills]
+    tracker = trader.live.settlement
+    await _until(lambda: tracker.status(trade_id) == Settlement.CONFIRMED)
+    statuses = [
+        json.loads(line)["status"]
+        for line in rig.journal.read_text().splitlines()
+        if '"kind":"settlement"' in line
+    ]
+    assert statuses == ["MATCHED", "MINED", "RETRYING", "MINED", "CONFIRMED"]
+    assert trader.failures == []
+    assert trader.ledger.shares(report.orders[0].token_id) == report.fills[0].size
+
+
 async def test_one_trade_on_channel_rest_and_after_restart_is_booked_once(rig: Rig) -> None:
     first = await rig.trader()
     report = await first.live.execute(rig.buy(D(10)))  # REST answer and channel both see it

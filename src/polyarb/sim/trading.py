@@ -20,7 +20,8 @@ The user channel (``sim/user_channel.py``) hears each order matched (``order`` P
 status MATCHED) or killed (CANCELLATION, ``CANCELED_<reason>``) and each trade (``trade``),
 again at every settlement step: MATCHED, then MINED and CONFIRMED ``settlement_step_s`` apart;
 after ``fail_next_trades(n)`` the next n trades go RETRYING and FAILED instead (the funder's
-cash and shares restored). ``GET /data/trades`` shows the same statuses, prefixed.
+cash and shares restored), after ``retry_next_trades(n)`` MINED, RETRYING, MINED, CONFIRMED.
+``GET /data/trades`` shows the same statuses, prefixed.
 """
 
 from __future__ import annotations
@@ -271,6 +272,7 @@ class SimExchange:
         self.publish_user = publish_user or (lambda key, market, event: None)
         self.settlement_step_s = SETTLEMENT_STEP_S
         self.fail_trades = 0  # the next trades matched go RETRYING, then FAILED (faults)
+        self.retry_trades = 0  # the next trades go MINED, RETRYING, MINED again, CONFIRMED
         self._timers: set[asyncio.TimerHandle] = set()
         self.chain_id = chain_id
         self.now_ms = now_ms
@@ -300,6 +302,19 @@ class SimExchange:
         """The next ``count`` trades are matched, then go RETRYING and FAILED on chain: the
         funder's cash and shares are restored as if they had never happened."""
         self.fail_trades += count
+
+    def retry_next_trades(self, count: int = 1) -> None:
+        """The next ``count`` trades are retried once on chain and then confirmed."""
+        self.retry_trades += count
+
+    def _settlement_path(self) -> list[str]:
+        if self.fail_trades > 0:
+            self.fail_trades -= 1
+            return ["RETRYING", "FAILED"]
+        if self.retry_trades > 0:
+            self.retry_trades -= 1
+            return ["MINED", "RETRYING", "MINED", "CONFIRMED"]
+        return ["MINED", "CONFIRMED"]
 
     # --- settlement -----------------------------------------------------------------------
 
@@ -737,9 +752,7 @@ class SimExchange:
         for trade_id in record.trades:
             trade = self.trades[trade_id]
             self.publish_user(creds.api_key, market.condition_id, trade.event(now_ms))
-            failing = self.fail_trades > 0
-            self.fail_trades -= failing
-            self._settle_later(trade, ["RETRYING", "FAILED"] if failing else ["MINED", "CONFIRMED"])
+            self._settle_later(trade, self._settlement_path())
         making, taking = (usd, shares) if order.side == Side.BUY else (shares, usd)
         return {
             "errorMsg": "",
