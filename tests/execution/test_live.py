@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.execution.sim_markets import markets_by_token
 from tests.store.helpers import rows
 
 from polyarb.clob.errors import FOK_KILLED, NOT_ENOUGH_BALANCE
@@ -25,7 +26,6 @@ from polyarb.execution.live.budget import RequestBudgets
 from polyarb.execution.live.client import LiveConfig, LiveExecution
 from polyarb.execution.live.heartbeat import HeartbeatKeeper
 from polyarb.execution.live.venue import ClobRest
-from polyarb.marketdata.gamma import parse_market
 from polyarb.sim.scenario import ScenarioConfig
 from polyarb.sim.server import SimServer
 from polyarb.store import Store, WriterConfig
@@ -77,11 +77,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     )
     async with SimServer(config) as sim:
         sim.pause()  # the books hold still: every fill is checked against them
-        markets: dict[str, Market] = {}
-        for raw in sim.gamma_markets():
-            market = parse_market(raw)
-            for outcome in market.outcomes:
-                markets[outcome.token_id] = market
+        markets = markets_by_token(sim)
         wallet = Wallet("0x" + "7a" * 32)
         rest = ClobRest(sim.clob_url, wallet, None, chain_id=137, timeout_s=TIMEOUT_S)
         rest.creds = await rest.api_key()

@@ -29,6 +29,7 @@ from polyarb.store import (
     ResolutionRecord,
     RiskStateRecord,
     SignalRecord,
+    TradeSettlementRecord,
     resolve_database_url,
 )
 from polyarb.store.database import is_connectivity_error, redacted
@@ -101,6 +102,9 @@ def _one_of_each() -> list[object]:
             advance(make_order("o1"), OrderStatus.SUBMITTING), signed_payload="x"
         ),
         FillRecord(fill=make_fill(1), ledger=ledger),
+        TradeSettlementRecord(
+            trade_id="t1", mode=Mode.LIVE, status="FAILED", fill_ids=("f1",), reason="r", ts_ns=T0
+        ),
         ledger,
         MergeRecord(merge=Merge("mg", "m", ("a", "b"), Decimal(3), T0, "s"), mode=Mode.PAPER),
         ResolutionRecord(resolution=Resolution("r", "m", "a", T0, ("a", "b")), mode=Mode.PAPER),

@@ -26,12 +26,14 @@ Accounting rules (all amounts exact ``Decimal``):
   set needs) is paid from cash when the merge is applied: realized at once for a merge, part of
   the locked set's cost (realized at resolution) for a lock. ``chain_costs`` reports the total.
 - Every event carries an id; applying the same id twice is a no-op reported as a duplicate.
+- A fill whose trade FAILED on chain is reversed exactly (``reverse_fills``): the state becomes
+  what the events without it give, and its id stays seen.
 - ``recompute``/``replay`` rebuild the state from the events and equal incremental application.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
@@ -158,6 +160,15 @@ def utc_day(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).date().isoformat()
 
 
+def event_id(event: LedgerEvent) -> str:
+    """The id a ledger event is known by (idempotency)."""
+    if isinstance(event, Fill):
+        return event.fill_id
+    if isinstance(event, Merge):
+        return event.merge_id
+    return event.resolution_id
+
+
 def _dec(value: object) -> Decimal:
     if isinstance(value, Decimal):
         return value
@@ -253,6 +264,11 @@ class Ledger:
     def seen(self, event_id: str) -> bool:
         s = self._s
         return event_id in s.fill_ids or event_id in s.merge_ids or event_id in s.resolution_ids
+
+    def event_ids(self) -> frozenset[str]:
+        """The id of every event applied (fills, merges, resolutions; reversed fills too)."""
+        s = self._s
+        return frozenset(s.fill_ids | s.merge_ids | s.resolution_ids)
 
     # ------------------------------------------------------------------------------- marks
     def mark(self, token_id: str, price: Decimal) -> Decimal:
@@ -445,12 +461,44 @@ class Ledger:
 
     # -------------------------------------------------------------------- rebuild & persist
     @classmethod
-    def replay(cls, events: Iterable[LedgerEvent], starting_balance: Decimal = ZERO) -> Ledger:
-        """Apply ``events`` in the given order (e.g. a journal) to a fresh ledger."""
+    def replay(
+        cls,
+        events: Iterable[LedgerEvent],
+        starting_balance: Decimal = ZERO,
+        *,
+        reversed_fills: Collection[str] = (),
+    ) -> Ledger:
+        """Apply ``events`` in the given order (e.g. a journal) to a fresh ledger. Fills whose
+        id is in ``reversed_fills`` (trades that failed on chain) are not applied, but their
+        ids count as seen, so that booking them again is a duplicate."""
         ledger = cls(starting_balance)
         for event in events:
+            if isinstance(event, Fill) and event.fill_id in reversed_fills:
+                continue
             ledger.apply(event)
+        ledger._s.fill_ids.update(reversed_fills)
         return ledger
+
+    def reverse_fills(self, events: Iterable[LedgerEvent], fill_ids: Collection[str]) -> Decimal:
+        """Undo fills that did not happen (a trade FAILED on chain), exactly: the state becomes
+        what replaying ``events`` (every event applied so far, e.g. the journal, in order)
+        without those fills gives, marks kept. Returns the change of realized P&L. Raises
+        ``LedgerError`` (the ledger unchanged) when ``events`` lack an event the ledger has
+        applied: the replay would lose it."""
+        events = list(events)
+        known = {event_id(e) for e in events} | set(fill_ids)
+        missing = self.event_ids() - known
+        if missing:
+            raise LedgerError(
+                f"cannot reverse {sorted(fill_ids)}: the history lacks {len(missing)} applied "
+                f"event(s), e.g. {sorted(missing)[0]}"
+            )
+        rebuilt = Ledger.replay(events, self.starting_balance, reversed_fills=fill_ids)
+        change = rebuilt._s.realized - self._s.realized
+        rebuilt._s.marks = self._s.marks
+        rebuilt._s.fill_ids.update(self._s.fill_ids)
+        self._s = rebuilt._s
+        return change
 
     @classmethod
     def recompute(

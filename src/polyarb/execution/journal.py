@@ -1,4 +1,5 @@
-"""Append-only JSONL journal of fills, merges and resolutions, durable per write.
+"""Append-only JSONL journal of fills, merges, resolutions and (live) the settlement status of
+trades, durable per write.
 
 One line per event, written with a single ``write`` and made durable with ``fsync`` before the
 ledger applies it: after a crash the journal holds at least every event the ledger (and so the
@@ -128,10 +129,51 @@ def decode_event(data: dict[str, Any]) -> LedgerEvent:
     raise ValueError(f"unknown journal record kind {data.get('kind')!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class SettlementRecord:
+    """A trade's settlement status changed (live): ``fill_ids`` are the fills it booked."""
+
+    trade_id: str
+    status: str
+    fill_ids: tuple[str, ...]
+    ts_ns: int
+    reason: str = ""
+
+
+def encode_settlement(record: SettlementRecord) -> dict[str, Any]:
+    return {
+        "v": JOURNAL_VERSION,
+        "kind": "settlement",
+        "trade_id": record.trade_id,
+        "status": record.status,
+        "fill_ids": list(record.fill_ids),
+        "ts_ns": record.ts_ns,
+        "reason": record.reason,
+    }
+
+
+def decode_settlement(data: dict[str, Any]) -> SettlementRecord:
+    try:
+        return SettlementRecord(
+            trade_id=str(data["trade_id"]),
+            status=str(data["status"]),
+            fill_ids=tuple(str(f) for f in data["fill_ids"]),
+            ts_ns=int(data["ts_ns"]),
+            reason=str(data.get("reason", "")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed settlement record: {exc!r}") from None
+
+
 @dataclass(slots=True)
 class JournalContents:
-    events: list[LedgerEvent] = field(default_factory=list)  # in journal order
+    """What a journal holds. ``events`` are in journal order, without the fills of trades that
+    FAILED on chain (those are in ``reversed_fills``): the history that happened."""
+
+    events: list[LedgerEvent] = field(default_factory=list)
     torn_tail: bool = False  # the last line was incomplete and was skipped
+    settlements: dict[str, SettlementRecord] = field(default_factory=dict)  # trade id -> last
+    reversed_fills: list[Fill] = field(default_factory=list)
 
     @property
     def fills(self) -> list[Fill]:
@@ -160,15 +202,34 @@ def read_journal(path: Path) -> JournalContents:
         if not line.strip():
             continue
         try:
-            out.events.append(decode_event(orjson.loads(line)))
+            _read_line(out, orjson.loads(line))
         except (orjson.JSONDecodeError, ValueError) as exc:
             raise JournalError(f"{path}: line {number} is corrupt: {exc}") from None
     if last.strip():
         try:
-            out.events.append(decode_event(orjson.loads(last)))
+            _read_line(out, orjson.loads(last))
         except (orjson.JSONDecodeError, ValueError):
             out.torn_tail = True
+    failed = {
+        fill_id
+        for record in out.settlements.values()
+        if record.status == "FAILED"
+        for fill_id in record.fill_ids
+    }
+    if failed:
+        out.reversed_fills = [e for e in out.fills if e.fill_id in failed]
+        out.events = [e for e in out.events if not (isinstance(e, Fill) and e.fill_id in failed)]
     return out
+
+
+def _read_line(out: JournalContents, data: Any) -> None:
+    if isinstance(data, dict) and data.get("kind") == "settlement":
+        record = decode_settlement(data)
+        out.settlements[record.trade_id] = record
+    elif isinstance(data, dict):
+        out.events.append(decode_event(data))
+    else:
+        raise ValueError("a journal record is an object")
 
 
 class Journal:
@@ -188,6 +249,9 @@ class Journal:
         payload = b"".join(
             orjson.dumps(encode_event(e), option=orjson.OPT_APPEND_NEWLINE) for e in events
         )
+        self._write(payload)
+
+    def _write(self, payload: bytes) -> None:
         if not payload:
             return
         if self._fd < 0:
@@ -201,6 +265,9 @@ class Journal:
                 os.fsync(self._fd)
         except OSError as exc:
             raise JournalError(f"{self.path}: write failed: {exc}") from exc
+
+    def append_settlement(self, record: SettlementRecord) -> None:
+        self._write(orjson.dumps(encode_settlement(record), option=orjson.OPT_APPEND_NEWLINE))
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -250,7 +317,7 @@ class Journal:
 
 def _is_record(line: bytes) -> bool:
     try:
-        decode_event(orjson.loads(line))
+        _read_line(JournalContents(), orjson.loads(line))
     except (orjson.JSONDecodeError, ValueError):
         return False
     return True

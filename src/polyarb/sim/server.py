@@ -1,9 +1,10 @@
 """``SimServer``: the local Polymarket + ESPN double, on one loopback port.
 
 One starlette app served by uvicorn inside the caller's event loop: the CLOB market WebSocket at
-``/ws/market``, CLOB public REST at ``/``, Gamma at ``/gamma`` and ESPN at ``/espn``. A clock task
-advances the scenario (or the recording) and publishes its frames; faults come from the scenario's
-schedule or from the methods below. Use it as an async context manager::
+``/ws/market``, the user channel at ``/ws/user``, CLOB public REST at ``/``, Gamma at
+``/gamma`` and ESPN at ``/espn``. A clock task advances the scenario (or the recording) and
+publishes its frames; faults come from the scenario's schedule or from the methods below. Use
+it as an async context manager::
 
     async with SimServer(ScenarioConfig(seed=1, updates_per_s=200)) as sim:
         feed = MarketFeed(sim.ws_url, sim.token_ids(), ...)
@@ -26,7 +27,9 @@ import structlog
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
 
+from polyarb.clob.auth import ApiCreds
 from polyarb.domain.book import OrderBook
 from polyarb.domain.numbers import decimal_to_price
 from polyarb.sim.channel import Client, MarketChannel
@@ -37,6 +40,7 @@ from polyarb.sim.replay import RecordingPlayer, load_catalog
 from polyarb.sim.rest import RestApi
 from polyarb.sim.scenario import Fault, ScenarioConfig
 from polyarb.sim.trading import SimExchange
+from polyarb.sim.user_channel import UserChannel
 from polyarb.sim.venue import Frame, SimVenue
 
 log = structlog.get_logger(__name__)
@@ -104,10 +108,14 @@ class SimServer:
         )
         self.channel = MarketChannel(self._snapshot, self._abort)
         self.rest = RestApi(self.venue, self.scenario_time)
-        self.exchange = SimExchange(self.venue, self._publish, now_ms=_wall_ms)
+        self.user_channel = UserChannel(self._account, self._abort_socket)
+        self.exchange = SimExchange(
+            self.venue, self._publish, now_ms=_wall_ms, publish_user=self.user_channel.publish
+        )
         self.app = Starlette(
             routes=[
                 WebSocketRoute("/ws/market", self.channel.serve),
+                WebSocketRoute("/ws/user", self.user_channel.serve),
                 *self.exchange.routes(),
                 *self.rest.routes(),
             ]
@@ -208,6 +216,10 @@ class SimServer:
     @property
     def ws_url(self) -> str:
         return f"ws://{self._base}/ws/market"
+
+    @property
+    def user_ws_url(self) -> str:
+        return f"ws://{self._base}/ws/user"
 
     @property
     def clob_url(self) -> str:
@@ -314,13 +326,24 @@ class SimServer:
         elif fault.kind == "tick_size_change" and self.driver is not None:
             self._publish(self.driver.toggle_tick(fault.count - 1, _wall_ms()))
 
+    def _account(self, api_key: str) -> ApiCreds | None:
+        account = self.exchange.accounts.get(api_key)
+        return None if account is None else account[1]
+
+    def _abort_socket(self, websocket: WebSocket) -> bool:
+        client = websocket.client
+        return self._abort_peer(None if client is None else (client.host, client.port))
+
     def _abort(self, client: Client) -> bool:
         """Abort a client's TCP stream without a close frame (an abrupt drop)."""
+        return self._abort_peer(client.peer)
+
+    def _abort_peer(self, peer: tuple[str, int] | None) -> bool:
         server = self._server
-        if server is None or client.peer is None:
+        if server is None or peer is None:
             return False
         for connection in list(server.server_state.connections):
-            if getattr(connection, "client", None) == client.peer:
+            if getattr(connection, "client", None) == peer:
                 transport = getattr(connection, "transport", None)
                 if transport is not None:
                     transport.abort()
@@ -328,8 +351,9 @@ class SimServer:
         return False
 
     async def disconnect_all(self) -> None:
-        """Drop every client WebSocket abruptly (no close frame)."""
+        """Drop every client WebSocket abruptly (no close frame), the user channel's too."""
         await self.channel.disconnect_all()
+        await self.user_channel.drop_all()
 
     def freeze(self, seconds: float) -> None:
         """Live connections get nothing, not even PONG, for ``seconds`` (those frames are lost

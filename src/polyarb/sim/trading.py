@@ -15,6 +15,13 @@ next request(s) with that status WITHOUT processing them (429 and 503 with ``Ret
 ``drop`` processes the next order request and then never answers (the client times out not
 knowing whether it was placed); ``garbled`` processes it and answers 200 with a body that is
 not the venue's JSON.
+
+The user channel (``sim/user_channel.py``) hears each order matched (``order`` PLACEMENT,
+status MATCHED) or killed (CANCELLATION, ``CANCELED_<reason>``) and each trade (``trade``),
+again at every settlement step: MATCHED, then MINED and CONFIRMED ``settlement_step_s`` apart;
+after ``fail_next_trades(n)`` the next n trades go RETRYING and FAILED instead (the funder's
+cash and shares restored), after ``retry_next_trades(n)`` MINED, RETRYING, MINED, CONFIRMED.
+``GET /data/trades`` shows the same statuses, prefixed.
 """
 
 from __future__ import annotations
@@ -104,6 +111,12 @@ def _error(message: str, status: int) -> Response:
     return _json({"error": message}, status)
 
 
+# The counterparty of the simulator's trades: its books are anonymous liquidity.
+BOOK_MAKER_ADDRESS = "0x5151515151515151515151515151515151515151"
+BOOK_MAKER_OWNER = "51515151-5151-5151-5151-515151515151"
+SETTLEMENT_STEP_S = 0.5  # MATCHED -> MINED -> CONFIRMED, one step each (``settlement_step_s``)
+
+
 @dataclass(slots=True)
 class SimTrade:
     id: str
@@ -118,27 +131,61 @@ class SimTrade:
     maker_address: str
     match_time: int
     status: str = "MATCHED"
+    last_update: int = 0
+    maker_order_id: str = ""
+    maker_outcome: str = ""
 
-    def wire(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "taker_order_id": self.taker_order_id,
-            "market": self.market,
-            "asset_id": self.asset_id,
-            "side": self.side.value,
-            "size": canonical(size_to_decimal(self.size)),
-            "price": canonical(price_to_decimal(self.price)),
+    def _fields(self) -> dict[str, Any]:
+        price = canonical(price_to_decimal(self.price))
+        size = canonical(size_to_decimal(self.size))
+        maker = {
+            "order_id": self.maker_order_id,
+            "owner": BOOK_MAKER_OWNER,
+            "maker_address": BOOK_MAKER_ADDRESS,
+            "matched_amount": size,
+            "price": price,
             "fee_rate_bps": "0",
-            "status": f"TRADE_STATUS_{self.status}",
+            "asset_id": self.asset_id,
+            "outcome": self.outcome,
+            "side": self.side.opposite.value,
+        }
+        return {
+            "asset_id": self.asset_id,
+            "bucket_index": 0,
+            "fee_rate_bps": "0",
+            "id": self.id,
+            "last_update": str(self.last_update or self.match_time),
+            "maker_address": self.maker_address,
+            "maker_orders": [maker],
+            "market": self.market,
             "match_time": str(self.match_time),
-            "last_update": str(self.match_time),
             "outcome": self.outcome,
             "owner": self.owner,
-            "maker_address": self.maker_address,
+            "price": price,
+            "side": self.side.value,
+            "size": size,
+            "status": self.status,
+            "taker_order_id": self.taker_order_id,
             "trader_side": "TAKER",
             "transaction_hash": "0x" + hashlib.sha256(self.id.encode()).hexdigest(),
-            "maker_orders": [],
         }
+
+    def wire(self) -> dict[str, Any]:
+        """An item of ``GET /data/trades`` (prefixed status)."""
+        return self._fields() | {"status": f"TRADE_STATUS_{self.status}"}
+
+    def event(self, now_ms: int) -> dict[str, Any]:
+        """The user channel's ``trade`` event (plain status)."""
+        return self._fields() | {
+            "event_type": "trade",
+            "timestamp": str(now_ms),
+            "trade_owner": self.owner,
+            "type": "TRADE",
+        }
+
+    @property
+    def usd(self) -> Decimal:
+        return price_to_decimal(self.price) * size_to_decimal(self.size)
 
 
 @dataclass(slots=True)
@@ -157,6 +204,30 @@ class SimOrder:
     status: str = "CANCELED"
     size_matched: Decimal = Decimal(0)
     trades: list[str] = field(default_factory=list)
+
+    def event(self, kind: str, status: str, now_ms: int) -> dict[str, Any]:
+        """The user channel's ``order`` event."""
+        return {
+            "asset_id": self.asset_id,
+            "associate_trades": list(self.trades),
+            "created_at": str(self.created_at),
+            "event_type": "order",
+            "expiration": "0",
+            "id": self.id,
+            "maker_address": self.maker,
+            "market": self.market,
+            "order_owner": self.owner,
+            "order_type": self.order_type,
+            "original_size": canonical(self.original_size),
+            "outcome": self.outcome,
+            "owner": self.owner,
+            "price": canonical(self.price),
+            "side": self.side.value,
+            "size_matched": canonical(self.size_matched),
+            "status": status,
+            "timestamp": str(now_ms),
+            "type": kind,
+        }
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -193,9 +264,16 @@ class SimExchange:
         chain_id: int = POLYGON_CHAIN_ID,
         now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         starting_balance: Decimal = Decimal(10_000),
+        publish_user: Callable[[str, str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.venue = venue
         self.publish = publish
+        # (api key, condition id, event) -> the user channel
+        self.publish_user = publish_user or (lambda key, market, event: None)
+        self.settlement_step_s = SETTLEMENT_STEP_S
+        self.fail_trades = 0  # the next trades matched go RETRYING, then FAILED (faults)
+        self.retry_trades = 0  # the next trades go MINED, RETRYING, MINED again, CONFIRMED
+        self._timers: set[asyncio.TimerHandle] = set()
         self.chain_id = chain_id
         self.now_ms = now_ms
         self._server_key = secrets.token_bytes(32)
@@ -214,8 +292,54 @@ class SimExchange:
         self._closing = asyncio.Event()
 
     def close(self) -> None:
-        """Let held ("drop") requests finish, so the server can stop at once."""
+        """Let held ("drop") requests finish, so the server can stop at once; stop settling."""
         self._closing.set()
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    def fail_next_trades(self, count: int = 1) -> None:
+        """The next ``count`` trades are matched, then go RETRYING and FAILED on chain: the
+        funder's cash and shares are restored as if they had never happened."""
+        self.fail_trades += count
+
+    def retry_next_trades(self, count: int = 1) -> None:
+        """The next ``count`` trades are retried once on chain and then confirmed."""
+        self.retry_trades += count
+
+    def _settlement_path(self) -> list[str]:
+        if self.fail_trades > 0:
+            self.fail_trades -= 1
+            return ["RETRYING", "FAILED"]
+        if self.retry_trades > 0:
+            self.retry_trades -= 1
+            return ["MINED", "RETRYING", "MINED", "CONFIRMED"]
+        return ["MINED", "CONFIRMED"]
+
+    # --- settlement -----------------------------------------------------------------------
+
+    def _settle_later(self, trade: SimTrade, path: list[str]) -> None:
+        """Move ``trade`` along ``path`` (its next statuses), one every ``settlement_step_s``."""
+        if not path:
+            return
+
+        def advance() -> None:
+            self._timers.discard(handle)
+            self._set_status(trade, path[0])
+            self._settle_later(trade, path[1:])
+
+        handle = asyncio.get_running_loop().call_later(self.settlement_step_s, advance)
+        self._timers.add(handle)
+
+    def _set_status(self, trade: SimTrade, status: str) -> None:
+        now_ms = self.now_ms()
+        trade.status, trade.last_update = status, now_ms // 1000
+        if status == "FAILED":  # the transaction never happened: undo what it moved
+            sign = 1 if trade.side == Side.BUY else -1
+            self.cash[trade.maker_address] = self.balance(trade.maker_address) + sign * trade.usd
+            key = (trade.maker_address, trade.asset_id)
+            self.positions[key] = self.position(*key) - sign * size_to_decimal(trade.size)
+        self.publish_user(trade.owner, trade.market, trade.event(now_ms))
 
     def inject(self, kind: FaultKind, count: int = 1) -> None:
         if kind not in FAULT_KINDS:
@@ -521,10 +645,53 @@ class SimExchange:
             size=shares_units,
         )
         if order_type == "FOK" and result.size < shares_units:
-            return _refusal(FOK_KILLED)
+            return self._killed(market, order, order_id, order_type, creds, price, FOK_KILLED)
         if not result.size:
-            return _refusal(FAK_NO_MATCH)
+            return self._killed(market, order, order_id, order_type, creds, price, FAK_NO_MATCH)
         return self._execute(market, order, order_id, order_type, creds, result, price)
+
+    def _record(
+        self,
+        market: SimMarket,
+        order: OrderV2,
+        order_id: str,
+        order_type: str,
+        creds: ApiCreds,
+        price: Decimal,
+        status: str,
+    ) -> SimOrder:
+        token = str(order.token_id)
+        return SimOrder(
+            order_id,
+            creds.api_key,
+            order.maker,
+            market.condition_id,
+            token,
+            order.side,
+            size_to_decimal(order.taker_amount if order.side == Side.BUY else order.maker_amount),
+            price.normalize(),
+            market.outcomes[market.token_ids.index(token)],
+            order_type,
+            self.now_ms() // 1000,
+            status=status,
+        )
+
+    def _killed(
+        self,
+        market: SimMarket,
+        order: OrderV2,
+        order_id: str,
+        order_type: str,
+        creds: ApiCreds,
+        price: Decimal,
+        message: str,
+    ) -> dict[str, Any]:
+        """A FOK/FAK that took nothing: refused, and the user channel hears the cancellation
+        (status ``CANCELED_<reason>``, as the venue sends a FOK kill)."""
+        record = self._record(market, order, order_id, order_type, creds, price, "CANCELED")
+        event = record.event("CANCELLATION", f"CANCELED_{message}", self.now_ms())
+        self.publish_user(creds.api_key, market.condition_id, event)
+        return _refusal(message)
 
     def _execute(
         self,
@@ -548,20 +715,7 @@ class SimExchange:
         frame = self.venue.price_change(market, changes, now_ms)
         if frame is not None:
             frames.append(frame)
-        record = SimOrder(
-            order_id,
-            creds.api_key,
-            order.maker,
-            market.condition_id,
-            token,
-            order.side,
-            size_to_decimal(order.taker_amount if order.side == Side.BUY else order.maker_amount),
-            price.normalize(),
-            outcome,
-            order_type,
-            now_ms // 1000,
-            status="MATCHED",
-        )
+        record = self._record(market, order, order_id, order_type, creds, price, "MATCHED")
         usd = Decimal(0)
         for fill in result.fills:
             trade = SimTrade(
@@ -576,6 +730,7 @@ class SimExchange:
                 creds.api_key,
                 order.maker,
                 now_ms // 1000,
+                maker_order_id="0x" + secrets.token_hex(32),
             )
             self.trades[trade.id] = trade
             record.trades.append(trade.id)
@@ -591,6 +746,13 @@ class SimExchange:
         self.positions[key] = self.position(order.maker, token) + sign * shares
         self.orders[order_id] = record
         self.publish(frames)
+        self.publish_user(
+            creds.api_key, market.condition_id, record.event("PLACEMENT", "MATCHED", now_ms)
+        )
+        for trade_id in record.trades:
+            trade = self.trades[trade_id]
+            self.publish_user(creds.api_key, market.condition_id, trade.event(now_ms))
+            self._settle_later(trade, self._settlement_path())
         making, taking = (usd, shares) if order.side == Side.BUY else (shares, usd)
         return {
             "errorMsg": "",

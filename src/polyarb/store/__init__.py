@@ -41,6 +41,7 @@ from polyarb.store.records import (
     ResolutionRecord,
     RiskStateRecord,
     SignalRecord,
+    TradeSettlementRecord,
 )
 from polyarb.store.recovery import ReconcileReport, RecoveredState
 from polyarb.store.retention import PruneReport
@@ -88,6 +89,7 @@ __all__ = [
     "StoreUnavailable",
     "TradePage",
     "TradeRow",
+    "TradeSettlementRecord",
     "WriterConfig",
     "WriterStats",
     "ledger_state",

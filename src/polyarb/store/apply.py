@@ -35,6 +35,7 @@ from polyarb.store.records import (
     ResolutionRecord,
     RiskStateRecord,
     SignalRecord,
+    TradeSettlementRecord,
     encode_detail,
 )
 
@@ -68,6 +69,7 @@ class _Rows:
         self.orders: dict[str, Row] = {}
         self.order_events: list[Row] = []
         self.fills: list[Row] = []
+        self.settlements: dict[str, Row] = {}  # trade id -> its latest status
         self.positions: dict[tuple[str, str, str], Row] = {}
         self.locked: dict[str, list[Row]] = {}
         self.daily: dict[tuple[str, object, str], Row] = {}
@@ -179,6 +181,16 @@ class _Rows:
         self.fills.append(fill_row(r.fill))
         if r.ledger is not None:
             self._ledger(r.ledger)
+
+    def _settlement(self, r: TradeSettlementRecord) -> None:
+        self.settlements[r.trade_id] = {
+            "trade_id": r.trade_id,
+            "mode": r.mode.value,
+            "status": r.status,
+            "fill_ids": encode_detail({"fill_ids": list(r.fill_ids)}),
+            "reason": r.reason,
+            "updated_ns": r.ts_ns,
+        }
 
     def _ledger(self, r: LedgerState) -> None:
         mode = r.mode.value
@@ -338,6 +350,7 @@ _HANDLERS: dict[type, Callable[[_Rows, Any], None]] = {
     OrderRecord: _Rows._order,
     FillRecord: _Rows._fill,
     LedgerState: _Rows._ledger,
+    TradeSettlementRecord: _Rows._settlement,
     MergeRecord: _Rows._merge,
     ResolutionRecord: _Rows._resolution,
     RiskStateRecord: _Rows._risk,
@@ -435,6 +448,7 @@ async def apply_records(conn: AsyncConnection, records: Sequence[Record]) -> Non
     )
     await _ignore(conn, t.order_events, rows.order_events, "client_id", "status", "seq")
     await _ignore(conn, t.fills, rows.fills, "fill_id")
+    await _upsert(conn, t.trade_settlements, list(rows.settlements.values()), ["trade_id"])
     await _ignore(conn, t.merges, rows.merges, "merge_id")
     await _ignore(conn, t.resolutions, rows.resolutions, "resolution_id")
     await _write_ledger(conn, rows)

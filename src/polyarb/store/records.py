@@ -312,6 +312,18 @@ class FillRecord(_Record, tag="fill", frozen=True, kw_only=True):
         return self.fill.mode
 
 
+class TradeSettlementRecord(_Record, tag="settlement", frozen=True, kw_only=True):
+    """A live trade's settlement status changed; ``fill_ids``: the fills it booked (a FAILED
+    trade's fills are left out when the ledger is recomputed)."""
+
+    trade_id: str
+    mode: Mode
+    status: str
+    fill_ids: tuple[str, ...]
+    reason: str
+    ts_ns: int
+
+
 class MergeRecord(_Record, tag="merge", frozen=True, kw_only=True):
     """Complete sets merged into collateral (or locked), with the ledger rows it changed."""
 
@@ -418,6 +430,7 @@ Record = (
     | OpportunityRecord
     | OrderRecord
     | FillRecord
+    | TradeSettlementRecord
     | LedgerState
     | MergeRecord
     | ResolutionRecord
@@ -435,6 +448,7 @@ RECORD_TYPES: tuple[type[_Record], ...] = (
     OpportunityRecord,
     OrderRecord,
     FillRecord,
+    TradeSettlementRecord,
     LedgerState,
     MergeRecord,
     ResolutionRecord,

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from polyarb.domain.book import Side
 from polyarb.domain.ledger import Ledger, LedgerEvent, Merge, Resolution
+from polyarb.domain.ledger import event_id as ledger_event_id
 from polyarb.domain.trading import Fill, Mode, Order, OrderStatus, OrderType
 from polyarb.store import tables as t
 from polyarb.store.apply import apply_records
@@ -136,11 +137,25 @@ def fill_from_row(r: RowMapping) -> Fill:
     )
 
 
+async def read_failed_fill_ids(conn: AsyncConnection, mode: Mode) -> set[str]:
+    """Fills of trades that FAILED on chain: they did not happen."""
+    s = t.trade_settlements.c
+    stmt = select(s.fill_ids).where(s.mode == mode.value, s.status == "FAILED")
+    return {
+        str(fill_id)
+        for (text,) in (await conn.execute(stmt)).all()
+        for fill_id in decode_detail(text).get("fill_ids", ())
+    }
+
+
 async def read_fills(conn: AsyncConnection, mode: Mode) -> list[Fill]:
+    """The mode's fills in the order they were applied, without those of FAILED trades."""
     stmt = (
         select(t.fills).where(t.fills.c.mode == mode.value).order_by(t.fills.c.ts_ns, t.fills.c.id)
     )
-    return [fill_from_row(r) for r in (await conn.execute(stmt)).mappings()]
+    failed = await read_failed_fill_ids(conn, mode)
+    fills = (fill_from_row(r) for r in (await conn.execute(stmt)).mappings())
+    return [f for f in fills if f.fill_id not in failed]
 
 
 async def read_merges(conn: AsyncConnection, mode: Mode) -> list[Merge]:
@@ -345,14 +360,6 @@ async def load_state(engine: AsyncEngine, mode: Mode, now_ns: int) -> RecoveredS
 # --- reconciling with the paper journal -------------------------------------------------------
 
 
-def _event_id(event: LedgerEvent) -> str:
-    if isinstance(event, Fill):
-        return event.fill_id
-    if isinstance(event, Merge):
-        return event.merge_id
-    return event.resolution_id
-
-
 def _close_order(order: Order, seq: int, fills: Sequence[Fill], now_ns: int) -> OrderRecord:
     """The terminal state of an order a restart interrupted, from the fills the journal holds.
 
@@ -415,7 +422,7 @@ async def reconcile_paper(
         seen: set[str] = set()
         replayable: list[LedgerEvent] = []
         for event in events:
-            event_id = _event_id(event)
+            event_id = ledger_event_id(event)
             if event_id in seen:
                 continue  # the ledger ignores a repeated id; so do we
             seen.add(event_id)

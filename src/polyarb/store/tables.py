@@ -416,3 +416,18 @@ daily_reports = Table(
     Column("alert_event_id", String(64), nullable=False),  # its alerts row (the Slack post)
     PrimaryKeyConstraint("mode", "day"),
 )
+
+# Live trades' settlement on chain (MATCHED, MINED, CONFIRMED, RETRYING, FAILED): the latest
+# status per trade. The fills of a FAILED trade did not happen: the ledger is recomputed
+# without them (``recovery.read_fills``).
+trade_settlements = Table(
+    "trade_settlements",
+    metadata,
+    Column("trade_id", String(128), primary_key=True),
+    _mode(),
+    Column("status", String(16), nullable=False),
+    Column("fill_ids", Text, nullable=False),  # JSON list: the fills it booked
+    Column("reason", Text, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+    Index("ix_trade_settlements_mode_status", "mode", "status"),
+)

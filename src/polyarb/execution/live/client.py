@@ -14,10 +14,13 @@ The life of one order (docs/orders.md):
    (FOK/FAK), refused (HTTP 400, 425, 429). A timeout, a dropped connection or a 5xx leaves
    the order UNKNOWN: it is never sent again, but looked up by its id (``/data/order``) until
    the venue says what happened; "not found" counts only after a successful query.
-6. Fills are journaled (fsync) and applied to the ledger, and reported to the risk gate.
+6. Fills are journaled (fsync), applied to the ledger and reported to the risk gate by the
+   settlement tracker, which every sighting of a trade goes through (``execution/live/trades.py``:
+   this answer, the user channel's ``on_user_event``, ``refresh_settlements``, restarts): a
+   trade is booked once, and reversed if it FAILS on chain.
 
-Not yet here (issue 14): the user channel, settlement (MINED/CONFIRMED/FAILED), reconciliation,
-leg-risk handling of a partly filled set, resting orders, merges and redemptions on chain.
+Not yet here (issue 14): reconciliation, leg-risk handling of a partly filled set, resting
+orders, merges and redemptions on chain.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from polyarb.clob.signing import (
 )
 from polyarb.domain.book import Side
 from polyarb.domain.clock import Clock, WallClock
-from polyarb.domain.ledger import Ledger, LedgerEvent
+from polyarb.domain.ledger import Ledger
 from polyarb.domain.market import Market
 from polyarb.domain.secrets import MASK
 from polyarb.domain.trading import Fill, Mode, Order, OrderStatus, OrderType, Signal
@@ -58,11 +61,13 @@ from polyarb.execution.base import (
     notify_order_update,
     outcome_of,
     validate_order,
-    venue_taker_fee,
 )
-from polyarb.execution.journal import Journal, journal_then_apply
+from polyarb.execution.journal import Journal
 from polyarb.execution.live.heartbeat import HeartbeatKeeper
+from polyarb.execution.live.trades import LiveTrades
 from polyarb.execution.live.venue import ClobRest, VenueAnswer, VenueBusy, VenueUnknown
+from polyarb.execution.settlement import FailureCallback, open_tracker
+from polyarb.execution.user_schemas import UserEvent
 
 log = structlog.get_logger(__name__)
 
@@ -118,6 +123,7 @@ class LiveExecution:
         risk: RiskGate | None = None,
         on_order_update: OrderUpdateCallback | None = None,
         heartbeat: HeartbeatKeeper | None = None,
+        on_trade_failed: FailureCallback | None = None,
     ) -> None:
         self.rest = rest
         self.heartbeat = heartbeat
@@ -130,6 +136,10 @@ class LiveExecution:
         self._risk = risk
         self._on_order_update = on_order_update
         self.unresolved: dict[str, Order] = {}  # client id -> order left UNKNOWN
+        self.settlement = open_tracker(
+            ledger, self._journal, risk=risk, on_failure=on_trade_failed, clock=self.clock
+        )
+        self.trades = LiveTrades(rest, markets, self.settlement, self.clock)
         self._wait_until_ns = 0  # the venue asked us to wait (Retry-After, a 425 restart)
         self._wait_reason = ""
 
@@ -210,6 +220,7 @@ class LiveExecution:
             exchange=NEG_RISK_EXCHANGE_V2 if market.neg_risk else EXCHANGE_V2,
         )
         order.venue_id = signed.order_id
+        self.trades.orders[order.venue_id] = order
         return signed
 
     # --- executing ------------------------------------------------------------------------
@@ -331,11 +342,7 @@ class LiveExecution:
         return await self._filled(order, [str(t) for t in item.get("tradeIDs") or []])
 
     async def _filled(self, order: Order, trade_ids: list[str]) -> list[Fill]:
-        fills: list[Fill] = []
-        for trade_id in trade_ids:
-            fill = await self._trade_fill(order, trade_id)
-            if fill is not None:
-                fills.append(fill)
+        fills = await self.trades.order_fills(order, trade_ids)  # booked, risk told
         now = self.clock.now_ns()
         order.filled = sum((f.size for f in fills), ZERO)
         order.fees = sum((f.fee for f in fills), ZERO)
@@ -351,37 +358,16 @@ class LiveExecution:
             order.reason = "matched; fills not yet read"
         else:
             order.transition(OrderStatus.CANCELED, now, "matched nothing")
-        self._book(fills)
-        if fills and self._risk is not None:
-            self._risk.on_fills(order.signal_id, fills)
         self._updated(order, fills)
         return fills
 
-    async def _trade_fill(self, order: Order, trade_id: str) -> Fill | None:
-        try:
-            answer = await self.rest.l2("GET", f"/data/trades?id={trade_id}")
-        except (VenueBusy, VenueUnknown) as exc:
-            log.warning("trade not read", trade_id=trade_id, reason=str(exc))
-            return None
-        data = answer.body.get("data") if isinstance(answer.body, dict) else None
-        trade = next((t for t in data or [] if t.get("id") == trade_id), None)
-        if trade is None:
-            return None
-        price, size = Decimal(trade["price"]), Decimal(trade["size"])
-        market = self.markets[order.token_id]
-        return Fill(
-            fill_id=trade_id,
-            client_order_id=order.client_id,
-            token_id=order.token_id,
-            market=order.market,
-            side=order.side,
-            price=price,
-            size=size,
-            fee=venue_taker_fee(market.fees, price, size),
-            ts_ns=self.clock.now_ns(),
-            strategy=order.strategy,
-            mode=Mode.LIVE,
-        )
+    def on_user_event(self, event: UserEvent) -> None:
+        """The user channel's entry point (``UserChannelClient(on_event=...)``)."""
+        self.trades.on_user_event(event)
+
+    async def refresh_settlements(self) -> None:
+        """Read the trades not yet final from REST (``UserChannelClient(on_connect=...)``)."""
+        await self.trades.refresh()
 
     async def _resolve(self, order: Order) -> list[Fill]:
         """Ask the venue what became of an UNKNOWN (or ACKED, unread) order by its id; never
@@ -421,7 +407,10 @@ class LiveExecution:
         already booked (journal, ledger) are not booked twice (the trade id is the fill id)."""
         fills: list[Fill] = []
         for order in orders:
-            if order.mode != Mode.LIVE or not order.venue_id or order.status.is_terminal:
+            if order.mode != Mode.LIVE or not order.venue_id:
+                continue
+            self.trades.orders[order.venue_id] = order  # its trades may still settle or fail
+            if order.status.is_terminal:
                 continue
             now = self.clock.now_ns()
             if order.status == OrderStatus.INTENT:  # the send may have begun: it counts as sent
@@ -431,12 +420,6 @@ class LiveExecution:
             if order.status in (OrderStatus.UNKNOWN, OrderStatus.ACKED):
                 fills += await self._resolve(order)
         return fills
-
-    def _book(self, fills: list[Fill]) -> None:
-        """Journal (durably) first, then the ledger."""
-        events: list[LedgerEvent] = [f for f in fills if not self.ledger.seen(f.fill_id)]
-        if events:
-            journal_then_apply(self._journal, self.ledger, events)
 
     def _updated(self, order: Order, fills: list[Fill]) -> None:
         notify_order_update(self._on_order_update, order, fills)
