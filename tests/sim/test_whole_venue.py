@@ -13,7 +13,7 @@ from polyarb.marketdata.books import BookStore
 from polyarb.marketdata.feed import FeedConfig, MarketFeed
 from polyarb.sim import SimServer
 from polyarb.sim.generator import build_scenario
-from polyarb.sim.whole_venue import BURST_FACTOR, whole_venue
+from polyarb.sim.whole_venue import BURST_FACTOR, Prerendered, whole_venue
 
 EPOCH = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -47,7 +47,7 @@ def test_activity_follows_zipf_across_markets() -> None:
 
 
 def test_bursts_raise_the_rate_for_a_while() -> None:
-    config = whole_venue(tokens=2_000)  # 200 events/s between bursts
+    config = whole_venue(tokens=1_000)  # 100 events/s between bursts
     driver = build_scenario(config, epoch=EPOCH)
     bursts: list[float] = []
     rates: list[tuple[float, int]] = []
@@ -66,8 +66,29 @@ def test_bursts_raise_the_rate_for_a_while() -> None:
     assert BURST_FACTOR * 0.7 < ratio < BURST_FACTOR * 1.3
 
 
+def test_prerendered_frames_are_the_live_ones_stamped_when_sent() -> None:
+    config = whole_venue(tokens=200, rate=5, window_every_s=1.0)
+    live = build_scenario(config, epoch=EPOCH).advance_to(6.0)
+    rendered = Prerendered(config, 6.0, EPOCH)
+    assert [f.text for _, f in rendered.frames] == [f.text for f in live]
+    assert len(live) > 300
+    assert rendered.next_due_s() == pytest.approx((live[0].ts_ms - EPOCH.timestamp() * 1000) / 1000)
+    first = rendered.advance_to(3.0, now_ms=1_900_000_000_000)
+    rest = rendered.advance_to(10.0, now_ms=1_900_000_005_000, max_frames=10_000)
+    assert len(first) + len(rest) == len(live)
+    assert 0 < len(first) < len(live)
+    for sent, original in zip(first + rest, live, strict=True):
+        stamp = 1_900_000_000_000 if sent in first else 1_900_000_005_000
+        assert sent.ts_ms == stamp
+        assert f'"timestamp":"{stamp}"' in sent.text
+        assert sent.text.replace(str(stamp), str(original.ts_ms)) == original.text
+    assert rendered.next_due_s() == float("inf")
+
+
 async def test_feed_gets_books_for_every_token_over_many_connections() -> None:
-    async with SimServer(whole_venue(tokens=60, rate=5)) as sim:
+    sim = SimServer(whole_venue(tokens=60, rate=5), prerender_s=10)
+    sim.pause()  # the stream starts once every connection has its snapshot
+    async with sim:
         tokens = sim.token_ids()
         assert len(tokens) == 60
         books = BookStore()
@@ -90,6 +111,7 @@ async def test_feed_gets_books_for_every_token_over_many_connections() -> None:
                 assert book.asks.best() is not None
             # The stream flows after the snapshots, on more than one connection.
             updates.clear()
+            sim.resume()
             for _ in range(100):
                 served = {id(c) for c in sim.channel.clients if c.assets & updates}
                 if len(served) >= 3:
