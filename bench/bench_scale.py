@@ -16,7 +16,9 @@ the feed has every snapshot; 2 s after the stream starts, ``--seconds`` are meas
   received      frames the feed received per second; applied: frames that changed a book and
                 went to the engine (``on_update``)
   CPU           process CPU time / wall time of the engine's process (one core: 100 % = busy);
-                sim CPU: the same for the simulator's (near 100 %: the simulator is the limit)
+                wait: the time its thread was runnable but other processes had the core (a
+                shared machine); µs/fr: engine CPU per frame received; sim CPU / sim wait:
+                the same for the simulator (near 100 % together: the simulator is the limit)
   tick-to-dec.  engine.counters.decision_ns, p50 / p99 (recv_ns to order command)
   data age      feed recv_ns - the frame's venue timestamp (ms), p50 / p99, every 8th frame
   lag slope     growth of the data age over the step (ms per s, a least-squares fit): a core
@@ -73,6 +75,16 @@ KEEPS_UP_SLOPE_MS_PER_S = 5.0
 KEEPS_UP_AGE_P99_MS = 1000.0
 
 
+def cpu_and_wait_s() -> tuple[float, float]:
+    """This process's CPU time and its main thread's time runnable but waiting for a CPU
+    (/proc schedstat: the share of the core other processes took from it); 0 wait when the
+    kernel does not say."""
+    wait = 0.0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        wait = int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+    return time.process_time(), wait
+
+
 def pin(core: int) -> str:
     """Pin this process to ``core`` (modulo the cores it may use); '' when it cannot."""
     try:
@@ -121,7 +133,7 @@ def serve_venue(
                 if message == "resume":
                     sim.resume()
                     continue
-                pipe.send((sim.channel.frames_sent, time.process_time()))
+                pipe.send((sim.channel.frames_sent, *cpu_and_wait_s()))
 
     asyncio.run(main())
 
@@ -138,7 +150,9 @@ class Step:
     received_per_s: float = 0.0
     applied_per_s: float = 0.0
     cpu_share: float = 0.0
+    wait_share: float = 0.0  # runnable, waiting for the core (other processes had it)
     sim_cpu_share: float = 0.0
+    sim_wait_share: float = 0.0
     decisions: int = 0
     decision_p50_us: float = 0.0
     decision_p99_us: float = 0.0
@@ -148,6 +162,21 @@ class Step:
     lag_slope_ms_per_s: float = 0.0
     reconnects: int = 0
     connections: int = 0
+
+    @property
+    def cpu_per_frame_us(self) -> float:
+        return self.cpu_share / max(self.received_per_s, 1) * 1e6
+
+    def verdict(self) -> str:
+        if self.keeps_up:
+            return "yes"
+        if self.sim_cpu_share + self.sim_wait_share > 0.9 > self.cpu_share + self.wait_share:
+            return "NO: the simulator's core is the limit"
+        if self.cpu_share > 0.9:
+            return "NO: the engine's core is busy"
+        if self.cpu_share + self.wait_share > 0.9:
+            return "NO: the engine wants the whole core, other processes hold part of it"
+        return "NO"
 
     @property
     def keeps_up(self) -> bool:
@@ -232,11 +261,11 @@ async def run_engine(
     ]
     loop = asyncio.get_running_loop()
 
-    async def mark() -> tuple[int, float, float]:
-        """(frames the simulator published, its CPU time, our monotonic time)"""
+    async def mark() -> tuple[int, tuple[float, float], float]:
+        """(frames the simulator published, its CPU and wait times, our monotonic time)"""
         pipe.send("mark")
-        sent, cpu = await loop.run_in_executor(None, pipe.recv)
-        return int(sent), float(cpu), time.monotonic()
+        sent, cpu, wait = await loop.run_in_executor(None, pipe.recv)
+        return int(sent), (float(cpu), float(wait)), time.monotonic()
 
     try:
         await feed.wait_ready(120)
@@ -245,13 +274,13 @@ async def run_engine(
         await asyncio.sleep(SETTLE_S)
         reconnects = feed.totals()["reconnects"]
         sent0, sim_cpu0, wall0 = await mark()
-        cpu0, received0, applied0 = time.process_time(), meter.received, meter.applied
+        (cpu0, wait0), received0, applied0 = cpu_and_wait_s(), meter.received, meter.applied
         decisions0 = len(engine.counters.decision_ns)
         samples0 = engine.counters.decision_samples
         meter.measuring = True
         await asyncio.sleep(seconds)
         meter.measuring = False
-        cpu1, received1, applied1 = time.process_time(), meter.received, meter.applied
+        (cpu1, wait1), received1, applied1 = cpu_and_wait_s(), meter.received, meter.applied
         sent1, sim_cpu1, wall1 = await mark()
         elapsed = wall1 - wall0
         step.seconds = elapsed
@@ -259,7 +288,9 @@ async def run_engine(
         step.received_per_s = (received1 - received0) / elapsed
         step.applied_per_s = (applied1 - applied0) / elapsed
         step.cpu_share = (cpu1 - cpu0) / elapsed
-        step.sim_cpu_share = (sim_cpu1 - sim_cpu0) / elapsed
+        step.wait_share = (wait1 - wait0) / elapsed
+        step.sim_cpu_share = (sim_cpu1[0] - sim_cpu0[0]) / elapsed
+        step.sim_wait_share = (sim_cpu1[1] - sim_cpu0[1]) / elapsed
         taken = engine.counters.decision_samples - samples0
         window = list(engine.counters.decision_ns)
         recent = window[-taken:] if 0 < taken <= len(window) else window[decisions0:]
@@ -380,7 +411,8 @@ def main() -> None:
     )
     header = (
         f"{'rate':>5} {'target/s':>9} {'sent/s':>8} {'recv/s':>8} {'applied/s':>9} "
-        f"{'conns':>5} {'CPU':>5} {'sim CPU':>7} {'decisions':>9} {'t2d p50':>8} {'t2d p99':>8} "
+        f"{'conns':>5} {'CPU':>5} {'wait':>5} {'µs/fr':>6} {'sim CPU':>7} {'sim wait':>8} "
+        f"{'decisions':>9} {'t2d p50':>8} {'t2d p99':>8} "
         f"{'age p50':>8} {'age p99':>8} {'lag ms/s':>8} {'drops':>5}  keeps up"
     )
     print(header)
@@ -392,12 +424,14 @@ def main() -> None:
             print(
                 f"{step.rate:>4g}x {step.target_per_s:>9,.0f} {step.sent_per_s:>8,.0f} "
                 f"{step.received_per_s:>8,.0f} {step.applied_per_s:>9,.0f} "
-                f"{step.connections:>5} {step.cpu_share:>5.0%} {step.sim_cpu_share:>7.0%} "
+                f"{step.connections:>5} {step.cpu_share:>5.0%} {step.wait_share:>5.0%} "
+                f"{step.cpu_per_frame_us:>6.0f} {step.sim_cpu_share:>7.0%} "
+                f"{step.sim_wait_share:>8.0%} "
                 f"{step.decisions:>9} "
                 f"{step.decision_p50_us:>6.0f}µs {step.decision_p99_us:>6.0f}µs "
                 f"{step.age_p50_ms:>6.0f}ms {step.age_p99_ms:>6.0f}ms "
                 f"{step.lag_slope_ms_per_s:>8.1f} {step.reconnects:>5}  "
-                f"{'yes' if step.keeps_up else 'NO'}",
+                f"{step.verdict()}",
                 flush=True,
             )
     kept = [s for s in steps if s.keeps_up]
@@ -410,9 +444,17 @@ def main() -> None:
         below = f"keeps up at {best.rate:g}x ({best.received_per_s:,.0f} frames/s)" if best else ""
         print(
             f"one core stops keeping up at {first.rate:g}x (offered {first.sent_per_s:,.0f} "
-            f"frames/s, applied {first.applied_per_s:,.0f}/s at {first.cpu_share:.0%} CPU)"
-            + (f"; {below}" if below else "")
+            f"frames/s, applied {first.applied_per_s:,.0f}/s at {first.cpu_share:.0%} CPU): "
+            f"{first.verdict()}" + (f"; {below}" if below else "")
         )
+    busiest = max(steps, key=lambda s: s.received_per_s)
+    modelled = busiest.target_per_s / busiest.rate  # the model at 1x, bursts included
+    whole_core = 1e6 / busiest.cpu_per_frame_us
+    print(
+        f"engine CPU per frame at {busiest.rate:g}x: {busiest.cpu_per_frame_us:.0f} µs, so a core "
+        f"of its own would apply about {whole_core:,.0f} frames/s "
+        f"({whole_core / modelled:.1f}x the modelled rate)"
+    )
 
 
 if __name__ == "__main__":
