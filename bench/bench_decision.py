@@ -49,7 +49,7 @@ from pathlib import Path
 import structlog
 from prometheus_client import generate_latest
 
-from polyarb.bus import SignalEvent, StatePublisher, make_bus
+from polyarb.bus import Bus, SignalEvent, StatePublisher, make_bus
 from polyarb.config import Settings, load_settings
 from polyarb.domain.clock import ReplayClock, WallClock
 from polyarb.engine.core import Engine
@@ -78,13 +78,15 @@ def percentiles(samples_ns: Sequence[int]) -> str:
     )
 
 
-def bench_settings(data_dir: Path, sim: SimServer) -> Settings:
+def bench_settings(data_dir: Path, urls: str, **overrides: object) -> Settings:
+    """Paper settings with zero cooldowns and wide risk limits, for a simulator at ``urls``
+    (its ``http://host:port``)."""
     return load_settings(
         None,
         data_dir=data_dir,
-        poly_ws_url=sim.ws_url,
-        poly_clob_url=sim.clob_url,
-        poly_gamma_url=sim.gamma_url,
+        poly_ws_url=f"ws{urls.removeprefix('http')}/ws/market",
+        poly_clob_url=urls,
+        poly_gamma_url=f"{urls}/gamma",
         sniper_enabled=False,
         paper_latency_ms=20,
         sumto100_cooldown_ms=0,
@@ -96,7 +98,29 @@ def bench_settings(data_dir: Path, sim: SimServer) -> Settings:
         risk_max_daily_loss=WIDE,
         risk_max_orders_per_minute=10**9,
         paper_starting_balance=WIDE,
+        **overrides,
     )
+
+
+async def engine_timer(engine: Engine, pacer: GcPacer) -> None:
+    """As run_engine's timer: the tick's work, then the paced collection."""
+    while True:
+        await asyncio.sleep(TIMER_INTERVAL_S)
+        engine.on_timer()
+        pacer.on_timer()
+
+
+async def stop_engine(
+    engine: Engine, bus: Bus, pacer: GcPacer, tasks: list[asyncio.Task[None]]
+) -> None:
+    """Stop a live engine's tasks, let its executions finish, close its bus."""
+    pacer.stop()
+    engine.paused = True
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await engine.drain()
+    await bus.close()
 
 
 class LiveRun:
@@ -167,7 +191,7 @@ async def live(
     run = LiveRun()
     async with SimServer(scenario) as sim:
         run.watch_publishing(sim)
-        settings = bench_settings(data_dir, sim)
+        settings = bench_settings(data_dir, sim.clob_url)
         async with GammaClient(sim.gamma_url, timeout_s=10) as gamma:
             universe = await discover(gamma, MarketFilter.from_settings(settings))
         bus = make_bus(None, "bench")
@@ -186,12 +210,6 @@ async def live(
 
         pacer = GcPacer()  # collects only once started (paced_gc)
 
-        async def timer() -> None:  # as run_engine's: the tick's work, then the collection
-            while True:
-                await asyncio.sleep(TIMER_INTERVAL_S)
-                engine.on_timer()
-                pacer.on_timer()
-
         async def scraper(every_s: float) -> None:
             registry = build_registry(Watched(engine, feed, bus))
             while True:
@@ -202,7 +220,7 @@ async def live(
 
         tasks = [
             asyncio.create_task(feed.run()),
-            asyncio.create_task(timer()),
+            asyncio.create_task(engine_timer(engine, pacer)),
             asyncio.create_task(StatePublisher(bus, engine.state).run()),
         ]
         if scrape_every_s is not None:
@@ -215,13 +233,7 @@ async def live(
             await asyncio.sleep(seconds)
         finally:
             gc.callbacks.remove(run.watch_gc)
-            pacer.stop()
-            engine.paused = True
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await engine.drain()
-            await bus.close()
+            await stop_engine(engine, bus, pacer, tasks)
     return run
 
 

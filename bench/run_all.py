@@ -13,6 +13,7 @@ BENCHES = [
     ["bench_decision.py"],
     ["bench_paper.py"],
     ["bench_feed.py"],
+    ["bench_scale.py"],
     ["bench_bus.py"],
     ["bench_store.py"],
     ["bench_cli_start.py"],

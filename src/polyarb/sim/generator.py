@@ -87,7 +87,9 @@ class ScenarioDriver:
         self._takers = random.Random(config.seed * 7919 + 3)  # other traders' reaction times
         self.start_ms = int(catalog.epoch.timestamp() * 1000)
         self.now_s = 0.0
-        self._next_event_s = self._arrivals.expovariate(config.updates_per_s)
+        self._rate = config.updates_per_s  # market events per second now (bursts raise it)
+        self._bursts = random.Random(config.seed * 7919 + 4)
+        self._next_event_s = self._arrivals.expovariate(self._rate)
         self._schedule: list[tuple[float, int, str, Any]] = []
         self._seq = itertools.count()
         self.walks: dict[str, WalkState] = {}
@@ -109,6 +111,8 @@ class ScenarioDriver:
             self._at(config.window_every_s, "auto_window", 0)
         for game in catalog.games:
             self._at(game.end_s + game.reprice_delay_s, "reprice", game)
+        if config.burst_every_s > 0:
+            self._at(self._bursts.expovariate(1 / config.burst_every_s), "burst", True)
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -177,7 +181,7 @@ class ScenarioDriver:
                 _, _, kind, payload = heapq.heappop(schedule)
                 frames.extend(self._run_scheduled(kind, payload, ms))
             else:
-                self._next_event_s += self._arrivals.expovariate(self.config.updates_per_s)
+                self._next_event_s += self._arrivals.expovariate(self._rate)
                 frames.extend(self._market_event(ms))
         if max_frames is None or len(frames) < max_frames:
             self.now_s = max(self.now_s, t_s)
@@ -196,7 +200,22 @@ class ScenarioDriver:
             return [] if window is None else self._open_window(window, now_ms)
         if kind == "reprice":
             return self._reprice(payload, now_ms)
+        if kind == "burst":
+            self._burst(starting=payload)
+            return []
         raise ValueError(f"unknown scheduled item {kind!r}")
+
+    def _burst(self, *, starting: bool) -> None:
+        """Start or end a burst: the event rate is ``burst_factor`` times higher while it lasts
+        (the next arrival already drawn keeps its time; the ones after follow the new rate)."""
+        config = self.config
+        if starting:
+            self._rate = config.updates_per_s * config.burst_factor
+            self._at(self.now_s + config.burst_s, "burst", False)
+        else:
+            self._rate = config.updates_per_s
+            gap = self._bursts.expovariate(1 / config.burst_every_s)
+            self._at(self.now_s + gap, "burst", True)
 
     # --- random market events -------------------------------------------------------------
 
@@ -646,5 +665,6 @@ def build_scenario(config: ScenarioConfig, *, epoch: datetime) -> ScenarioDriver
         game_duration_s=config.game_duration_s,
         reprice_delay_s=config.reprice_delay_s,
         game_taker_delay_s=config.game_taker_delay_s,
+        activity_zipf=config.activity_zipf,
     )
     return ScenarioDriver(config, build_catalog(spec, rng, epoch), rng)

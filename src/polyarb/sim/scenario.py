@@ -113,6 +113,14 @@ class ScenarioConfig:
     # Game markets hold marketable orders this long (``secondsDelay``, as in-play sports
     # markets do on the venue).
     game_taker_delay_s: int = 3
+    # > 0: markets' shares of the update stream follow Zipf's law with this exponent (rank k
+    # gets 1 / k ** exponent); 0: each market's share is lognormal around 1 (small scenarios).
+    activity_zipf: float = 0.0
+    # > 0: bursts (news, a goal) start on average every so many seconds (exponential gaps); for
+    # ``burst_s`` the update rate is ``burst_factor`` times ``updates_per_s``.
+    burst_every_s: float = 0.0
+    burst_s: float = 2.0
+    burst_factor: float = 4.0
 
     def __post_init__(self) -> None:
         counts = {
@@ -136,6 +144,10 @@ class ScenarioConfig:
             )
         if self.game_taker_delay_s < 0:
             raise ValueError("ScenarioConfig.game_taker_delay_s must be >= 0")
+        if self.activity_zipf < 0 or self.burst_every_s < 0:
+            raise ValueError("ScenarioConfig: activity_zipf and burst_every_s must be >= 0")
+        if self.burst_s <= 0 or self.burst_factor < 1:
+            raise ValueError("ScenarioConfig: burst_s must be > 0 and burst_factor >= 1")
         if self.taker_median_ms < 0 or self.taker_sigma < 0:
             raise ValueError("ScenarioConfig: taker_median_ms and taker_sigma must be >= 0")
         for w in self.windows:

@@ -8,6 +8,10 @@ it as an async context manager::
 
     async with SimServer(ScenarioConfig(seed=1, updates_per_s=200)) as sim:
         feed = MarketFeed(sim.ws_url, sim.token_ids(), ...)
+
+``prerender_s`` > 0 renders a scenario's first ``prerender_s`` seconds of frames before serving
+them (``whole_venue.Prerendered``: for loads one core cannot generate live; scheduled faults,
+operator actions and games then act on the serving venue only, not on the rendered stream).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from polyarb.sim.scenario import Fault, ScenarioConfig
 from polyarb.sim.trading import SimExchange
 from polyarb.sim.user_channel import UserChannel
 from polyarb.sim.venue import Frame, SimVenue
+from polyarb.sim.whole_venue import Prerendered
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +86,7 @@ class SimServer:
         host: str = "127.0.0.1",
         port: int = 0,
         speed: float = 1.0,
+        prerender_s: float = 0.0,
     ) -> None:
         if scenario is not None and recording is not None:
             raise ValueError("SimServer serves a scenario or a recording, not both")
@@ -99,9 +105,12 @@ class SimServer:
             source = self.player
         else:
             self.scenario = scenario if scenario is not None else ScenarioConfig()
-            self.driver = build_scenario(self.scenario, epoch=datetime.now(UTC))
+            epoch = datetime.now(UTC)
+            self.driver = build_scenario(self.scenario, epoch=epoch)
             self.venue = self.driver.venue
             source = self.driver
+            if prerender_s > 0:  # the first prerender_s seconds of frames, rendered now
+                source = Prerendered(self.scenario, prerender_s, epoch)
         self._source = source
         self._faults: list[Fault] = sorted(
             self.scenario.faults if self.scenario else (), key=lambda f: f.at_s
