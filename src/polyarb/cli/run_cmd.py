@@ -76,12 +76,6 @@ def _live_gate(settings: Settings) -> None:
     if refusal is not None:
         raise PolyarbError(refusal)
     typer.echo("\n".join(live_plan(settings)), err=True)
-    # The live executor (execution/live) is built and tested against the simulator, but the
-    # engine does not run it yet: the user channel, settlement and reconciliation come first.
-    raise PolyarbError(
-        "the engine does not run live execution in this build (user channel, settlement and "
-        "reconciliation are not done); nothing was sent"
-    )
 
 
 def _replay(settings: Settings, recording: Path) -> RunSummary:

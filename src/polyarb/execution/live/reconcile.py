@@ -1,0 +1,146 @@
+"""Reconciliation: what the venue says we did, against what the journal, ledger and store say.
+
+One pass (``reconcile``):
+
+1. orders left in flight (recorded, perhaps sent) are looked up by their ids, never resent
+   (``LiveExecution.resolve_in_flight``); their fills are booked unless already booked;
+2. every trade of our API key at the venue (``GET /data/trades``, all pages) must be a fill
+   the ledger knows (the trade id is the fill id): a trade it does not know is a fill we lost
+   or an order we did not place (an orphan);
+3. the venue's shares of every token we hold or traded (``GET /balance-allowance``,
+   CONDITIONAL) must equal the ledger's; the collateral balance (pUSD) is read and reported.
+
+"Not found" and "equal" count only after successful queries: a query that fails is itself a
+problem, so a pass that could not ask the venue never passes. Start-up runs a pass before
+trading and stays halted on any problem; the engine repeats it on a timer
+(``engine/live.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from polyarb.domain.trading import Fill, Order, OrderStatus
+from polyarb.execution.live.client import LiveExecution
+from polyarb.execution.live.venue import VenueBusy, VenueUnknown
+
+UNITS = Decimal(1_000_000)  # the venue's balances are in 1e-6 units
+END_CURSOR = "LTE="  # the venue's "no more pages"
+MAX_PAGES = 200
+
+
+class QueryFailed(Exception):
+    """A venue query did not answer usefully: nothing may be concluded from it."""
+
+
+@dataclass(slots=True)
+class Reconciliation:
+    problems: list[str] = field(default_factory=list)
+    booked: list[Fill] = field(default_factory=list)  # fills found and booked by this pass
+    resolved: list[Order] = field(default_factory=list)  # in-flight orders settled
+    trades: int = 0  # our trades at the venue
+    positions: int = 0  # tokens compared
+    cash: Decimal | None = None  # the funder's pUSD at the venue
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        head = (
+            f"{self.trades} venue trades, {self.positions} positions compared, "
+            f"{len(self.resolved)} in-flight orders settled, {len(self.booked)} fills booked"
+        )
+        if self.cash is not None:
+            head += f", venue cash {self.cash} pUSD"
+        if self.ok:
+            return f"reconciled: {head}"
+        return (
+            f"reconciliation MISMATCH ({head}): "
+            + "; ".join(self.problems[:5])
+            + (f" (+{len(self.problems) - 5} more)" if len(self.problems) > 5 else "")
+        )
+
+
+async def _get(live: LiveExecution, path: str) -> Any:
+    try:
+        answer = await live.rest.l2("GET", path)
+    except (VenueBusy, VenueUnknown) as exc:
+        raise QueryFailed(f"GET {path.split('?', 1)[0]}: {exc}") from None
+    if answer.status != 200:
+        raise QueryFailed(f"GET {path.split('?', 1)[0]}: HTTP {answer.status} {answer.body}")
+    return answer.body
+
+
+async def venue_trades(live: LiveExecution) -> list[dict[str, Any]]:
+    """Every trade of our API key, all pages."""
+    trades: list[dict[str, Any]] = []
+    cursor = ""
+    for _ in range(MAX_PAGES):
+        query = f"?{urlencode({'next_cursor': cursor})}" if cursor else ""
+        body = await _get(live, f"/data/trades{query}")
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise QueryFailed(f"GET /data/trades: unreadable answer {str(body)[:100]}")
+        trades += [t for t in body["data"] if isinstance(t, dict)]
+        cursor = str(body.get("next_cursor") or END_CURSOR)
+        if cursor == END_CURSOR:
+            return trades
+    raise QueryFailed(f"GET /data/trades: more than {MAX_PAGES} pages")
+
+
+async def _balance(live: LiveExecution, **query: str) -> Decimal:
+    params = {"signature_type": str(int(live.config.signature_type)), **query}
+    if live.config.funder:
+        params["maker"] = live.config.funder
+    body = await _get(live, f"/balance-allowance?{urlencode(params)}")
+    try:
+        return Decimal(str(body["balance"])) / UNITS
+    except (KeyError, TypeError, ArithmeticError):
+        raise QueryFailed(f"GET /balance-allowance: unreadable answer {str(body)[:100]}") from None
+
+
+async def reconcile(live: LiveExecution, in_flight: Iterable[Order] = ()) -> Reconciliation:
+    """One pass (module docstring); ``in_flight``: the orders a previous run left open."""
+    result = Reconciliation()
+    orders = [o for o in in_flight if not o.status.is_terminal]
+    orders += [o for o in live.unresolved.values() if o not in orders]
+    if orders:
+        result.booked = await live.resolve_in_flight(orders)
+        result.resolved = [o for o in orders if o.status.is_terminal]
+        for order in orders:
+            if order.status.is_terminal or order.status == OrderStatus.FILLED:
+                live.unresolved.pop(order.client_id, None)
+    for order in live.unresolved.values():
+        result.problems.append(f"order {order.client_id} still unresolved: {order.reason}")
+    ledger = live.ledger
+    try:
+        trades = await venue_trades(live)
+        result.trades = len(trades)
+        tokens = {p.token_id for p in ledger.positions()}
+        for trade in trades:
+            if str(trade.get("status", "")).endswith("FAILED"):
+                continue
+            tokens.add(str(trade.get("asset_id", "")))
+            trade_id = str(trade.get("id", ""))
+            if not ledger.seen(trade_id):
+                result.problems.append(
+                    f"the venue holds trade {trade_id} ({trade.get('side')} {trade.get('size')} "
+                    f"of {str(trade.get('asset_id'))[:16]}… at {trade.get('price')}, order "
+                    f"{str(trade.get('taker_order_id'))[:18]}…) that the ledger does not know"
+                )
+        for token in sorted(t for t in tokens if t):
+            venue = await _balance(live, asset_type="CONDITIONAL", token_id=token)
+            ours = ledger.shares(token)
+            result.positions += 1
+            if venue != ours:
+                result.problems.append(
+                    f"position of {token[:16]}…: venue {venue} shares, ledger {ours}"
+                )
+        result.cash = await _balance(live, asset_type="COLLATERAL")
+    except QueryFailed as exc:
+        result.problems.append(f"venue query failed, nothing concluded: {exc}")
+    return result
