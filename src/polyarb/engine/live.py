@@ -220,12 +220,16 @@ class LiveWatch:
         self.last: Reconciliation | None = None
         self.passes = 0
 
+    def _gated(self, source: str) -> bool:
+        gates = self.engine.risk.gates(self.engine.clock.now_ns())
+        return any(g.name == "reducing" and g.source == source for g in gates)
+
     def check_heartbeat(self) -> None:
         heartbeat = self.live.heartbeat
         if heartbeat is None:
             return
         risk, now = self.engine.risk, self.engine.clock.now_ns()
-        gated = any(g.source == "heartbeat" for g in risk.gates(now) if g.name == "reducing")
+        gated = self._gated("heartbeat")
         if not heartbeat.healthy and not gated:
             risk.set_reducing(
                 f"venue heartbeat failing: {heartbeat.failure}",
@@ -245,9 +249,14 @@ class LiveWatch:
         self.last = result
         risk, now = self.engine.risk, self.engine.clock.now_ns()
         if not result.ok:
-            risk.set_reducing(result.summary(), RECONCILIATION_ACTOR, now, source="reconciliation")
-            self.engine.emit_error("reconciliation", "mismatch", result.summary())
+            if not self._gated("reconciliation"):  # one alert per mismatch, not one per pass
+                risk.set_reducing(
+                    result.summary(), RECONCILIATION_ACTOR, now, source="reconciliation"
+                )
+                self.engine.emit_error("reconciliation", "mismatch", result.summary())
+                log.error("REDUCING until a clean reconciliation: " + result.summary())
         else:
+            log.info(result.summary())
             risk.resume(RECONCILIATION_ACTOR, now, source="reconciliation")
         return result
 
