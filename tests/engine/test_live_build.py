@@ -3,6 +3,7 @@ created with L1 at start, or taken from settings) trades on the simulator over H
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from polyarb.sim.server import SimServer
 from polyarb.store import Store, WriterConfig
 
 KEY = "0x" + "3c" * 32
+D1 = Decimal("0.1")
 
 
 def _settings(clob_url: str, **extra: str) -> Settings:
@@ -137,13 +139,36 @@ async def test_a_failing_heartbeat_puts_the_engine_in_reducing_mode_until_it_bea
             assert await live.heartbeat.beat()  # type: ignore[union-attr]
             watch.check_heartbeat()
             assert engine.risk.state.value == "active"
+
+            # a 425 (matching-engine restart): not processed, and the engine reduces only until
+            # the venue's wait is over
+            sim.exchange.inject("425")
+            market = universe.markets[0]
+            token = market.outcomes[0].token_id
+            best = price_to_decimal(sim.truth(token).asks.best() or 0)
+            leg = Leg(token, Side.BUY, Decimal(5), best, best, market.condition_id)
+            report = await live.execute(
+                Signal("sniper", market.condition_id, 0, D1, Decimal(5), (leg,), kind="directional")
+            )
+            [order] = report.orders
+            assert order.status == OrderStatus.REJECTED
+            assert order.reason.startswith("not processed: HTTP 425")
+            watch.check_venue_wait()
+            assert engine.risk.state.value == "reducing"
+            [gate] = [g for g in engine.risk.gates(0) if g.source == "venue"]
+            assert "425" in gate.reason
+            await asyncio.sleep(1.05)  # RESTART_WAIT_S without a Retry-After
+            watch.check_venue_wait()
+            assert engine.risk.state.value == "active"
         finally:
             await live.aclose()
 
 
 class NoIntents:
+    """Takes every intent (and keeps nothing): the tests here read the venue's side."""
+
     async def record_order_intent(self, order: Order, *, signed_payload: str | None = None) -> None:
-        raise AssertionError("nothing is sent in this test")
+        return None
 
 
 async def test_reconciliation_that_cannot_ask_the_venue_never_passes() -> None:

@@ -207,8 +207,8 @@ async def start_live(
 
 
 class LiveWatch:
-    """While the engine runs live: the heartbeat's health as a reducing gate (nothing is
-    submitted while it fails; the executor refuses too), and reconciliation every
+    """While the engine runs live: the heartbeat's health and the venue's "wait" (425, 429,
+    post-only) as reducing gates (the executor refuses to send then too), and reconciliation every
     ``LIVE_RECONCILE_S`` (skipped while executions are in flight: their trades are not booked
     yet). A mismatch sets reducing mode (source ``reconciliation``) with an alert; a later
     clean pass lifts it."""
@@ -241,6 +241,18 @@ class LiveWatch:
         elif heartbeat.healthy and gated:
             risk.resume("heartbeat", now, source="heartbeat")
 
+    def check_venue_wait(self) -> None:
+        """While the venue asked us to wait (a 425 matching-engine restart, 503 post-only mode,
+        429), the engine reduces only; the gate lifts when the wait is over."""
+        until, reason = self.live.venue_wait
+        risk, now = self.engine.risk, self.engine.clock.now_ns()
+        waiting = now < until
+        gated = self._gated("venue")
+        if waiting and not gated:
+            risk.set_reducing(f"venue asked to wait: {reason}", "venue", now, source="venue")
+        elif gated and not waiting:
+            risk.resume("venue", now, source="venue")
+
     async def reconcile_once(self) -> Reconciliation | None:
         if self.engine.executions_in_flight:
             return None
@@ -267,6 +279,7 @@ class LiveWatch:
             elapsed += 1.0
             try:
                 self.check_heartbeat()
+                self.check_venue_wait()
                 if elapsed >= self.interval_s:
                     elapsed = 0.0
                     await self.reconcile_once()

@@ -16,8 +16,9 @@ The life of one order (docs/orders.md):
    the venue says what happened; "not found" counts only after a successful query.
 6. Fills are journaled (fsync) and applied to the ledger, and reported to the risk gate.
 
-Not yet here (issue 14): the user channel, settlement (MINED/CONFIRMED/FAILED), reconciliation,
-leg-risk handling of a partly filled set, resting orders, merges and redemptions on chain.
+Reconciliation with the venue is ``reconcile.py``. Not yet here (issue 14): the user channel,
+settlement (MINED/CONFIRMED/FAILED), leg-risk handling of a partly filled set, resting orders,
+merges and redemptions on chain.
 """
 
 from __future__ import annotations
@@ -132,6 +133,12 @@ class LiveExecution:
         self.unresolved: dict[str, Order] = {}  # client id -> order left UNKNOWN
         self._wait_until_ns = 0  # the venue asked us to wait (Retry-After, a 425 restart)
         self._wait_reason = ""
+
+    @property
+    def venue_wait(self) -> tuple[int, str]:
+        """Until when (ns) the venue asked us not to send (Retry-After, a 425 restart, the
+        post-only window after it), and why."""
+        return self._wait_until_ns, self._wait_reason
 
     async def aclose(self) -> None:
         if self.heartbeat is not None:
