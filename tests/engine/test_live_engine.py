@@ -204,6 +204,13 @@ async def test_live_engine_trades_a_negrisk_set_and_a_sniper_order_then_reconcil
     assert open_orders == 0
     _assert_reconciled(sim, ledger)
     assert len(sim.exchange.trades) >= len(orders)
+    # The simulator charges no taker fee; the ledger books the markets' fees: the venue's cash
+    # moved by exactly those fees less than the ledger's, and the engine says so.
+    drifts = [line for line in stderr.splitlines() if "venue cash moved differently" in line]
+    if ledger.fees_paid:
+        assert f"drift={ledger.fees_paid}" in drifts[-1]
+    else:
+        assert drifts == []
 
 
 @pytest.mark.parametrize("point", ["before_send", "after_send", "after_fill"])

@@ -21,6 +21,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -213,10 +214,18 @@ class LiveWatch:
     yet). A mismatch sets reducing mode (source ``reconciliation``) with an alert; a later
     clean pass lifts it."""
 
-    def __init__(self, engine: Engine, live: LiveExecution, interval_s: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        live: LiveExecution,
+        interval_s: float,
+        baseline: Reconciliation | None = None,
+    ) -> None:
         self.engine = engine
         self.live = live
         self.interval_s = interval_s
+        self.baseline = baseline  # the start's pass: cash drift is measured from it
+        self._drift: Decimal | None = Decimal(0)
         self.last: Reconciliation | None = None
         self.passes = 0
 
@@ -270,7 +279,23 @@ class LiveWatch:
         else:
             log.info(result.summary())
             risk.resume(RECONCILIATION_ACTOR, now, source="reconciliation")
+        self._check_cash(result)
         return result
+
+    def _check_cash(self, result: Reconciliation) -> None:
+        """A warning (once per new value) when the venue's cash moved differently from the
+        ledger's since the start: deposits, withdrawals and fee booking move it too."""
+        drift = result.cash_drift(self.baseline) if self.baseline is not None else None
+        if drift is None or drift == self._drift:
+            return
+        self._drift = drift
+        if drift:
+            log.warning(
+                "venue cash moved differently from the ledger's since the start",
+                drift=str(drift),
+                venue=str(result.cash),
+                ledger=str(result.ledger_cash),
+            )
 
     async def run(self) -> None:
         elapsed = 0.0

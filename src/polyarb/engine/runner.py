@@ -350,7 +350,7 @@ async def _go_live(
         journal_path=journal_path,
     )
     stack.push_async_callback(live.aclose)
-    watch = LiveWatch(engine, live, settings.live_reconcile_s)
+    watch = LiveWatch(engine, live, settings.live_reconcile_s, baseline=result)
     task = asyncio.create_task(watch.run(), name="live-watch")
 
     async def stop_watch() -> None:

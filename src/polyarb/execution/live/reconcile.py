@@ -8,7 +8,9 @@ One pass (``reconcile``):
    the ledger knows (the trade id is the fill id): a trade it does not know is a fill we lost
    or an order we did not place (an orphan);
 3. the venue's shares of every token we hold or traded (``GET /balance-allowance``,
-   CONDITIONAL) must equal the ledger's; the collateral balance (pUSD) is read and reported.
+   CONDITIONAL) must equal the ledger's; the collateral balance (pUSD) is read and reported,
+   and ``cash_drift`` says how much more it moved than the ledger's cash between two passes
+   (a warning, not a mismatch: deposits, withdrawals and the venue's fee booking move it too).
 
 "Not found" and "equal" count only after successful queries: a query that fails is itself a
 problem, so a pass that could not ask the venue never passes. Start-up runs a pass before
@@ -45,6 +47,14 @@ class Reconciliation:
     trades: int = 0  # our trades at the venue
     positions: int = 0  # tokens compared
     cash: Decimal | None = None  # the funder's pUSD at the venue
+    ledger_cash: Decimal = Decimal(0)  # the ledger's cash when the venue's was read
+
+    def cash_drift(self, since: Reconciliation) -> Decimal | None:
+        """How much more the venue's cash moved than the ledger's since ``since`` (None when
+        either pass could not read it)."""
+        if self.cash is None or since.cash is None:
+            return None
+        return (self.cash - since.cash) - (self.ledger_cash - since.ledger_cash)
 
     @property
     def ok(self) -> bool:
@@ -141,6 +151,7 @@ async def reconcile(live: LiveExecution, in_flight: Iterable[Order] = ()) -> Rec
                     f"position of {token[:16]}…: venue {venue} shares, ledger {ours}"
                 )
         result.cash = await _balance(live, asset_type="COLLATERAL")
+        result.ledger_cash = ledger.cash
     except QueryFailed as exc:
         result.problems.append(f"venue query failed, nothing concluded: {exc}")
     return result
