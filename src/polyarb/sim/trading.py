@@ -210,6 +210,9 @@ class SimExchange:
         self.heartbeat_faults: deque[FaultKind] = deque()
         self.heartbeat_timeout_s = HEARTBEAT_TIMEOUT_S
         self.requests = 0  # order requests received (placed or not), for tests
+        # True: ``GET /data/order`` knows active (resting) orders only, as the venue is
+        # reported to answer; a matched or canceled order comes back empty (null).
+        self.order_lookup_active_only = False
         self.retry_after_s: float = 1.0  # what a 429 or 503 fault asks the client to wait
         self._closing = asyncio.Event()
 
@@ -395,6 +398,8 @@ class SimExchange:
             return checked
         order = self.orders.get(request.path_params["order_id"])
         if order is None or order.owner != checked[1].api_key:
+            return _json(None)
+        if self.order_lookup_active_only and order.status != "LIVE":
             return _json(None)  # the venue answers an unknown id with an empty body: null
         return _json(order.wire())
 

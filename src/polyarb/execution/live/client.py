@@ -439,6 +439,20 @@ class LiveExecution:
                 fills += await self._resolve(order)
         return fills
 
+    async def book_trades(self, order: Order, trade_ids: list[str]) -> list[Fill]:
+        """Settle an order left in flight from the venue's trades of it (reconciliation: the
+        venue's order lookup answers for active orders only, a filled one comes back empty);
+        never resends it. Fills already booked are not booked twice."""
+        now = self.clock.now_ns()
+        if order.status == OrderStatus.INTENT:
+            order.transition(OrderStatus.SUBMITTING, now)
+        if order.status == OrderStatus.SUBMITTING:
+            order.transition(OrderStatus.UNKNOWN, now, "in flight when the last run stopped")
+        if order.status == OrderStatus.UNKNOWN:
+            order.transition(OrderStatus.ACKED, now)
+        self.unresolved.pop(order.client_id, None)
+        return await self._filled(order, trade_ids)
+
     def _book(self, fills: list[Fill]) -> None:
         """Journal (durably) first, then the ledger."""
         events: list[LedgerEvent] = [f for f in fills if not self.ledger.seen(f.fill_id)]

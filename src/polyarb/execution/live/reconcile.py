@@ -2,7 +2,9 @@
 
 One pass (``reconcile``):
 
-1. orders left in flight (recorded, perhaps sent) are looked up by their ids, never resent
+1. orders left in flight (recorded, perhaps sent) are settled, never resent: from our trades
+   at the venue when it has some of theirs (``LiveExecution.book_trades``: the venue's order
+   lookup knows active orders only), else looked up by their ids
    (``LiveExecution.resolve_in_flight``); their fills are booked unless already booked;
 2. every trade of our API key at the venue (``GET /data/trades``, all pages) must be a fill
    the ledger knows (the trade id is the fill id): a trade it does not know is a fill we lost
@@ -26,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from polyarb.domain.trading import Fill, Order, OrderStatus
+from polyarb.domain.trading import Fill, Order
 from polyarb.execution.live.client import LiveExecution
 from polyarb.execution.live.venue import VenueBusy, VenueUnknown
 
@@ -118,17 +120,33 @@ async def reconcile(live: LiveExecution, in_flight: Iterable[Order] = ()) -> Rec
     result = Reconciliation()
     orders = [o for o in in_flight if not o.status.is_terminal]
     orders += [o for o in live.unresolved.values() if o not in orders]
-    if orders:
-        result.booked = await live.resolve_in_flight(orders)
-        result.resolved = [o for o in orders if o.status.is_terminal]
-        for order in orders:
-            if order.status.is_terminal or order.status == OrderStatus.FILLED:
-                live.unresolved.pop(order.client_id, None)
-    for order in live.unresolved.values():
-        result.problems.append(f"order {order.client_id} still unresolved: {order.reason}")
     ledger = live.ledger
     try:
-        trades = await venue_trades(live)
+        trades: list[dict[str, Any]] | None = await venue_trades(live)
+    except QueryFailed as exc:
+        trades = None
+        result.problems.append(f"venue query failed, nothing concluded: {exc}")
+    if orders:
+        # An order with trades at the venue was placed: booked from them (the venue's order
+        # lookup knows active orders only). The others are looked up by id.
+        by_order: dict[str, list[str]] = {}
+        for trade in trades or []:
+            by_order.setdefault(str(trade.get("taker_order_id", "")), []).append(
+                str(trade.get("id", ""))
+            )
+        for order in orders:
+            if order.venue_id and order.venue_id in by_order:
+                result.booked += await live.book_trades(order, by_order[order.venue_id])
+        rest = [o for o in orders if not o.status.is_terminal]
+        result.booked += await live.resolve_in_flight(rest)
+        result.resolved = [o for o in orders if o.status.is_terminal]
+        for order in result.resolved:
+            live.unresolved.pop(order.client_id, None)
+    for order in live.unresolved.values():
+        result.problems.append(f"order {order.client_id} still unresolved: {order.reason}")
+    if trades is None:
+        return result
+    try:
         result.trades = len(trades)
         tokens = {p.token_id for p in ledger.positions()}
         for trade in trades:
