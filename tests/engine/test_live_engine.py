@@ -23,14 +23,14 @@ from polyarb.domain.trading import Mode
 from polyarb.sim import ScenarioConfig, SimServer
 from polyarb.sim.catalog import SimEvent
 from polyarb.sim.scenario import ArbWindow
-from polyarb.sim.trading import SimTrade
+from polyarb.sim.trading import SimOrder, SimTrade
 from polyarb.store import Store, WriterConfig
 
 from .procs import Engine, clean_env, polyarb_process
 
 KEY = "0x" + "4e" * 32
 GAME_END_S = 1.2
-WINDOW_AT_S = 3.0
+WINDOW_AT_S = 1.5
 
 
 def _scenario() -> ScenarioConfig:
@@ -233,6 +233,7 @@ async def test_kill_9_at_a_crash_point_then_restart_reconciles(
     env.update(LIVE_CRASH_AT="", SNIPER_ENABLED="false")
     engine = await _start(tmp_path, env)
     await engine.wait_for("reconciled:", timeout_s=45)
+    await engine.wait_for("feed_ready")  # running (and listening for Ctrl-C)
     code, _, stderr = await _stop(engine)
     assert code == 0, stderr[-3000:]
     assert sim.exchange.requests == placed  # looked up, never sent again: no duplicate
@@ -246,15 +247,23 @@ async def test_kill_9_at_a_crash_point_then_restart_reconciles(
 async def test_a_venue_fill_the_store_does_not_know_halts_the_start(
     sim: SimServer, tmp_path: Path, postgres_url: str
 ) -> None:
-    trade = _lost_trade(sim, _negrisk_event(sim).markets[0].token_ids[0])
+    market = _negrisk_event(sim).markets[0]
+    trade = _lost_trade(sim, market.token_ids[0])
+    resting = SimOrder(
+        "0x" + "cd" * 32, trade.owner, trade.maker_address, market.condition_id,
+        market.token_ids[1], Side.BUY, Decimal(7), Decimal("0.2"), "No", "GTC", 0, status="LIVE",
+    )  # fmt: skip
+    sim.exchange.orders[resting.id] = resting  # an order of ours resting that we do not know
 
     engine = await _start(tmp_path, _env(sim, tmp_path, postgres_url))
     await engine.wait_for("HALTED", timeout_s=45)
+    await engine.wait_for("feed_ready")  # running (and listening for Ctrl-C), halted
     sim.resume()
-    await asyncio.sleep(2.5)  # a game ends: nothing may be sent while halted
+    await asyncio.sleep(1.5)  # the game ends: nothing may be sent while halted
     code, stdout, stderr = await _stop(engine)
     assert code == 3, stderr[-3000:]
     assert sim.exchange.requests == 0
     halted = [line for line in stderr.splitlines() if "HALTED" in line]
     assert any(trade.id in line and "does not know" in line for line in halted), halted
+    assert any("open order 0xcdcdcdcd" in line for line in halted), halted
     assert json.dumps(trade.id)[1:-1] in stdout + stderr

@@ -234,6 +234,7 @@ class SimExchange:
             Route("/orders", self.post_orders, methods=["POST"]),
             Route("/cancel-all", self.cancel_all, methods=["DELETE"]),
             Route("/data/order/{order_id}", self.get_order, methods=["GET"]),
+            Route("/data/orders", self.get_orders, methods=["GET"]),
             Route("/data/trades", self.get_trades, methods=["GET"]),
             Route("/balance-allowance", self.balance_allowance, methods=["GET"]),
             Route("/v1/heartbeats", self.heartbeat, methods=["POST"]),
@@ -402,6 +403,22 @@ class SimExchange:
         if self.order_lookup_active_only and order.status != "LIVE":
             return _json(None)  # the venue answers an unknown id with an empty body: null
         return _json(order.wire())
+
+    async def get_orders(self, request: Request) -> Response:
+        """Our active (resting) orders, one page; FOK/FAK orders never rest here."""
+        checked = await self._l2(request)
+        if isinstance(checked, Response):
+            return checked
+        q = request.query_params
+        items = [
+            o.wire()
+            for o in self.orders.values()
+            if o.owner == checked[1].api_key
+            and o.status == "LIVE"
+            and q.get("market", o.market) == o.market
+            and q.get("asset_id", o.asset_id) == o.asset_id
+        ]
+        return _json({"limit": 100, "next_cursor": "LTE=", "count": len(items), "data": items})
 
     async def get_trades(self, request: Request) -> Response:
         checked = await self._l2(request)

@@ -6,10 +6,12 @@ One pass (``reconcile``):
    at the venue when it has some of theirs (``LiveExecution.book_trades``: the venue's order
    lookup knows active orders only), else looked up by their ids
    (``LiveExecution.resolve_in_flight``); their fills are booked unless already booked;
-2. every trade of our API key at the venue (``GET /data/trades``, all pages) must be a fill
+2. open orders at the venue (``GET /data/orders``): the executor places FOK/FAK orders
+   only, which never rest, so any open order of ours there is one we do not know;
+3. every trade of our API key at the venue (``GET /data/trades``, all pages) must be a fill
    the ledger knows (the trade id is the fill id): a trade it does not know is a fill we lost
    or an order we did not place (an orphan);
-3. the venue's shares of every token we hold or traded (``GET /balance-allowance``,
+4. the venue's shares of every token we hold or traded (``GET /balance-allowance``,
    CONDITIONAL) must equal the ledger's; the collateral balance (pUSD) is read and reported,
    and ``cash_drift`` says how much more it moved than the ledger's cash between two passes
    (a warning, not a mismatch: deposits, withdrawals and the venue's fee booking move it too).
@@ -88,20 +90,25 @@ async def _get(live: LiveExecution, path: str) -> Any:
     return answer.body
 
 
-async def venue_trades(live: LiveExecution) -> list[dict[str, Any]]:
-    """Every trade of our API key, all pages."""
-    trades: list[dict[str, Any]] = []
+async def _pages(live: LiveExecution, path: str) -> list[dict[str, Any]]:
+    """Every item of a paginated listing (``/data/trades``, ``/data/orders``)."""
+    items: list[dict[str, Any]] = []
     cursor = ""
     for _ in range(MAX_PAGES):
         query = f"?{urlencode({'next_cursor': cursor})}" if cursor else ""
-        body = await _get(live, f"/data/trades{query}")
+        body = await _get(live, f"{path}{query}")
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise QueryFailed(f"GET /data/trades: unreadable answer {str(body)[:100]}")
-        trades += [t for t in body["data"] if isinstance(t, dict)]
+            raise QueryFailed(f"GET {path}: unreadable answer {str(body)[:100]}")
+        items += [t for t in body["data"] if isinstance(t, dict)]
         cursor = str(body.get("next_cursor") or END_CURSOR)
         if cursor == END_CURSOR:
-            return trades
-    raise QueryFailed(f"GET /data/trades: more than {MAX_PAGES} pages")
+            return items
+    raise QueryFailed(f"GET {path}: more than {MAX_PAGES} pages")
+
+
+async def venue_trades(live: LiveExecution) -> list[dict[str, Any]]:
+    """Every trade of our API key, all pages."""
+    return await _pages(live, "/data/trades")
 
 
 async def _balance(live: LiveExecution, **query: str) -> Decimal:
@@ -147,6 +154,13 @@ async def reconcile(live: LiveExecution, in_flight: Iterable[Order] = ()) -> Rec
     if trades is None:
         return result
     try:
+        # FOK/FAK orders never rest: an open order of ours at the venue is one we do not know
+        for item in await _pages(live, "/data/orders"):
+            result.problems.append(
+                f"the venue holds open order {str(item.get('id'))[:18]}… ({item.get('side')} "
+                f"{item.get('original_size')} of {str(item.get('asset_id'))[:16]}… at "
+                f"{item.get('price')}) that we did not leave open"
+            )
         result.trades = len(trades)
         tokens = {p.token_id for p in ledger.positions()}
         for trade in trades:
