@@ -193,10 +193,10 @@ async def start_live(
         clob_url=clob_url,
         transport=CrashingTransport(crash) if crash in ("after_send", "after_fill") else None,
     )
-    engine.attach_execution(live)
     # what the pass settles reaches the store through ``on_order_update`` (orders and fills)
     result = await reconcile(live, in_flight)
     await store.flush()
+    engine.attach_execution(live)  # before any signal: the feed and the timers start later
     if result.ok:
         log.info(result.summary())
     else:
