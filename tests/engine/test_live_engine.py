@@ -267,3 +267,15 @@ async def test_a_venue_fill_the_store_does_not_know_halts_the_start(
     assert any(trade.id in line and "does not know" in line for line in halted), halted
     assert any("open order 0xcdcdcdcd" in line for line in halted), halted
     assert json.dumps(trade.id)[1:-1] in stdout + stderr
+
+
+async def test_a_venue_that_cannot_be_reached_stops_the_live_start_in_one_line(
+    sim: SimServer, tmp_path: Path, postgres_url: str
+) -> None:
+    env = _env(sim, tmp_path, postgres_url, POLY_CLOB_URL="http://127.0.0.1:9")  # nothing there
+    engine = await _start(tmp_path, env)
+    code, _, stderr = await engine.finish(timeout_s=45)
+    last = stderr.strip().splitlines()[-1]
+    assert code != 0
+    assert last.startswith("polyarb: error: live start failed, nothing was sent: POST /auth/")
+    assert KEY[2:] not in stderr

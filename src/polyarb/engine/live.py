@@ -32,6 +32,7 @@ from polyarb.clob.auth import ApiCreds
 from polyarb.clob.signing import SignatureType, Wallet, checksum_address
 from polyarb.config import Settings
 from polyarb.domain.clock import Clock
+from polyarb.domain.errors import PolyarbError
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.market import Market
 from polyarb.domain.trading import Order
@@ -41,7 +42,7 @@ from polyarb.execution.live.budget import RequestBudgets
 from polyarb.execution.live.client import IntentRecorder, LiveConfig, LiveExecution
 from polyarb.execution.live.heartbeat import HeartbeatKeeper
 from polyarb.execution.live.reconcile import Reconciliation, reconcile
-from polyarb.execution.live.venue import ClobRest
+from polyarb.execution.live.venue import ClobRest, VenueBusy, VenueUnknown
 
 if TYPE_CHECKING:
     from polyarb.engine.core import Engine
@@ -181,18 +182,21 @@ async def start_live(
     flight, fills found) reaches the store through the engine's order sinks."""
     crash = settings.live_crash_at
     intents: IntentRecorder = CrashingIntents(store) if crash == "before_send" else store
-    live = await build_live_execution(
-        settings,
-        engine.markets_by_token,
-        intents,
-        engine.ledger,
-        journal_path=journal_path,
-        clock=engine.clock,
-        risk=EngineRiskGate(engine.risk, engine.clock),
-        on_order_update=engine.record_order_update,
-        clob_url=clob_url,
-        transport=CrashingTransport(crash) if crash in ("after_send", "after_fill") else None,
-    )
+    try:
+        live = await build_live_execution(
+            settings,
+            engine.markets_by_token,
+            intents,
+            engine.ledger,
+            journal_path=journal_path,
+            clock=engine.clock,
+            risk=EngineRiskGate(engine.risk, engine.clock),
+            on_order_update=engine.record_order_update,
+            clob_url=clob_url,
+            transport=CrashingTransport(crash) if crash in ("after_send", "after_fill") else None,
+        )
+    except (RuntimeError, ValueError, VenueBusy, VenueUnknown) as exc:
+        raise PolyarbError(f"live start failed, nothing was sent: {exc}") from None
     # what the pass settles reaches the store through ``on_order_update`` (orders and fills)
     result = await reconcile(live, in_flight)
     await store.flush()
