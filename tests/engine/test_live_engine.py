@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -98,7 +99,7 @@ def _lost_trade(sim: SimServer, token: str) -> SimTrade:
     market = next(m for e in sim.venue.catalog.events for m in e.markets if token in m.token_ids)
     trade = SimTrade(
         "lost-" + uuid.uuid4().hex, "0x" + "ab" * 32, market.condition_id, token, Side.BUY,
-        5000, 10_000_000, "Yes", api_key, maker, 0,
+        5000, 10_000_000, "Yes", api_key, maker, int(time.time()),
     )  # fmt: skip
     sim.exchange.trades[trade.id] = trade
     return trade

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 RECONCILIATION_ACTOR = "reconciliation"
+TRADES_MARGIN_S = 600  # continuous passes compare trades since the start minus this
 
 
 def _settings_creds(settings: Settings) -> ApiCreds | None:
@@ -229,6 +230,10 @@ class LiveWatch:
         self.live = live
         self.interval_s = interval_s
         self.baseline = baseline  # the start's pass: cash drift is measured from it
+        # The start's pass compared every trade; later passes the trades since (a margin for
+        # the venue's clock), so a long history does not grow every pass.
+        started_s = engine.clock.now_ns() // 1_000_000_000
+        self._trades_after_s = started_s - TRADES_MARGIN_S
         self._drift: Decimal | None = Decimal(0)
         self.last: Reconciliation | None = None
         self.passes = 0
@@ -269,7 +274,7 @@ class LiveWatch:
     async def reconcile_once(self) -> Reconciliation | None:
         if self.engine.executions_in_flight:
             return None
-        result = await reconcile(self.live)
+        result = await reconcile(self.live, trades_after_s=self._trades_after_s)
         self.passes += 1
         self.last = result
         risk, now = self.engine.risk, self.engine.clock.now_ns()

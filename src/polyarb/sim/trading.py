@@ -425,6 +425,10 @@ class SimExchange:
         if isinstance(checked, Response):
             return checked
         q = request.query_params
+        try:
+            after = int(q.get("after", "0"))  # unix seconds
+        except ValueError:
+            return _error("Invalid after", 400)
         items = [
             t.wire()
             for t in self.trades.values()
@@ -432,6 +436,7 @@ class SimExchange:
             and q.get("id", t.id) == t.id
             and q.get("market", t.market) == t.market
             and q.get("asset_id", t.asset_id) == t.asset_id
+            and t.match_time >= after
         ]
         return _json({"limit": 100, "next_cursor": "LTE=", "count": len(items), "data": items})
 

@@ -90,12 +90,15 @@ async def _get(live: LiveExecution, path: str) -> Any:
     return answer.body
 
 
-async def _pages(live: LiveExecution, path: str) -> list[dict[str, Any]]:
+async def _pages(
+    live: LiveExecution, path: str, params: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Every item of a paginated listing (``/data/trades``, ``/data/orders``)."""
     items: list[dict[str, Any]] = []
     cursor = ""
     for _ in range(MAX_PAGES):
-        query = f"?{urlencode({'next_cursor': cursor})}" if cursor else ""
+        asked = {**(params or {}), **({"next_cursor": cursor} if cursor else {})}
+        query = f"?{urlencode(asked)}" if asked else ""
         body = await _get(live, f"{path}{query}")
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise QueryFailed(f"GET {path}: unreadable answer {str(body)[:100]}")
@@ -106,9 +109,9 @@ async def _pages(live: LiveExecution, path: str) -> list[dict[str, Any]]:
     raise QueryFailed(f"GET {path}: more than {MAX_PAGES} pages")
 
 
-async def venue_trades(live: LiveExecution) -> list[dict[str, Any]]:
-    """Every trade of our API key, all pages."""
-    return await _pages(live, "/data/trades")
+async def venue_trades(live: LiveExecution, after_s: int | None = None) -> list[dict[str, Any]]:
+    """Every trade of our API key (since ``after_s``, unix seconds, when given), all pages."""
+    return await _pages(live, "/data/trades", {"after": str(after_s)} if after_s else None)
 
 
 async def _balance(live: LiveExecution, **query: str) -> Decimal:
@@ -122,14 +125,18 @@ async def _balance(live: LiveExecution, **query: str) -> Decimal:
         raise QueryFailed(f"GET /balance-allowance: unreadable answer {str(body)[:100]}") from None
 
 
-async def reconcile(live: LiveExecution, in_flight: Iterable[Order] = ()) -> Reconciliation:
-    """One pass (module docstring); ``in_flight``: the orders a previous run left open."""
+async def reconcile(
+    live: LiveExecution, in_flight: Iterable[Order] = (), *, trades_after_s: int | None = None
+) -> Reconciliation:
+    """One pass (module docstring); ``in_flight``: the orders a previous run left open;
+    ``trades_after_s``: compare only the trades since then (the passes after the start's,
+    which compared every one; positions still cover all of them)."""
     result = Reconciliation()
     orders = [o for o in in_flight if not o.status.is_terminal]
     orders += [o for o in live.unresolved.values() if o not in orders]
     ledger = live.ledger
     try:
-        trades: list[dict[str, Any]] | None = await venue_trades(live)
+        trades: list[dict[str, Any]] | None = await venue_trades(live, trades_after_s)
     except QueryFailed as exc:
         trades = None
         result.problems.append(f"venue query failed, nothing concluded: {exc}")
