@@ -325,6 +325,12 @@ class Settings(BaseModel):
     live_heartbeat_s: Annotated[float, Field(gt=0, le=8)] = 5.0
     # Orders we send at most (the venue's per-signer limit is 40/s, bursts of 60).
     live_order_rate: Rate = "40/second"
+    # Seconds between continuous reconciliations (in-flight orders, trades, positions).
+    live_reconcile_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    # A market that appears while running is not traded for this long (its book hydrates).
+    live_new_market_wait_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    # Tests only: the engine SIGKILLs itself at this point of its first live order.
+    live_crash_at: Literal["", "before_send", "after_send", "after_fill"] = ""
 
     # --- on-chain transactions: merge, convert, redeem (execution/chain.py) -----------------
     # Polygon JSON-RPC endpoint; a secret (providers put the API key in the path).

@@ -241,6 +241,7 @@ async def start_api(
     # ``db_url`` / ``api_key_prefix`` given: a restart of an earlier API on the same state.
     prefix = overrides.setdefault("api_key_prefix", f"polyarb-test-api:{uuid.uuid4().hex[:12]}:")
     db_url = overrides.pop("db_url", None)
+    mode: Mode = overrides.pop("mode", Mode.PAPER)  # the engines' mode, as the dashboard knows it
     users_exist = db_url is not None
     db_url = db_url or f"sqlite+aiosqlite:///{tmp_path / f'api-{uuid.uuid4().hex[:6]}.db'}"
     await ensure_database(db_url, auto_upgrade=True)
@@ -288,7 +289,7 @@ async def start_api(
         api_bus,
         queries=StoreQueries.open(db_url, Mode.PAPER),
         users=users,
-        mode=Mode.PAPER,
+        mode=mode,
         command_key=COMMAND_KEY,
     )
     server = make_server(create_app(ctx), settings, embedded=True, port=0)

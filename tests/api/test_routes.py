@@ -4,11 +4,14 @@ the engine over the bus and come back with its acknowledgement; the audit log ha
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import jwt
 import pytest
 from tests.api.harness import JWT_SECRET, KNOWN_MARKET, Api
+
+from polyarb.domain.trading import Mode
 
 pytestmark = pytest.mark.redis
 
@@ -269,3 +272,28 @@ async def test_what_schemathesis_found_is_a_clear_4xx(api: Api) -> None:
     assert (await admin.get("/api/auth/me")).status_code == 200
     other = await admin.request("DELETE", "/api/users/viewer@example.test")
     assert other.status_code == 204
+
+
+async def test_live_trading_needs_step_up_to_resume_or_enable_not_to_stop(
+    api_factory: Callable[..., Awaitable[Api]],
+) -> None:
+    api = await api_factory(mode=Mode.LIVE)
+    operator = await api.login("operator@example.test")
+    claims = jwt.decode(
+        operator.cookies["__Host-polyarb-access"], options={"verify_signature": False}
+    )
+    stale = dict(claims, auth_time=int(time.time()) - 3600)
+    operator.cookies["__Host-polyarb-access"] = jwt.encode(stale, JWT_SECRET, algorithm="HS256")
+    await api.publish_state()
+    for path in ("/api/controls/resume", "/api/strategies/sumto100/enable"):
+        refused = await operator.post(path, json={})
+        assert refused.status_code == 403, path
+        assert refused.headers["x-step-up"] == "required"
+    assert api.engine.applied == []
+    # stopping never waits for a code
+    assert (await operator.post("/api/controls/pause", json={})).status_code == 200
+    assert (await operator.post("/api/strategies/sumto100/disable", json={})).status_code == 200
+    await api.login("operator@example.test", operator)  # a fresh code: step-up
+    resumed = await operator.post("/api/controls/resume", json={})
+    assert resumed.status_code == 200, resumed.text
+    assert [a for a, _ in api.engine.applied][-1] == "resume"

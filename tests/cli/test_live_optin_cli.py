@@ -67,7 +67,7 @@ def results(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, subprocess.CompletedProcess[str]]:
     root = tmp_path_factory.mktemp("live")
-    cases = {**{name: changes for name, (changes, _) in REFUSALS.items()}, "all-set": {}}
+    cases = {name: changes for name, (changes, _) in REFUSALS.items()}
     with ThreadPoolExecutor(max_workers=4) as pool:
         return dict(zip(cases, pool.map(lambda c: _run(root, c), cases.values()), strict=True))
 
@@ -84,16 +84,20 @@ def test_each_missing_condition_is_refused_in_one_line(
     assert KEY[2:] not in result.stdout + result.stderr
 
 
-def test_with_every_condition_met_it_says_what_it_will_do(
-    results: dict[str, subprocess.CompletedProcess[str]],
+def test_with_every_condition_met_it_says_what_it_will_do_then_trades_live(
+    tmp_path: Path, postgres_url: str
 ) -> None:
-    result = results["all-set"]
+    result = _run(tmp_path, {"DATABASE_URL": postgres_url, "API_ENABLED": "false"})
     out = result.stderr
+    assert result.returncode == 0, out[-3000:]
     assert "LIVE TRADING: orders will be signed and sent" in out
+    assert "venue          the simulator (--venue sim)" in out
     assert "limits         position 100 shares/token" in out
     assert "daily loss $200" in out
     assert "signer         0x" in out
     assert KEY[2:] not in result.stdout + out
-    # the engine does not run live yet: it says so and sends nothing
-    assert out.splitlines()[-1].startswith("polyarb: error: the engine does not run live")
-    assert result.returncode == 2
+    # the engine runs the live executor on the simulator's CLOB: an API key derived with L1,
+    # heartbeats, and a reconciliation with the venue before anything trades
+    heartbeat = out.index("heartbeat ok; submitting allowed")
+    reconciled = out.index("reconciled: 0 venue trades")
+    assert heartbeat < reconciled < out.index("feed_ready")

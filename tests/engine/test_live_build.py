@@ -3,22 +3,31 @@ created with L1 at start, or taken from settings) trades on the simulator over H
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+from polyarb.clob.auth import ApiCreds
+from polyarb.clob.signing import SignatureType, Wallet
 from polyarb.config import Settings
 from polyarb.domain.book import Side
+from polyarb.domain.clock import WallClock
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.market import Market
 from polyarb.domain.numbers import price_to_decimal
-from polyarb.domain.trading import Leg, Mode, OrderStatus, Signal
-from polyarb.engine.live import build_live_execution
-from polyarb.marketdata.gamma import parse_market
+from polyarb.domain.trading import Leg, Mode, Order, OrderStatus, Signal
+from polyarb.engine.core import Engine
+from polyarb.engine.live import LiveWatch, build_live_execution
+from polyarb.execution.live.client import LiveConfig, LiveExecution
+from polyarb.execution.live.reconcile import reconcile
+from polyarb.execution.live.venue import ClobRest
+from polyarb.marketdata.gamma import MarketFilter, parse_market, select_universe
 from polyarb.sim.scenario import ScenarioConfig
 from polyarb.sim.server import SimServer
 from polyarb.store import Store, WriterConfig
 
 KEY = "0x" + "3c" * 32
+D1 = Decimal("0.1")
 
 
 def _settings(clob_url: str, **extra: str) -> Settings:
@@ -100,3 +109,85 @@ async def test_settings_build_an_executor_that_trades(tmp_path: Path) -> None:
             await again.aclose()
         finally:
             await store.close()
+
+
+async def test_a_failing_heartbeat_puts_the_engine_in_reducing_mode_until_it_beats(
+    tmp_path: Path,
+) -> None:
+    config = ScenarioConfig(
+        seed=2, binary_markets=1, negrisk_events=0, closed_markets=0, updates_per_s=5.0
+    )
+    async with SimServer(config) as sim:
+        sim.pause()
+        settings = _settings(sim.clob_url, data_dir=str(tmp_path), sniper_enabled="false")
+        universe = select_universe(sim.gamma_markets(), [], MarketFilter())
+        engine = Engine(settings, universe, clock=WallClock())
+        assert engine.paused  # nothing is evaluated before the live executor is attached
+        live = await build_live_execution(
+            settings, engine.markets_by_token, NoIntents(), engine.ledger
+        )
+        engine.attach_execution(live)
+        watch = LiveWatch(engine, live, interval_s=30)
+        try:
+            assert engine.risk.state.value == "active"
+            sim.exchange.heartbeat_faults.extend(["500"])
+            assert not await live.heartbeat.beat()  # type: ignore[union-attr]
+            watch.check_heartbeat()
+            assert engine.risk.state.value == "reducing"
+            [gate] = [g for g in engine.risk.gates(0) if g.source == "heartbeat"]
+            assert "heartbeat failing" in gate.reason
+            assert await live.heartbeat.beat()  # type: ignore[union-attr]
+            watch.check_heartbeat()
+            assert engine.risk.state.value == "active"
+
+            # a 425 (matching-engine restart): not processed, and the engine reduces only until
+            # the venue's wait is over
+            sim.exchange.inject("425")
+            market = universe.markets[0]
+            token = market.outcomes[0].token_id
+            best = price_to_decimal(sim.truth(token).asks.best() or 0)
+            leg = Leg(token, Side.BUY, Decimal(5), best, best, market.condition_id)
+            report = await live.execute(
+                Signal("sniper", market.condition_id, 0, D1, Decimal(5), (leg,), kind="directional")
+            )
+            [order] = report.orders
+            assert order.status == OrderStatus.REJECTED
+            assert order.reason.startswith("not processed: HTTP 425")
+            watch.check_venue_wait()
+            assert engine.risk.state.value == "reducing"
+            [gate] = [g for g in engine.risk.gates(0) if g.source == "venue"]
+            assert "425" in gate.reason
+            await asyncio.sleep(1.05)  # RESTART_WAIT_S without a Retry-After
+            watch.check_venue_wait()
+            assert engine.risk.state.value == "active"
+        finally:
+            await live.aclose()
+
+
+class NoIntents:
+    """Takes every intent (and keeps nothing): the tests here read the venue's side."""
+
+    async def record_order_intent(self, order: Order, *, signed_payload: str | None = None) -> None:
+        return None
+
+
+async def test_reconciliation_that_cannot_ask_the_venue_never_passes() -> None:
+    """ "Not found" and "equal" count only after successful queries: a venue that does not
+    answer is a failed reconciliation, not a clean one."""
+    rest = ClobRest(
+        "http://127.0.0.1:9",  # the discard port: nothing answers
+        Wallet(KEY),
+        ApiCreds("k", "c2VjcmV0", "p"),
+        chain_id=137,
+        timeout_s=1,
+    )
+    config = LiveConfig(chain_id=137, funder="", signature_type=SignatureType.EOA)
+    live = LiveExecution(rest, {}, config, NoIntents(), Ledger(Decimal(0)))
+    try:
+        result = await reconcile(live)
+    finally:
+        await live.aclose()
+    assert not result.ok
+    [problem] = result.problems
+    assert problem.startswith("venue query failed, nothing concluded: GET /data/trades")
+    assert result.summary().startswith("reconciliation MISMATCH (0 venue trades")

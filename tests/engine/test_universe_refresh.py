@@ -20,7 +20,7 @@ from polyarb.config import load_settings
 from polyarb.domain.book import Side
 from polyarb.domain.clock import ReplayClock
 from polyarb.domain.ledger import Merge
-from polyarb.domain.trading import Fill, Mode
+from polyarb.domain.trading import Fill, Leg, Mode, Signal
 from polyarb.engine.core import Engine
 from polyarb.engine.refresh import refresh_universe, run_refresher
 from polyarb.marketdata.gamma import GammaClient, MarketFilter, select_universe
@@ -237,3 +237,28 @@ async def test_a_partly_resolved_set_is_risk_only_for_what_is_still_open(tmp_pat
     assert not positions.get(yes[0])
     assert positions.get(yes[1]) == positions.get(yes[2]) == D(10)
     assert engine.risk.exposure() == D("4.50")
+
+
+async def test_a_new_market_is_not_traded_while_its_book_hydrates(tmp_path: Path) -> None:
+    settings = load_settings(
+        None, data_dir=tmp_path, sniper_enabled=False, live_new_market_wait_s=5
+    )
+    clock = ReplayClock(T0)
+    engine = Engine(settings, select_universe([], [election(2)], MarketFilter()), clock=clock)
+    gamma = gamma_serving(lambda: [election(3)], lambda ids: [])
+    async with gamma:
+        added = await refresh_universe(gamma, engine, MarketFilter())
+    assert added == ["y0", "n0"]
+    [strategy] = [s for s in engine.strategies if s.name == "negrisk"]
+
+    def signal(token: str) -> Signal:
+        leg = Leg(token, Side.BUY, D(5), D("0.3"), D("0.3"))
+        return Signal("negrisk", "30829", 0, D("0.01"), D(5), (leg,), kind="directional")
+
+    outcome, detail = engine._dispatch(strategy, signal("y0"))
+    assert outcome == "denied:new_market"
+    assert "y0 appeared less than 5 s ago" in detail
+    assert engine._dispatch(strategy, signal(added[1]))[0] == "denied:new_market"
+    clock.advance(T0 + 5 * 1_000_000_000)
+    assert engine._dispatch(strategy, signal("y0"))[0] == "taken"
+    await engine.drain()

@@ -21,6 +21,7 @@ from polyarb.api.auth_state import code_digest, email_key
 from polyarb.api.context import ApiContext
 from polyarb.api.tokens import Claims, InvalidToken, TokenPair
 from polyarb.domain.accounts import ROLE_RANK, UserRow, normalize_email
+from polyarb.domain.trading import Mode
 
 log = structlog.get_logger(__name__)
 
@@ -101,6 +102,13 @@ def require(role: Literal["viewer", "operator", "admin"]) -> object:
 Viewer = Annotated[Session, require("viewer")]
 Operator = Annotated[Session, require("operator")]
 Admin = Annotated[Session, require("admin")]
+
+
+def check_live_step_up(ctx: ApiContext, session: Session) -> None:
+    """Trading live, anything that lets more trading happen (resume, enable a strategy) needs
+    step-up too; what stops trading (pause, disable, the kill switch) never waits for it."""
+    if ctx.mode == Mode.LIVE:
+        check_step_up(ctx, session)
 
 
 def check_step_up(ctx: ApiContext, session: Session) -> None:

@@ -14,7 +14,15 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from polyarb.api.auth import Admin, Ctx, Operator, Session, Viewer, check_step_up
+from polyarb.api.auth import (
+    Admin,
+    Ctx,
+    Operator,
+    Session,
+    Viewer,
+    check_live_step_up,
+    check_step_up,
+)
 from polyarb.api.context import ApiContext
 from polyarb.bus import new_command
 from polyarb.bus.schemas import MAX_BOOK_DEPTH
@@ -651,7 +659,8 @@ async def pause_trading(session: Operator, ctx: Ctx, body: ControlRequest) -> Co
 
 @controls.post("/controls/resume", name="resume_trading")
 async def resume_trading(session: Operator, ctx: Ctx, body: ControlRequest) -> CommandResult:
-    """Take signals again after a pause."""
+    """Take signals again after a pause (live: step-up)."""
+    check_live_step_up(ctx, session)
     return await _command(ctx, session, "resume", reason=body.reason, target=body.target)
 
 
@@ -677,7 +686,8 @@ StrategyName = Annotated[str, Path(pattern=NAME)]
 async def enable_strategy(
     name: StrategyName, session: Operator, ctx: Ctx, body: ControlRequest
 ) -> CommandResult:
-    """Let a strategy produce signals again."""
+    """Let a strategy produce signals again (live: step-up)."""
+    check_live_step_up(ctx, session)
     return await _command(ctx, session, "strategy_enable", strategy=name, target=body.target)
 
 

@@ -61,8 +61,9 @@ def live_refusal(settings: Settings) -> str | None:
     return None
 
 
-def live_plan(settings: Settings) -> list[str]:
-    """What a live start will do and the limits in force; no secret in it."""
+def live_plan(settings: Settings, venue: str | None = None) -> list[str]:
+    """What a live start will do and the limits in force; no secret in it. ``venue``: where
+    the orders go when it is not ``POLY_CLOB_URL`` (the simulator)."""
     wallet = Wallet(_secret(settings.poly_private_key))
     funder = settings.poly_funder or wallet.address
     strategies = [
@@ -79,7 +80,7 @@ def live_plan(settings: Settings) -> list[str]:
     creds = "from settings" if settings.poly_api_key else "derived from the wallet (L1) at start"
     return [
         "LIVE TRADING: orders will be signed and sent to the venue with real money.",
-        f"  venue          {settings.poly_clob_url} (chain {settings.poly_chain_id})",
+        f"  venue          {venue or settings.poly_clob_url} (chain {settings.poly_chain_id})",
         f"  signer         {wallet.address}",
         f"  funds held by  {checksum_address(funder)} ({_SIG_NAMES[settings.poly_signature_type]})",
         f"  API key        {creds}",
@@ -92,5 +93,8 @@ def live_plan(settings: Settings) -> list[str]:
         f"${settings.risk_max_notional}/order · exposure ${settings.risk_max_exposure} · "
         f"daily loss ${settings.risk_max_daily_loss} · {settings.risk_max_orders_per_minute} "
         "orders/min",
+        "  start          reconciled with the venue first (open orders, trades, positions): on a "
+        "mismatch the engine stays HALTED with the reason; again every "
+        f"{settings.live_reconcile_s:g} s (a mismatch: reducing + alert)",
         "  stop           Ctrl-C, or `polyarb ctl pause`; the kill switch cancels everything",
     ]

@@ -53,7 +53,7 @@ def run_command(
     if venue not in ("polymarket", "sim"):
         raise typer.BadParameter(f"{venue!r}; accepted: polymarket, sim", param_hint="--venue")
     if settings.mode == "live":
-        _live_gate(settings)
+        _live_gate(settings, venue)
     try:
         if replay is not None:
             summary = _replay(settings, replay)
@@ -68,20 +68,15 @@ def run_command(
         raise typer.Exit(3)
 
 
-def _live_gate(settings: Settings) -> None:
-    """Refuse live trading unless every opt-in condition holds; then say what it would do."""
+def _live_gate(settings: Settings, venue: str) -> None:
+    """Refuse live trading unless every opt-in condition holds; then say what it will do."""
     from polyarb.cli.live_gate import live_plan, live_refusal
 
     refusal = live_refusal(settings)
     if refusal is not None:
         raise PolyarbError(refusal)
-    typer.echo("\n".join(live_plan(settings)), err=True)
-    # The live executor (execution/live) is built and tested against the simulator, but the
-    # engine does not run it yet: the user channel, settlement and reconciliation come first.
-    raise PolyarbError(
-        "the engine does not run live execution in this build (user channel, settlement and "
-        "reconciliation are not done); nothing was sent"
-    )
+    where = "the simulator (--venue sim)" if venue == "sim" else None
+    typer.echo("\n".join(live_plan(settings, where)), err=True)
 
 
 def _replay(settings: Settings, recording: Path) -> RunSummary:

@@ -144,6 +144,7 @@ class Engine:
             mapping = strategy.set_universe(list(universe.markets), list(universe.events))
             for token_id, key in mapping.items():
                 self._watchers.setdefault(token_id, []).append((strategy, key))
+        self.paused = False
         self.execution: ExecutionClient = self._build_execution(journal_path)
         self._tasks: set[asyncio.Task[None]] = set()
         self.signal_sinks: list[SignalSink] = []
@@ -163,7 +164,9 @@ class Engine:
         self.refresh_books: Callable[[list[str]], None] | None = None
         self._refreshed: dict[str, int] = {}  # token -> when its last refresh was asked
         self._anomalies: dict[tuple[str, str], int] = {}  # (strategy, key) -> last report
-        self.paused = False
+        # token id -> when it appeared after start (LIVE_NEW_MARKET_WAIT_S: its book hydrates).
+        self._appeared_ns: dict[str, int] = {}
+        self._hydration_ns = int(settings.live_new_market_wait_s * NS_PER_S)
         log.info(
             "engine configured",
             mode=settings.mode,
@@ -194,11 +197,27 @@ class Engine:
             )
         if mode == "log-only":
             return LogOnlyExecution(clock=self.clock)
-        # Live execution is a separate, explicit opt-in that this build does not ship.
-        raise NotImplementedError("live execution is not available in this build")
+        # Live: the runner attaches ``LiveExecution`` after its asynchronous start (API key,
+        # heartbeat, reconciliation; engine/live.py). Until then nothing is evaluated.
+        self.paused = True
+        return LogOnlyExecution(clock=self.clock)
+
+    def attach_execution(self, execution: ExecutionClient) -> None:
+        """The live executor, once started (``engine.live.start_live``); trading may begin."""
+        self.execution = execution
+        self.paused = False
+
+    def record_order_update(self, order: Order, fills: list[Fill]) -> None:
+        """An order of the live executor changed (before its execution returns, or settled by
+        reconciliation): the store's sinks learn it at once. The counters and the bus hear of
+        the execution's result once, from its report."""
+        for sink in self.order_sinks:
+            sink(order, fills)
 
     @property
     def mode(self) -> Mode:
+        if self.settings.mode == "live":  # also before the live executor is attached
+            return Mode.LIVE
         return self.execution.mode
 
     # ------------------------------------------------------------------------- hot path
@@ -295,16 +314,20 @@ class Engine:
         self.counters.signals += 1
         now = self.clock.now_ns()
         denial = self.risk.check(signal, now)
-        if denial is not None:
+        reason, detail = (denial.reason, denial.detail) if denial is not None else ("", "")
+        if not reason:
+            hydrating = self._hydrating(signal, now)
+            if hydrating:
+                reason = "new_market"
+                detail = f"{hydrating} appeared less than {self._hydration_ns / NS_PER_S:g} s ago"
+        if reason:
             self.counters.denied += 1
-            outcome = denied(denial.reason)
+            outcome = denied(reason)
             strategy.on_result(signal, outcome, now)
             for record in self.signal_record_sinks:
-                record(signal, outcome, denial.detail)
-            self._emit_signal(
-                SignalEvent.from_signal(signal, decision="denied", denial=denial.reason)
-            )
-            return outcome, denial.detail
+                record(signal, outcome, detail)
+            self._emit_signal(SignalEvent.from_signal(signal, decision="denied", denial=reason))
+            return outcome, detail
         # The order command is issued here: this is the end of tick-to-decision.
         if signal.ts_recv_ns and isinstance(self.clock, WallClock):
             self.counters.decision_ns.append(time.time_ns() - signal.ts_recv_ns)
@@ -317,6 +340,18 @@ class Engine:
         task.add_done_callback(self._tasks.discard)
         self._emit_signal(SignalEvent.from_signal(signal, decision="taken"))
         return TAKEN, ""
+
+    def _hydrating(self, signal: Signal, now: int) -> str:
+        """A token of ``signal`` that appeared too recently to trade, or ""."""
+        if not self._appeared_ns:
+            return ""
+        for leg in signal.legs:
+            appeared = self._appeared_ns.get(leg.token_id)
+            if appeared is not None:
+                if now - appeared < self._hydration_ns:
+                    return leg.token_id
+                del self._appeared_ns[leg.token_id]
+        return ""
 
     async def _execute(self, strategy: Strategy, signal: Signal) -> None:
         outcome = FAILED
@@ -448,6 +483,8 @@ class Engine:
             for token_id in market.token_ids:
                 if token_id not in self.markets_by_token:
                     added.append(token_id)
+                    if self._hydration_ns:
+                        self._appeared_ns[token_id] = self.clock.now_ns()
                     self.books.register(token_id, market.condition_id, _tick_units(market))
                 self.markets_by_token[token_id] = market  # fresh flags and fees
         self.universe = universe

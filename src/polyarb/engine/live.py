@@ -2,27 +2,56 @@
 derived from the wallet with L1 at start), the funder and signature type, the slippage, and the
 heartbeat (started here; ``LiveExecution.aclose`` stops it).
 
-The engine does not run live yet (cli/live_gate.py stops a live start after printing its plan):
-this is the one place that turns settings into a ``LiveExecution`` for when it does, and the
-path the tests take from settings to a filled order on the simulator.
+``start_live`` is how the engine's runner goes live: the executor attached to the engine, a
+reconciliation with the venue before anything trades (a mismatch keeps the engine HALTED with
+the reason), and ``LiveWatch``: the heartbeat wired into the trading state (reducing while it
+fails) and reconciliation repeated on a timer (a mismatch puts the engine in reducing mode and
+raises an alert).
+
+``LIVE_CRASH_AT`` (tests only) makes the process SIGKILL itself at a labelled point of its
+first live order: ``before_send`` (the intent committed, the request not sent), ``after_send``
+(the venue processed the order, its answer unread), ``after_fill`` (the trade read, the fill
+not journaled).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import structlog
 
 from polyarb.clob.auth import ApiCreds
 from polyarb.clob.signing import SignatureType, Wallet, checksum_address
 from polyarb.config import Settings
 from polyarb.domain.clock import Clock
+from polyarb.domain.errors import PolyarbError
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.market import Market
+from polyarb.domain.trading import Order
+from polyarb.engine.risk_link import EngineRiskGate
 from polyarb.execution.base import OrderUpdateCallback, RiskGate
 from polyarb.execution.live.budget import RequestBudgets
 from polyarb.execution.live.client import IntentRecorder, LiveConfig, LiveExecution
 from polyarb.execution.live.heartbeat import HeartbeatKeeper
-from polyarb.execution.live.venue import ClobRest
+from polyarb.execution.live.reconcile import Reconciliation, reconcile
+from polyarb.execution.live.venue import ClobRest, VenueBusy, VenueUnknown
+
+if TYPE_CHECKING:
+    from polyarb.engine.core import Engine
+    from polyarb.store import Store
+
+log = structlog.get_logger(__name__)
+
+RECONCILIATION_ACTOR = "reconciliation"
+TRADES_MARGIN_S = 600  # continuous passes compare trades since the start minus this
 
 
 def _settings_creds(settings: Settings) -> ApiCreds | None:
@@ -48,18 +77,21 @@ async def build_live_execution(
     clock: Clock | None = None,
     risk: RiskGate | None = None,
     on_order_update: OrderUpdateCallback | None = None,
+    clob_url: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> LiveExecution:
     """A ready ``LiveExecution``; raises if the key is missing or no API key can be had."""
     if settings.poly_private_key is None:
         raise ValueError("live execution needs POLY_PRIVATE_KEY")
     wallet = Wallet(settings.poly_private_key.get_secret_value())
     rest = ClobRest(
-        settings.poly_clob_url,
+        clob_url or settings.poly_clob_url,
         wallet,
         _settings_creds(settings),
         chain_id=settings.poly_chain_id,
         timeout_s=settings.poly_http_timeout_s,
         budgets=RequestBudgets(settings.live_order_rate),
+        transport=transport,
     )
     try:
         if rest.creds is None:
@@ -88,3 +120,204 @@ async def build_live_execution(
         on_order_update=on_order_update,
         heartbeat=heartbeat,
     )
+
+
+# --- crash drills (LIVE_CRASH_AT) -----------------------------------------------------------
+
+
+def _die(point: str) -> None:
+    log.critical("LIVE_CRASH_AT: killing the engine", point=point)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class CrashingIntents:
+    """``record_order_intent``, then SIGKILL (``before_send``)."""
+
+    def __init__(self, inner: IntentRecorder) -> None:
+        self.inner = inner
+
+    async def record_order_intent(self, order: Order, *, signed_payload: str | None = None) -> None:
+        await self.inner.record_order_intent(order, signed_payload=signed_payload)
+        _die("before_send")
+
+
+class CrashingTransport(httpx.AsyncBaseTransport):
+    """The real transport; SIGKILL once the answer to an order (``after_send``) or to a trade
+    lookup by id (``after_fill``) has arrived, before the executor reads it."""
+
+    def __init__(self, point: str) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.point = point
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        url = request.url
+        order_answer = self.point == "after_send" and request.method == "POST"
+        order_answer = order_answer and url.path in ("/order", "/orders")
+        trade_read = self.point == "after_fill" and url.path == "/data/trades"
+        if order_answer or (trade_read and url.params.get("id")):
+            await response.aread()
+            _die(self.point)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+# --- the engine going live -------------------------------------------------------------------
+
+
+async def start_live(
+    engine: Engine,
+    settings: Settings,
+    store: Store,
+    in_flight: list[Order],
+    *,
+    clob_url: str,
+    journal_path: Path | None,
+) -> tuple[LiveExecution, Reconciliation]:
+    """Attach a ``LiveExecution`` to ``engine`` and reconcile with the venue before trading.
+
+    On a mismatch the kill switch is engaged with the reason (state HALTED, an alert, persisted:
+    the operator looks, then ``polyarb ctl clear``). What the pass settled (orders left in
+    flight, fills found) reaches the store through the engine's order sinks."""
+    crash = settings.live_crash_at
+    intents: IntentRecorder = CrashingIntents(store) if crash == "before_send" else store
+    try:
+        live = await build_live_execution(
+            settings,
+            engine.markets_by_token,
+            intents,
+            engine.ledger,
+            journal_path=journal_path,
+            clock=engine.clock,
+            risk=EngineRiskGate(engine.risk, engine.clock),
+            on_order_update=engine.record_order_update,
+            clob_url=clob_url,
+            transport=CrashingTransport(crash) if crash in ("after_send", "after_fill") else None,
+        )
+    except (RuntimeError, ValueError, VenueBusy, VenueUnknown) as exc:
+        raise PolyarbError(f"live start failed, nothing was sent: {exc}") from None
+    # what the pass settles reaches the store through ``on_order_update`` (orders and fills)
+    result = await reconcile(live, in_flight)
+    await store.flush()
+    engine.attach_execution(live)  # before any signal: the feed and the timers start later
+    if result.ok:
+        log.info(result.summary())
+    else:
+        now = engine.clock.now_ns()
+        engine.risk.engage(result.summary(), RECONCILIATION_ACTOR, now)
+        engine.emit_error("reconciliation", "mismatch", result.summary())
+        log.error("HALTED: " + result.summary())
+    return live, result
+
+
+class LiveWatch:
+    """While the engine runs live: the heartbeat's health and the venue's "wait" (425, 429,
+    post-only) as reducing gates (the executor refuses to send then too), and reconciliation every
+    ``LIVE_RECONCILE_S`` (skipped while executions are in flight: their trades are not booked
+    yet). A mismatch sets reducing mode (source ``reconciliation``) with an alert; a later
+    clean pass lifts it."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        live: LiveExecution,
+        interval_s: float,
+        baseline: Reconciliation | None = None,
+    ) -> None:
+        self.engine = engine
+        self.live = live
+        self.interval_s = interval_s
+        self.baseline = baseline  # the start's pass: cash drift is measured from it
+        # The start's pass compared every trade; later passes the trades since (a margin for
+        # the venue's clock), so a long history does not grow every pass.
+        started_s = engine.clock.now_ns() // 1_000_000_000
+        self._trades_after_s = started_s - TRADES_MARGIN_S
+        self._drift: Decimal | None = Decimal(0)
+        self.last: Reconciliation | None = None
+        self.passes = 0
+
+    def _gated(self, source: str) -> bool:
+        gates = self.engine.risk.gates(self.engine.clock.now_ns())
+        return any(g.name == "reducing" and g.source == source for g in gates)
+
+    def check_heartbeat(self) -> None:
+        heartbeat = self.live.heartbeat
+        if heartbeat is None:
+            return
+        risk, now = self.engine.risk, self.engine.clock.now_ns()
+        gated = self._gated("heartbeat")
+        if not heartbeat.healthy and not gated:
+            risk.set_reducing(
+                f"venue heartbeat failing: {heartbeat.failure}",
+                "heartbeat",
+                now,
+                source="heartbeat",
+            )
+            self.engine.emit_error("venue", "heartbeat", f"heartbeat failing: {heartbeat.failure}")
+        elif heartbeat.healthy and gated:
+            risk.resume("heartbeat", now, source="heartbeat")
+
+    def check_venue_wait(self) -> None:
+        """While the venue asked us to wait (a 425 matching-engine restart, 503 post-only mode,
+        429), the engine reduces only; the gate lifts when the wait is over."""
+        until, reason = self.live.venue_wait
+        risk, now = self.engine.risk, self.engine.clock.now_ns()
+        waiting = now < until
+        gated = self._gated("venue")
+        if waiting and not gated:
+            risk.set_reducing(f"venue asked to wait: {reason}", "venue", now, source="venue")
+        elif gated and not waiting:
+            risk.resume("venue", now, source="venue")
+
+    async def reconcile_once(self) -> Reconciliation | None:
+        if self.engine.executions_in_flight:
+            return None
+        result = await reconcile(self.live, trades_after_s=self._trades_after_s)
+        self.passes += 1
+        self.last = result
+        risk, now = self.engine.risk, self.engine.clock.now_ns()
+        if not result.ok:
+            if not self._gated("reconciliation"):  # one alert per mismatch, not one per pass
+                risk.set_reducing(
+                    result.summary(), RECONCILIATION_ACTOR, now, source="reconciliation"
+                )
+                self.engine.emit_error("reconciliation", "mismatch", result.summary())
+                log.error("REDUCING until a clean reconciliation: " + result.summary())
+        else:
+            log.info(result.summary())
+            risk.resume(RECONCILIATION_ACTOR, now, source="reconciliation")
+        self._check_cash(result)
+        return result
+
+    def _check_cash(self, result: Reconciliation) -> None:
+        """A warning (once per new value) when the venue's cash moved differently from the
+        ledger's since the start: deposits, withdrawals and fee booking move it too."""
+        drift = result.cash_drift(self.baseline) if self.baseline is not None else None
+        if drift is None or drift == self._drift:
+            return
+        self._drift = drift
+        if drift:
+            log.warning(
+                "venue cash moved differently from the ledger's since the start",
+                drift=str(drift),
+                venue=str(result.cash),
+                ledger=str(result.ledger_cash),
+            )
+
+    async def run(self) -> None:
+        elapsed = 0.0
+        while True:
+            await asyncio.sleep(1.0)
+            elapsed += 1.0
+            try:
+                self.check_heartbeat()
+                self.check_venue_wait()
+                if elapsed >= self.interval_s:
+                    elapsed = 0.0
+                    await self.reconcile_once()
+            except Exception as exc:  # the watch must keep watching
+                log.exception("live watch failed")
+                with contextlib.suppress(Exception):
+                    self.engine.emit_error("reconciliation", "exception", f"{exc}")

@@ -32,7 +32,7 @@ from polyarb.bus.signing import command_key
 from polyarb.config import SECRET_FIELDS, Settings
 from polyarb.domain.clock import ReplayClock, WallClock
 from polyarb.domain.errors import CircuitOpen, PolyarbError
-from polyarb.domain.trading import Signal
+from polyarb.domain.trading import Mode, Signal
 from polyarb.engine.alerts import EngineAlerts, StoreJournal, kept, undelivered_alerts
 from polyarb.engine.book_query import BookAnswers
 from polyarb.engine.commands import PARAM_BOUNDS, EngineCommands
@@ -295,6 +295,11 @@ async def run_engine(
                 else:
                     stack.push_async_callback(health_server.stop)
             engine.refresh_books = feed.refresh
+            live_notice = ""
+            if settings.mode == "live":
+                live_notice = await _go_live(
+                    engine, settings, store, recovery, endpoints, journal_path, stack
+                )
             if ready is not None:
                 ready(engine, endpoints)
             summary = await _run_tasks(
@@ -316,7 +321,45 @@ async def run_engine(
             bus_notice = watch.notice()
             summary.notices = notices + ([bus_notice] if bus_notice else [])
             summary.halted_by_recovery = halted_by_recovery
+            if live_notice:
+                summary.notices.append(live_notice)
+                summary.halted_by_recovery = True
             return summary
+
+
+async def _go_live(
+    engine: Engine,
+    settings: Settings,
+    store: Store,
+    recovery: Any,
+    endpoints: Endpoints,
+    journal_path: Path,
+    stack: AsyncExitStack,
+) -> str:
+    """Attach the live executor, reconcile before trading, watch while running; returns the
+    HALTED notice when the start reconciliation found a mismatch ("" when clean)."""
+    from polyarb.engine.live import LiveWatch, start_live
+
+    in_flight = [o for o in recovery.state.open_orders if o.mode == Mode.LIVE]
+    live, result = await start_live(
+        engine,
+        settings,
+        store,
+        in_flight,
+        clob_url=endpoints.clob_url,
+        journal_path=journal_path,
+    )
+    stack.push_async_callback(live.aclose)
+    watch = LiveWatch(engine, live, settings.live_reconcile_s, baseline=result)
+    task = asyncio.create_task(watch.run(), name="live-watch")
+
+    async def stop_watch() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop_watch)
+    return "" if result.ok else f"HALTED: {result.summary()}"
 
 
 async def _engine_alerts(

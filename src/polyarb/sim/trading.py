@@ -288,6 +288,9 @@ class SimExchange:
         self.heartbeat_faults: deque[FaultKind] = deque()
         self.heartbeat_timeout_s = HEARTBEAT_TIMEOUT_S
         self.requests = 0  # order requests received (placed or not), for tests
+        # True: ``GET /data/order`` knows active (resting) orders only, as the venue is
+        # reported to answer; a matched or canceled order comes back empty (null).
+        self.order_lookup_active_only = False
         self.retry_after_s: float = 1.0  # what a 429 or 503 fault asks the client to wait
         self._closing = asyncio.Event()
 
@@ -355,6 +358,7 @@ class SimExchange:
             Route("/orders", self.post_orders, methods=["POST"]),
             Route("/cancel-all", self.cancel_all, methods=["DELETE"]),
             Route("/data/order/{order_id}", self.get_order, methods=["GET"]),
+            Route("/data/orders", self.get_orders, methods=["GET"]),
             Route("/data/trades", self.get_trades, methods=["GET"]),
             Route("/balance-allowance", self.balance_allowance, methods=["GET"]),
             Route("/v1/heartbeats", self.heartbeat, methods=["POST"]),
@@ -519,14 +523,36 @@ class SimExchange:
             return checked
         order = self.orders.get(request.path_params["order_id"])
         if order is None or order.owner != checked[1].api_key:
+            return _json(None)
+        if self.order_lookup_active_only and order.status != "LIVE":
             return _json(None)  # the venue answers an unknown id with an empty body: null
         return _json(order.wire())
+
+    async def get_orders(self, request: Request) -> Response:
+        """Our active (resting) orders, one page; FOK/FAK orders never rest here."""
+        checked = await self._l2(request)
+        if isinstance(checked, Response):
+            return checked
+        q = request.query_params
+        items = [
+            o.wire()
+            for o in self.orders.values()
+            if o.owner == checked[1].api_key
+            and o.status == "LIVE"
+            and q.get("market", o.market) == o.market
+            and q.get("asset_id", o.asset_id) == o.asset_id
+        ]
+        return _json({"limit": 100, "next_cursor": "LTE=", "count": len(items), "data": items})
 
     async def get_trades(self, request: Request) -> Response:
         checked = await self._l2(request)
         if isinstance(checked, Response):
             return checked
         q = request.query_params
+        try:
+            after = int(q.get("after", "0"))  # unix seconds
+        except ValueError:
+            return _error("Invalid after", 400)
         items = [
             t.wire()
             for t in self.trades.values()
@@ -534,6 +560,7 @@ class SimExchange:
             and q.get("id", t.id) == t.id
             and q.get("market", t.market) == t.market
             and q.get("asset_id", t.asset_id) == t.asset_id
+            and t.match_time >= after
         ]
         return _json({"limit": 100, "next_cursor": "LTE=", "count": len(items), "data": items})
 

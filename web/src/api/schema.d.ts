@@ -215,7 +215,7 @@ export interface paths {
         put?: never;
         /**
          * Resume Trading
-         * @description Take signals again after a pause.
+         * @description Take signals again after a pause (live: step-up).
          */
         post: operations["resume_trading"];
         delete?: never;
@@ -477,7 +477,7 @@ export interface paths {
         put?: never;
         /**
          * Enable Strategy
-         * @description Let a strategy produce signals again.
+         * @description Let a strategy produce signals again (live: step-up).
          */
         post: operations["enable_strategy"];
         delete?: never;

@@ -19,8 +19,9 @@ The life of one order (docs/orders.md):
    this answer, the user channel's ``on_user_event``, ``refresh_settlements``, restarts): a
    trade is booked once, and reversed if it FAILS on chain.
 
-Not yet here (issue 14): reconciliation, leg-risk handling of a partly filled set, resting
-orders, merges and redemptions on chain.
+Reconciliation with the venue is ``reconcile.py``; settlement of trades is ``trades.py`` with the
+user channel in ``user_channel.py``. Not yet here (issue 14): leg-risk handling of a partly filled
+set, resting orders, merges and redemptions on chain.
 """
 
 from __future__ import annotations
@@ -142,6 +143,12 @@ class LiveExecution:
         self.trades = LiveTrades(rest, markets, self.settlement, self.clock)
         self._wait_until_ns = 0  # the venue asked us to wait (Retry-After, a 425 restart)
         self._wait_reason = ""
+
+    @property
+    def venue_wait(self) -> tuple[int, str]:
+        """Until when (ns) the venue asked us not to send (Retry-After, a 425 restart, the
+        post-only window after it), and why."""
+        return self._wait_until_ns, self._wait_reason
 
     async def aclose(self) -> None:
         if self.heartbeat is not None:
@@ -420,6 +427,20 @@ class LiveExecution:
             if order.status in (OrderStatus.UNKNOWN, OrderStatus.ACKED):
                 fills += await self._resolve(order)
         return fills
+
+    async def book_trades(self, order: Order, trade_ids: list[str]) -> list[Fill]:
+        """Settle an order left in flight from the venue's trades of it (reconciliation: the
+        venue's order lookup answers for active orders only, a filled one comes back empty);
+        never resends it. Fills already booked are not booked twice."""
+        now = self.clock.now_ns()
+        if order.status == OrderStatus.INTENT:
+            order.transition(OrderStatus.SUBMITTING, now)
+        if order.status == OrderStatus.SUBMITTING:
+            order.transition(OrderStatus.UNKNOWN, now, "in flight when the last run stopped")
+        if order.status == OrderStatus.UNKNOWN:
+            order.transition(OrderStatus.ACKED, now)
+        self.unresolved.pop(order.client_id, None)
+        return await self._filled(order, trade_ids)
 
     def _updated(self, order: Order, fills: list[Fill]) -> None:
         notify_order_update(self._on_order_update, order, fills)
