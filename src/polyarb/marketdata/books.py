@@ -252,9 +252,7 @@ class BookStore:
         for track in list(self._mismatching.values()):
             if now_ns - track.mismatch_since_ns > self._max_mismatch_ns:
                 venue_bid, venue_ask = track.venue_top
-                bid_prices, ask_prices = track.bids.prices, track.asks.prices
-                book_bid = bid_prices[-1] if bid_prices else 0
-                book_ask = ask_prices[0] if ask_prices else ONE
+                book_bid, book_ask = track.bids.edge, track.asks.edge
                 self._fail(track, venue_bid, venue_ask, book_bid, book_ask, now_ns, failed)
         return failed
 
@@ -442,22 +440,18 @@ class BookStore:
                     before = live.get(other.asset_id)
                     break
         if before is not None:
-            bid_prices = before.bids.prices
-            ask_prices = before.asks.prices
             if (
-                prices.get(other.best_bid) == (bid_prices[-1] if bid_prices else 0)  # type: ignore[arg-type]
-                and prices.get(other.best_ask) == (ask_prices[0] if ask_prices else ONE)  # type: ignore[arg-type]
+                prices.get(other.best_bid) == before.bids.edge  # type: ignore[arg-type]
+                and prices.get(other.best_ask) == before.asks.edge  # type: ignore[arg-type]
                 and not before.book.stale
             ):
                 before.checks += 1
             else:
                 self._check(before, other, recv_ns, changed)
         if track is not None:
-            bid_prices = track.bids.prices
-            ask_prices = track.asks.prices
             if (
-                prices.get(entry.best_bid) == (bid_prices[-1] if bid_prices else 0)  # type: ignore[arg-type]
-                and prices.get(entry.best_ask) == (ask_prices[0] if ask_prices else ONE)  # type: ignore[arg-type]
+                prices.get(entry.best_bid) == track.bids.edge  # type: ignore[arg-type]
+                and prices.get(entry.best_ask) == track.asks.edge  # type: ignore[arg-type]
                 and not track.book.stale
             ):
                 track.checks += 1
@@ -482,10 +476,8 @@ class BookStore:
         except ValueError as exc:
             self._decoder.report_malformed(f"price_change best_bid/best_ask: {exc}", entry)
             return
-        bid_prices = track.bids.prices
-        ask_prices = track.asks.prices
-        book_bid = bid_prices[-1] if bid_prices else 0
-        book_ask = ask_prices[0] if ask_prices else ONE
+        book_bid = track.bids.edge  # the best price, or 0 / ONE for an empty side
+        book_ask = track.asks.edge
         track.checks += 1
         if venue_bid == book_bid and venue_ask == book_ask:
             if track.mismatch_run:  # a transient disagreement is over
@@ -575,13 +567,13 @@ class BookStore:
             self._malformed(f"book: {exc}", message, (asset,), changed)
             return
         track = self._tracks.get(asset) or self._track(asset, message.market, tick or 100)
-        self._snapshot(track, bids, asks, ts, recv_ns)
         book = track.book
+        if tick and tick != book.tick:
+            book.tick = tick  # before the levels, so the snapshot lands on the new grid
+        self._snapshot(track, bids, asks, ts, recv_ns)
         book.hash = message.hash
         if message.market:
             book.market = message.market
-        if tick:
-            book.tick = tick
         if last is not None:
             book.last_trade_price = last
         changed.add(asset)
