@@ -163,9 +163,38 @@ class BookSide:
     def replace(self, pairs: Iterable[tuple[int, int]]) -> None:
         """Replace every level (a snapshot): pairs in any order, sizes 0 skipped, a later
         duplicate price wins."""
-        self._grid(self.step)
+        pairs = list(pairs)
+        step = self.step
+        points = ONE // step + 1
+        sizes = [0] * points
+        occupied = bytearray(points)
+        count = 0
         for price, size in pairs:
-            self.set(price, size)
+            i = price // step
+            if i * step != price or price < 0 or price > ONE:
+                # Off the grid: the general path re-grids (rare: a tick not known yet).
+                self._grid(step)
+                for price, size in pairs:
+                    self.set(price, size)
+                return
+            if size:
+                if not sizes[i]:
+                    count += 1
+                    occupied[i] = 1
+            elif sizes[i]:
+                count -= 1
+                occupied[i] = 0
+            sizes[i] = size
+        self.sizes = sizes
+        self.occupied = occupied
+        self.count = count
+        if not count:
+            self.top = -1 if self.is_bid else points
+            self.edge = self.empty_edge
+            return
+        top = occupied.rfind(1) if self.is_bid else occupied.find(1)
+        self.top = top
+        self.edge = top * step
 
     def clear(self) -> None:
         self._grid(self.step)

@@ -384,6 +384,8 @@ class BookStore:
         sizes = self._sizes
         track: _Track | None = None
         before: _Track | None = None  # the previous entry's track: the check's second asset
+        seen: _Track | None = None  # the books whose timestamps this message has set
+        seen_other: _Track | None = None
         for entry in entries:
             asset = entry.asset_id
             before = track
@@ -406,14 +408,27 @@ class BookStore:
                 changed.add(asset)
                 skipped += 1
                 continue
-            book = track.book
-            # Arrival order is the truth: applied whatever its timestamp, which is only counted.
-            if ts < book.ts_event_ms:
-                backwards = True
-            book.ts_event_ms = ts
-            (track.bids if entry.side == "BUY" else track.asks).set(price, size)
-            book.ts_recv_ns = recv_ns
-            changed.add(asset)
+            if track is not seen and track is not seen_other:
+                # The first entry of this book in the message (its two books alternate):
+                # arrival order is the truth, applied whatever its timestamp, only counted.
+                seen_other = seen
+                seen = track
+                book = track.book
+                if ts < book.ts_event_ms:
+                    backwards = True
+                book.ts_event_ms = ts
+                book.ts_recv_ns = recv_ns
+                changed.add(asset)
+            side = track.bids if entry.side == "BUY" else track.asks
+            # The usual change, a level that stays but changes size, is one list write; a
+            # level that appears or goes (the best may move) takes BookSide.set.
+            step = side.step
+            index = price // step
+            sizes_at = side.sizes
+            if size and index * step == price and sizes_at[index]:
+                sizes_at[index] = size
+            else:
+                side.set(price, size)
         self.stats.book_events += len(entries) - skipped
         if backwards:
             self.stats.ts_backwards += 1
