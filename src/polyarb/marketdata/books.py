@@ -420,13 +420,11 @@ class BookStore:
                 book.ts_recv_ns = recv_ns
                 changed.add(asset)
             side = track.bids if entry.side == "BUY" else track.asks
-            # The usual change, a level that stays but changes size, is one list write; a
+            # The usual change, a level that stays but changes size, is one dict write; a
             # level that appears or goes (the best may move) takes BookSide.set.
-            step = side.step
-            index = price // step
-            sizes_at = side.sizes
-            if size and index * step == price and sizes_at[index]:
-                sizes_at[index] = size
+            levels = side.levels
+            if size and price in levels:
+                levels[price] = size
             else:
                 side.set(price, size)
         self.stats.book_events += len(entries) - skipped
@@ -584,7 +582,7 @@ class BookStore:
         track = self._tracks.get(asset) or self._track(asset, message.market, tick or 100)
         book = track.book
         if tick and tick != book.tick:
-            book.tick = tick  # before the levels, so the snapshot lands on the new grid
+            book.tick = tick
         self._snapshot(track, bids, asks, ts, recv_ns)
         book.hash = message.hash
         if message.market:
