@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from polyarb.domain.numbers import (
     COST_SCALE,
+    ONE,
     SIZE_SCALE,
     cost_to_decimal,
     price_str,
@@ -60,12 +61,19 @@ EMPTY_SWEEP = Sweep(0, 0, 0, 0)
 
 
 class BookSide:
-    """One side of a book. ``prices`` is ascending; bids are best at the end, asks at the start."""
+    """One side of a book. ``prices`` is ascending; bids are best at the end, asks at the start.
 
-    __slots__ = ("is_bid", "levels", "prices")
+    ``edge`` is the best price kept as an attribute, or the venue's value for an empty side (0
+    for bids, ONE for asks): the integrity check compares it with the venue's best_bid/best_ask
+    as it is. A level that appears moves it by one compare; the best level going reads the new
+    end of ``prices``.
+    """
+
+    __slots__ = ("edge", "empty_edge", "is_bid", "levels", "prices")
 
     def __init__(self, is_bid: bool) -> None:
         self.is_bid = is_bid
+        self.empty_edge = self.edge = 0 if is_bid else ONE
         self.levels: dict[int, int] = {}
         self.prices: list[int] = []
 
@@ -75,20 +83,32 @@ class BookSide:
         if size:
             if price not in levels:
                 insort(self.prices, price)
+                if (price > self.edge) if self.is_bid else (price < self.edge):
+                    self.edge = price
             levels[price] = size
         elif price in levels:
             del levels[price]
             prices = self.prices
             del prices[bisect_left(prices, price)]
+            if price == self.edge:
+                if not prices:
+                    self.edge = self.empty_edge
+                else:
+                    self.edge = prices[-1] if self.is_bid else prices[0]
 
     def replace(self, pairs: Iterable[tuple[int, int]]) -> None:
         levels = {p: s for p, s in pairs if s}
         self.levels = levels
-        self.prices = sorted(levels)
+        self.prices = prices = sorted(levels)
+        if not prices:
+            self.edge = self.empty_edge
+        else:
+            self.edge = prices[-1] if self.is_bid else prices[0]
 
     def clear(self) -> None:
         self.levels = {}
         self.prices = []
+        self.edge = self.empty_edge
 
     def best(self) -> int | None:
         prices = self.prices

@@ -252,9 +252,7 @@ class BookStore:
         for track in list(self._mismatching.values()):
             if now_ns - track.mismatch_since_ns > self._max_mismatch_ns:
                 venue_bid, venue_ask = track.venue_top
-                bid_prices, ask_prices = track.bids.prices, track.asks.prices
-                book_bid = bid_prices[-1] if bid_prices else 0
-                book_ask = ask_prices[0] if ask_prices else ONE
+                book_bid, book_ask = track.bids.edge, track.asks.edge
                 self._fail(track, venue_bid, venue_ask, book_bid, book_ask, now_ns, failed)
         return failed
 
@@ -386,6 +384,8 @@ class BookStore:
         sizes = self._sizes
         track: _Track | None = None
         before: _Track | None = None  # the previous entry's track: the check's second asset
+        seen: _Track | None = None  # the books whose timestamps this message has set
+        seen_other: _Track | None = None
         for entry in entries:
             asset = entry.asset_id
             before = track
@@ -408,14 +408,25 @@ class BookStore:
                 changed.add(asset)
                 skipped += 1
                 continue
-            book = track.book
-            # Arrival order is the truth: applied whatever its timestamp, which is only counted.
-            if ts < book.ts_event_ms:
-                backwards = True
-            book.ts_event_ms = ts
-            (track.bids if entry.side == "BUY" else track.asks).set(price, size)
-            book.ts_recv_ns = recv_ns
-            changed.add(asset)
+            if track is not seen and track is not seen_other:
+                # The first entry of this book in the message (its two books alternate):
+                # arrival order is the truth, applied whatever its timestamp, only counted.
+                seen_other = seen
+                seen = track
+                book = track.book
+                if ts < book.ts_event_ms:
+                    backwards = True
+                book.ts_event_ms = ts
+                book.ts_recv_ns = recv_ns
+                changed.add(asset)
+            side = track.bids if entry.side == "BUY" else track.asks
+            # The usual change, a level that stays but changes size, is one dict write; a
+            # level that appears or goes (the best may move) takes BookSide.set.
+            levels = side.levels
+            if size and price in levels:
+                levels[price] = size
+            else:
+                side.set(price, size)
         self.stats.book_events += len(entries) - skipped
         if backwards:
             self.stats.ts_backwards += 1
@@ -442,22 +453,18 @@ class BookStore:
                     before = live.get(other.asset_id)
                     break
         if before is not None:
-            bid_prices = before.bids.prices
-            ask_prices = before.asks.prices
             if (
-                prices.get(other.best_bid) == (bid_prices[-1] if bid_prices else 0)  # type: ignore[arg-type]
-                and prices.get(other.best_ask) == (ask_prices[0] if ask_prices else ONE)  # type: ignore[arg-type]
+                prices.get(other.best_bid) == before.bids.edge  # type: ignore[arg-type]
+                and prices.get(other.best_ask) == before.asks.edge  # type: ignore[arg-type]
                 and not before.book.stale
             ):
                 before.checks += 1
             else:
                 self._check(before, other, recv_ns, changed)
         if track is not None:
-            bid_prices = track.bids.prices
-            ask_prices = track.asks.prices
             if (
-                prices.get(entry.best_bid) == (bid_prices[-1] if bid_prices else 0)  # type: ignore[arg-type]
-                and prices.get(entry.best_ask) == (ask_prices[0] if ask_prices else ONE)  # type: ignore[arg-type]
+                prices.get(entry.best_bid) == track.bids.edge  # type: ignore[arg-type]
+                and prices.get(entry.best_ask) == track.asks.edge  # type: ignore[arg-type]
                 and not track.book.stale
             ):
                 track.checks += 1
@@ -482,10 +489,8 @@ class BookStore:
         except ValueError as exc:
             self._decoder.report_malformed(f"price_change best_bid/best_ask: {exc}", entry)
             return
-        bid_prices = track.bids.prices
-        ask_prices = track.asks.prices
-        book_bid = bid_prices[-1] if bid_prices else 0
-        book_ask = ask_prices[0] if ask_prices else ONE
+        book_bid = track.bids.edge  # the best price, or 0 / ONE for an empty side
+        book_ask = track.asks.edge
         track.checks += 1
         if venue_bid == book_bid and venue_ask == book_ask:
             if track.mismatch_run:  # a transient disagreement is over
@@ -575,13 +580,13 @@ class BookStore:
             self._malformed(f"book: {exc}", message, (asset,), changed)
             return
         track = self._tracks.get(asset) or self._track(asset, message.market, tick or 100)
-        self._snapshot(track, bids, asks, ts, recv_ns)
         book = track.book
+        if tick and tick != book.tick:
+            book.tick = tick
+        self._snapshot(track, bids, asks, ts, recv_ns)
         book.hash = message.hash
         if message.market:
             book.market = message.market
-        if tick:
-            book.tick = tick
         if last is not None:
             book.last_trade_price = last
         changed.add(asset)
