@@ -626,6 +626,10 @@ export interface components {
         };
         /** AlertOut */
         AlertOut: {
+            /** Delivered Ns */
+            delivered_ns: number | null;
+            /** Delivery */
+            delivery: string;
             /** Id */
             id: number;
             /** Message */
