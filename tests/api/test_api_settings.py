@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from polyarb.api.context import build_context
-from polyarb.api.live import CLIENT_QUEUE, LiveView, StreamClient
-from polyarb.bus import DailyPnl, EngineState, MemoryBus, MemoryHub
+from polyarb.api.live import CLIENT_QUEUE, WAKE_BATCH, LiveView, StreamClient
+from polyarb.bus import DailyPnl, EngineState, ErrorEvent, MemoryBus, MemoryHub
 from polyarb.bus.topics import Channel
 from polyarb.config import Settings, load_settings
 from polyarb.domain.errors import ConfigError
@@ -114,4 +114,64 @@ async def test_a_slow_stream_client_is_dropped_and_the_others_keep_up() -> None:
         assert seqs == list(range(1, 3 * frames + 1))  # every event, in order, no gap
         assert view.clients_dropped == 1
     finally:
+        await view.close()
+
+
+async def test_a_frame_is_handed_to_a_few_stream_clients_per_loop_turn_and_in_order() -> None:
+    """Each client handed a frame sends it in the next turn of the event loop (the engine's, on
+    the embedded default): at most ``WAKE_BATCH`` a turn, so market data waits for a few sends,
+    not one per client. A client connecting mid-way (``snapshot``) flushes the rest of the
+    frame first: every client still gets every frame, in order."""
+    hub = MemoryHub()
+    engine = MemoryBus("engine", hub=hub)
+    view = LiveView(MemoryBus("dashboard", hub=hub), flush_s=3600)  # flushed by hand here
+    await view.start()
+    turn = 0
+    handed: dict[int, int] = {}  # loop turn -> clients handed a frame in it
+
+    class CountingQueue(asyncio.Queue[bytes]):
+        def put_nowait(self, item: bytes) -> None:
+            handed[turn] = handed.get(turn, 0) + 1
+            super().put_nowait(item)
+
+    clients = [StreamClient(queue=CountingQueue(CLIENT_QUEUE)) for _ in range(8 * WAKE_BATCH + 2)]
+    view.clients |= set(clients)
+
+    async def count_turns() -> None:
+        nonlocal turn
+        while True:
+            turn += 1
+            await asyncio.sleep(0)
+
+    async def publish(n: int) -> None:
+        seq = view.seq + n
+        for _ in range(n):
+            engine.publish_nowait(
+                Channel.ERRORS, ErrorEvent(source="test", kind="test", message="x")
+            )
+        while view.seq < seq:
+            await asyncio.sleep(0)
+
+    counter = asyncio.create_task(count_turns())
+    try:
+        await publish(3)
+        await view.spread()
+        assert max(handed.values()) <= WAKE_BATCH
+        assert sum(handed.values()) == len(clients)
+        assert len(handed) >= len(clients) // WAKE_BATCH
+
+        await publish(2)
+        spreading = asyncio.create_task(view.spread())
+        await asyncio.sleep(0)  # the first batch handed out
+        waiting = [c for c in clients if c.queue.qsize() == 1]
+        assert len(waiting) == len(clients) - WAKE_BATCH
+        await publish(1)
+        assert any(c.queue.qsize() == 1 for c in clients)  # frame 2 still being handed out
+        view.snapshot()  # a client connects: the rest of frame 2, then frame 3, to everyone
+        await spreading
+        for client in clients:
+            frames = [orjson.loads(client.queue.get_nowait()) for _ in range(3)]
+            assert [[m["seq"] for m in f] for f in frames] == [[1, 2, 3], [4, 5], [6]]
+    finally:
+        counter.cancel()
         await view.close()

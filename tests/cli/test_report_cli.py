@@ -199,13 +199,29 @@ def test_daily_report_equals_rows_of_the_day(paper_run: PaperRun) -> None:
     assert lines[""]["trades"] == len(day_fills)
     opps = rows(
         paper_run.db,
-        "SELECT outcome FROM opportunities"
-        f" WHERE first_seen_ns >= {start} AND first_seen_ns < {end}",
+        "SELECT outcome, first_seen_ns, last_seen_ns, closed_ns FROM opportunities"
+        f" WHERE mode = 'paper' AND first_seen_ns >= {start} AND first_seen_ns < {end}",
     )
+    sent = ("taken", "filled", "partial", "failed")
     assert lines[""]["seen"] == len(opps)
-    assert lines[""]["taken"] == sum(
-        o["outcome"] in ("taken", "filled", "partial", "failed") for o in opps
+    assert lines[""]["taken"] == sum(o["outcome"] in sent for o in opps)
+    assert lines[""]["missed"] == sum(o["outcome"] not in (None, *sent) for o in opps)
+    lives = sorted(o["last_seen_ns"] - o["first_seen_ns"] for o in opps if o["closed_ns"])
+    assert lives, "no opportunity closed in the run"
+    for q in (50, 90):  # nearest rank, in ms
+        rank = -(-len(lives) * q // 100)
+        assert Fraction(Decimal(lines[""][f"life_p{q}_ms"])) == Fraction(lives[rank - 1], 10**6)
+    snapshots = rows(
+        paper_run.db,
+        "SELECT ts_ns, unrealized FROM equity_snapshots"
+        f" WHERE mode = 'paper' AND ts_ns >= {start} AND ts_ns < {end} ORDER BY ts_ns",
     )
+    if snapshots:
+        assert report["marked_ns"] == snapshots[-1]["ts_ns"]
+        unrealized = Fraction(Decimal(str(snapshots[-1]["unrealized"])))
+        assert Fraction(Decimal(lines[""]["unrealized"])) == unrealized
+    else:
+        assert lines[""]["unrealized"] is None
 
     text = polyarb(
         paper_run.data_dir.parent,

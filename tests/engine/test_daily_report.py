@@ -117,7 +117,8 @@ async def test_the_report_is_sent_once_per_day_across_restarts(
     ]
     report = slack.delivered()[1]
     total = next(line for line in report.splitlines() if line.startswith("TOTAL"))
-    assert total.split()[1:4] == ["0.48", "0.02", "2"]  # realized, fees, trades
+    # realized, unrealized (no equity snapshot), fees, resolution payouts, trades
+    assert total.split()[1:6] == ["0.48", "-", "0.02", "0", "2"]
     chart = tmp_path / "reports" / "daily-paper-2026-12-01.png"
     assert f"chart: {chart}" in report
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -28,7 +28,9 @@ log = structlog.get_logger(__name__)
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$"
 
 
-def context(request: Request) -> ApiContext:
+async def context(request: Request) -> ApiContext:
+    # async although it awaits nothing: FastAPI runs a plain ``def`` dependency in a worker
+    # thread, a hop through the thread pool per request on the engine's loop (embedded).
     ctx: ApiContext = request.app.state.ctx
     return ctx
 

@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 RECENT = 200
 CLIENT_QUEUE = 50  # frames: 5 s behind at one frame per FLUSH_S
 FLUSH_S = 0.1
+WAKE_BATCH = 5  # stream clients handed a frame per turn of the event loop
 
 
 @dataclass(slots=True, eq=False)  # identity: kept in a set
@@ -46,6 +47,8 @@ class LiveView:
         self._bus = bus
         self._flush_s = flush_s
         self._pending: list[bytes] = []
+        self._spread_frame = b""  # the frame being handed out, WAKE_BATCH clients a turn
+        self._undelivered: list[StreamClient] = []  # ... to these still
         self._flusher: asyncio.Task[None] | None = None
         self.states = EngineStates(stale_after_s=stale_after_s)
         self.recent: dict[Channel, deque[Envelope]] = {
@@ -94,23 +97,46 @@ class LiveView:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self._flush_s)
-            self.flush()
+            await self.spread()
+
+    async def spread(self) -> None:
+        """Send what is pending to every client as one frame, a few clients at a time."""
+        if self._pending:
+            # Handed to WAKE_BATCH clients per turn of the event loop: each one woken sends
+            # its frame in the next turn, so all of them at once held the loop (the engine's,
+            # on the embedded default) for one send per client before any market data behind
+            # them was read. Spread, the feed waits at most WAKE_BATCH sends.
+            self._spread_frame = self._take_frame()
+            self._undelivered = list(self.clients)
+        while self._undelivered:
+            batch = self._undelivered[:WAKE_BATCH]
+            self._undelivered = self._undelivered[WAKE_BATCH:]
+            self.broadcast(self._spread_frame, batch)
+            if self._undelivered:
+                await asyncio.sleep(0)
 
     def flush(self) -> None:
-        """Send what is pending to every client as one frame."""
-        if not self._pending:
-            return
+        """Send what is pending to every client as one frame, now (after the rest of a frame
+        being spread, so that every client gets the frames in order)."""
+        if self._undelivered:
+            rest, self._undelivered = self._undelivered, []
+            self.broadcast(self._spread_frame, rest)
+        if self._pending:
+            self.broadcast(self._take_frame())
+
+    def _take_frame(self) -> bytes:
         frame = b"[" + b",".join(self._pending) + b"]"
         self._pending = []
-        self.broadcast(frame)
+        return frame
 
     def message(self, kind: str, data: Any) -> bytes:
         self.seq += 1
         return self._encoder.encode({"seq": self.seq, "kind": kind, "data": data})
 
-    def broadcast(self, frame: bytes) -> None:
-        for client in list(self.clients):
-            if client.dropped:
+    def broadcast(self, frame: bytes, clients: list[StreamClient] | None = None) -> None:
+        """Queue ``frame`` for ``clients`` (default: all) still connected."""
+        for client in list(self.clients) if clients is None else clients:
+            if client.dropped or client not in self.clients:
                 continue
             try:
                 client.queue.put_nowait(frame)

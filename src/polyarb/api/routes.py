@@ -265,6 +265,9 @@ class TradePageOut(BaseModel):
     next_cursor: str | None
 
 
+TRADE_FIELDS = tuple(TradeOut.model_fields)
+
+
 @router.get(
     "/trades",
     tags=["views"],
@@ -302,10 +305,14 @@ async def list_trades(
         limit=limit,
         cursor=cursor,
     )
-    return TradePageOut(
-        trades=_rows(TradeOut, page.rows),
-        next_cursor=page.next_cursor,
-    )
+    # Encoded straight from the rows (msgspec writes a Decimal as pydantic does: its text):
+    # validating 100 rows into models, then the models again for the response, cost the
+    # engine's loop about a quarter of this route's time on the embedded default.
+    body = {
+        "trades": [{name: getattr(row, name) for name in TRADE_FIELDS} for row in page.rows],
+        "next_cursor": page.next_cursor,
+    }
+    return Response(_state_encoder.encode(body), media_type="application/json")
 
 
 class PnlOut(RowModel):

@@ -35,6 +35,11 @@ def make_server(
         server_header=False,
         proxy_headers=False,  # the client address is resolved with TRUSTED_PROXIES instead
         ws="websockets-sansio",
+        # No permessage-deflate: its state is per connection, so every stream frame (encoded
+        # once for all clients) was compressed again for each client; on the embedded default
+        # that was the largest cost the dashboard put on the engine's loop (bench/bench_api.py).
+        # The frames are small batches of JSON; CPU per client matters more than bytes.
+        ws_per_message_deflate=False,
         lifespan="on",
         limit_concurrency=1000,
         timeout_graceful_shutdown=3,

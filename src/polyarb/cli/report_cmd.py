@@ -218,7 +218,8 @@ def daily_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (amounts as text).")] = False,
 ) -> None:
-    """Per strategy and total for one UTC day: realized, fees, merges, trades, opportunities."""
+    """Per strategy and total for one UTC day: realized, unrealized, fees, payouts, trades,
+    merges, conversions, opportunities and their lifetimes."""
     from polyarb.domain.trading import Mode
     from polyarb.store.reports import daily_report, daily_text, stored_daily_report
 

@@ -107,6 +107,14 @@ class Resolution:
 LedgerEvent = Fill | Merge | Resolution
 
 
+def _resolved_tokens(resolution: Resolution) -> set[str]:
+    """The tokens ``resolution`` names (besides those of positions filled on its market)."""
+    tokens = set(resolution.token_ids)
+    if resolution.winning_token_id:
+        tokens.add(resolution.winning_token_id)
+    return tokens
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What applying one event did: ``duplicate`` when its id was already applied."""
@@ -396,13 +404,31 @@ class Ledger:
         s.merge_ids.add(merge.merge_id)
         return Applied(duplicate=False, realized=realized)
 
+    def resolution_payouts(self, resolution: Resolution) -> dict[str, Decimal]:
+        """What applying ``resolution`` now would pay each strategy holding a token of its market
+        (positions and locked sets; 0 for a strategy holding only losers); ``{}`` when it was
+        applied already. Reads only: the daily report sums it over a replay."""
+        s = self._s
+        if resolution.resolution_id in s.resolution_ids:
+            return {}
+        tokens = _resolved_tokens(resolution)
+        out: dict[str, Decimal] = {}
+        for pos in s.positions.values():
+            if pos.token_id in tokens or pos.market == resolution.market:
+                paid = pos.shares * resolution.payout(pos.token_id)
+                out[pos.strategy] = out.get(pos.strategy, ZERO) + paid
+        for lock in s.locked.values():
+            resolved = [t for t in lock.token_ids if t in tokens and t not in lock.settled]
+            if resolved:
+                paid = lock.qty * sum((resolution.payout(t) for t in resolved), ZERO)
+                out[lock.strategy] = out.get(lock.strategy, ZERO) + paid
+        return out
+
     def apply_resolution(self, resolution: Resolution) -> Applied:
         s = self._s
         if resolution.resolution_id in s.resolution_ids:
             return Applied(duplicate=True)
-        tokens = set(resolution.token_ids)
-        if resolution.winning_token_id:
-            tokens.add(resolution.winning_token_id)
+        tokens = _resolved_tokens(resolution)
         realized = ZERO
         for key, pos in list(s.positions.items()):
             if pos.token_id not in tokens and pos.market != resolution.market:

@@ -162,9 +162,15 @@ class DailyReporter:
 
 
 def _detail(report: DailyReport) -> str:
-    def line(x: Any) -> dict[str, str]:
-        return {f.name: str(getattr(x, f.name)) for f in fields(x)}
+    def line(x: Any) -> dict[str, str | None]:
+        values = {f.name: getattr(x, f.name) for f in fields(x)}
+        return {k: None if v is None else str(v) for k, v in values.items()}
 
     return json.dumps(
-        {"mode": report.mode, "day": report.day, "lines": [line(x) for x in report.lines]}
+        {
+            "mode": report.mode,
+            "day": report.day,
+            "marked_ns": report.marked_ns,
+            "lines": [line(x) for x in report.lines],
+        }
     )

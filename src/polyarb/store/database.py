@@ -81,9 +81,10 @@ def create_engine(
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            url, connect_args={"timeout": connect_timeout_s}, pool_pre_ping=True
-        )
+        # No pre-ping: a file's connection does not go stale the way a server's does, and the
+        # ping was a round trip to aiosqlite's thread (and the GIL back) per checkout, on the
+        # engine's loop for every dashboard query on the embedded default.
+        engine = create_async_engine(url, connect_args={"timeout": connect_timeout_s})
         _install_sqlite_hooks(engine)
         return engine
     return create_async_engine(

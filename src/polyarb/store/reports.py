@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from polyarb.domain.ledger import Ledger
+from polyarb.domain.ledger import Ledger, Resolution
 from polyarb.domain.trading import Mode
 from polyarb.store import tables as t
 from polyarb.store.apply import apply_records
@@ -117,22 +117,28 @@ class ValidationReport:
 @dataclass(frozen=True, slots=True)
 class DailyLine:
     strategy: str  # "" = total
-    realized: Decimal
+    realized: Decimal  # net of fees
+    unrealized: Decimal | None  # the total's only: the day's last equity snapshot
     fees: Decimal
+    payouts: Decimal  # what resolutions of the day paid (positions and locked sets)
     trades: int
     merges: int
     merged_sets: Decimal
     conversions: int
     converted_sets: Decimal
-    seen: int
-    taken: int
-    missed: int
+    seen: int  # opportunities first seen that day
+    taken: int  # ... approved and sent
+    missed: int  # ... closed without being sent
+    life_p50_ms: Decimal | None  # lifetimes of those closed (last - first sighting)
+    life_p90_ms: Decimal | None
 
-    def amounts(self) -> tuple[Decimal | int, ...]:
-        """Every column but the strategy, in order."""
+    def columns(self) -> tuple[Decimal | int | None, ...]:
+        """Every column but the strategy, in order (``DAILY_HEADER``)."""
         return (
             self.realized,
+            self.unrealized,
             self.fees,
+            self.payouts,
             self.trades,
             self.merges,
             self.merged_sets,
@@ -141,6 +147,8 @@ class DailyLine:
             self.seen,
             self.taken,
             self.missed,
+            self.life_p50_ms,
+            self.life_p90_ms,
         )
 
 
@@ -149,13 +157,15 @@ class DailyReport:
     mode: str
     day: str
     lines: tuple[DailyLine, ...]  # per strategy, then the total ("")
+    marked_ns: int | None = None  # the equity snapshot the unrealized P&L is from
 
 
 # --- ledger -----------------------------------------------------------------------------------
 
 
 Events = tuple[list[Any], list[Any], list[Any]]  # fills, merges, resolutions
-Mark = tuple[dict[str, Decimal], dict[str, Decimal]]  # realized, fees per strategy
+# realized, fees and resolution payouts per strategy (cumulative)
+Mark = tuple[dict[str, Decimal], dict[str, Decimal], dict[str, Decimal]]
 
 
 async def _events(conn: AsyncConnection, mode: Mode) -> Events:
@@ -167,21 +177,26 @@ async def _events(conn: AsyncConnection, mode: Mode) -> Events:
 
 
 def _marks(events: Events, boundaries: Iterable[int]) -> dict[int, Mark]:
-    """Realized P&L and fees per strategy from the events before each boundary: one replay in
-    time order (fills, then merges, then resolutions at equal timestamps, as
-    ``Ledger.recompute``)."""
+    """Realized P&L, fees and resolution payouts per strategy from the events before each
+    boundary: one replay in time order (fills, then merges, then resolutions at equal
+    timestamps, as ``Ledger.recompute``)."""
     ordered = sorted(
         ((e.ts_ns, rank, i, e) for rank, group in enumerate(events) for i, e in enumerate(group)),
         key=lambda item: item[:3],
     )
     ledger = Ledger()
+    paid: dict[str, Decimal] = {}
     out: dict[int, Mark] = {}
     position = 0
     for boundary in sorted(set(boundaries)):
         while position < len(ordered) and ordered[position][0] < boundary:
-            ledger.apply(ordered[position][3])
+            event = ordered[position][3]
+            if isinstance(event, Resolution):
+                for strategy, amount in ledger.resolution_payouts(event).items():
+                    paid[strategy] = paid.get(strategy, ZERO) + amount
+            ledger.apply(event)
             position += 1
-        out[boundary] = (ledger.pnl_by_strategy(), ledger.fees_by_strategy())
+        out[boundary] = (ledger.pnl_by_strategy(), ledger.fees_by_strategy(), dict(paid))
     return out
 
 
@@ -189,7 +204,7 @@ def _window_pnl(
     events: Events, marks: dict[int, Mark], since_ns: int, until_ns: int
 ) -> dict[str, tuple[Decimal, Decimal]]:
     """Per strategy, (realized, fees) over ``[since_ns, until_ns)`` (both in ``marks``)."""
-    (r0, f0), (r1, f1) = marks[since_ns], marks[until_ns]
+    (r0, f0, _), (r1, f1, _) = marks[since_ns], marks[until_ns]
     touched: set[str] = {
         e.strategy for group in events[:2] for e in group if since_ns <= e.ts_ns < until_ns
     }
@@ -443,7 +458,12 @@ def _day_start_ns(day: str) -> int:
 
 
 async def daily_report(engine: AsyncEngine, mode: Mode, day: str) -> DailyReport:
-    """Per strategy and in total for the UTC ``day`` (YYYY-MM-DD)."""
+    """Per strategy and in total for the UTC ``day`` (YYYY-MM-DD), from the database alone:
+    realized P&L and fees (a ledger replay: the value at the day's end less the value at its
+    start), resolution payouts (what each strategy's holdings received from resolutions of the
+    day), trades, merges and conversions, opportunities first seen that day (seen, taken, missed
+    and the lifetimes of those closed), and the unrealized P&L of the day's last equity
+    snapshot (marks are not stored per strategy, so only the total has it)."""
     start_ns = _day_start_ns(day)
     end_ns = start_ns + 24 * NS_PER_HOUR
     async with engine.connect() as conn:
@@ -451,55 +471,114 @@ async def daily_report(engine: AsyncEngine, mode: Mode, day: str) -> DailyReport
         o = t.opportunities.c
         opportunities = list(
             await conn.execute(
-                select(o.strategy, o.outcome).where(
+                select(o.strategy, o.outcome, o.first_seen_ns, o.last_seen_ns, o.closed_ns).where(
                     o.mode == mode.value, o.first_seen_ns >= start_ns, o.first_seen_ns < end_ns
                 )
             )
         )
-    pnl = _window_pnl(events, _marks(events, (start_ns, end_ns)), start_ns, end_ns)
-    acc: dict[str, list[Any]] = {}
+        e = t.equity_snapshots.c
+        snapshot = (
+            await conn.execute(
+                select(e.ts_ns, e.unrealized)
+                .where(e.mode == mode.value, e.ts_ns >= start_ns, e.ts_ns < end_ns)
+                .order_by(e.ts_ns.desc())
+                .limit(1)
+            )
+        ).first()
+    marks = _marks(events, (start_ns, end_ns))
+    pnl = _window_pnl(events, marks, start_ns, end_ns)
+    paid0, paid1 = marks[start_ns][2], marks[end_ns][2]
+    acc: dict[str, _DayAcc] = {}
 
-    def line(strategy: str) -> list[Any]:
-        return acc.setdefault(strategy, [ZERO, ZERO, 0, 0, ZERO, 0, ZERO, 0, 0, 0])
+    def line(strategy: str) -> _DayAcc:
+        return acc.setdefault(strategy, _DayAcc())
 
     for strategy, (realized, fees) in pnl.items():
-        a = line(strategy)
-        a[0], a[1] = realized, fees
+        line(strategy).realized, line(strategy).fees = realized, fees
+    for strategy, paid in paid1.items():
+        if strategy not in paid0 or paid != paid0[strategy]:  # a resolution of the day paid it
+            line(strategy).payouts = paid - paid0.get(strategy, ZERO)
     for f in events[0]:
         if start_ns <= f.ts_ns < end_ns:
-            line(f.strategy)[2] += 1
+            line(f.strategy).trades += 1
     for m in events[1]:
         if start_ns <= m.ts_ns < end_ns:
             a = line(m.strategy)
             if m.collateral_per_set > 1:  # negRisk conversion of the NO tokens of n outcomes
-                a[5] += 1
-                a[6] += m.qty
+                a.conversions += 1
+                a.converted_sets += m.qty
             else:
-                a[3] += 1
-                a[4] += m.qty
-    for strategy, outcome in opportunities:
+                a.merges += 1
+                a.merged_sets += m.qty
+    for strategy, outcome, first_ns, last_ns, closed_ns in opportunities:
         a = line(strategy)
-        a[7] += 1
+        a.seen += 1
         if outcome in SUBMITTED:
-            a[8] += 1
+            a.taken += 1
         elif outcome is not None:
-            a[9] += 1
-    lines = [DailyLine(s, *v) for s, v in sorted(acc.items())]
-    total = DailyLine("", *_sum_lines(lines))
-    return DailyReport(mode.value, day, (*lines, total))
+            a.missed += 1
+        if closed_ns is not None:
+            a.lives.append(max(0, last_ns - first_ns))
+    lines = [acc[s].line(s) for s in sorted(acc)]
+    total = _DayAcc()
+    for a in acc.values():
+        total.add(a)
+    unrealized = snapshot[1] if snapshot is not None else None
+    return DailyReport(
+        mode.value,
+        day,
+        (*lines, total.line("", unrealized)),
+        snapshot[0] if snapshot is not None else None,
+    )
 
 
-def _sum_lines(lines: Iterable[DailyLine]) -> list[Any]:
-    out: list[Any] = [ZERO, ZERO, 0, 0, ZERO, 0, ZERO, 0, 0, 0]
-    for x in lines:
-        out = [a + b for a, b in zip(out, x.amounts(), strict=True)]
-    return out
+@dataclass(slots=True)
+class _DayAcc:
+    """One line of the daily report while it is added up."""
+
+    realized: Decimal = ZERO
+    fees: Decimal = ZERO
+    payouts: Decimal = ZERO
+    trades: int = 0
+    merges: int = 0
+    merged_sets: Decimal = ZERO
+    conversions: int = 0
+    converted_sets: Decimal = ZERO
+    seen: int = 0
+    taken: int = 0
+    missed: int = 0
+    lives: list[int] = field(default_factory=list)
+
+    def add(self, other: _DayAcc) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def line(self, strategy: str, unrealized: Decimal | None = None) -> DailyLine:
+        return DailyLine(
+            strategy,
+            self.realized,
+            unrealized,
+            self.fees,
+            self.payouts,
+            self.trades,
+            self.merges,
+            self.merged_sets,
+            self.conversions,
+            self.converted_sets,
+            self.seen,
+            self.taken,
+            self.missed,
+            _percentile(self.lives, 50),
+            _percentile(self.lives, 90),
+        )
 
 
 DAILY_HEADER = (
     "strategy",
     "realized",
+    "unrealized",
     "fees",
+    "payouts",
     "trades",
     "merges",
     "merged",
@@ -508,16 +587,21 @@ DAILY_HEADER = (
     "seen",
     "taken",
     "missed",
+    "life_p50_ms",
+    "life_p90_ms",
 )
 
 
 def daily_text(report: DailyReport) -> str:
     """The daily report as a fixed-width table (what ``polyarb report daily`` prints and the
-    scheduled report posts)."""
+    scheduled report posts); "-" where a figure does not exist (no snapshot, nothing closed)."""
     rows = [
         (
             x.strategy or "TOTAL",
-            *(format(v, "f") if isinstance(v, Decimal) else str(v) for v in x.amounts()),
+            *(
+                "-" if v is None else format(v, "f") if isinstance(v, Decimal) else str(v)
+                for v in x.columns()
+            ),
         )
         for x in report.lines
     ]
@@ -525,7 +609,17 @@ def daily_text(report: DailyReport) -> str:
     lines = [f"daily report ({report.mode}) {report.day} (UTC)"]
     for r in (DAILY_HEADER, *rows):
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    if report.marked_ns is not None:
+        lines.append(f"unrealized: marks of the equity snapshot at {_clock(report.marked_ns)}")
+    else:
+        lines.append("unrealized: no equity snapshot that day")
     return "\n".join(lines)
+
+
+def _clock(ts_ns: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True, slots=True)
