@@ -70,7 +70,13 @@ def test_stopped_trading_replay_writes_what_it_produced(
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4.0)  # start-up, the windows part, then well into the quiet tail
+    # The replay opens its outputs once start-up is over (imports, settings, the recording's
+    # markets: seconds on a loaded machine); a second later it is past the windows part and
+    # well into the quiet tail.
+    deadline = time.monotonic() + TIMEOUT_S
+    while not signals.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
     assert process.poll() is None, "the replay ended before it could be stopped"
     process.send_signal(sig)
     stdout, stderr = process.communicate(timeout=TIMEOUT_S)
