@@ -36,6 +36,7 @@ from polyarb.domain.errors import PolyarbError
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.market import Market
 from polyarb.domain.trading import Order
+from polyarb.engine.live_settlement import SettlementLink
 from polyarb.engine.risk_link import EngineRiskGate
 from polyarb.execution.base import OrderUpdateCallback, RiskGate
 from polyarb.execution.live.budget import RequestBudgets
@@ -180,7 +181,8 @@ async def start_live(
 
     On a mismatch the kill switch is engaged with the reason (state HALTED, an alert, persisted:
     the operator looks, then ``polyarb ctl clear``). What the pass settled (orders left in
-    flight, fills found) reaches the store through the engine's order sinks."""
+    flight, fills found) reaches the store through the engine's order sinks; every trade's
+    settlement status and a trade failing on chain through ``SettlementLink``."""
     crash = settings.live_crash_at
     intents: IntentRecorder = CrashingIntents(store) if crash == "before_send" else store
     try:
@@ -198,6 +200,8 @@ async def start_live(
         )
     except (RuntimeError, ValueError, VenueBusy, VenueUnknown) as exc:
         raise PolyarbError(f"live start failed, nothing was sent: {exc}") from None
+    # trade statuses and failures reach the store and the engine from the first observation on
+    SettlementLink(engine, store).attach(live)
     # what the pass settles reaches the store through ``on_order_update`` (orders and fills)
     result = await reconcile(live, in_flight)
     await store.flush()
