@@ -16,6 +16,7 @@ the venue (and the simulator) serves both.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import structlog
@@ -64,16 +65,7 @@ class SettlementLink:
         live.settlement.on_failure = self.on_trade_failed
 
     def on_status(self, record: SettlementRecord) -> None:
-        self.store.submit(
-            TradeSettlementRecord(
-                trade_id=record.trade_id,
-                mode=Mode.LIVE,
-                status=record.status,
-                fill_ids=record.fill_ids,
-                reason=record.reason,
-                ts_ns=record.ts_ns,
-            )
-        )
+        self.store.submit(TradeSettlementRecord(mode=Mode.LIVE, **asdict(record)))
 
     def on_trade_failed(self, failure: TradeFailure) -> None:
         engine = self.engine
