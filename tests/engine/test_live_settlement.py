@@ -11,18 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from polyarb.config import load_settings
 from polyarb.domain.book import Side
-from polyarb.domain.clock import ReplayClock
 from polyarb.domain.errors import PolyarbError
 from polyarb.domain.settlement import Settlement
 from polyarb.domain.trading import Fill, Mode
-from polyarb.engine.core import Engine
 from polyarb.engine.live_settlement import SettlementLink, user_channel_url
 from polyarb.execution.settlement import SettlementTracker, TradeFailure
-from polyarb.marketdata.gamma import MarketFilter, select_universe
 from polyarb.risk.state import TradingState
 from polyarb.store import Record, TradeSettlementRecord
+
+from .replaykit import bare_engine
 
 TOKEN = "111222333444555"
 
@@ -37,15 +35,6 @@ class Submitted:
         self.records.append(record)
 
 
-def _engine(tmp_path: Path) -> tuple[Engine, list[tuple[str, str, str]]]:
-    settings = load_settings(None, data_dir=tmp_path)
-    universe = select_universe([], [], MarketFilter.from_settings(settings))
-    engine = Engine(settings, universe, clock=ReplayClock())
-    errors: list[tuple[str, str, str]] = []
-    engine.error_sinks.append(lambda source, kind, message: errors.append((source, kind, message)))
-    return engine, errors
-
-
 def _fill(trade_id: str) -> Fill:
     return Fill(
         trade_id, "c1", TOKEN, "0xm", Side.BUY, Decimal("0.40"), Decimal(25), Decimal(0), 1,
@@ -56,7 +45,7 @@ def _fill(trade_id: str) -> Fill:
 def test_a_failed_trade_is_reversed_recorded_and_the_engine_keeps_trading(
     tmp_path: Path,
 ) -> None:
-    engine, errors = _engine(tmp_path)
+    engine, errors = bare_engine(tmp_path)
     store = Submitted()
     link = SettlementLink(engine, store)  # type: ignore[arg-type]
     tracker = SettlementTracker(engine.ledger, None, clock=engine.clock)
@@ -81,7 +70,7 @@ def test_a_failed_trade_is_reversed_recorded_and_the_engine_keeps_trading(
 
 
 def test_a_failure_that_could_not_be_reversed_halts_the_engine(tmp_path: Path) -> None:
-    engine, errors = _engine(tmp_path)
+    engine, errors = bare_engine(tmp_path)
     link = SettlementLink(engine, Submitted())  # type: ignore[arg-type]
     SettlementTracker(engine.ledger, None).observe("t2", Settlement.MATCHED, [_fill("t2")])
     failure = TradeFailure(
