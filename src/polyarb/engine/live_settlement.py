@@ -70,7 +70,13 @@ class SettlementLink:
     def on_trade_failed(self, failure: TradeFailure) -> None:
         engine = self.engine
         sync_risk_positions(engine.risk, engine.ledger, list(failure.positions))
-        engine.emit_error("execution", "trade_failed", failure.message)
+        details = {
+            "trade_id": failure.trade_id,
+            "fills": failure.fills_text,
+            "realized_change": str(failure.realized_change),
+            "reason": failure.reason,
+        }
+        engine.emit_error("execution", "trade_failed", failure.message, details)
         if not failure.reversed:
             engine.risk.engage(failure.message, SETTLEMENT_ACTOR, engine.clock.now_ns())
             log.critical("HALTED: " + failure.message)

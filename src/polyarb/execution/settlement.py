@@ -57,8 +57,13 @@ class TradeFailure:
     problem: str = ""
 
     @property
+    def fills_text(self) -> str:
+        """``SIDE size @ price`` of each fill, comma-separated."""
+        return ", ".join(f"{f.side.value} {f.size} @ {f.price}" for f in self.fills)
+
+    @property
     def message(self) -> str:
-        sizes = ", ".join(f"{f.side.value} {f.size} @ {f.price}" for f in self.fills)
+        sizes = self.fills_text
         head = f"trade {self.trade_id} FAILED on chain; fills"
         if not self.reversed:
             return f"{head} NOT reversed ({sizes}): {self.problem}"
