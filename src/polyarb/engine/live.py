@@ -6,7 +6,8 @@ heartbeat (started here; ``LiveExecution.aclose`` stops it).
 reconciliation with the venue before anything trades (a mismatch keeps the engine HALTED with
 the reason), and ``LiveWatch``: the heartbeat wired into the trading state (reducing while it
 fails) and reconciliation repeated on a timer (a mismatch puts the engine in reducing mode and
-raises an alert).
+raises an alert). The settlement of its trades (``trade_settlements`` rows, a trade failed on
+chain reversed with an alert, or a halt) and the user channel are ``engine/live_settlement.py``.
 
 ``LIVE_CRASH_AT`` (tests only) makes the process SIGKILL itself at a labelled point of its
 first live order: ``before_send`` (the intent committed, the request not sent), ``after_send``
