@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from polyarb.config import Settings
+from polyarb.config import Settings, load_settings
 from polyarb.domain.clock import ReplayClock
 from polyarb.engine.core import Engine
 from polyarb.marketdata.gamma import MarketFilter, Universe, events_from_markets, select_universe
@@ -165,3 +165,13 @@ def record_windows(
     )
     record_scenario(path, driver, seconds)
     return path
+
+
+def bare_engine(tmp_path: Path) -> tuple[Engine, list[tuple[str, str, str]]]:
+    """An engine with no markets (paper, replay clock), and the errors it emits."""
+    settings = load_settings(None, data_dir=tmp_path)
+    universe = select_universe([], [], MarketFilter.from_settings(settings))
+    built = Engine(settings, universe, clock=ReplayClock())
+    errors: list[tuple[str, str, str]] = []
+    built.error_sinks.append(lambda source, kind, message: errors.append((source, kind, message)))
+    return built, errors

@@ -8,20 +8,9 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from polyarb.config import load_settings
-from polyarb.domain.clock import ReplayClock
-from polyarb.engine.core import Engine
 from polyarb.execution.base import LegRiskReport, Orphan
-from polyarb.marketdata.gamma import MarketFilter, select_universe
 
-
-def engine(tmp_path: Path) -> tuple[Engine, list[tuple[str, str, str]]]:
-    settings = load_settings(None, data_dir=tmp_path)
-    universe = select_universe([], [], MarketFilter.from_settings(settings))
-    built = Engine(settings, universe, clock=ReplayClock())
-    errors: list[tuple[str, str, str]] = []
-    built.error_sinks.append(lambda source, kind, message: errors.append((source, kind, message)))
-    return built, errors
+from .replaykit import bare_engine
 
 
 def report(loss: str, remaining: tuple[Orphan, ...] = ()) -> LegRiskReport:
@@ -39,7 +28,7 @@ def report(loss: str, remaining: tuple[Orphan, ...] = ()) -> LegRiskReport:
 
 
 def test_profitable_unwind_is_a_warning_with_a_gain(tmp_path: Path) -> None:
-    built, errors = engine(tmp_path)
+    built, errors = bare_engine(tmp_path)
     with capture_logs() as logs:
         built._on_leg_alert(report("-0.75"))
     assert errors == []
@@ -51,7 +40,7 @@ def test_profitable_unwind_is_a_warning_with_a_gain(tmp_path: Path) -> None:
 
 
 def test_costly_or_unfinished_handling_is_an_error(tmp_path: Path) -> None:
-    built, errors = engine(tmp_path)
+    built, errors = bare_engine(tmp_path)
     built._on_leg_alert(report("1.20"))
     orphan = Orphan("111222333444555", "0xm", Decimal(40), Decimal("0.45"))
     built._on_leg_alert(report("-0.10", remaining=(orphan,)))

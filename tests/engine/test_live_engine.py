@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from polyarb.clob.signing import Wallet
@@ -149,18 +150,39 @@ async def _ledger(database_url: str, tmp_path: Path) -> tuple[Ledger, int]:
 
 
 def _assert_reconciled(sim: SimServer, ledger: Ledger) -> None:
-    """Every venue trade is a fill of the ledger, once; every position equals the venue's."""
+    """Every venue trade is a fill of the ledger, once (a FAILED one none); every position
+    equals the venue's."""
     maker = Wallet(KEY).address
     for trade in sim.exchange.trades.values():
-        assert ledger.seen(trade.id), trade.id
+        assert ledger.seen(trade.id) == (trade.status != "FAILED"), trade.id
     tokens = {t.asset_id for t in sim.exchange.trades.values()}
     for token in tokens:
         assert ledger.shares(token) == sim.exchange.position(maker, token)
 
 
+async def _settlement_rows(database_url: str) -> tuple[dict[str, str], list[str], list[str]]:
+    """trade id -> settlement status; the errors' kinds; the alerts' keys (as stored)."""
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        rows = await conn.fetch("SELECT trade_id, status FROM trade_settlements WHERE mode='live'")
+        errors = await conn.fetch("SELECT source, kind FROM errors")
+        alerts = await conn.fetch("SELECT dedup_key FROM alerts")
+    finally:
+        await conn.close()
+    return (
+        {r["trade_id"]: r["status"] for r in rows},
+        [f"{r['source']}:{r['kind']}" for r in errors],
+        [r["dedup_key"] for r in alerts],
+    )
+
+
 async def test_live_engine_trades_a_negrisk_set_and_a_sniper_order_then_reconciles(
     sim: SimServer, tmp_path: Path, postgres_url: str
 ) -> None:
+    """...and settles them from the user channel: every trade CONFIRMED in the store, but the
+    first, made to FAIL on chain: its fill reversed (position and P&L back), an error and a
+    critical alert, the engine not halted."""
+    sim.exchange.fail_next_trades(1)
     engine = await _start(tmp_path, _env(sim, tmp_path, postgres_url))
     plan = await engine.wait_for("LIVE TRADING", timeout_s=45)
     await _resume_when_connected(sim, engine)
@@ -175,6 +197,14 @@ async def test_live_engine_trades_a_negrisk_set_and_a_sniper_order_then_reconcil
         )
 
     await _until(traded, 20)
+    await _until(lambda: any(t.status == "FAILED" for t in sim.exchange.trades.values()), 5)
+    failed = [t for t in sim.exchange.trades.values() if t.status == "FAILED"]
+    assert len(failed) == 1
+    reversed_at = await engine.wait_for("fills reversed", timeout_s=10)
+    assert failed[0].id in engine.stderr[reversed_at]
+    settled = {t.id for t in sim.exchange.trades.values()} - {failed[0].id}
+    await _until(lambda: all(t.status == "CONFIRMED" for t in sim.exchange.trades.values()
+                             if t.id in settled), 10)  # fmt: skip
     mark = len(engine.stderr)
     await engine.wait_for("reconciled:", after=mark, timeout_s=10)  # a continuous pass
     mark = len(engine.stderr)
@@ -188,9 +218,13 @@ async def test_live_engine_trades_a_negrisk_set_and_a_sniper_order_then_reconcil
     assert lost.id in engine.stderr[reducing]
     del sim.exchange.trades[lost.id]  # (the venue's truth again, for the checks below)
     code, _, stderr = await _stop(engine)
-    assert code == 0, stderr[-3000:]
+    assert code == 0, stderr[-3000:]  # not halted: the failed trade was reversed
     assert "venue query failed" not in stderr
     assert plan >= 0
+    statuses, errors, alert_keys = await _settlement_rows(postgres_url)
+    assert statuses == dict.fromkeys(settled, "CONFIRMED") | {failed[0].id: "FAILED"}
+    assert errors.count("execution:trade_failed") == 1
+    assert "execution:trade_failed" in alert_keys
 
     orders = list(sim.exchange.orders.values())
     assert {o.asset_id for o in orders} >= event_tokens  # the set: YES of every outcome
@@ -204,10 +238,15 @@ async def test_live_engine_trades_a_negrisk_set_and_a_sniper_order_then_reconcil
     ledger, open_orders = await _ledger(postgres_url, tmp_path)
     assert open_orders == 0
     _assert_reconciled(sim, ledger)
+    assert ledger.shares(failed[0].asset_id) == 0  # bought in the failed trade only: back
+    assert ledger.cost_basis(failed[0].asset_id) == 0
     assert len(sim.exchange.trades) >= len(orders)
     # The simulator charges no taker fee; the ledger books the markets' fees: the venue's cash
-    # moved by exactly those fees less than the ledger's, and the engine says so.
-    drifts = [line for line in stderr.splitlines() if "venue cash moved differently" in line]
+    # moved by exactly those fees less than the ledger's, and the engine says so (since the
+    # reversal: a failed trade's fee is given back too).
+    drifts = [
+        line for line in engine.stderr[reversed_at:] if "venue cash moved differently" in line
+    ]
     if ledger.fees_paid:
         assert f"drift={ledger.fees_paid}" in drifts[-1]
     else:

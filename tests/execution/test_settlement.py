@@ -153,3 +153,22 @@ def test_a_torn_settlement_line_is_set_aside_like_any_other(tmp_path: Path) -> N
         pass
     assert path.read_bytes() == whole
     assert len(list(tmp_path.glob("j.jsonl.torn-*"))) == 1
+
+
+def test_a_journaled_trade_the_ledger_lacks_is_booked_at_its_next_sighting(
+    tmp_path: Path,
+) -> None:
+    """Live, the ledger at start comes from the database, which a crash can leave behind the
+    journal: the user channel booked the fill (journal first), the database never got it."""
+    path = tmp_path / "j.jsonl"
+    fill = _fill("t3", Side.BUY, "0.5", "6")
+    with Journal(path) as journal:
+        open_tracker(Ledger(D(100)), journal).observe("t3", Settlement.MATCHED, [fill])
+    behind = Ledger(D(100))  # what the database knew
+    tracker = open_tracker(behind, Journal(path))
+    assert tracker.status("t3") is None  # not booked: unknown, not "MATCHED and booked"
+    assert tracker.observe("t3", Settlement.CONFIRMED, [fill]) == [fill]
+    assert behind.shares(T) == D(6)
+    assert tracker.observe("t3", Settlement.CONFIRMED, [fill]) == []
+    # booked once: 6 shares at 0.5
+    assert behind.cash == D(97)

@@ -6,7 +6,8 @@ heartbeat (started here; ``LiveExecution.aclose`` stops it).
 reconciliation with the venue before anything trades (a mismatch keeps the engine HALTED with
 the reason), and ``LiveWatch``: the heartbeat wired into the trading state (reducing while it
 fails) and reconciliation repeated on a timer (a mismatch puts the engine in reducing mode and
-raises an alert).
+raises an alert). The settlement of its trades (``trade_settlements`` rows, a trade failed on
+chain reversed with an alert, or a halt) and the user channel are ``engine/live_settlement.py``.
 
 ``LIVE_CRASH_AT`` (tests only) makes the process SIGKILL itself at a labelled point of its
 first live order: ``before_send`` (the intent committed, the request not sent), ``after_send``
@@ -36,6 +37,7 @@ from polyarb.domain.errors import PolyarbError
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.market import Market
 from polyarb.domain.trading import Order
+from polyarb.engine.live_settlement import SettlementLink
 from polyarb.engine.risk_link import EngineRiskGate
 from polyarb.execution.base import OrderUpdateCallback, RiskGate
 from polyarb.execution.live.budget import RequestBudgets
@@ -180,7 +182,8 @@ async def start_live(
 
     On a mismatch the kill switch is engaged with the reason (state HALTED, an alert, persisted:
     the operator looks, then ``polyarb ctl clear``). What the pass settled (orders left in
-    flight, fills found) reaches the store through the engine's order sinks."""
+    flight, fills found) reaches the store through the engine's order sinks; every trade's
+    settlement status and a trade failing on chain through ``SettlementLink``."""
     crash = settings.live_crash_at
     intents: IntentRecorder = CrashingIntents(store) if crash == "before_send" else store
     try:
@@ -198,6 +201,8 @@ async def start_live(
         )
     except (RuntimeError, ValueError, VenueBusy, VenueUnknown) as exc:
         raise PolyarbError(f"live start failed, nothing was sent: {exc}") from None
+    # trade statuses and failures reach the store and the engine from the first observation on
+    SettlementLink(engine, store).attach(live)
     # what the pass settles reaches the store through ``on_order_update`` (orders and fills)
     result = await reconcile(live, in_flight)
     await store.flush()

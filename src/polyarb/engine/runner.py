@@ -339,7 +339,9 @@ async def _go_live(
     """Attach the live executor, reconcile before trading, watch while running; returns the
     HALTED notice when the start reconciliation found a mismatch ("" when clean)."""
     from polyarb.engine.live import LiveWatch, start_live
+    from polyarb.engine.live_settlement import user_channel, user_channel_url
 
+    user_channel_url(endpoints.ws_url)  # a URL it cannot be derived from stops the start here
     in_flight = [o for o in recovery.state.open_orders if o.mode == Mode.LIVE]
     live, result = await start_live(
         engine,
@@ -350,6 +352,9 @@ async def _go_live(
         journal_path=journal_path,
     )
     stack.push_async_callback(live.aclose)
+    channel = user_channel(live, endpoints.ws_url)  # our trades' settlement, as it happens
+    channel.start()
+    stack.push_async_callback(channel.stop)  # stopped before the executor is closed
     watch = LiveWatch(engine, live, settings.live_reconcile_s, baseline=result)
     task = asyncio.create_task(watch.run(), name="live-watch")
 

@@ -57,8 +57,13 @@ class TradeFailure:
     problem: str = ""
 
     @property
+    def fills_text(self) -> str:
+        """``SIDE size @ price`` of each fill, comma-separated."""
+        return ", ".join(f"{f.side.value} {f.size} @ {f.price}" for f in self.fills)
+
+    @property
     def message(self) -> str:
-        sizes = ", ".join(f"{f.side.value} {f.size} @ {f.price}" for f in self.fills)
+        sizes = self.fills_text
         head = f"trade {self.trade_id} FAILED on chain; fills"
         if not self.reversed:
             return f"{head} NOT reversed ({sizes}): {self.problem}"
@@ -101,12 +106,22 @@ class SettlementTracker:
         self.reversed_ids: set[str] = set()  # fills of FAILED trades, reversed
 
     def restore(self, contents: JournalContents) -> None:
-        """Take the settlement statuses of a journal (a restart)."""
+        """Take the settlement statuses of a journal (a restart).
+
+        A trade not FAILED whose fills the ledger lacks is left out: booked means in the
+        ledger, and a ledger rebuilt from elsewhere (live: the database) can be behind the
+        journal (a crash after the journal took a fill, before the database did). Its next
+        sighting is then a first one and books it (once: the ledger dedupes by fill id)."""
         fills = {f.fill_id: f for f in (*contents.fills, *contents.reversed_fills)}
         self.reversed_ids.update(f.fill_id for f in contents.reversed_fills)
         for record in contents.settlements.values():
+            status = Settlement(record.status)
+            if status != Settlement.FAILED and not all(map(self.ledger.seen, record.fill_ids)):
+                log.warning("journaled trade not in the ledger: booked again when seen",
+                            trade_id=record.trade_id)  # fmt: skip
+                continue
             booked = tuple(fills[i] for i in record.fill_ids if i in fills)
-            self.trades[record.trade_id] = TradeState(Settlement(record.status), booked)
+            self.trades[record.trade_id] = TradeState(status, booked)
 
     def status(self, trade_id: str) -> Settlement | None:
         state = self.trades.get(trade_id)
