@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from polyarb.domain.market import Market, MarketEvent
 from polyarb.strategies.base import NS_PER_MS, ClipperConfig
-from polyarb.strategies.complete_set import make_bounds
+from polyarb.strategies.complete_set import config_bounds
 from polyarb.strategies.fees import FeeModel
 from polyarb.strategies.set_strategy import Candidate, SetStrategy, SetTarget
 from polyarb.strategies.sum_to_100 import is_binary_set, is_tradable
@@ -34,14 +34,8 @@ class Clipper(SetStrategy[ClipperConfig]):
             if not self.watches(market) or not self._fees_known((market,)):
                 continue
             fees = FeeModel((market.fees, market.fees), config.fee_rate)
-            bounds = make_bounds(
-                fees,
-                min_edge=config.min_profit,
-                max_sets=config.max_position,
-                max_notional=config.max_notional,
-                min_profit=config.min_profit_usd,
-                chain_cost=config.chain_tx_cost_usd,
-                min_sets=market.min_order_size,
+            bounds = config_bounds(
+                fees, config, min_edge=config.min_profit, min_sets=market.min_order_size
             )
             legs = tuple((market, outcome) for outcome in market.outcomes)
             targets.append(SetTarget(market.condition_id, legs, fees, bounds, mirrored=True))

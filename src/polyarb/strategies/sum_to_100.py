@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from polyarb.domain.market import Market, MarketEvent
 from polyarb.strategies.base import NS_PER_MS, SumTo100Config
-from polyarb.strategies.complete_set import make_bounds
+from polyarb.strategies.complete_set import config_bounds
 from polyarb.strategies.fees import FeeModel
 from polyarb.strategies.set_strategy import SetStrategy, SetTarget
 
@@ -50,13 +50,10 @@ class SumTo100(SetStrategy[SumTo100Config]):
             if not self.watches(market) or not self._fees_known((market,)):
                 continue
             fees = FeeModel((market.fees, market.fees), config.fee_rate)
-            bounds = make_bounds(
+            bounds = config_bounds(
                 fees,
+                config,
                 min_edge=config.min_edge,
-                max_sets=config.max_position,
-                max_notional=config.max_notional,
-                min_profit=config.min_profit_usd,
-                chain_cost=config.chain_tx_cost_usd,
                 min_sets=max(config.min_liquidity, market.min_order_size),
             )
             legs = tuple((market, outcome) for outcome in market.outcomes)
