@@ -1,4 +1,5 @@
-"""A loopback TCP proxy to put in front of the real Redis and break the link on purpose."""
+"""A loopback TCP proxy to put in front of the real Redis or PostgreSQL and break the link on
+purpose without touching the shared server."""
 
 from __future__ import annotations
 
