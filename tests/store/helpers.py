@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -146,3 +146,14 @@ def submit_unit_fills(store: Store, ledger: Ledger, numbers: Iterable[int]) -> N
         fill = make_fill(n, size="1")
         ledger.apply_fill(fill)
         store.submit_fill(fill, ledger)
+
+
+async def seeded(
+    url: str, spool_dir: Path, writer: WriterConfig, seed: Callable[[Store], Awaitable[None]]
+) -> None:
+    """Open a paper store on ``url``, let ``seed`` fill it, close it (all of it written)."""
+    store = await Store.open(url, mode=Mode.PAPER, spool_dir=spool_dir, writer=writer)
+    try:
+        await seed(store)
+    finally:
+        await store.close()
