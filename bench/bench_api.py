@@ -46,6 +46,7 @@ import httpx
 import structlog
 import websockets
 
+from bench_decision import UNBOUNDED_PAPER  # this folder is on sys.path when run as a script
 from polyarb.api.app import create_app
 from polyarb.api.server import make_server, serve
 from polyarb.bus import Bus, MemoryBus, RedisBus
@@ -59,7 +60,6 @@ from polyarb.store.admin import ensure_database
 from polyarb.store.users import UserStore
 
 EMAIL = "bench@example.test"
-WIDE = Decimal(10) ** 9
 
 
 def free_port() -> int:
@@ -75,16 +75,7 @@ def bench_settings(data_dir: Path, **overrides: Any) -> Settings:
         data_dir=data_dir,
         jwt_secret="bench-" + "k" * 60,
         allowed_emails=(EMAIL,),
-        sniper_enabled=False,
-        paper_latency_ms=20,
-        sumto100_cooldown_ms=0,
-        negrisk_cooldown_ms=0,
-        risk_max_position=WIDE,
-        risk_max_notional=WIDE,
-        risk_max_exposure=WIDE,
-        risk_max_daily_loss=WIDE,
-        risk_max_orders_per_minute=10**9,
-        paper_starting_balance=WIDE,
+        **UNBOUNDED_PAPER,
         **options,
     )
 

@@ -62,6 +62,19 @@ from polyarb.sim import ScenarioConfig, SimServer
 
 TIMER_INTERVAL_S = 0.25
 WIDE = Decimal(10) ** 9
+# Paper trading held back by nothing but the strategies: no cooldowns, risk limits out of reach.
+UNBOUNDED_PAPER: dict[str, object] = {
+    "sniper_enabled": False,
+    "paper_latency_ms": 20,
+    "sumto100_cooldown_ms": 0,
+    "negrisk_cooldown_ms": 0,
+    "risk_max_position": WIDE,
+    "risk_max_notional": WIDE,
+    "risk_max_exposure": WIDE,
+    "risk_max_daily_loss": WIDE,
+    "risk_max_orders_per_minute": 10**9,
+    "paper_starting_balance": WIDE,
+}
 
 
 def percentiles(samples_ns: Sequence[int]) -> str:
@@ -87,17 +100,8 @@ def bench_settings(data_dir: Path, urls: str, **overrides: object) -> Settings:
         poly_ws_url=f"ws{urls.removeprefix('http')}/ws/market",
         poly_clob_url=urls,
         poly_gamma_url=f"{urls}/gamma",
-        sniper_enabled=False,
-        paper_latency_ms=20,
-        sumto100_cooldown_ms=0,
-        negrisk_cooldown_ms=0,
         sumto100_min_liquidity=Decimal(10),
-        risk_max_position=WIDE,
-        risk_max_notional=WIDE,
-        risk_max_exposure=WIDE,
-        risk_max_daily_loss=WIDE,
-        risk_max_orders_per_minute=10**9,
-        paper_starting_balance=WIDE,
+        **UNBOUNDED_PAPER,
         **overrides,
     )
 

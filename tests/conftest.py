@@ -15,9 +15,9 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 from urllib.parse import urlparse
 
 import pytest
@@ -121,36 +121,34 @@ def require_service(name: str, url: str, default_port: int) -> None:
         unavailable(f"{name} not reachable at {url}")
 
 
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A started redis-server of this test's own (fault tests may shut it down)."""
+S = TypeVar("S", RedisServer, PostgresCluster)
+
+
+def _own_server(make: Callable[[], S], what: str) -> Iterator[S]:
+    """A started ``make()``, closed after the test; ``unavailable`` when it cannot start."""
     try:
-        server = RedisServer()
+        server = make()
     except ServerUnavailable as exc:
-        unavailable(f"cannot start a Redis for the test: {exc}")
+        unavailable(f"cannot start {what} for the test: {exc}")
     try:
         server.start()
     except ServerUnavailable as exc:
         server.close()
-        unavailable(f"cannot start a Redis for the test: {exc}")
+        unavailable(f"cannot start {what} for the test: {exc}")
     yield server
     server.close()
 
 
 @pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A started redis-server of this test's own (fault tests may shut it down)."""
+    yield from _own_server(RedisServer, "a Redis")
+
+
+@pytest.fixture
 def own_postgres() -> Iterator[PostgresCluster]:
     """A started throwaway PostgreSQL cluster of this test's own (fault tests may stop it)."""
-    try:
-        cluster = PostgresCluster()
-    except ServerUnavailable as exc:
-        unavailable(f"cannot start a PostgreSQL cluster for the test: {exc}")
-    try:
-        cluster.start()
-    except ServerUnavailable as exc:
-        cluster.close()
-        unavailable(f"cannot start a PostgreSQL cluster for the test: {exc}")
-    yield cluster
-    cluster.close()
+    yield from _own_server(PostgresCluster, "a PostgreSQL cluster")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import pytest
 from redis.asyncio import Redis
+from tests.proxy import TcpProxy
 from tests.servers import RedisServer
 
 from polyarb.bus import Channel, Envelope, ErrorEvent, RedisBus, Resync, StatePublisher
@@ -23,7 +24,6 @@ from .helpers import (
     trade_event,
     wait_until,
 )
-from .proxy import TcpProxy
 
 pytestmark = pytest.mark.redis
 

@@ -18,18 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.envs import settings_free_env
 from typer.testing import CliRunner
 
 from polyarb.cli import app
-from polyarb.config import KNOWN_PREFIXES
 
 CSRF = {"X-Requested-With": "polyarb"}
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(KNOWN_PREFIXES)}
-    for name in ("DRY_RUN", "REDIS_URL", "DATABASE_URL", "ALLOWED_EMAILS", "JWT_SECRET"):
-        env.pop(name, None)
+    env = settings_free_env("DRY_RUN", "REDIS_URL", "DATABASE_URL", "ALLOWED_EMAILS", "JWT_SECRET")
     env.update(DATA_DIR=str(tmp_path / "data"), **extra)
     return env
 

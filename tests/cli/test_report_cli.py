@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -22,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.envs import settings_free_env
 from tests.store.ledger_oracle import Books
-
-from polyarb.config import KNOWN_PREFIXES
 
 TIMEOUT_S = 90
 RUN_SECONDS = "8"
@@ -37,8 +35,7 @@ class PaperRun:
 
 
 def polyarb(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith(KNOWN_PREFIXES)}
-    clean.pop("DRY_RUN", None)
+    clean = settings_free_env("DRY_RUN")
     clean.update(env)
     return subprocess.run(
         [sys.executable, "-m", "polyarb", *args],

@@ -3,20 +3,18 @@ a clear error on stderr, exit code 2, never a traceback."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from polyarb.config import KNOWN_PREFIXES
+from tests.envs import settings_free_env
 
 TIMEOUT_S = 60
 
 
 def polyarb_run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith(KNOWN_PREFIXES)}
-    clean.pop("DRY_RUN", None)
+    clean = settings_free_env("DRY_RUN")
     clean.update(DATA_DIR=str(tmp_path / "data"), **env)
     return subprocess.run(
         [sys.executable, "-m", "polyarb", "run", *args],

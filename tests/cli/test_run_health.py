@@ -13,7 +13,6 @@ the secret setting the engine was given.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -27,9 +26,8 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from tests.envs import settings_free_env
 from tests.servers import RedisServer, free_port
-
-from polyarb.config import KNOWN_PREFIXES
 
 pytestmark = [pytest.mark.redis]
 
@@ -106,13 +104,36 @@ def ready(url: str) -> httpx.Response:
     return httpx.get(url + "/ready", timeout=5)
 
 
+def run_sim(cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``polyarb run --venue sim --no-display`` in ``cwd``, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "polyarb", "run", "--venue", "sim", "--no-display"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def interrupt(proc: subprocess.Popen[str]) -> str:
+    """Ctrl-C ``proc`` if it still runs (killed after 30 s); its stderr."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, stderr = proc.communicate()
+    return stderr
+
+
 def test_paper_run_is_observable_and_ready_follows_redis(
     own_redis: RedisServer, tmp_path: Path, slack_url: str
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(KNOWN_PREFIXES)}
-    env.pop("DRY_RUN", None)
+    env = settings_free_env("DRY_RUN")
     env.update(
         DATA_DIR=str(tmp_path / "data"),
         HEALTH_PORT=str(port),
@@ -123,14 +144,7 @@ def test_paper_run_is_observable_and_ready_follows_redis(
         SLACK_NOTIFY_ORDERS="false",
         POLY_API_SECRET=API_SECRET,
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "polyarb", "run", "--venue", "sim", "--no-display"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = run_sim(tmp_path, env)
     try:
         first = wait_for("/ready 200", lambda: (r := ready(url)).status_code == 200 and r, 30, proc)
         body = first.json()
@@ -215,13 +229,7 @@ def test_paper_run_is_observable_and_ready_follows_redis(
         assert total(scrape(url), "polyarb_bus_reconnects_total") >= 1
         wait_for("a Slack alert: bus back", lambda: posted("bus back"), 10, proc)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            _, stderr = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, stderr = proc.communicate()
+        stderr = interrupt(proc)
     assert proc.returncode == 0, stderr[-2000:]
     assert "Traceback" not in stderr
     # Slack, in order, each once: started, bus down (critical), bus back, stopped; no secret.

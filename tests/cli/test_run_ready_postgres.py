@@ -4,18 +4,13 @@ database, trade *reducing* meanwhile, and be ready again once the cluster is bac
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.cli.test_run_health import ready, scrape, total, wait_for
+from tests.cli.test_run_health import interrupt, ready, run_sim, scrape, total, wait_for
+from tests.envs import settings_free_env
 from tests.servers import PostgresCluster, free_port
-
-from polyarb.config import KNOWN_PREFIXES
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -25,23 +20,14 @@ def test_ready_flips_while_postgres_is_stopped(
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(KNOWN_PREFIXES)}
-    env.pop("DRY_RUN", None)
+    env = settings_free_env("DRY_RUN", "REDIS_URL")
     env.update(
         DATA_DIR=str(tmp_path / "data"),
         HEALTH_PORT=str(port),
         DATABASE_URL=own_postgres.url(),
         SNIPER_ENABLED="false",
     )
-    env.pop("REDIS_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "polyarb", "run", "--venue", "sim", "--no-display"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = run_sim(tmp_path, env)
     try:
         wait_for("/ready 200", lambda: (r := ready(url)).status_code == 200 and r, 40, proc)
         own_postgres.stop("fast")
@@ -64,11 +50,5 @@ def test_ready_flips_while_postgres_is_stopped(
         assert back["checks"]["database"]["status"] == "ok"
         assert total(scrape(url), "polyarb_trading_state", state="active") == 1
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            _, stderr = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, stderr = proc.communicate()
+        stderr = interrupt(proc)
     assert proc.returncode == 0, stderr[-2000:]

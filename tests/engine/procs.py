@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
 import pytest
-
-from polyarb.config import KNOWN_PREFIXES
+from tests.envs import settings_free_env
 
 SECRET = "s3cr3t-api-secret-never-logged"
 READY_TIMEOUT_S = 45.0  # a cold interpreter on a loaded machine
@@ -18,9 +16,7 @@ EXIT_TIMEOUT_S = 10.0
 
 def clean_env(data_dir: Path) -> dict[str, str]:
     """The parent's environment without any polyarb setting, plus a data dir and a secret."""
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(KNOWN_PREFIXES)}
-    for name in ("DATA_DIR", "DRY_RUN", "REDIS_URL", "DATABASE_URL", "INSTANCE_ID"):
-        env.pop(name, None)
+    env = settings_free_env("DATA_DIR", "DRY_RUN", "REDIS_URL", "DATABASE_URL", "INSTANCE_ID")
     # No fixed ports: tests run beside other engines (8080 and 8000 may be taken), and these tests
     # watch the engine, not its health server or dashboard (tested in tests/cli and tests/api).
     env.update(

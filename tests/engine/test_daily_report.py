@@ -11,16 +11,15 @@ the job run twice) — the report of the day is posted once, its PNG drawn, its 
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.envs import settings_free_env
 from tests.monitor.test_slack import FakeSlack, slack, until
-from tests.store.helpers import make_fill
+from tests.store.helpers import make_fill, seeded
 
-from polyarb.config import KNOWN_PREFIXES
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.trading import Mode, Side
 from polyarb.engine.alerts import StoreJournal, kept, undelivered_alerts
@@ -94,11 +93,7 @@ async def _run(db_url: str, tmp_path: Path, url: str, *clocks: str) -> list[bool
 async def test_the_report_is_sent_once_per_day_across_restarts(
     slack: FakeSlack, db_url: str, tmp_path: Path
 ) -> None:
-    store = await Store.open(db_url, mode=Mode.PAPER, spool_dir=tmp_path / "spool", writer=WRITER)
-    try:
-        await _seed(store)
-    finally:
-        await store.close()
+    await seeded(db_url, tmp_path / "spool", WRITER, _seed)
     slack.script = [(503, {})]  # the first post fails once: retried, not lost
 
     assert await _run(db_url, tmp_path, slack.url, "2026-12-02T05:59:30") == [True]
@@ -134,7 +129,7 @@ async def test_the_report_is_sent_once_per_day_across_restarts(
         ("e1: daily P&L report 2026-12-01 (paper)", "sent"),
     ]
 
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(KNOWN_PREFIXES)}
+    env = settings_free_env()
     env.update(DATABASE_URL=db_url, DATA_DIR=str(tmp_path), DRY_RUN="true")
     out = subprocess.run(
         [sys.executable, "-m", "polyarb", "report", "daily", "--date", "2026-12-01"],

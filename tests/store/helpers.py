@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
 
 from polyarb.domain.book import Side
+from polyarb.domain.ledger import Ledger
 from polyarb.domain.trading import Fill, Mode, Order, OrderStatus, OrderType
 from polyarb.store import tables as t
 from polyarb.store.database import create_engine
+from polyarb.store.store import Store
+from polyarb.store.writer import WriterConfig
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in ns
 DAY_NS = 86_400 * 1_000_000_000
@@ -121,3 +125,35 @@ async def execute(url: str, statement: str) -> None:
             await conn.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+async def open_watched(url: str, spool_dir: Path, writer: WriterConfig) -> tuple[Store, list[bool]]:
+    """A paper store on ``url`` and the health values it reports, in order."""
+    health: list[bool] = []
+    store = await Store.open(
+        url,
+        mode=Mode.PAPER,
+        spool_dir=spool_dir,
+        writer=writer,
+        on_health=lambda ok, _reason: health.append(ok),
+    )
+    return store, health
+
+
+def submit_unit_fills(store: Store, ledger: Ledger, numbers: Iterable[int]) -> None:
+    """``make_fill(n, size="1")`` for each n: applied to ``ledger`` and submitted with it."""
+    for n in numbers:
+        fill = make_fill(n, size="1")
+        ledger.apply_fill(fill)
+        store.submit_fill(fill, ledger)
+
+
+async def seeded(
+    url: str, spool_dir: Path, writer: WriterConfig, seed: Callable[[Store], Awaitable[None]]
+) -> None:
+    """Open a paper store on ``url``, let ``seed`` fill it, close it (all of it written)."""
+    store = await Store.open(url, mode=Mode.PAPER, spool_dir=spool_dir, writer=writer)
+    try:
+        await seed(store)
+    finally:
+        await store.close()

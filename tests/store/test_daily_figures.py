@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -24,10 +23,10 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from tests.store.helpers import make_fill
+from tests.envs import settings_free_env
+from tests.store.helpers import make_fill, seeded
 from tests.store.ledger_oracle import Books
 
-from polyarb.config import KNOWN_PREFIXES
 from polyarb.domain.ledger import Ledger, Merge, Resolution
 from polyarb.domain.trading import Mode, Side
 from polyarb.store import Store, WriterConfig
@@ -285,7 +284,7 @@ async def _expected(url: str) -> dict[str, dict[str, Any]]:
 
 
 def _report(db_url: str, tmp_path: Path) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(KNOWN_PREFIXES)}
+    env = settings_free_env()
     env.update(DATABASE_URL=db_url, DATA_DIR=str(tmp_path), DRY_RUN="true")
     result = subprocess.run(
         [sys.executable, "-m", "polyarb", "report", "daily", "--date", DAY, "--json"],
@@ -309,11 +308,7 @@ def _exact(value: Any) -> Any:
 async def test_the_daily_figures_equal_a_recomputation_from_the_rows(
     db_url: str, tmp_path: Path
 ) -> None:
-    store = await Store.open(db_url, mode=Mode.PAPER, spool_dir=tmp_path / "spool", writer=WRITER)
-    try:
-        await _seed(store)
-    finally:
-        await store.close()
+    await seeded(db_url, tmp_path / "spool", WRITER, _seed)
 
     expected = await _expected(db_url)
     report = _report(db_url, tmp_path)

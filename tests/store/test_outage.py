@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from tests.proxy import TcpProxy
 
 from polyarb.domain.ledger import Ledger
 from polyarb.domain.trading import Mode
@@ -29,15 +30,14 @@ from polyarb.store.records import encode_batch
 from polyarb.store.spool import REJECTED_FILE, Spool
 
 from .conftest import FAST_WRITER, PROCESS_WRITER
-from .helpers import count, make_fill, make_order, rows, wait_until
-from .proxy import TcpProxy
+from .helpers import count, make_fill, make_order, open_watched, rows, submit_unit_fills, wait_until
 
 
 @pytest.fixture
 async def proxied(postgres_url: str) -> AsyncIterator[tuple[str, TcpProxy]]:
     """(URL through the proxy, the proxy) for a fresh PostgreSQL database."""
     parsed = urlparse(postgres_url)
-    proxy = await TcpProxy(parsed.hostname or "127.0.0.1", parsed.port or 5432).start()
+    proxy = await TcpProxy(parsed.hostname or "127.0.0.1", parsed.port or 5432).open()
     url = postgres_url.replace(
         f"{parsed.hostname}:{parsed.port or 5432}", f"127.0.0.1:{proxy.port}"
     )
@@ -51,27 +51,14 @@ async def test_outage_spools_then_replays_in_order_exactly_once(
     proxied: tuple[str, TcpProxy], postgres_url: str, spool_dir: Path
 ) -> None:
     url, proxy = proxied
-    health: list[bool] = []
-    store = await Store.open(
-        url,
-        mode=Mode.PAPER,
-        spool_dir=spool_dir,
-        writer=PROCESS_WRITER,
-        on_health=lambda ok, _reason: health.append(ok),
-    )
+    store, health = await open_watched(url, spool_dir, PROCESS_WRITER)
     ledger = Ledger(Decimal(1000))
     try:
-        for n in range(50):
-            fill = make_fill(n, size="1")
-            ledger.apply_fill(fill)
-            store.submit_fill(fill, ledger)
+        submit_unit_fills(store, ledger, range(50))
         assert await store.flush() is Durability.DATABASE
 
         proxy.cut()
-        for n in range(50, 300):
-            fill = make_fill(n, size="1")
-            ledger.apply_fill(fill)
-            store.submit_fill(fill, ledger)  # the hot loop keeps going, nothing raises
+        submit_unit_fills(store, ledger, range(50, 300))  # the hot loop goes on, nothing raises
         assert await store.flush() is Durability.SPOOL
         assert not store.healthy
         assert health == [False]

@@ -19,13 +19,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from polyarb.domain.ledger import Ledger
-from polyarb.domain.trading import Mode
-from polyarb.store import Durability, ErrorRecord, Store, StoreUnavailable
+from polyarb.store import Durability, ErrorRecord, StoreUnavailable
 from polyarb.store.database import create_engine, is_connectivity_error, is_row_error
 from polyarb.store.spool import REJECTED_FILE
 
 from .conftest import PROCESS_WRITER
-from .helpers import make_fill, make_order, rows, wait_until
+from .helpers import make_order, open_watched, rows, submit_unit_fills, wait_until
 
 
 def admin_dsn(url: str) -> str:
@@ -76,27 +75,14 @@ async def test_not_accepting_connections_is_an_outage_and_loses_nothing(
 ) -> None:
     spool_dir = tmp_path / "spool"
     url = own_database.url
-    health: list[bool] = []
-    store = await Store.open(
-        url,
-        mode=Mode.PAPER,
-        spool_dir=spool_dir,
-        writer=PROCESS_WRITER,
-        on_health=lambda ok, _reason: health.append(ok),
-    )
+    store, health = await open_watched(url, spool_dir, PROCESS_WRITER)
     ledger = Ledger(Decimal(1000))
     try:
-        for n in range(20):
-            fill = make_fill(n, size="1")
-            ledger.apply_fill(fill)
-            store.submit_fill(fill, ledger)
+        submit_unit_fills(store, ledger, range(20))
         assert await store.flush() is Durability.DATABASE
 
         await own_database.refuse_connections()  # 57P01 now, 55000 on every reconnect
-        for n in range(20, 120):
-            fill = make_fill(n, size="1")
-            ledger.apply_fill(fill)
-            store.submit_fill(fill, ledger)
+        submit_unit_fills(store, ledger, range(20, 120))
         store.submit(ErrorRecord(ts_ns=1, source="test", kind="probe", message="during"))
         assert await store.flush() is Durability.SPOOL
         assert not store.healthy

@@ -12,7 +12,7 @@ from polyarb.domain.trading import Mode, OrderStatus
 from polyarb.store import Durability, FillRecord, Store
 
 from .conftest import PROCESS_WRITER
-from .helpers import advance, count, make_fill, make_order, rows, wait_until
+from .helpers import advance, count, make_fill, make_order, rows, submit_unit_fills, wait_until
 
 
 async def test_records_cross_the_pipe_and_are_written_once(db_url: str, spool_dir: Path) -> None:
@@ -50,15 +50,9 @@ async def test_a_killed_writer_process_is_restarted_and_nothing_is_lost(
         ledger = Ledger()
         first_pid = store.writer_pid
         assert first_pid is not None
-        for n in range(200):
-            fill = make_fill(n, size="1")
-            ledger.apply_fill(fill)
-            store.submit_fill(fill, ledger)
+        submit_unit_fills(store, ledger, range(200))
         os.kill(first_pid, signal.SIGKILL)  # records in flight: in the pipe, in its queue
-        for n in range(200, 400):
-            fill = make_fill(n, size="1")
-            ledger.apply_fill(fill)
-            store.submit_fill(fill, ledger)
+        submit_unit_fills(store, ledger, range(200, 400))
         await wait_until(lambda: store.writer_pid not in (None, first_pid), timeout=30)
         await wait_until(lambda: store.healthy, timeout=30)
         assert await store.flush() is Durability.DATABASE

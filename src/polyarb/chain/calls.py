@@ -62,26 +62,27 @@ def _adapter(neg_risk: bool) -> str:
     return NEG_RISK_CTF_COLLATERAL_ADAPTER if neg_risk else CTF_COLLATERAL_ADAPTER
 
 
-def split_call(condition_id: str, qty: Decimal, *, neg_risk: bool) -> ContractCall:
-    """pUSD into ``qty`` YES + ``qty`` NO of a binary condition."""
+def _split_merge(
+    kind: Literal["split", "merge"], method: str, condition_id: str, qty: Decimal, neg_risk: bool
+) -> ContractCall:
+    """The collateral adapter's split or merge: the CTF's signature, binary partition."""
     amount = share_units(qty)
     data = encode_call(
-        "splitPosition",
+        method,
         _CTF_SPLIT_MERGE,
         [PUSD, ZERO_BYTES32, condition_id, BINARY_PARTITION, amount],
     )
-    return ContractCall("split", _adapter(neg_risk), data, condition_id, amount)
+    return ContractCall(kind, _adapter(neg_risk), data, condition_id, amount)
+
+
+def split_call(condition_id: str, qty: Decimal, *, neg_risk: bool) -> ContractCall:
+    """pUSD into ``qty`` YES + ``qty`` NO of a binary condition."""
+    return _split_merge("split", "splitPosition", condition_id, qty, neg_risk)
 
 
 def merge_call(condition_id: str, qty: Decimal, *, neg_risk: bool) -> ContractCall:
     """``qty`` YES + ``qty`` NO of a binary condition back into ``qty`` pUSD."""
-    amount = share_units(qty)
-    data = encode_call(
-        "mergePositions",
-        _CTF_SPLIT_MERGE,
-        [PUSD, ZERO_BYTES32, condition_id, BINARY_PARTITION, amount],
-    )
-    return ContractCall("merge", _adapter(neg_risk), data, condition_id, amount)
+    return _split_merge("merge", "mergePositions", condition_id, qty, neg_risk)
 
 
 def redeem_call(condition_id: str, *, neg_risk: bool) -> ContractCall:

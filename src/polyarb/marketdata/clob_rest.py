@@ -35,6 +35,7 @@ from polyarb.domain.book import Side
 from polyarb.domain.errors import MalformedMessage, PolyarbError, Transient
 from polyarb.domain.numbers import decimal_to_price, parse_price, parse_size
 from polyarb.marketdata.guard import CallGuard
+from polyarb.marketdata.http_source import HttpSource
 
 log = structlog.get_logger(__name__)
 
@@ -218,7 +219,7 @@ def _error_text(response: httpx.Response) -> str:
     return text.strip()[:200] or response.reason_phrase
 
 
-class ClobRestClient:
+class ClobRestClient(HttpSource):
     """Async client for the public CLOB market-data endpoints (no authentication).
 
     ``client`` may be a shared ``httpx.AsyncClient``; it is then not closed by ``aclose``.
@@ -234,25 +235,15 @@ class ClobRestClient:
         client: httpx.AsyncClient | None = None,
         guard: CallGuard | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.guard = guard  # a circuit breaker, told the outcome of every call
+        super().__init__(
+            base_url,
+            timeout_s=timeout_s,
+            headers={"Accept": "*/*", "User-Agent": "polyarb"},
+            client=client,
+            guard=guard,
+        )
         self._attempts = max(1, attempts)
         self._backoff_max_s = backoff_max_s
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=timeout_s,
-            headers={"Accept": "*/*", "User-Agent": "polyarb"},
-        )
-
-    async def __aenter__(self) -> ClobRestClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
 
     # --- endpoints ------------------------------------------------------------------------
 

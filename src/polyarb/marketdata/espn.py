@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from datetime import date
 from email.utils import parsedate_to_datetime
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import msgspec
@@ -27,6 +27,7 @@ from polyarb.domain.errors import ConfigError, MalformedMessage
 from polyarb.domain.sports import Game, GameState, Team
 from polyarb.marketdata.gamma import decode_json, get_json, parse_timestamp
 from polyarb.marketdata.guard import CallGuard
+from polyarb.marketdata.http_source import HttpSource
 
 log = structlog.get_logger(__name__)
 
@@ -228,7 +229,7 @@ def parse_scoreboard(data: object, league: str) -> list[Game]:
 # --- client ----------------------------------------------------------------------------------
 
 
-class EspnClient:
+class EspnClient(HttpSource):
     """Fetches scoreboards. ``base_url`` may carry a path (the simulator's ``.../espn``)."""
 
     def __init__(
@@ -242,12 +243,12 @@ class EspnClient:
         max_wait_s: float = 10.0,
         guard: CallGuard | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.guard = guard  # a circuit breaker, told the outcome of every call
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s),
+        super().__init__(
+            base_url,
+            timeout_s=timeout_s,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            client=client,
+            guard=guard,
         )
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
@@ -255,16 +256,6 @@ class EspnClient:
         self.skipped_events = 0  # malformed events seen so far
         self._as_of: dict[str, int] = {}  # request URL -> data time of its last response
         self._client.event_hooks["response"].append(self._note_data_time)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
 
     async def _note_data_time(self, response: httpx.Response) -> None:
         self._as_of[str(response.request.url)] = data_time_ns(response.headers, time.time_ns())

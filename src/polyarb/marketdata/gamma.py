@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import msgspec
@@ -35,6 +35,7 @@ from polyarb.domain.market import (
     Outcome,
 )
 from polyarb.marketdata.guard import CallGuard
+from polyarb.marketdata.http_source import HttpSource
 
 log = structlog.get_logger(__name__)
 
@@ -286,10 +287,9 @@ async def _get_json(
 # Client
 
 
-class GammaClient:
+class GammaClient(HttpSource):
     """Pages through Gamma's ``/markets`` and ``/events``; returns the raw objects with exact
-    Decimal numbers (see ``decode_json``). ``base_url`` may carry a path (the simulator's
-    ``http://127.0.0.1:PORT/gamma``): routes are appended to it."""
+    Decimal numbers (see ``decode_json``); ``base_url`` as in ``HttpSource``."""
 
     def __init__(
         self,
@@ -302,26 +302,16 @@ class GammaClient:
         max_wait_s: float = 30.0,
         guard: CallGuard | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.guard = guard  # a circuit breaker, told the outcome of every call
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s),
+        super().__init__(
+            base_url,
+            timeout_s=timeout_s,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            client=client,
+            guard=guard,
         )
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
         self._max_wait_s = max_wait_s
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
 
     async def markets(
         self,

@@ -303,13 +303,7 @@ def load_recording_markets(path: Path) -> list[dict[str, object]]:
         raise RecordingError(f"recording folder not found: {path}")
     if not file.is_file():
         return []
-    try:
-        markets = msgspec.json.decode(file.read_bytes())
-    except (OSError, msgspec.DecodeError) as exc:
-        raise RecordingError(f"cannot read {file}: {exc}") from None
-    if not isinstance(markets, list) or not all(isinstance(m, dict) for m in markets):
-        raise RecordingError(f"{file} is not a JSON array of market objects")
-    return markets
+    return _json_objects(file, "market")
 
 
 def load_recording_events(path: Path) -> list[dict[str, object]] | None:
@@ -318,13 +312,18 @@ def load_recording_events(path: Path) -> list[dict[str, object]] | None:
     file = path / EVENTS_FILE
     if not file.is_file():
         return None
+    return _json_objects(file, "event")
+
+
+def _json_objects(file: Path, what: str) -> list[dict[str, object]]:
+    """``file``'s JSON array of objects; RecordingError naming ``what`` when it is not one."""
     try:
-        events = msgspec.json.decode(file.read_bytes())
+        items = msgspec.json.decode(file.read_bytes())
     except (OSError, msgspec.DecodeError) as exc:
         raise RecordingError(f"cannot read {file}: {exc}") from None
-    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-        raise RecordingError(f"{file} is not a JSON array of event objects")
-    return events
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise RecordingError(f"{file} is not a JSON array of {what} objects")
+    return items
 
 
 def _is_recording_file(path: Path) -> bool:

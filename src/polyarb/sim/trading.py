@@ -249,6 +249,18 @@ class SimOrder:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    """An order that passed verification, with its limit price, as ``place`` matches it."""
+
+    market: SimMarket
+    order: OrderV2
+    order_id: str
+    order_type: str
+    creds: ApiCreds
+    price: Decimal
+
+
 class Rejected(Exception):
     """An order refused with HTTP 400 and the venue's message."""
 
@@ -671,65 +683,41 @@ class SimExchange:
             limit=decimal_to_price(price),
             size=shares_units,
         )
+        placed = _Placed(market, order, order_id, order_type, creds, price)
         if order_type == "FOK" and result.size < shares_units:
-            return self._killed(market, order, order_id, order_type, creds, price, FOK_KILLED)
+            return self._killed(placed, FOK_KILLED)
         if not result.size:
-            return self._killed(market, order, order_id, order_type, creds, price, FAK_NO_MATCH)
-        return self._execute(market, order, order_id, order_type, creds, result, price)
+            return self._killed(placed, FAK_NO_MATCH)
+        return self._execute(placed, result)
 
-    def _record(
-        self,
-        market: SimMarket,
-        order: OrderV2,
-        order_id: str,
-        order_type: str,
-        creds: ApiCreds,
-        price: Decimal,
-        status: str,
-    ) -> SimOrder:
+    def _record(self, placed: _Placed, status: str) -> SimOrder:
+        market, order = placed.market, placed.order
         token = str(order.token_id)
         return SimOrder(
-            order_id,
-            creds.api_key,
+            placed.order_id,
+            placed.creds.api_key,
             order.maker,
             market.condition_id,
             token,
             order.side,
             size_to_decimal(order.taker_amount if order.side == Side.BUY else order.maker_amount),
-            price.normalize(),
+            placed.price.normalize(),
             market.outcomes[market.token_ids.index(token)],
-            order_type,
+            placed.order_type,
             self.now_ms() // 1000,
             status=status,
         )
 
-    def _killed(
-        self,
-        market: SimMarket,
-        order: OrderV2,
-        order_id: str,
-        order_type: str,
-        creds: ApiCreds,
-        price: Decimal,
-        message: str,
-    ) -> dict[str, Any]:
+    def _killed(self, placed: _Placed, message: str) -> dict[str, Any]:
         """A FOK/FAK that took nothing: refused, and the user channel hears the cancellation
         (status ``CANCELED_<reason>``, as the venue sends a FOK kill)."""
-        record = self._record(market, order, order_id, order_type, creds, price, "CANCELED")
+        record = self._record(placed, "CANCELED")
         event = record.event("CANCELLATION", f"CANCELED_{message}", self.now_ms())
-        self.publish_user(creds.api_key, market.condition_id, event)
+        self.publish_user(placed.creds.api_key, placed.market.condition_id, event)
         return _refusal(message)
 
-    def _execute(
-        self,
-        market: SimMarket,
-        order: OrderV2,
-        order_id: str,
-        order_type: str,
-        creds: ApiCreds,
-        result: Match,
-        price: Decimal,
-    ) -> dict[str, Any]:
+    def _execute(self, placed: _Placed, result: Match) -> dict[str, Any]:
+        market, order, order_id, creds = placed.market, placed.order, placed.order_id, placed.creds
         now_ms = self.now_ms()
         token = str(order.token_id)
         outcome = market.outcomes[market.token_ids.index(token)]
@@ -742,7 +730,7 @@ class SimExchange:
         frame = self.venue.price_change(market, changes, now_ms)
         if frame is not None:
             frames.append(frame)
-        record = self._record(market, order, order_id, order_type, creds, price, "MATCHED")
+        record = self._record(placed, "MATCHED")
         usd = Decimal(0)
         for fill in result.fills:
             trade = SimTrade(

@@ -13,8 +13,7 @@ from typing import IO, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from polyarb.store.database import create_engine, is_connectivity_error, redacted
-from polyarb.store.errors import StoreUnavailable
+from polyarb.store.database import create_engine, unreachable_as_unavailable
 from polyarb.store.migrate import current_revision, head_revision, upgrade
 from polyarb.store.queries import StoreQueries
 from polyarb.store.retention import PruneReport, prune
@@ -35,13 +34,8 @@ class SchemaStatus:
 async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(url)
     try:
-        yield engine
-    except Exception as exc:
-        if is_connectivity_error(exc):
-            raise StoreUnavailable(
-                f"database {redacted(url)} is unreachable: {type(exc).__name__}: {exc}"
-            ) from exc
-        raise
+        with unreachable_as_unavailable(url):
+            yield engine
     finally:
         await engine.dispose()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from polyarb.domain.errors import ConfigError
+from polyarb.store.errors import StoreUnavailable
 
 DEFAULT_DB_FILE = "polyarb.db"
 SQLITE_DRIVER = "sqlite+aiosqlite"
@@ -175,6 +178,20 @@ def is_connectivity_error(exc: BaseException) -> bool:
     if _sqlstate(exc) is not None:  # a driver error that reached us unwrapped
         return str(_sqlstate(exc))[:2] in _PG_TRANSIENT_CLASSES
     return isinstance(exc, _OUTAGE_TYPES)
+
+
+@contextmanager
+def unreachable_as_unavailable(url: str) -> Iterator[None]:
+    """Re-raise a connectivity error (``is_connectivity_error``) as ``StoreUnavailable`` naming
+    the database (password redacted); any other error as it is."""
+    try:
+        yield
+    except Exception as exc:
+        if is_connectivity_error(exc):
+            raise StoreUnavailable(
+                f"database {redacted(url)} is unreachable: {type(exc).__name__}: {exc}"
+            ) from exc
+        raise
 
 
 def is_row_error(exc: BaseException) -> bool:

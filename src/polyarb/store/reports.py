@@ -11,7 +11,7 @@ equity snapshots. Money stays ``Decimal``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -133,23 +133,8 @@ class DailyLine:
     life_p90_ms: Decimal | None
 
     def columns(self) -> tuple[Decimal | int | None, ...]:
-        """Every column but the strategy, in order (``DAILY_HEADER``)."""
-        return (
-            self.realized,
-            self.unrealized,
-            self.fees,
-            self.payouts,
-            self.trades,
-            self.merges,
-            self.merged_sets,
-            self.conversions,
-            self.converted_sets,
-            self.seen,
-            self.taken,
-            self.missed,
-            self.life_p50_ms,
-            self.life_p90_ms,
-        )
+        """Every column but the strategy, in field order (``DAILY_HEADER``)."""
+        return tuple(getattr(self, f.name) for f in fields(self)[1:])
 
 
 @dataclass(frozen=True, slots=True)

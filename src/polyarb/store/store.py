@@ -36,9 +36,9 @@ from polyarb.store.apply import apply_records
 from polyarb.store.database import (
     create_engine,
     insert_ignore,
-    is_connectivity_error,
     is_row_error,
     redacted,
+    unreachable_as_unavailable,
 )
 from polyarb.store.errors import ModeMismatch, StoreError, StoreUnavailable
 from polyarb.store.ledger_rows import ledger_state
@@ -125,15 +125,9 @@ class Store:
             if config.process:  # it imports while we check the schema
                 batch_writer = WriterProcess(url, mode, spool_dir, config, on_health=on_health)
                 await batch_writer.launch()
-            try:
+            with unreachable_as_unavailable(url):
                 await ensure_schema(engine, auto_upgrade=auto_upgrade)
                 await _claim_mode(engine, mode, url)
-            except Exception as exc:
-                if is_connectivity_error(exc):
-                    raise StoreUnavailable(
-                        f"database {redacted(url)} is unreachable: {type(exc).__name__}: {exc}"
-                    ) from exc
-                raise
             if isinstance(batch_writer, WriterProcess):
                 await batch_writer.open()  # the child replays any spool first
             else:

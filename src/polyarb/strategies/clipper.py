@@ -9,43 +9,29 @@ checks staleness, age and crossing like SumTo100.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from decimal import Decimal
 
-from polyarb.domain.market import Market, MarketEvent
+from polyarb.domain.market import Market
 from polyarb.strategies.base import NS_PER_MS, ClipperConfig
-from polyarb.strategies.complete_set import make_bounds
+from polyarb.strategies.complete_set import SetBounds, config_bounds
 from polyarb.strategies.fees import FeeModel
-from polyarb.strategies.set_strategy import Candidate, SetStrategy, SetTarget
-from polyarb.strategies.sum_to_100 import is_binary_set, is_tradable
+from polyarb.strategies.set_strategy import Candidate
+from polyarb.strategies.sum_to_100 import BinarySetStrategy
 
 
-class Clipper(SetStrategy[ClipperConfig]):
+class Clipper(BinarySetStrategy[ClipperConfig]):
     name = "clipper"
     config_type = ClipperConfig
     top_only = True
 
-    def watches(self, market: Market) -> bool:
-        return is_binary_set(market) and is_tradable(market)
+    def _fee_rate(self) -> Decimal | None:
+        return self.config.fee_rate
 
-    def _targets(self, markets: Sequence[Market], events: Sequence[MarketEvent]) -> list[SetTarget]:
+    def _bounds(self, market: Market, fees: FeeModel) -> SetBounds:
         config = self.config
-        targets = []
-        for market in markets:
-            if not self.watches(market) or not self._fees_known((market,)):
-                continue
-            fees = FeeModel((market.fees, market.fees), config.fee_rate)
-            bounds = make_bounds(
-                fees,
-                min_edge=config.min_profit,
-                max_sets=config.max_position,
-                max_notional=config.max_notional,
-                min_profit=config.min_profit_usd,
-                chain_cost=config.chain_tx_cost_usd,
-                min_sets=market.min_order_size,
-            )
-            legs = tuple((market, outcome) for outcome in market.outcomes)
-            targets.append(SetTarget(market.condition_id, legs, fees, bounds, mirrored=True))
-        return targets
+        return config_bounds(
+            fees, config, min_edge=config.min_profit, min_sets=market.min_order_size
+        )
 
     def _select(self, ready: list[Candidate]) -> list[Candidate]:
         if not ready:

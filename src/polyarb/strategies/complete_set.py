@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Protocol
 
 from polyarb.domain.book import BookSide, OrderBook, Side
 from polyarb.domain.market import Market, Outcome
@@ -191,6 +192,42 @@ def make_bounds(
         threshold=(edge_den - edge_num) * ONE * fees.scale,
         min_profit=fees.usd_to_scaled_ceil(min_profit),
         chain_cost=chain,
+    )
+
+
+class SetLimits(Protocol):
+    """The settings every set strategy's bounds take (SumTo100, Clipper, NegRisk, convert)."""
+
+    @property
+    def max_position(self) -> Decimal: ...
+
+    @property
+    def max_notional(self) -> Decimal: ...
+
+    @property
+    def min_profit_usd(self) -> Decimal: ...
+
+    @property
+    def chain_tx_cost_usd(self) -> Decimal: ...
+
+
+def config_bounds(
+    fees: FeeModel,
+    config: SetLimits,
+    *,
+    min_edge: Decimal,
+    min_sets: Decimal,
+    max_sets: Decimal | None = None,
+) -> SetBounds:
+    """``make_bounds`` from a strategy's settings; ``max_sets`` defaults to its max_position."""
+    return make_bounds(
+        fees,
+        min_edge=min_edge,
+        max_sets=config.max_position if max_sets is None else max_sets,
+        max_notional=config.max_notional,
+        min_profit=config.min_profit_usd,
+        chain_cost=config.chain_tx_cost_usd,
+        min_sets=min_sets,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from polyarb.domain.market import Market, MarketEvent, Outcome
 from polyarb.strategies.base import NS_PER_MS, NegRiskConfig
-from polyarb.strategies.complete_set import make_bounds
+from polyarb.strategies.complete_set import config_bounds
 from polyarb.strategies.fees import FeeModel
 from polyarb.strategies.set_strategy import SetStrategy, SetTarget
 from polyarb.strategies.sum_to_100 import is_tradable
@@ -46,13 +46,10 @@ class NegRisk(SetStrategy[NegRiskConfig]):
                 if not self._fees_known([market for market, _ in legs]):
                     continue
                 fees = FeeModel(tuple(market.fees for market, _ in legs))
-                bounds = make_bounds(
+                bounds = config_bounds(
                     fees,
+                    config,
                     min_edge=config.min_edge,
-                    max_sets=config.max_position,
-                    max_notional=config.max_notional,
-                    min_profit=config.min_profit_usd,
-                    chain_cost=config.chain_tx_cost_usd,
                     min_sets=max(config.min_liquidity, *(m.min_order_size for m, _ in legs)),
                 )
                 targets.append(SetTarget(event.event_id, tuple(legs), fees, bounds))

@@ -27,7 +27,7 @@ from polyarb.domain.market import FeeSchedule, Market, MarketEvent, Outcome
 from polyarb.domain.numbers import ONE, canonical
 from polyarb.domain.trading import Signal
 from polyarb.strategies.base import NS_PER_MS, MarketView, NegRiskConvertConfig
-from polyarb.strategies.complete_set import make_bounds
+from polyarb.strategies.complete_set import config_bounds
 from polyarb.strategies.fees import FeeModel
 from polyarb.strategies.set_strategy import Candidate, SetStrategy, SetTarget
 from polyarb.strategies.sum_to_100 import is_tradable
@@ -77,13 +77,11 @@ class NegRiskConvert(SetStrategy[NegRiskConvertConfig]):
                 by_notional = (config.max_notional / (n - 1)).quantize(
                     Decimal("0.01"), rounding=ROUND_FLOOR
                 )
-                bounds = make_bounds(
+                bounds = config_bounds(
                     fees,
+                    config,
                     min_edge=config.min_edge,
                     max_sets=min(config.max_position, by_notional),
-                    max_notional=config.max_notional,
-                    min_profit=config.min_profit_usd,
-                    chain_cost=config.chain_tx_cost_usd,
                     min_sets=max(config.min_liquidity, *(m.min_order_size for m, _ in legs)),
                 )
                 # The edge cap is relative to what a set pays (n - 1 dollars), as for a YES set.

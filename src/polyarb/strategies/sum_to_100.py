@@ -14,12 +14,13 @@ is the guard that keeps a torn view from being traded as an arbitrage.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 from polyarb.domain.market import Market, MarketEvent
 from polyarb.strategies.base import NS_PER_MS, SumTo100Config
-from polyarb.strategies.complete_set import make_bounds
+from polyarb.strategies.complete_set import SetBounds, config_bounds
 from polyarb.strategies.fees import FeeModel
-from polyarb.strategies.set_strategy import SetStrategy, SetTarget
+from polyarb.strategies.set_strategy import ConfigT, SetStrategy, SetTarget
 
 
 def is_tradable(market: Market) -> bool:
@@ -36,32 +37,46 @@ def is_binary_set(market: Market) -> bool:
     )
 
 
-class SumTo100(SetStrategy[SumTo100Config]):
-    name = "sumto100"
-    config_type = SumTo100Config
+class BinarySetStrategy(SetStrategy[ConfigT]):
+    """A complete set of one binary market (YES + NO), mirrored books: SumTo100 and Clipper.
+    A subclass gives the flat fee override and the set's bounds."""
 
     def watches(self, market: Market) -> bool:
         return is_binary_set(market) and is_tradable(market)
 
     def _targets(self, markets: Sequence[Market], events: Sequence[MarketEvent]) -> list[SetTarget]:
-        config = self.config
         targets = []
         for market in markets:
             if not self.watches(market) or not self._fees_known((market,)):
                 continue
-            fees = FeeModel((market.fees, market.fees), config.fee_rate)
-            bounds = make_bounds(
-                fees,
-                min_edge=config.min_edge,
-                max_sets=config.max_position,
-                max_notional=config.max_notional,
-                min_profit=config.min_profit_usd,
-                chain_cost=config.chain_tx_cost_usd,
-                min_sets=max(config.min_liquidity, market.min_order_size),
-            )
+            fees = FeeModel((market.fees, market.fees), self._fee_rate())
+            bounds = self._bounds(market, fees)
             legs = tuple((market, outcome) for outcome in market.outcomes)
             targets.append(SetTarget(market.condition_id, legs, fees, bounds, mirrored=True))
         return targets
+
+    def _fee_rate(self) -> Decimal | None:
+        raise NotImplementedError
+
+    def _bounds(self, market: Market, fees: FeeModel) -> SetBounds:
+        raise NotImplementedError
+
+
+class SumTo100(BinarySetStrategy[SumTo100Config]):
+    name = "sumto100"
+    config_type = SumTo100Config
+
+    def _fee_rate(self) -> Decimal | None:
+        return self.config.fee_rate
+
+    def _bounds(self, market: Market, fees: FeeModel) -> SetBounds:
+        config = self.config
+        return config_bounds(
+            fees,
+            config,
+            min_edge=config.min_edge,
+            min_sets=max(config.min_liquidity, market.min_order_size),
+        )
 
     def _max_age_ns(self) -> int | None:
         return self.config.max_book_age_ms * NS_PER_MS
