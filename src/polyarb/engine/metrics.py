@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from prometheus_client import (
@@ -38,6 +38,7 @@ from polyarb.domain.ledger import utc_day
 from polyarb.domain.trading import Fill, Order, OrderStatus, Signal
 from polyarb.engine.core import Engine
 from polyarb.execution.base import ExecutionReport
+from polyarb.execution.live.user_channel import EVENT_TYPES, UserChannelClient
 from polyarb.marketdata.feed import MarketFeed
 from polyarb.monitor.breaker import BreakerState, CircuitBreaker
 from polyarb.monitor.slack import SlackNotifier
@@ -232,10 +233,18 @@ def _labelled(
     return family
 
 
+@dataclass(slots=True)
+class UserChannelSlot:
+    """Where the live start puts the user channel: the registry is built before the engine goes
+    live, so it holds this slot and reads whatever channel is in it at scrape time."""
+
+    channel: UserChannelClient | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Watched:
     """What the metrics and the readiness checks look at: the engine and what ``run_engine``
-    wired to it (None where a run has no such part)."""
+    wired to it (None where a run has no such part; the user channel once live)."""
 
     engine: Engine
     feed: MarketFeed | None = None
@@ -243,6 +252,7 @@ class Watched:
     store: Store | None = None
     breakers: tuple[CircuitBreaker, ...] = ()
     notifier: SlackNotifier | None = None
+    user_channel: UserChannelSlot = field(default_factory=UserChannelSlot)
 
 
 # (name, help, attribute) of plain counters read from one stats object.
@@ -606,6 +616,42 @@ class EngineCollector(Collector):
             yield from _counters(SLACK_COUNTERS, notifier.stats)
 
 
+class UserChannelCollector(Collector):
+    """The user channel's counters (``/ws/user``), served once a live start put the channel in
+    the slot; absent before that and in paper or dry runs."""
+
+    def __init__(self, slot: UserChannelSlot) -> None:
+        self.slot = slot
+
+    def collect(self) -> Iterable[Metric]:
+        channel = self.slot.channel
+        if channel is None:
+            return
+        stats = channel.stats
+        yield _gauge(
+            "polyarb_user_channel_connected",
+            "1 while the user channel is connected and subscribed.",
+            channel.connected.is_set(),
+        )
+        yield _labelled(
+            CounterMetricFamily,
+            "polyarb_user_channel_messages",
+            "User-channel events decoded, by type (order, trade).",
+            "type",
+            {**dict.fromkeys(EVENT_TYPES, 0), **stats.events_by_type},
+        )
+        yield _counter(
+            "polyarb_user_channel_malformed_messages",
+            "User-channel frames that could not be decoded (skipped).",
+            stats.malformed,
+        )
+        yield _counter(
+            "polyarb_user_channel_reconnects",
+            "User-channel connections lost (each retried with backoff).",
+            stats.disconnects,
+        )
+
+
 def feed_data_age_ns(feed: MarketFeed, now_ns: int, since_ns: int) -> int:
     """Age of the quietest connection's last frame (``since_ns`` for one without any yet)."""
     ages = [now_ns - (s.last_frame_ns or since_ns) for s in feed.stats.values()]
@@ -616,6 +662,7 @@ def build_registry(watched: Watched) -> CollectorRegistry:
     """A registry of the engine's metrics and the process's (CPU, memory, GC)."""
     registry = CollectorRegistry()
     registry.register(EngineCollector(watched))
+    registry.register(UserChannelCollector(watched.user_channel))
     EventMetrics(registry).attach(watched.engine)
     for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         registry.register(standard)

@@ -298,7 +298,7 @@ async def run_engine(
             live_notice = ""
             if settings.mode == "live":
                 live_notice = await _go_live(
-                    engine, settings, store, recovery, endpoints, journal_path, stack
+                    engine, settings, store, recovery, endpoints, journal_path, stack, watched
                 )
             if ready is not None:
                 ready(engine, endpoints)
@@ -335,6 +335,7 @@ async def _go_live(
     endpoints: Endpoints,
     journal_path: Path,
     stack: AsyncExitStack,
+    watched: Watched,
 ) -> str:
     """Attach the live executor, reconcile before trading, watch while running; returns the
     HALTED notice when the start reconciliation found a mismatch ("" when clean)."""
@@ -355,6 +356,7 @@ async def _go_live(
     channel = user_channel(live, endpoints.ws_url)  # our trades' settlement, as it happens
     channel.start()
     stack.push_async_callback(channel.stop)  # stopped before the executor is closed
+    watched.user_channel.channel = channel  # its counters on /metrics from now on
     watch = LiveWatch(engine, live, settings.live_reconcile_s, baseline=result)
     task = asyncio.create_task(watch.run(), name="live-watch")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 import structlog
@@ -27,12 +27,15 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from polyarb.clob.auth import ApiCreds
 from polyarb.domain.backoff import Backoff
 from polyarb.domain.errors import MalformedMessage
-from polyarb.execution.user_schemas import UserEvent, parse_user_message
+from polyarb.execution.user_schemas import UserEvent, UserOrderEvent, parse_user_message
 
 log = structlog.get_logger(__name__)
 
 EventCallback = Callable[[UserEvent], None]
 ConnectCallback = Callable[[], Awaitable[None]]
+
+
+EVENT_TYPES = ("order", "trade")  # the venue's ``event_type`` of what we decode
 
 
 @dataclass(slots=True)
@@ -41,6 +44,7 @@ class UserChannelStats:
     disconnects: int = 0
     frames: int = 0
     events: int = 0
+    events_by_type: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENT_TYPES, 0))
     malformed: int = 0
     last_malformed: str = ""
     pings_sent: int = 0
@@ -165,6 +169,8 @@ class UserChannelClient:
             return
         for event in events:
             self.stats.events += 1
+            kind = "order" if isinstance(event, UserOrderEvent) else "trade"
+            self.stats.events_by_type[kind] += 1
             try:
                 self.on_event(event)
             except Exception:
