@@ -9,10 +9,10 @@ heartbeat id ("Invalid Heartbeat ID": the venue expired it) starts a new chain.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
+from polyarb.execution.live.loop import BackgroundLoop
 from polyarb.execution.live.venue import ClobRest, VenueBusy, VenueUnknown
 
 log = structlog.get_logger(__name__)
@@ -27,7 +27,7 @@ class HeartbeatKeeper:
         self.heartbeat_id = ""
         self.healthy = False  # nothing is submitted before the first heartbeat succeeds
         self.failure = "not started"
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("heartbeat", self._run)
 
     async def beat(self) -> bool:
         """One heartbeat; True when the venue took it."""
@@ -63,13 +63,8 @@ class HeartbeatKeeper:
             await asyncio.sleep(self.interval_s)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="heartbeat")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         self.healthy = False

@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from polyarb.clob.auth import ApiCreds
 from polyarb.domain.backoff import Backoff
 from polyarb.domain.errors import MalformedMessage
+from polyarb.execution.live.loop import BackgroundLoop
 from polyarb.execution.user_schemas import UserEvent, UserOrderEvent, parse_user_message
 
 log = structlog.get_logger(__name__)
@@ -85,19 +86,14 @@ class UserChannelClient:
         self.backoff = backoff or Backoff(min_s=0.05, max_s=5.0)
         self.stats = UserChannelStats()
         self.connected = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("user-channel", self.run)
         self._ws: ClientConnection | None = None
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="user-channel")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def subscribe(self, markets: Sequence[str]) -> None:
         """Add markets (condition ids) without reconnecting; kept for the next connection.
