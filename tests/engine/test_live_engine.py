@@ -16,7 +16,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from tests.servers import free_port
 
 from polyarb.clob.signing import Wallet
 from polyarb.domain.book import Side
@@ -128,6 +131,19 @@ async def _until(condition: object, timeout_s: float) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _user_channel_metrics(port: int) -> dict[str, float]:
+    """The ``polyarb_user_channel_*`` samples of the engine's ``/metrics`` (labels inline)."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics", timeout=5)).text
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.startswith("polyarb_user_channel_"):
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                samples[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+    return samples
+
+
 async def _stop(engine: Engine) -> tuple[int, str, str]:
     if engine.proc.returncode is None:
         engine.proc.send_signal(signal.SIGINT)
@@ -183,7 +199,8 @@ async def test_live_engine_trades_a_negrisk_set_and_a_sniper_order_then_reconcil
     first, made to FAIL on chain: its fill reversed (position and P&L back), an error and a
     critical alert, the engine not halted."""
     sim.exchange.fail_next_trades(1)
-    engine = await _start(tmp_path, _env(sim, tmp_path, postgres_url))
+    health_port = free_port()
+    engine = await _start(tmp_path, _env(sim, tmp_path, postgres_url, HEALTH_PORT=str(health_port)))
     plan = await engine.wait_for("LIVE TRADING", timeout_s=45)
     await _resume_when_connected(sim, engine)
     event_tokens = {m.token_ids[0] for m in _negrisk_event(sim).markets}  # YES of each
@@ -217,6 +234,11 @@ async def test_live_engine_trades_a_negrisk_set_and_a_sniper_order_then_reconcil
     reducing = await engine.wait_for("REDUCING until a clean reconciliation", after=mark)
     assert lost.id in engine.stderr[reducing]
     del sim.exchange.trades[lost.id]  # (the venue's truth again, for the checks below)
+    channel = await _user_channel_metrics(health_port)
+    assert channel["polyarb_user_channel_connected"] == 1
+    assert channel["polyarb_user_channel_messages_total{type=trade}"] >= len(settled) + 1
+    assert channel["polyarb_user_channel_messages_total{type=order}"] >= 1
+    assert channel["polyarb_user_channel_malformed_messages_total"] == 0
     code, _, stderr = await _stop(engine)
     assert code == 0, stderr[-3000:]  # not halted: the failed trade was reversed
     assert "venue query failed" not in stderr
