@@ -46,6 +46,7 @@ async function codeAfter(before, timeoutMs = 15_000) {
 }
 
 const consoleErrors = [];
+let missingChunks = 0;
 let forbidden = 0;
 const profile = mkdtempSync(join(tmpdir(), "polyarb-chromium-"));
 const context = await chromium.launchPersistentContext(profile, {
@@ -74,6 +75,8 @@ page.on("console", (message) => {
     return;
   // One 403 is expected too: the step-up answer (`X-Step-Up: required`) before the prompt.
   if (/status of 403/.test(message.text())) forbidden += 1;
+  // And one 404: the page chunk that is made to vanish, as after an upgrade (below).
+  else if (/status of 404/.test(message.text())) missingChunks += 1;
   else consoleErrors.push(message.text());
 });
 page.on("pageerror", (error) => consoleErrors.push(`page error: ${error.message}`));
@@ -175,6 +178,14 @@ try {
   await page.getByLabel("Strategy").fill("no_such_strategy");
   await page.getByText("no data yet").first().waitFor();
 
+  // The admin page's chunk is gone the first time it is asked for (an upgrade replaced the
+  // bundle while this tab was open): the tab reloads itself and the page still shows.
+  await page.route(/\/assets\/Admin-[^/]+\.js$/, (route) => route.fulfill({ status: 404 }), {
+    times: 1,
+  });
+  await page.evaluate(() => {
+    window.polyarbBeforeReload = true;
+  });
   for (const [link, heading, name] of [
     ["Strategies", "Strategies", "strategies"],
     ["P&L", "P&L", "pnl"],
@@ -188,6 +199,12 @@ try {
     assert.equal(await page.getByText("Could not load").count(), 0, `${heading} failed to load`);
     await shot(name);
   }
+  assert.equal(missingChunks, 1, "the vanished chunk was asked for once");
+  assert.equal(
+    await page.evaluate(() => window.polyarbBeforeReload),
+    undefined,
+    "the tab reloaded to get the new bundle",
+  );
   // The pause and resume above are in the audit log and the alerts.
   await page.getByRole("cell", { name: "pause", exact: true }).first().waitFor();
 

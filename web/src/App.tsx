@@ -1,16 +1,21 @@
-import { useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useState } from "react";
 import { BrowserRouter, NavLink, Route, Routes } from "react-router";
 import { Login } from "./auth/Login";
 import { StepUpProvider } from "./auth/StepUp";
 import { hasRole, useSession, useUser } from "./auth/session";
 import { LiveProvider } from "./live/LiveProvider";
-import { Activity } from "./pages/Activity";
-import { Admin } from "./pages/Admin";
-import { Errors } from "./pages/Errors";
-import { MarketDepth, Markets } from "./pages/Markets";
-import { Overview } from "./pages/Overview";
-import { Pnl } from "./pages/Pnl";
-import { Strategies } from "./pages/Strategies";
+
+// A chunk per page (recharts only in the pages that chart), fetched on first visit.
+const Activity = lazy(() => import("./pages/Activity").then((m) => ({ default: m.Activity })));
+const Admin = lazy(() => import("./pages/Admin").then((m) => ({ default: m.Admin })));
+const Errors = lazy(() => import("./pages/Errors").then((m) => ({ default: m.Errors })));
+const Markets = lazy(() => import("./pages/Markets").then((m) => ({ default: m.Markets })));
+const MarketDepth = lazy(() => import("./pages/Markets").then((m) => ({ default: m.MarketDepth })));
+const Overview = lazy(() => import("./pages/Overview").then((m) => ({ default: m.Overview })));
+const Pnl = lazy(() => import("./pages/Pnl").then((m) => ({ default: m.Pnl })));
+const Strategies = lazy(() =>
+  import("./pages/Strategies").then((m) => ({ default: m.Strategies })),
+);
 
 type Theme = "dark" | "light";
 
@@ -77,17 +82,19 @@ function Shell() {
           </span>
         </header>
         <main id="main">
-          <Routes>
-            <Route path="/" element={<Overview />} />
-            <Route path="/markets" element={<Markets />} />
-            <Route path="/markets/:conditionId" element={<MarketDepth />} />
-            <Route path="/activity" element={<Activity />} />
-            <Route path="/strategies" element={<Strategies />} />
-            <Route path="/pnl" element={<Pnl />} />
-            <Route path="/errors" element={<Errors />} />
-            <Route path="/admin" element={<Admin />} />
-            <Route path="*" element={<p>No such page.</p>} />
-          </Routes>
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <Routes>
+              <Route path="/" element={<Overview />} />
+              <Route path="/markets" element={<Markets />} />
+              <Route path="/markets/:conditionId" element={<MarketDepth />} />
+              <Route path="/activity" element={<Activity />} />
+              <Route path="/strategies" element={<Strategies />} />
+              <Route path="/pnl" element={<Pnl />} />
+              <Route path="/errors" element={<Errors />} />
+              <Route path="/admin" element={<Admin />} />
+              <Route path="*" element={<p>No such page.</p>} />
+            </Routes>
+          </Suspense>
         </main>
       </LiveProvider>
     </StepUpProvider>

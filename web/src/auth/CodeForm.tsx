@@ -9,6 +9,15 @@ interface Props {
   submitLabel?: string;
 }
 
+function ErrorText({ error }: { error: string | null }) {
+  if (!error) return null;
+  return (
+    <p role="alert" className="error-text">
+      {error}
+    </p>
+  );
+}
+
 export function CodeForm({ fixedEmail, onDone, submitLabel = "Log in" }: Props) {
   const id = useId();
   const [email, setEmail] = useState(fixedEmail ?? "");
@@ -18,14 +27,12 @@ export function CodeForm({ fixedEmail, onDone, submitLabel = "Log in" }: Props) 
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
-  async function requestCode(event: FormEvent) {
-    event.preventDefault();
+  // One request at a time: the buttons are disabled meanwhile and a failure is shown.
+  async function busyWhile(work: () => Promise<void>) {
     setBusy(true);
     setError(null);
     try {
-      const answer = await call(() => client.POST("/api/auth/otp/request", { body: { email } }));
-      setAttempt(answer.attempt_id);
-      setMessage(answer.message);
+      await work();
     } catch (e) {
       setError(e instanceof ApiError ? e.message : "the request failed");
     } finally {
@@ -33,23 +40,26 @@ export function CodeForm({ fixedEmail, onDone, submitLabel = "Log in" }: Props) 
     }
   }
 
-  async function verify(event: FormEvent) {
+  function requestCode(event: FormEvent) {
+    event.preventDefault();
+    return busyWhile(async () => {
+      const answer = await call(() => client.POST("/api/auth/otp/request", { body: { email } }));
+      setAttempt(answer.attempt_id);
+      setMessage(answer.message);
+    });
+  }
+
+  function verify(event: FormEvent) {
     event.preventDefault();
     if (attempt === null) return;
-    setBusy(true);
-    setError(null);
-    try {
+    return busyWhile(async () => {
       const info = await call(() =>
         client.POST("/api/auth/otp/verify", {
           body: { email, attempt_id: attempt, code: code.trim() },
         }),
       );
       onDone(info);
-    } catch (e) {
-      setError(e instanceof ApiError ? e.message : "the request failed");
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   if (attempt === null) {
@@ -68,11 +78,7 @@ export function CodeForm({ fixedEmail, onDone, submitLabel = "Log in" }: Props) 
         <button type="submit" disabled={busy}>
           Send me a code
         </button>
-        {error && (
-          <p role="alert" className="error-text">
-            {error}
-          </p>
-        )}
+        <ErrorText error={error} />
       </form>
     );
   }
@@ -96,11 +102,7 @@ export function CodeForm({ fixedEmail, onDone, submitLabel = "Log in" }: Props) 
       <button type="button" className="link" onClick={() => setAttempt(null)}>
         Use another code
       </button>
-      {error && (
-        <p role="alert" className="error-text">
-          {error}
-        </p>
-      )}
+      <ErrorText error={error} />
     </form>
   );
 }

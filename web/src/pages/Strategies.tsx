@@ -1,5 +1,5 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { type FormEvent, useId, useState } from "react";
+import { type FormEvent, type ReactNode, useId, useState } from "react";
 import { ApiError, call, client, type Schemas } from "../api/client";
 import { useOpportunities, usePnlByStrategy, useStrategies } from "../api/queries";
 import { useGuarded } from "../auth/StepUp";
@@ -8,24 +8,16 @@ import { Bars } from "../components/charts";
 import { Card, DataTable, Empty, Money, QueryError } from "../components/ui";
 import { formatDecimal } from "../lib/money";
 
-function ParamForm({ strategy, param, value }: { strategy: string; param: string; value: string }) {
-  const id = useId();
-  const guarded = useGuarded();
+// A strategy command's outcome: each engine's answer (or the error), then the list is refreshed.
+function useStrategyCommand(): [
+  ReactNode,
+  (send: () => Promise<Schemas["CommandResult"]>) => Promise<void>,
+] {
   const queryClient = useQueryClient();
-  const [draft, setDraft] = useState(value);
   const [result, setResult] = useState<string | null>(null);
-
-  async function submit(event: FormEvent) {
-    event.preventDefault();
+  async function run(send: () => Promise<Schemas["CommandResult"]>) {
     try {
-      const answer = await guarded(() =>
-        call(() =>
-          client.PUT("/api/strategies/{name}/params/{param}", {
-            params: { path: { name: strategy, param } },
-            body: { value: draft.trim() },
-          }),
-        ),
-      );
+      const answer = await send();
       setResult(
         answer.acks.map((a) => (a.accepted ? "accepted" : `refused: ${a.reason}`)).join(", "),
       );
@@ -33,6 +25,33 @@ function ParamForm({ strategy, param, value }: { strategy: string; param: string
     } catch (e) {
       setResult(e instanceof ApiError ? e.message : String(e));
     }
+  }
+  const status = result && (
+    <span role="status" className="muted">
+      {result}
+    </span>
+  );
+  return [status, run];
+}
+
+function ParamForm({ strategy, param, value }: { strategy: string; param: string; value: string }) {
+  const id = useId();
+  const guarded = useGuarded();
+  const [draft, setDraft] = useState(value);
+  const [status, run] = useStrategyCommand();
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    await run(() =>
+      guarded(() =>
+        call(() =>
+          client.PUT("/api/strategies/{name}/params/{param}", {
+            params: { path: { name: strategy, param } },
+            body: { value: draft.trim() },
+          }),
+        ),
+      ),
+    );
   }
 
   return (
@@ -40,47 +59,32 @@ function ParamForm({ strategy, param, value }: { strategy: string; param: string
       <label htmlFor={id}>{param}</label>
       <input id={id} value={draft} onChange={(e) => setDraft(e.target.value)} size={10} />
       <button type="submit">Set</button>
-      {result && (
-        <span role="status" className="muted">
-          {result}
-        </span>
-      )}
+      {status}
     </form>
   );
 }
 
 function Toggle({ strategy }: { strategy: Schemas["StrategyOut"] }) {
-  const queryClient = useQueryClient();
-  const [result, setResult] = useState<string | null>(null);
-  async function toggle() {
+  const [status, run] = useStrategyCommand();
+  function toggle() {
     const path = {
       params: { path: { name: strategy.name } },
       body: { reason: "", target: strategy.instance_id },
     };
-    try {
-      const answer = await call(() =>
+    return run(() =>
+      call(() =>
         strategy.enabled
           ? client.POST("/api/strategies/{name}/disable", path)
           : client.POST("/api/strategies/{name}/enable", path),
-      );
-      setResult(
-        answer.acks.map((a) => (a.accepted ? "accepted" : `refused: ${a.reason}`)).join(", "),
-      );
-      void queryClient.invalidateQueries({ queryKey: ["strategies"] });
-    } catch (e) {
-      setResult(e instanceof ApiError ? e.message : String(e));
-    }
+      ),
+    );
   }
   return (
     <span className="row">
       <button type="button" onClick={() => void toggle()}>
         {strategy.enabled ? "Disable" : "Enable"}
       </button>
-      {result && (
-        <span role="status" className="muted">
-          {result}
-        </span>
-      )}
+      {status}
     </span>
   );
 }
