@@ -425,6 +425,16 @@ class Settings(BaseModel):
             raise ValueError(f"{path} is a file, not a folder")
         return path
 
+    @field_validator("polygon_rpc_url")
+    @classmethod
+    def _an_http_node(cls, url: SecretStr | None) -> SecretStr | None:
+        # Checked at start: the submitter would otherwise fail only at the first merge.
+        if url is not None:
+            parts = urlsplit(url.get_secret_value())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("expected an http(s) URL of a Polygon JSON-RPC node")
+        return url
+
     @field_validator("database_url")
     @classmethod
     def _names_a_database(cls, url: str | None) -> str | None:

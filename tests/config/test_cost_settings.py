@@ -44,6 +44,14 @@ def test_one_chain_cost_for_every_strategy(monkeypatch: pytest.MonkeyPatch) -> N
         ("DEFAULT_FEE_RATE", "1.5", "DEFAULT_FEE_RATE: Input should be less than or equal"),
         ("DEFAULT_FEE_RATE", "abc", "DEFAULT_FEE_RATE"),
         ("SUMTO100_MIN_PROFIT_USD", "-1", "SUMTO100_MIN_PROFIT_USD: Input should be greater"),
+        ("POLYGON_RPC_URL", "node.example:8545", "POLYGON_RPC_URL: expected an http"),
+        ("POLYGON_RPC_URL", "ftp://node.example", "POLYGON_RPC_URL: expected an http"),
+        ("REPORT_DAILY_AT", "25:00", "REPORT_DAILY_AT: not a time of day"),
+        ("REPORT_DAILY_AT", "noon", "REPORT_DAILY_AT: expected HH:MM"),
+        ("LIVE_CRASH_AT", "bogus", "LIVE_CRASH_AT: Input should be"),
+        ("CHAIN_POL_USD", "0", "CHAIN_POL_USD: Input should be greater than 0"),
+        ("LIVE_RECONCILE_S", "0", "LIVE_RECONCILE_S: Input should be greater than 0"),
+        ("LIVE_SLIPPAGE", "1.5", "LIVE_SLIPPAGE: Input should be less than or equal"),
     ],
 )
 def test_bad_values_name_the_variable(
