@@ -3,18 +3,57 @@ import { BrowserRouter, NavLink, Route, Routes } from "react-router";
 import { Login } from "./auth/Login";
 import { StepUpProvider } from "./auth/StepUp";
 import { hasRole, useSession, useUser } from "./auth/session";
+import { loadPage } from "./lib/chunks";
 import { LiveProvider } from "./live/LiveProvider";
 
 // A chunk per page (recharts only in the pages that chart), fetched on first visit.
-const Activity = lazy(() => import("./pages/Activity").then((m) => ({ default: m.Activity })));
-const Admin = lazy(() => import("./pages/Admin").then((m) => ({ default: m.Admin })));
-const Errors = lazy(() => import("./pages/Errors").then((m) => ({ default: m.Errors })));
-const Markets = lazy(() => import("./pages/Markets").then((m) => ({ default: m.Markets })));
-const MarketDepth = lazy(() => import("./pages/Markets").then((m) => ({ default: m.MarketDepth })));
-const Overview = lazy(() => import("./pages/Overview").then((m) => ({ default: m.Overview })));
-const Pnl = lazy(() => import("./pages/Pnl").then((m) => ({ default: m.Pnl })));
+const Activity = lazy(() =>
+  loadPage(
+    () => import("./pages/Activity"),
+    (m) => m.Activity,
+  ),
+);
+const Admin = lazy(() =>
+  loadPage(
+    () => import("./pages/Admin"),
+    (m) => m.Admin,
+  ),
+);
+const Errors = lazy(() =>
+  loadPage(
+    () => import("./pages/Errors"),
+    (m) => m.Errors,
+  ),
+);
+const Markets = lazy(() =>
+  loadPage(
+    () => import("./pages/Markets"),
+    (m) => m.Markets,
+  ),
+);
+const MarketDepth = lazy(() =>
+  loadPage(
+    () => import("./pages/Markets"),
+    (m) => m.MarketDepth,
+  ),
+);
+const Overview = lazy(() =>
+  loadPage(
+    () => import("./pages/Overview"),
+    (m) => m.Overview,
+  ),
+);
+const Pnl = lazy(() =>
+  loadPage(
+    () => import("./pages/Pnl"),
+    (m) => m.Pnl,
+  ),
+);
 const Strategies = lazy(() =>
-  import("./pages/Strategies").then((m) => ({ default: m.Strategies })),
+  loadPage(
+    () => import("./pages/Strategies"),
+    (m) => m.Strategies,
+  ),
 );
 
 type Theme = "dark" | "light";

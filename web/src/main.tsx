@@ -16,18 +16,6 @@ const queryClient = new QueryClient({
   },
 });
 
-// Pages are separate chunks (App.tsx). After an upgrade the old chunks are gone, so a tab left
-// open fails to load the next page: reload it to get the new build (at most once a minute, so a
-// chunk missing for another reason cannot loop; that error then shows as usual).
-const RELOADED_AT = "polyarb-chunk-reload-at";
-window.addEventListener("vite:preloadError", (event) => {
-  const last = Number(window.sessionStorage.getItem(RELOADED_AT) ?? "0");
-  if (Date.now() - last < 60_000) return;
-  window.sessionStorage.setItem(RELOADED_AT, String(Date.now()));
-  event.preventDefault();
-  window.location.reload();
-});
-
 const root = document.getElementById("root");
 if (root === null) throw new Error("no #root element");
 createRoot(root).render(
