@@ -30,6 +30,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -172,6 +173,17 @@ COMPOSE_VARIABLES = frozenset(
 
 # An unknown variable this similar to one of ours (difflib ratio) is taken for a typo of it.
 TYPO_SIMILARITY = 0.85
+
+
+# The URL settings checked at start, and the schemes each accepts (POLYGON_RPC_URL and
+# DATABASE_URL have their own checks below; SLACK_WEBHOOK_URL is a secret, checked there too).
+_URL_SCHEMES: dict[str, tuple[str, ...]] = {
+    "poly_ws_url": ("wss", "ws"),
+    "poly_clob_url": ("https", "http"),
+    "poly_gamma_url": ("https", "http"),
+    "sniper_espn_url": ("https", "http"),
+    "redis_url": ("redis", "rediss", "unix"),
+}
 
 
 class Settings(BaseModel):
@@ -425,14 +437,35 @@ class Settings(BaseModel):
             raise ValueError(f"{path} is a file, not a folder")
         return path
 
-    @field_validator("polygon_rpc_url")
+    @field_validator("polygon_rpc_url", "slack_webhook_url")
     @classmethod
-    def _an_http_node(cls, url: SecretStr | None) -> SecretStr | None:
-        # Checked at start: the submitter would otherwise fail only at the first merge.
+    def _an_http_secret(cls, url: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # Checked at start: the submitter would otherwise fail only at the first merge, a Slack
+        # alert only when it is due. Never echoes the value (a key may be in it).
         if url is not None:
             parts = urlsplit(url.get_secret_value())
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("expected an http(s) URL of a Polygon JSON-RPC node")
+                what = (
+                    "a Polygon JSON-RPC node"
+                    if info.field_name == "polygon_rpc_url"
+                    else "a Slack incoming webhook"
+                )
+                raise ValueError(f"expected an http(s) URL of {what}")
+        return url
+
+    @field_validator(*_URL_SCHEMES)
+    @classmethod
+    def _a_url_of_its_kind(cls, url: str | None, info: ValidationInfo) -> str | None:
+        # A typo (no scheme, "htps://", a bare host) would otherwise surface only as "unreachable"
+        # at the first request, or never for the Slack webhook; the URL itself may hold a
+        # password, so the message names the setting, not the value.
+        if url is None:
+            return None
+        schemes = _URL_SCHEMES[info.field_name or ""]
+        parts = urlsplit(url)
+        host_needed = parts.scheme != "unix"
+        if parts.scheme not in schemes or (host_needed and not parts.hostname):
+            raise ValueError(f"expected a {' or '.join(f'{s}://' for s in schemes)} URL")
         return url
 
     @field_validator("database_url")

@@ -46,6 +46,12 @@ def test_one_chain_cost_for_every_strategy(monkeypatch: pytest.MonkeyPatch) -> N
         ("SUMTO100_MIN_PROFIT_USD", "-1", "SUMTO100_MIN_PROFIT_USD: Input should be greater"),
         ("POLYGON_RPC_URL", "node.example:8545", "POLYGON_RPC_URL: expected an http"),
         ("POLYGON_RPC_URL", "ftp://node.example", "POLYGON_RPC_URL: expected an http"),
+        ("POLY_WS_URL", "https://ws.example/ws/market", "POLY_WS_URL: expected a wss:// or ws://"),
+        ("POLY_CLOB_URL", "clob.polymarket.com", "POLY_CLOB_URL: expected a https:// or http://"),
+        ("POLY_GAMMA_URL", "htps://gamma.example", "POLY_GAMMA_URL: expected a https://"),
+        ("SNIPER_ESPN_URL", "http://", "SNIPER_ESPN_URL: expected a https://"),
+        ("REDIS_URL", "127.0.0.1:6379", "REDIS_URL: expected a redis:// or rediss:// or unix://"),
+        ("SLACK_WEBHOOK_URL", "hooks.slack.com/x", "SLACK_WEBHOOK_URL: expected an http"),
         ("REPORT_DAILY_AT", "25:00", "REPORT_DAILY_AT: not a time of day"),
         ("REPORT_DAILY_AT", "noon", "REPORT_DAILY_AT: expected HH:MM"),
         ("LIVE_CRASH_AT", "bogus", "LIVE_CRASH_AT: Input should be"),
@@ -60,3 +66,19 @@ def test_bad_values_name_the_variable(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=message):
         load_settings(None)
+
+
+def test_url_settings_accept_their_schemes_and_never_echo_a_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POLY_WS_URL", "ws://127.0.0.1:9000/ws/market")
+    monkeypatch.setenv("POLY_CLOB_URL", "http://127.0.0.1:9000")
+    monkeypatch.setenv("REDIS_URL", "rediss://:pw@redis.example:6380/0")
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/secret")
+    settings = load_settings(None)
+    assert settings.poly_ws_url.startswith("ws://")
+    assert settings.redis_url == "rediss://:pw@redis.example:6380/0"
+    monkeypatch.setenv("REDIS_URL", "redis-sentinel://:hunter2@host:26379")
+    with pytest.raises(ConfigError, match="REDIS_URL: expected") as raised:
+        load_settings(None)
+    assert "hunter2" not in str(raised.value)
