@@ -548,6 +548,9 @@ class Settings(BaseModel):
                 "DRY_RUN=false with SUMTO100_PAPER_TRADING=true is ambiguous: set "
                 "DRY_RUN=true for paper trading, or SUMTO100_PAPER_TRADING=false for live"
             )
+        if self.live_crash_at and self.app_env == "production":
+            # A crash drill kills the engine mid-order on purpose: never where real money trades.
+            raise ValueError("LIVE_CRASH_AT is a test drill and is refused when APP_ENV=production")
         return self
 
     @property

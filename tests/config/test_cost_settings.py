@@ -82,3 +82,11 @@ def test_url_settings_accept_their_schemes_and_never_echo_a_password(
     with pytest.raises(ConfigError, match="REDIS_URL: expected") as raised:
         load_settings(None)
     assert "hunter2" not in str(raised.value)
+
+
+def test_a_crash_drill_is_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVE_CRASH_AT", "after_send")
+    assert load_settings(None).live_crash_at == "after_send"  # development: the drills run
+    monkeypatch.setenv("APP_ENV", "production")
+    with pytest.raises(ConfigError, match="LIVE_CRASH_AT is a test drill"):
+        load_settings(None)
