@@ -40,6 +40,7 @@ from polyarb.domain.trading import Order
 from polyarb.engine.live_settlement import SettlementLink
 from polyarb.engine.risk_link import EngineRiskGate
 from polyarb.execution.base import OrderUpdateCallback, RiskGate
+from polyarb.execution.legs import AlertCallback
 from polyarb.execution.live.budget import RequestBudgets
 from polyarb.execution.live.client import IntentRecorder, LiveConfig, LiveExecution
 from polyarb.execution.live.heartbeat import HeartbeatKeeper
@@ -79,6 +80,7 @@ async def build_live_execution(
     clock: Clock | None = None,
     risk: RiskGate | None = None,
     on_order_update: OrderUpdateCallback | None = None,
+    on_alert: AlertCallback | None = None,
     clob_url: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> LiveExecution:
@@ -109,6 +111,8 @@ async def build_live_execution(
         funder=checksum_address(settings.poly_funder) if settings.poly_funder else wallet.address,
         signature_type=SignatureType(settings.poly_signature_type),
         slippage=settings.live_slippage,
+        leg_policy=settings.leg_policy,
+        leg_max_loss=settings.leg_max_loss,
     )
     return LiveExecution(
         rest,
@@ -121,6 +125,7 @@ async def build_live_execution(
         risk=risk,
         on_order_update=on_order_update,
         heartbeat=heartbeat,
+        on_alert=on_alert,
     )
 
 
@@ -196,6 +201,7 @@ async def start_live(
             clock=engine.clock,
             risk=EngineRiskGate(engine.risk, engine.clock),
             on_order_update=engine.record_order_update,
+            on_alert=engine.on_leg_alert,
             clob_url=clob_url,
             transport=CrashingTransport(crash) if crash in ("after_send", "after_fill") else None,
         )
