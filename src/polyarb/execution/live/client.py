@@ -165,7 +165,7 @@ class LiveExecution:
         self._journal = Journal(journal_path) if journal_path is not None else None
         self._risk = risk
         self._on_order_update = on_order_update
-        self._on_alert = on_alert
+        self.on_alert = on_alert  # leg-risk reports (the engine: error event, alert)
         self.unresolved: dict[str, Order] = {}  # client id -> order left UNKNOWN
         self.settlement = open_tracker(
             ledger, self._journal, risk=risk, on_failure=on_trade_failed, clock=self.clock
@@ -359,7 +359,7 @@ class LiveExecution:
         report.orders.extend(orders)
         report.fills.extend(fills)
         report.leg_risk = leg_report
-        alert_leg_risk(leg_report, self._on_alert)
+        alert_leg_risk(leg_report, self.on_alert)
 
     async def _place_leg_risk(
         self, signal: Signal, signal_id: str, leg: Leg, completing: tuple[str, ...]
