@@ -21,6 +21,7 @@ from polyarb.execution.live.reconcile import reconcile
 __all__ = ["rig"]  # the fixture, shared with test_live
 D = Decimal
 SIZE = D(10)
+KILLED = D(0)
 
 
 def _set(market: Market, rig: Rig, size: Decimal = SIZE) -> Signal:
@@ -36,7 +37,7 @@ def _set(market: Market, rig: Rig, size: Decimal = SIZE) -> Signal:
 
 
 async def _run(
-    rig: Rig, policy: LegPolicy, *, kill: Decimal | None = D(0), kind: OrderType = OrderType.FOK
+    rig: Rig, policy: LegPolicy, *, kill: Decimal | None = KILLED, kind: OrderType = OrderType.FOK
 ) -> tuple[ExecutionReport, list[LegRiskReport], Market]:
     rig.live.config = replace(rig.live.config, leg_policy=policy)
     alerts: list[LegRiskReport] = []
@@ -73,14 +74,17 @@ async def test_a_killed_leg_is_unwound_within_the_loss_cap(rig: Rig) -> None:
     assert leg_yes.status == OrderStatus.FILLED
     assert (leg_no.status, leg_no.reason) == (OrderStatus.CANCELED, FOK_KILLED)
     leg = report.leg_risk
-    assert leg is not None and alerts == [leg]
+    assert leg is not None
+    assert alerts == [leg]
     assert (leg.policy, leg.actions) == ("unwind", ("unwind",))
     assert [(o.token_id, o.shares) for o in leg.detected] == [(yes, SIZE)]
-    assert leg.resolved and leg.remaining == ()
+    assert leg.resolved
+    assert leg.remaining == ()
     assert 0 < leg.loss <= leg.max_loss
     (unwind,) = handling
     assert (unwind.token_id, unwind.side, unwind.order_type) == (yes, Side.SELL, OrderType.FAK)
-    assert unwind.status == OrderStatus.FILLED and unwind.client_id in leg.order_ids
+    assert unwind.status == OrderStatus.FILLED
+    assert unwind.client_id in leg.order_ids
     assert unwind.venue_id in rig.sim.exchange.orders  # a real signed order, matched
     assert report.outcome == "partial"
     assert rig.ledger.shares(yes) == rig.ledger.shares(no) == 0
@@ -93,7 +97,8 @@ async def test_a_killed_leg_is_completed_by_buying_it(rig: Rig) -> None:
     report, alerts, market = await _run(rig, "complete")
     yes, no = (o.token_id for o in market.outcomes)
     leg = report.leg_risk
-    assert leg is not None and alerts == [leg]
+    assert leg is not None
+    assert alerts == [leg]
     assert (leg.actions, leg.resolved) == (("complete",), True)
     (completion,) = report.orders[2:]
     assert (completion.token_id, completion.side, completion.status) == (
@@ -109,7 +114,8 @@ async def test_hold_keeps_the_orphan_and_reports_it(rig: Rig) -> None:
     report, alerts, market = await _run(rig, "hold")
     yes = market.outcomes[0].token_id
     leg = report.leg_risk
-    assert leg is not None and alerts == [leg]
+    assert leg is not None
+    assert alerts == [leg]
     assert (leg.actions, leg.resolved) == (("hold",), False)
     assert [(o.token_id, o.shares) for o in leg.remaining] == [(yes, SIZE)]
     assert len(report.orders) == 2  # nothing was sent for it
@@ -126,9 +132,11 @@ async def test_a_part_filled_fak_leg_too_small_to_complete_is_unwound(rig: Rig) 
     leg_no = report.orders[1]
     assert leg_no.filled == D("9.5")
     leg = report.leg_risk
-    assert leg is not None and alerts == [leg]
+    assert leg is not None
+    assert alerts == [leg]
     assert [(o.token_id, o.shares) for o in leg.detected] == [(yes, D("0.5"))]
-    assert leg.actions == ("complete", "unwind") and leg.resolved
+    assert leg.actions == ("complete", "unwind")
+    assert leg.resolved
     completion, unwind = report.orders[2:]
     assert completion.status == OrderStatus.FAILED
     assert completion.reason.startswith("not sent: ")
@@ -140,7 +148,9 @@ async def test_a_part_filled_fak_leg_too_small_to_complete_is_unwound(rig: Rig) 
 
 async def test_a_whole_set_needs_no_leg_risk(rig: Rig) -> None:
     report, alerts, _ = await _run(rig, "unwind", kill=None)
-    assert report.outcome == "filled" and report.leg_risk is None and alerts == []
+    assert report.outcome == "filled"
+    assert report.leg_risk is None
+    assert alerts == []
     assert len(report.orders) == 2
     await _assert_agrees(rig, report)
 
@@ -154,7 +164,8 @@ async def test_an_unresolved_leg_leaves_the_set_to_reconciliation(
     rig.sim.exchange.inject("500")  # the batch: not processed, the legs UNKNOWN
     rig.live.config = replace(rig.live.config, resolve_attempts=0)
     report, alerts, _ = await _run(rig, policy)
-    assert report.leg_risk is None and alerts == []
+    assert report.leg_risk is None
+    assert alerts == []
     assert "left to reconciliation" in report.reason
     assert len(report.orders) == 2
     assert rig.sim.exchange.requests == 1

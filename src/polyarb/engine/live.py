@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 RECONCILIATION_ACTOR = "reconciliation"
+CASH_OFFSET_KEY = "live_cash_offset"  # store meta: venue cash - ledger cash at the first start
 TRADES_MARGIN_S = 600  # continuous passes compare trades since the start minus this
 
 
@@ -212,6 +213,12 @@ async def start_live(
     # what the pass settles reaches the store through ``on_order_update`` (orders and fills)
     result = await reconcile(live, in_flight)
     await store.flush()
+    if result.cash is not None and result.ok:
+        # venue cash - ledger cash, recorded at the first live start, holds while every fill,
+        # fee and payout is booked alike: a change since is a cash mismatch (fail closed)
+        offset = result.cash - result.ledger_cash
+        recorded = Decimal(await store.anchor(CASH_OFFSET_KEY, str(offset)))
+        result.check_cash(recorded, "the first live start")
     engine.attach_execution(live)  # before any signal: the feed and the timers start later
     if result.ok:
         log.info(result.summary())
@@ -240,12 +247,11 @@ class LiveWatch:
         self.engine = engine
         self.live = live
         self.interval_s = interval_s
-        self.baseline = baseline  # the start's pass: cash drift is measured from it
+        self.baseline = baseline  # the start's pass: the cash's move is compared from it
         # The start's pass compared every trade; later passes the trades since (a margin for
         # the venue's clock), so a long history does not grow every pass.
         started_s = engine.clock.now_ns() // 1_000_000_000
         self._trades_after_s = started_s - TRADES_MARGIN_S
-        self._drift: Decimal | None = Decimal(0)
         self.last: Reconciliation | None = None
         self.passes = 0
 
@@ -285,7 +291,9 @@ class LiveWatch:
     async def reconcile_once(self) -> Reconciliation | None:
         if self.engine.executions_in_flight:
             return None
-        result = await reconcile(self.live, trades_after_s=self._trades_after_s)
+        result = await reconcile(
+            self.live, trades_after_s=self._trades_after_s, cash_since=self.baseline
+        )
         self.passes += 1
         self.last = result
         risk, now = self.engine.risk, self.engine.clock.now_ns()
@@ -299,23 +307,7 @@ class LiveWatch:
         else:
             log.info(result.summary())
             risk.resume(RECONCILIATION_ACTOR, now, source="reconciliation")
-        self._check_cash(result)
         return result
-
-    def _check_cash(self, result: Reconciliation) -> None:
-        """A warning (once per new value) when the venue's cash moved differently from the
-        ledger's since the start: deposits, withdrawals and fee booking move it too."""
-        drift = result.cash_drift(self.baseline) if self.baseline is not None else None
-        if drift is None or drift == self._drift:
-            return
-        self._drift = drift
-        if drift:
-            log.warning(
-                "venue cash moved differently from the ledger's since the start",
-                drift=str(drift),
-                venue=str(result.cash),
-                ledger=str(result.ledger_cash),
-            )
 
     async def run(self) -> None:
         elapsed = 0.0

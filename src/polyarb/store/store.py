@@ -275,6 +275,17 @@ class Store:
         if guard is not None:
             guard.record_success()
 
+    async def anchor(self, key: str, value: str) -> str:
+        """The value recorded under ``key`` in ``meta``; ``value`` is recorded first when there
+        is none (the first call wins, later calls read it)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert_ignore(conn.dialect.name, t.meta, "key"),
+                [{"key": key, "value": value, "updated_ns": time.time_ns()}],
+            )
+            stored = await conn.scalar(select(t.meta.c.value).where(t.meta.c.key == key))
+        return str(stored)
+
     async def write(self, *records: Record) -> Durability:
         """Queue ``records`` and wait until they (and everything before them) are durable."""
         for record in records:
