@@ -24,7 +24,7 @@ import signal
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 import structlog
@@ -230,6 +230,12 @@ async def start_live(
     return live, result
 
 
+class CashAnchor(Protocol):
+    """Where venue cash - ledger cash is kept between runs (``Store.anchor``)."""
+
+    async def anchor(self, key: str, value: str, *, replace: bool = False) -> str: ...
+
+
 class LiveWatch:
     """While the engine runs live: the heartbeat's health and the venue's "wait" (425, 429,
     post-only) as reducing gates (the executor refuses to send then too), and reconciliation every
@@ -243,11 +249,14 @@ class LiveWatch:
         live: LiveExecution,
         interval_s: float,
         baseline: Reconciliation | None = None,
+        store: CashAnchor | None = None,
     ) -> None:
         self.engine = engine
         self.live = live
         self.interval_s = interval_s
         self.baseline = baseline  # the start's pass: the cash's move is compared from it
+        self.store = store  # where venue cash - ledger cash is recorded for the next start
+        self._anchored: Decimal | None = None
         # The start's pass compared every trade; later passes the trades since (a margin for
         # the venue's clock), so a long history does not grow every pass.
         started_s = engine.clock.now_ns() // 1_000_000_000
@@ -307,7 +316,18 @@ class LiveWatch:
         else:
             log.info(result.summary())
             risk.resume(RECONCILIATION_ACTOR, now, source="reconciliation")
+            await self._anchor_cash(result)
         return result
+
+    async def _anchor_cash(self, result: Reconciliation) -> None:
+        """A clean pass while not halted records venue cash - ledger cash for the next start:
+        a start halted on cash and cleared by the operator (a deposit, checked) re-anchors."""
+        if self.store is None or result.cash is None or self.engine.risk.kill_switch is not None:
+            return
+        offset = result.cash - result.ledger_cash
+        if offset != self._anchored:
+            await self.store.anchor(CASH_OFFSET_KEY, str(offset), replace=True)
+            self._anchored = offset
 
     async def run(self) -> None:
         elapsed = 0.0
