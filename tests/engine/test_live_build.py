@@ -191,3 +191,63 @@ async def test_reconciliation_that_cannot_ask_the_venue_never_passes() -> None:
     [problem] = result.problems
     assert problem.startswith("venue query failed, nothing concluded: GET /data/trades")
     assert result.summary().startswith("reconciliation MISMATCH (0 venue trades")
+
+
+async def test_cash_moving_apart_reduces_and_only_a_clean_unhalted_pass_re_anchors(
+    tmp_path: Path,
+) -> None:
+    """While running, venue cash - ledger cash must hold from the start's pass: pUSD leaving
+    the wallet is a mismatch (reducing). The value kept for the next start is rewritten only by
+    a clean pass while the kill switch is off (the operator has cleared it after checking)."""
+    config = ScenarioConfig(
+        seed=2, binary_markets=1, negrisk_events=0, closed_markets=0, updates_per_s=5.0
+    )
+    async with SimServer(config) as sim:
+        sim.pause()
+        settings = _settings(sim.clob_url, data_dir=str(tmp_path), sniper_enabled="false")
+        universe = select_universe(sim.gamma_markets(), [], MarketFilter())
+        engine = Engine(settings, universe, clock=WallClock())
+        store = await Store.open(
+            f"sqlite+aiosqlite:///{tmp_path / 'live.db'}",
+            mode=Mode.LIVE,
+            spool_dir=tmp_path / "spool",
+            writer=WriterConfig(process=False, flush_interval_s=0.01),
+        )
+        live = await build_live_execution(
+            settings, engine.markets_by_token, NoIntents(), engine.ledger
+        )
+        engine.attach_execution(live)
+        key, address = "live_cash_offset", live.config.funder  # the proxy wallet's cash
+        try:
+            start = await reconcile(live)
+            assert await store.anchor(key, "7") == "7"  # recorded by an earlier start
+            watch = LiveWatch(engine, live, interval_s=30, baseline=start, store=store)
+            result = await watch.reconcile_once()
+            assert result is not None
+            assert result.ok, result.problems
+            offset = str(sim.exchange.balance(address) - engine.ledger.cash)
+            assert await store.anchor(key, "x") == offset  # a clean pass, not halted
+
+            sim.exchange.cash[address] = sim.exchange.balance(address) - Decimal("0.5")
+            result = await watch.reconcile_once()
+            assert result is not None
+            assert [p.split(" pUSD")[0] for p in result.problems] == [
+                f"cash: the venue's {sim.exchange.balance(address)}"
+            ]
+            assert "moved -0.5" in result.problems[0]
+            assert engine.risk.state.value == "reducing"
+            assert await store.anchor(key, "x") == offset  # a mismatch records nothing
+
+            # the next start halted on it; the operator checks (a withdrawal) and clears
+            restart = await reconcile(live)
+            engine.risk.engage("cash", "reconciliation", 1)
+            watch = LiveWatch(engine, live, interval_s=30, baseline=restart, store=store)
+            assert (await watch.reconcile_once()).ok  # type: ignore[union-attr]
+            assert await store.anchor(key, "x") == offset  # halted: not yet
+            engine.risk.clear("operator", 2)
+            assert (await watch.reconcile_once()).ok  # type: ignore[union-attr]
+            moved = str(sim.exchange.balance(address) - engine.ledger.cash)
+            assert await store.anchor(key, "x") == moved != offset
+        finally:
+            await live.aclose()
+            await store.close()
