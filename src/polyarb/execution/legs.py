@@ -23,6 +23,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal
+from typing import Protocol
 
 import structlog
 
@@ -31,6 +32,7 @@ from polyarb.domain.market import FeeSchedule
 from polyarb.domain.trading import Fill, Leg, Order, Signal
 from polyarb.execution.base import (
     ZERO,
+    ExecutionReport,
     LegPolicy,
     LegRiskReport,
     Orphan,
@@ -367,3 +369,41 @@ async def handle_leg_risk(
         detail="; ".join(notes),
     )
     return report, orders, fills
+
+
+class LegRules(Protocol):
+    """The settings a policy runs under (``PaperConfig``, ``LiveConfig``)."""
+
+    @property
+    def leg_policy(self) -> LegPolicy: ...
+
+    @property
+    def leg_max_loss(self) -> Decimal: ...
+
+
+async def act_on_orphans(
+    report: ExecutionReport,
+    pool: LegPool,
+    rules: LegRules,
+    place: PlaceOrder,
+    venue: tuple[Callable[[str], FeeSchedule], Callable[[str], Decimal]],
+    on_alert: AlertCallback | None,
+) -> None:
+    """``handle_leg_risk`` for an execution (paper or live) under ``rules``, with ``venue``
+    the fee schedule and tick of a token: its orders and fills join ``report``, its
+    ``LegRiskReport`` too, and the engine is told (``alert_leg_risk``)."""
+    fees_of, tick_of = venue
+    leg_report, orders, fills = await handle_leg_risk(
+        pool,
+        policy=rules.leg_policy,
+        max_loss=rules.leg_max_loss,
+        place=place,
+        fees_of=fees_of,
+        tick_of=tick_of,
+        signal_id=report.signal_id,
+        strategy=report.strategy,
+    )
+    report.orders.extend(orders)
+    report.fills.extend(fills)
+    report.leg_risk = leg_report
+    alert_leg_risk(leg_report, on_alert)

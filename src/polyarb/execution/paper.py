@@ -72,9 +72,8 @@ from polyarb.execution.journal import Journal, journal_then_apply
 from polyarb.execution.legs import (
     AlertCallback,
     LegPool,
-    alert_leg_risk,
+    act_on_orphans,
     buys_a_complete_set,
-    handle_leg_risk,
     leg_risk_signal,
 )
 from polyarb.execution.merge import complete_set_kind, plan_merge, resolution_for
@@ -617,20 +616,9 @@ class PaperExecution:
                     signal, signal_id, tally, token_id, side, size, limit, tuple(tokens)
                 )
 
-            leg_report, orders, fills = await handle_leg_risk(
-                pool,
-                policy=self.config.leg_policy,
-                max_loss=self.config.leg_max_loss,
-                place=place,
-                fees_of=self._fees_of,
-                tick_of=self._tick_of,
-                signal_id=signal_id,
-                strategy=signal.strategy,
+            await act_on_orphans(
+                report, pool, self.config, place, (self._fees_of, self._tick_of), self._on_alert
             )
-            report.orders.extend(orders)
-            report.fills.extend(fills)
-            report.leg_risk = leg_report
-            alert_leg_risk(leg_report, self._on_alert)
         if not self.config.merge_sets:
             return
         found = complete_set_kind(tokens, lambda t: self._market_of(t))

@@ -78,9 +78,8 @@ from polyarb.execution.journal import Journal
 from polyarb.execution.legs import (
     AlertCallback,
     LegPool,
-    alert_leg_risk,
+    act_on_orphans,
     buys_a_complete_set,
-    handle_leg_risk,
     leg_risk_signal,
 )
 from polyarb.execution.live.heartbeat import HeartbeatKeeper
@@ -346,20 +345,9 @@ class LiveExecution:
             leg = Leg(token_id, side, size, limit, limit, self._market_key(token_id))
             return await self._place_leg_risk(signal, signal_id, leg, tuple(tokens))
 
-        leg_report, orders, fills = await handle_leg_risk(
-            pool,
-            policy=self.config.leg_policy,
-            max_loss=self.config.leg_max_loss,
-            place=place,
-            fees_of=self._fees_of,
-            tick_of=self._tick_of,
-            signal_id=signal_id,
-            strategy=signal.strategy,
+        await act_on_orphans(
+            report, pool, self.config, place, (self._fees_of, self._tick_of), self.on_alert
         )
-        report.orders.extend(orders)
-        report.fills.extend(fills)
-        report.leg_risk = leg_report
-        alert_leg_risk(leg_report, self.on_alert)
 
     async def _place_leg_risk(
         self, signal: Signal, signal_id: str, leg: Leg, completing: tuple[str, ...]
