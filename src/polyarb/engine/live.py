@@ -1,12 +1,15 @@
 """Build the live executor from settings: the wallet, the API key (from settings, or created /
-derived from the wallet with L1 at start), the funder and signature type, the slippage, and the
+derived from the wallet with L1 at start), the funder and signature type, the slippage, the leg
+policy (``LEG_POLICY``, ``LEG_MAX_LOSS``; its reports go to the engine's leg-risk alert), and the
 heartbeat (started here; ``LiveExecution.aclose`` stops it).
 
 ``start_live`` is how the engine's runner goes live: the executor attached to the engine, a
 reconciliation with the venue before anything trades (a mismatch keeps the engine HALTED with
 the reason), and ``LiveWatch``: the heartbeat wired into the trading state (reducing while it
 fails) and reconciliation repeated on a timer (a mismatch puts the engine in reducing mode and
-raises an alert). The settlement of its trades (``trade_settlements`` rows, a trade failed on
+raises an alert). Cash is compared exactly: at start against venue cash - ledger cash as
+recorded at the first live start (store ``meta``), while running against the start's pass; a
+clean pass with the kill switch off records the value anew. The settlement of its trades (``trade_settlements`` rows, a trade failed on
 chain reversed with an alert, or a halt) and the user channel are ``engine/live_settlement.py``.
 
 ``LIVE_CRASH_AT`` (tests only) makes the process SIGKILL itself at a labelled point of its
