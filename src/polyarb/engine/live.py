@@ -9,8 +9,9 @@ the reason), and ``LiveWatch``: the heartbeat wired into the trading state (redu
 fails) and reconciliation repeated on a timer (a mismatch puts the engine in reducing mode and
 raises an alert). Cash is compared exactly: at start against venue cash - ledger cash as
 recorded at the first live start (store ``meta``), while running against the start's pass; a
-clean pass with the kill switch off records the value anew. The settlement of its trades (``trade_settlements`` rows, a trade failed on
-chain reversed with an alert, or a halt) and the user channel are ``engine/live_settlement.py``.
+clean pass with the kill switch off records the value anew. The settlement of its trades
+(``trade_settlements`` rows, a trade failed on chain reversed with an alert, or a halt) and the
+user channel are ``engine/live_settlement.py``.
 
 ``LIVE_CRASH_AT`` (tests only) makes the process SIGKILL itself at a labelled point of its
 first live order: ``before_send`` (the intent committed, the request not sent), ``after_send``
