@@ -398,6 +398,13 @@ async def test_a_negrisk_set_with_a_killed_leg_is_unwound_live(
     code, _, stderr = await _stop(engine)
     assert code == 0, stderr[-3000:]
     assert "reconciliation MISMATCH" not in stderr
+    assert "live watch failed" not in stderr
+    conn = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg", "postgresql"))
+    try:  # venue cash - ledger cash, kept for the next start: unchanged by the trading
+        offset = await conn.fetchval("SELECT value FROM meta WHERE key = 'live_cash_offset'")
+    finally:
+        await conn.close()
+    assert Decimal(offset) == 0
     _, errors, alert_keys = await _settlement_rows(postgres_url)
     assert "execution:leg_risk" in errors  # it cost the spread and the fees: an error
     assert any(key.startswith("execution:leg_risk") for key in alert_keys)
