@@ -203,3 +203,19 @@ async def test_a_negrisk_set_with_a_killed_leg(rig: Rig, policy: LegPolicy) -> N
     for item in legs:
         assert rig.ledger.shares(item.token_id) == expected
     await _assert_agrees(rig, report)
+
+
+async def test_an_orphan_below_the_venue_size_step_is_held_and_reported(rig: Rig) -> None:
+    """The NO leg (FAK) matches 9.995 shares: the 0.005 YES orphan is under the venue's
+    0.01-share size step, so no order can sell it: it is held, reported and alerted."""
+    report, alerts, market = await _run(rig, "unwind", kill=D("9.995"), kind=OrderType.FAK)
+    yes = market.outcomes[0].token_id
+    leg = report.leg_risk
+    assert leg is not None
+    assert alerts == [leg]
+    assert not leg.resolved
+    assert [(o.token_id, o.shares) for o in leg.remaining] == [(yes, D("0.005"))]
+    assert "no unwind possible" in leg.detail
+    assert len(report.orders) == 2  # nothing was sent for it
+    assert rig.ledger.shares(yes) - rig.ledger.shares(market.outcomes[1].token_id) == D("0.005")
+    await _assert_agrees(rig, report)
