@@ -30,7 +30,7 @@ def report(loss: str, remaining: tuple[Orphan, ...] = ()) -> LegRiskReport:
 def test_profitable_unwind_is_a_warning_with_a_gain(tmp_path: Path) -> None:
     built, errors = bare_engine(tmp_path)
     with capture_logs() as logs:
-        built._on_leg_alert(report("-0.75"))
+        built.on_leg_alert(report("-0.75"))
     assert errors == []
     [entry] = [e for e in logs if e["event"] == "leg risk resolved"]
     assert entry["log_level"] == "warning"
@@ -41,9 +41,9 @@ def test_profitable_unwind_is_a_warning_with_a_gain(tmp_path: Path) -> None:
 
 def test_costly_or_unfinished_handling_is_an_error(tmp_path: Path) -> None:
     built, errors = bare_engine(tmp_path)
-    built._on_leg_alert(report("1.20"))
+    built.on_leg_alert(report("1.20"))
     orphan = Orphan("111222333444555", "0xm", Decimal(40), Decimal("0.45"))
-    built._on_leg_alert(report("-0.10", remaining=(orphan,)))
+    built.on_leg_alert(report("-0.10", remaining=(orphan,)))
     assert [kind for _, kind, _ in errors] == ["leg_risk", "leg_risk"]
     assert "loss 1.20 (loss cap 5)" in errors[0][2]
     assert "gain 0.10" in errors[1][2]

@@ -4,6 +4,8 @@ created with L1 at start, or taken from settings) trades on the simulator over H
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from polyarb.engine.live import LiveWatch, build_live_execution
 from polyarb.execution.live.client import LiveConfig, LiveExecution
 from polyarb.execution.live.reconcile import reconcile
 from polyarb.execution.live.venue import ClobRest
-from polyarb.marketdata.gamma import MarketFilter, parse_market, select_universe
+from polyarb.marketdata.gamma import MarketFilter, Universe, parse_market, select_universe
 from polyarb.sim.scenario import ScenarioConfig
 from polyarb.sim.server import SimServer
 from polyarb.store import Store, WriterConfig
@@ -114,6 +116,46 @@ async def test_settings_build_an_executor_that_trades(tmp_path: Path) -> None:
 async def test_a_failing_heartbeat_puts_the_engine_in_reducing_mode_until_it_beats(
     tmp_path: Path,
 ) -> None:
+    async with _live_engine(tmp_path) as (sim, universe, engine, live):
+        watch = LiveWatch(engine, live, interval_s=30)
+        assert engine.risk.state.value == "active"
+        sim.exchange.heartbeat_faults.extend(["500"])
+        assert not await live.heartbeat.beat()  # type: ignore[union-attr]
+        watch.check_heartbeat()
+        assert engine.risk.state.value == "reducing"
+        [gate] = [g for g in engine.risk.gates(0) if g.source == "heartbeat"]
+        assert "heartbeat failing" in gate.reason
+        assert await live.heartbeat.beat()  # type: ignore[union-attr]
+        watch.check_heartbeat()
+        assert engine.risk.state.value == "active"
+
+        # a 425 (matching-engine restart): not processed, and the engine reduces only until
+        # the venue's wait is over
+        sim.exchange.inject("425")
+        market = universe.markets[0]
+        token = market.outcomes[0].token_id
+        best = price_to_decimal(sim.truth(token).asks.best() or 0)
+        leg = Leg(token, Side.BUY, Decimal(5), best, best, market.condition_id)
+        report = await live.execute(
+            Signal("sniper", market.condition_id, 0, D1, Decimal(5), (leg,), kind="directional")
+        )
+        [order] = report.orders
+        assert order.status == OrderStatus.REJECTED
+        assert order.reason.startswith("not processed: HTTP 425")
+        watch.check_venue_wait()
+        assert engine.risk.state.value == "reducing"
+        [gate] = [g for g in engine.risk.gates(0) if g.source == "venue"]
+        assert "425" in gate.reason
+        await asyncio.sleep(1.05)  # RESTART_WAIT_S without a Retry-After
+        watch.check_venue_wait()
+        assert engine.risk.state.value == "active"
+
+
+@contextlib.asynccontextmanager
+async def _live_engine(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[SimServer, Universe, Engine, LiveExecution]]:
+    """An engine (one binary market, no strategy trading) with its live executor attached."""
     config = ScenarioConfig(
         seed=2, binary_markets=1, negrisk_events=0, closed_markets=0, updates_per_s=5.0
     )
@@ -127,39 +169,8 @@ async def test_a_failing_heartbeat_puts_the_engine_in_reducing_mode_until_it_bea
             settings, engine.markets_by_token, NoIntents(), engine.ledger
         )
         engine.attach_execution(live)
-        watch = LiveWatch(engine, live, interval_s=30)
         try:
-            assert engine.risk.state.value == "active"
-            sim.exchange.heartbeat_faults.extend(["500"])
-            assert not await live.heartbeat.beat()  # type: ignore[union-attr]
-            watch.check_heartbeat()
-            assert engine.risk.state.value == "reducing"
-            [gate] = [g for g in engine.risk.gates(0) if g.source == "heartbeat"]
-            assert "heartbeat failing" in gate.reason
-            assert await live.heartbeat.beat()  # type: ignore[union-attr]
-            watch.check_heartbeat()
-            assert engine.risk.state.value == "active"
-
-            # a 425 (matching-engine restart): not processed, and the engine reduces only until
-            # the venue's wait is over
-            sim.exchange.inject("425")
-            market = universe.markets[0]
-            token = market.outcomes[0].token_id
-            best = price_to_decimal(sim.truth(token).asks.best() or 0)
-            leg = Leg(token, Side.BUY, Decimal(5), best, best, market.condition_id)
-            report = await live.execute(
-                Signal("sniper", market.condition_id, 0, D1, Decimal(5), (leg,), kind="directional")
-            )
-            [order] = report.orders
-            assert order.status == OrderStatus.REJECTED
-            assert order.reason.startswith("not processed: HTTP 425")
-            watch.check_venue_wait()
-            assert engine.risk.state.value == "reducing"
-            [gate] = [g for g in engine.risk.gates(0) if g.source == "venue"]
-            assert "425" in gate.reason
-            await asyncio.sleep(1.05)  # RESTART_WAIT_S without a Retry-After
-            watch.check_venue_wait()
-            assert engine.risk.state.value == "active"
+            yield sim, universe, engine, live
         finally:
             await live.aclose()
 
@@ -191,3 +202,51 @@ async def test_reconciliation_that_cannot_ask_the_venue_never_passes() -> None:
     [problem] = result.problems
     assert problem.startswith("venue query failed, nothing concluded: GET /data/trades")
     assert result.summary().startswith("reconciliation MISMATCH (0 venue trades")
+
+
+async def test_cash_moving_apart_reduces_and_only_a_clean_unhalted_pass_re_anchors(
+    tmp_path: Path,
+) -> None:
+    """While running, venue cash - ledger cash must hold from the start's pass: pUSD leaving
+    the wallet is a mismatch (reducing). The value kept for the next start is rewritten only by
+    a clean pass while the kill switch is off (the operator has cleared it after checking)."""
+    async with _live_engine(tmp_path) as (sim, _, engine, live):
+        store = await Store.open(
+            f"sqlite+aiosqlite:///{tmp_path / 'live.db'}",
+            mode=Mode.LIVE,
+            spool_dir=tmp_path / "spool",
+            writer=WriterConfig(process=False, flush_interval_s=0.01),
+        )
+        key, address = "live_cash_offset", live.config.funder  # the proxy wallet's cash
+        try:
+            start = await reconcile(live)
+            assert await store.anchor(key, "7") == "7"  # recorded by an earlier start
+            watch = LiveWatch(engine, live, interval_s=30, baseline=start, store=store)
+            result = await watch.reconcile_once()
+            assert result is not None
+            assert result.ok, result.problems
+            offset = str(sim.exchange.balance(address) - engine.ledger.cash)
+            assert await store.anchor(key, "x") == offset  # a clean pass, not halted
+
+            sim.exchange.cash[address] = sim.exchange.balance(address) - Decimal("0.5")
+            result = await watch.reconcile_once()
+            assert result is not None
+            assert [p.split(" pUSD")[0] for p in result.problems] == [
+                f"cash: the venue's {sim.exchange.balance(address)}"
+            ]
+            assert "moved -0.5" in result.problems[0]
+            assert engine.risk.state.value == "reducing"
+            assert await store.anchor(key, "x") == offset  # a mismatch records nothing
+
+            # the next start halted on it; the operator checks (a withdrawal) and clears
+            restart = await reconcile(live)
+            engine.risk.engage("cash", "reconciliation", 1)
+            watch = LiveWatch(engine, live, interval_s=30, baseline=restart, store=store)
+            assert (await watch.reconcile_once()).ok  # type: ignore[union-attr]
+            assert await store.anchor(key, "x") == offset  # halted: not yet
+            engine.risk.clear("operator", 2)
+            assert (await watch.reconcile_once()).ok  # type: ignore[union-attr]
+            moved = str(sim.exchange.balance(address) - engine.ledger.cash)
+            assert await store.anchor(key, "x") == moved != offset
+        finally:
+            await store.close()

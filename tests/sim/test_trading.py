@@ -35,6 +35,7 @@ from polyarb.clob.signing import (
     Wallet,
 )
 from polyarb.domain.book import Side
+from polyarb.domain.market import round_fee
 from polyarb.domain.numbers import price_to_decimal
 from polyarb.sim.catalog import SimMarket
 from polyarb.sim.scenario import ScenarioConfig
@@ -206,7 +207,17 @@ async def test_balances_move_with_fills(venue: Venue) -> None:
     assert answer["success"] is True
     cash = (await venue.l2("GET", "/balance-allowance", None)).json()["balance"]
     spent = 10_000 * 1_000_000 - int(cash)
-    assert spent == int(D(answer["makingAmount"]) * 1_000_000)
+    # the notional, and the taker fee of each trade at the rate the trade reports: the
+    # market's published schedule, rate x p x (1 - p) per share, rounded down to 5 decimals
+    trades = (await venue.l2("GET", "/data/trades", None)).json()["data"]
+    assert {t["fee_rate_bps"] for t in trades} == {str(int(market.category.fee_rate * 10_000))}
+    assert market.category.fee_rate > 0
+    fee = sum(
+        round_fee(D(t["size"]) * market.category.fee_rate * D(t["price"]) * (1 - D(t["price"])))
+        for t in trades
+    )
+    assert fee > 0
+    assert spent == int((D(answer["makingAmount"]) + fee) * 1_000_000)
     held = await venue.http.get(
         "/balance-allowance",
         params={"asset_type": "CONDITIONAL", "token_id": token},

@@ -191,7 +191,7 @@ class Engine:
                 self.ledger,
                 journal_path=journal_path,
                 clock=self.clock,
-                on_alert=self._on_leg_alert,
+                on_alert=self.on_leg_alert,
                 on_order_update=self._on_order_update,
                 risk=EngineRiskGate(self.risk, self.clock),
             )
@@ -612,7 +612,7 @@ class Engine:
             event = ErrorEvent(source=source, kind=kind, message=message, details=details or {})
             self._spawn_publish(Channel.ERRORS, event)
 
-    def _on_leg_alert(self, report: LegRiskReport) -> None:
+    def on_leg_alert(self, report: LegRiskReport) -> None:
         orphans = ", ".join(f"{o.shares} of {o.token_id[:12]}…" for o in report.detected)
         left = ", ".join(f"{o.shares} of {o.token_id[:12]}…" for o in report.remaining)
         result = f"loss {report.loss}" if report.loss > 0 else f"gain {-report.loss}"

@@ -1,13 +1,17 @@
 """Build the live executor from settings: the wallet, the API key (from settings, or created /
-derived from the wallet with L1 at start), the funder and signature type, the slippage, and the
+derived from the wallet with L1 at start), the funder and signature type, the slippage, the leg
+policy (``LEG_POLICY``, ``LEG_MAX_LOSS``; its reports go to the engine's leg-risk alert), and the
 heartbeat (started here; ``LiveExecution.aclose`` stops it).
 
 ``start_live`` is how the engine's runner goes live: the executor attached to the engine, a
 reconciliation with the venue before anything trades (a mismatch keeps the engine HALTED with
 the reason), and ``LiveWatch``: the heartbeat wired into the trading state (reducing while it
 fails) and reconciliation repeated on a timer (a mismatch puts the engine in reducing mode and
-raises an alert). The settlement of its trades (``trade_settlements`` rows, a trade failed on
-chain reversed with an alert, or a halt) and the user channel are ``engine/live_settlement.py``.
+raises an alert). Cash is compared exactly: at start against venue cash - ledger cash as
+recorded at the first live start (store ``meta``), while running against the start's pass; a
+clean pass with the kill switch off records the value anew. The settlement of its trades
+(``trade_settlements`` rows, a trade failed on chain reversed with an alert, or a halt) and the
+user channel are ``engine/live_settlement.py``.
 
 ``LIVE_CRASH_AT`` (tests only) makes the process SIGKILL itself at a labelled point of its
 first live order: ``before_send`` (the intent committed, the request not sent), ``after_send``
@@ -24,7 +28,7 @@ import signal
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 import structlog
@@ -40,6 +44,7 @@ from polyarb.domain.trading import Order
 from polyarb.engine.live_settlement import SettlementLink
 from polyarb.engine.risk_link import EngineRiskGate
 from polyarb.execution.base import OrderUpdateCallback, RiskGate
+from polyarb.execution.legs import AlertCallback
 from polyarb.execution.live.budget import RequestBudgets
 from polyarb.execution.live.client import IntentRecorder, LiveConfig, LiveExecution
 from polyarb.execution.live.heartbeat import HeartbeatKeeper
@@ -53,6 +58,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 RECONCILIATION_ACTOR = "reconciliation"
+CASH_OFFSET_KEY = "live_cash_offset"  # store meta: venue cash - ledger cash at the first start
 TRADES_MARGIN_S = 600  # continuous passes compare trades since the start minus this
 
 
@@ -79,6 +85,7 @@ async def build_live_execution(
     clock: Clock | None = None,
     risk: RiskGate | None = None,
     on_order_update: OrderUpdateCallback | None = None,
+    on_alert: AlertCallback | None = None,
     clob_url: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> LiveExecution:
@@ -109,6 +116,8 @@ async def build_live_execution(
         funder=checksum_address(settings.poly_funder) if settings.poly_funder else wallet.address,
         signature_type=SignatureType(settings.poly_signature_type),
         slippage=settings.live_slippage,
+        leg_policy=settings.leg_policy,
+        leg_max_loss=settings.leg_max_loss,
     )
     return LiveExecution(
         rest,
@@ -121,6 +130,7 @@ async def build_live_execution(
         risk=risk,
         on_order_update=on_order_update,
         heartbeat=heartbeat,
+        on_alert=on_alert,
     )
 
 
@@ -196,6 +206,7 @@ async def start_live(
             clock=engine.clock,
             risk=EngineRiskGate(engine.risk, engine.clock),
             on_order_update=engine.record_order_update,
+            on_alert=engine.on_leg_alert,
             clob_url=clob_url,
             transport=CrashingTransport(crash) if crash in ("after_send", "after_fill") else None,
         )
@@ -206,6 +217,12 @@ async def start_live(
     # what the pass settles reaches the store through ``on_order_update`` (orders and fills)
     result = await reconcile(live, in_flight)
     await store.flush()
+    if result.cash is not None and result.ok:
+        # venue cash - ledger cash, recorded at the first live start, holds while every fill,
+        # fee and payout is booked alike: a change since is a cash mismatch (fail closed)
+        offset = result.cash - result.ledger_cash
+        recorded = Decimal(await store.anchor(CASH_OFFSET_KEY, str(offset)))
+        result.check_cash(recorded, "the first live start")
     engine.attach_execution(live)  # before any signal: the feed and the timers start later
     if result.ok:
         log.info(result.summary())
@@ -215,6 +232,12 @@ async def start_live(
         engine.emit_error("reconciliation", "mismatch", result.summary())
         log.error("HALTED: " + result.summary())
     return live, result
+
+
+class CashAnchor(Protocol):
+    """Where venue cash - ledger cash is kept between runs (``Store.anchor``)."""
+
+    async def anchor(self, key: str, value: str, *, replace: bool = False) -> str: ...
 
 
 class LiveWatch:
@@ -230,16 +253,18 @@ class LiveWatch:
         live: LiveExecution,
         interval_s: float,
         baseline: Reconciliation | None = None,
+        store: CashAnchor | None = None,
     ) -> None:
         self.engine = engine
         self.live = live
         self.interval_s = interval_s
-        self.baseline = baseline  # the start's pass: cash drift is measured from it
+        self.baseline = baseline  # the start's pass: the cash's move is compared from it
+        self.store = store  # where venue cash - ledger cash is recorded for the next start
+        self._anchored: Decimal | None = None
         # The start's pass compared every trade; later passes the trades since (a margin for
         # the venue's clock), so a long history does not grow every pass.
         started_s = engine.clock.now_ns() // 1_000_000_000
         self._trades_after_s = started_s - TRADES_MARGIN_S
-        self._drift: Decimal | None = Decimal(0)
         self.last: Reconciliation | None = None
         self.passes = 0
 
@@ -279,7 +304,9 @@ class LiveWatch:
     async def reconcile_once(self) -> Reconciliation | None:
         if self.engine.executions_in_flight:
             return None
-        result = await reconcile(self.live, trades_after_s=self._trades_after_s)
+        result = await reconcile(
+            self.live, trades_after_s=self._trades_after_s, cash_since=self.baseline
+        )
         self.passes += 1
         self.last = result
         risk, now = self.engine.risk, self.engine.clock.now_ns()
@@ -293,23 +320,18 @@ class LiveWatch:
         else:
             log.info(result.summary())
             risk.resume(RECONCILIATION_ACTOR, now, source="reconciliation")
-        self._check_cash(result)
+            await self._anchor_cash(result)
         return result
 
-    def _check_cash(self, result: Reconciliation) -> None:
-        """A warning (once per new value) when the venue's cash moved differently from the
-        ledger's since the start: deposits, withdrawals and fee booking move it too."""
-        drift = result.cash_drift(self.baseline) if self.baseline is not None else None
-        if drift is None or drift == self._drift:
+    async def _anchor_cash(self, result: Reconciliation) -> None:
+        """A clean pass while not halted records venue cash - ledger cash for the next start:
+        a start halted on cash and cleared by the operator (a deposit, checked) re-anchors."""
+        if self.store is None or result.cash is None or self.engine.risk.kill_switch is not None:
             return
-        self._drift = drift
-        if drift:
-            log.warning(
-                "venue cash moved differently from the ledger's since the start",
-                drift=str(drift),
-                venue=str(result.cash),
-                ledger=str(result.ledger_cash),
-            )
+        offset = result.cash - result.ledger_cash
+        if offset != self._anchored:
+            await self.store.anchor(CASH_OFFSET_KEY, str(offset), replace=True)
+            self._anchored = offset
 
     async def run(self) -> None:
         elapsed = 0.0

@@ -357,7 +357,7 @@ async def _go_live(
     channel.start()
     stack.push_async_callback(channel.stop)  # stopped before the executor is closed
     watched.user_channel.channel = channel  # its counters on /metrics from now on
-    watch = LiveWatch(engine, live, settings.live_reconcile_s, baseline=result)
+    watch = LiveWatch(engine, live, settings.live_reconcile_s, baseline=result, store=store)
     task = asyncio.create_task(watch.run(), name="live-watch")
 
     async def stop_watch() -> None:

@@ -23,17 +23,23 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal
+from typing import Protocol
+
+import structlog
 
 from polyarb.domain.book import Side
 from polyarb.domain.market import FeeSchedule
-from polyarb.domain.trading import Fill, Order
+from polyarb.domain.trading import Fill, Leg, Order, Signal
 from polyarb.execution.base import (
     ZERO,
+    ExecutionReport,
     LegPolicy,
     LegRiskReport,
     Orphan,
     round_size_down,
 )
+
+log = structlog.get_logger(__name__)
 
 _CTX = Context(prec=60, rounding=ROUND_HALF_EVEN)
 _REPORT_QUANTUM = Decimal("1e-10")
@@ -44,6 +50,55 @@ FEE_ROUNDING_RESERVE = Decimal("0.001")
 
 PlaceOrder = Callable[[str, Side, Decimal, Decimal], Awaitable[tuple[Order, list[Fill]]]]
 """Send one FAK order (token, side, size, limit price); return it in its final state + fills."""
+AlertCallback = Callable[[LegRiskReport], None]
+
+
+def buys_a_complete_set(signal: Signal) -> bool:
+    """Leg risk (and merging) apply to complete sets bought leg by leg."""
+    return (
+        signal.kind == "complete_set"
+        and len(signal.legs) > 1
+        and all(leg.side == Side.BUY for leg in signal.legs)
+    )
+
+
+def leg_risk_signal(
+    signal: Signal, signal_id: str, leg: Leg, client_id: str, fees: Decimal
+) -> Signal:
+    """How risk sees one leg-risk order (of ``signal``): a completion (BUY) or an unwind (SELL),
+    checked as a reducing order under its own id."""
+    return Signal(
+        strategy=signal.strategy,
+        market=signal.market,
+        ts_recv_ns=signal.ts_recv_ns,
+        edge=ZERO,
+        size=leg.size,
+        legs=(leg,),
+        fees=fees,
+        kind="leg_completion" if leg.side == Side.BUY else "unwind",
+        reason=f"leg risk of {signal_id}",
+        signal_id=f"{signal_id}-{client_id}",
+    )
+
+
+def alert_leg_risk(report: LegRiskReport, on_alert: AlertCallback | None) -> None:
+    """Log what leg-risk handling did and tell the engine (error event, alert); never raises."""
+    log.warning(
+        "leg risk",
+        signal_id=report.signal_id,
+        strategy=report.strategy,
+        policy=report.policy,
+        actions=",".join(report.actions),
+        loss=str(report.loss),
+        detected=[(o.token_id, str(o.shares)) for o in report.detected],
+        remaining=[(o.token_id, str(o.shares)) for o in report.remaining],
+    )
+    if on_alert is None:
+        return
+    try:
+        on_alert(report)
+    except Exception:
+        log.exception("leg-risk alert callback failed", signal_id=report.signal_id)
 
 
 @dataclass(slots=True)
@@ -314,3 +369,41 @@ async def handle_leg_risk(
         detail="; ".join(notes),
     )
     return report, orders, fills
+
+
+class LegRules(Protocol):
+    """The settings a policy runs under (``PaperConfig``, ``LiveConfig``)."""
+
+    @property
+    def leg_policy(self) -> LegPolicy: ...
+
+    @property
+    def leg_max_loss(self) -> Decimal: ...
+
+
+async def act_on_orphans(
+    report: ExecutionReport,
+    pool: LegPool,
+    rules: LegRules,
+    place: PlaceOrder,
+    venue: tuple[Callable[[str], FeeSchedule], Callable[[str], Decimal]],
+    on_alert: AlertCallback | None,
+) -> None:
+    """``handle_leg_risk`` for an execution (paper or live) under ``rules``, with ``venue``
+    the fee schedule and tick of a token: its orders and fills join ``report``, its
+    ``LegRiskReport`` too, and the engine is told (``alert_leg_risk``)."""
+    fees_of, tick_of = venue
+    leg_report, orders, fills = await handle_leg_risk(
+        pool,
+        policy=rules.leg_policy,
+        max_loss=rules.leg_max_loss,
+        place=place,
+        fees_of=fees_of,
+        tick_of=tick_of,
+        signal_id=report.signal_id,
+        strategy=report.strategy,
+    )
+    report.orders.extend(orders)
+    report.fills.extend(fills)
+    report.leg_risk = leg_report
+    alert_leg_risk(leg_report, on_alert)

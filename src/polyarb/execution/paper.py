@@ -58,7 +58,6 @@ from polyarb.execution.base import (
     ZERO,
     ExecutionReport,
     LegPolicy,
-    LegRiskReport,
     OrderUpdateCallback,
     RiskGate,
     fill_id_for,
@@ -70,15 +69,19 @@ from polyarb.execution.base import (
     venue_taker_fee,
 )
 from polyarb.execution.journal import Journal, journal_then_apply
-from polyarb.execution.legs import LegPool, handle_leg_risk
+from polyarb.execution.legs import (
+    AlertCallback,
+    LegPool,
+    act_on_orphans,
+    buys_a_complete_set,
+    leg_risk_signal,
+)
 from polyarb.execution.merge import complete_set_kind, plan_merge, resolution_for
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_TICK = Decimal("0.01")
 _QUARTER = Decimal("0.25")
-
-AlertCallback = Callable[[LegRiskReport], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,15 +201,6 @@ class _Hold:
     shares: Decimal = ZERO
 
 
-def _buys_a_complete_set(signal: Signal) -> bool:
-    """Leg risk and merging apply to complete sets bought leg by leg."""
-    return (
-        signal.kind == "complete_set"
-        and len(signal.legs) > 1
-        and all(leg.side == Side.BUY for leg in signal.legs)
-    )
-
-
 class PaperExecution:
     """Simulated execution for DRY_RUN=true with paper trading on.
 
@@ -270,7 +264,7 @@ class PaperExecution:
             results = await asyncio.gather(*(self._submit(order, tally) for order in legs))
             for fills in results:
                 report.fills.extend(fills)
-            if _buys_a_complete_set(signal):
+            if buys_a_complete_set(signal):
                 await self._settle_complete_set(signal, signal_id, legs, report, tally)
             report.outcome = outcome_of(legs, report.leg_risk)
         report.fees = sum((f.fee for f in report.fills), ZERO)
@@ -516,18 +510,7 @@ class PaperExecution:
             self._hold(order)
             return order, await self._submit(order, tally)
         fees = self._cash_hold(order, size) - size * limit if side == Side.BUY else ZERO
-        gated = Signal(
-            strategy=signal.strategy,
-            market=signal.market,
-            ts_recv_ns=signal.ts_recv_ns,
-            edge=ZERO,
-            size=size,
-            legs=(leg,),
-            fees=fees,
-            kind="leg_completion" if side == Side.BUY else "unwind",
-            reason=f"leg risk of {signal_id}",
-            signal_id=f"{signal_id}-{order.client_id}",
-        )
+        gated = leg_risk_signal(signal, signal_id, leg, order.client_id, fees)
         denied = self._risk.approve(gated, completing if side == Side.BUY else ())
         if denied is not None:
             order.transition(OrderStatus.FAILED, self._now(), f"not sent: {denied}")
@@ -633,20 +616,9 @@ class PaperExecution:
                     signal, signal_id, tally, token_id, side, size, limit, tuple(tokens)
                 )
 
-            leg_report, orders, fills = await handle_leg_risk(
-                pool,
-                policy=self.config.leg_policy,
-                max_loss=self.config.leg_max_loss,
-                place=place,
-                fees_of=self._fees_of,
-                tick_of=self._tick_of,
-                signal_id=signal_id,
-                strategy=signal.strategy,
+            await act_on_orphans(
+                report, pool, self.config, place, (self._fees_of, self._tick_of), self._on_alert
             )
-            report.orders.extend(orders)
-            report.fills.extend(fills)
-            report.leg_risk = leg_report
-            self._alert(leg_report)
         if not self.config.merge_sets:
             return
         found = complete_set_kind(tokens, lambda t: self._market_of(t))
@@ -671,24 +643,6 @@ class PaperExecution:
             report.converted += merge.qty
         else:
             report.merged += merge.qty
-
-    def _alert(self, leg_report: LegRiskReport) -> None:
-        log.warning(
-            "leg risk",
-            signal_id=leg_report.signal_id,
-            strategy=leg_report.strategy,
-            policy=leg_report.policy,
-            actions=",".join(leg_report.actions),
-            loss=str(leg_report.loss),
-            detected=[(o.token_id, str(o.shares)) for o in leg_report.detected],
-            remaining=[(o.token_id, str(o.shares)) for o in leg_report.remaining],
-        )
-        if self._on_alert is None:
-            return
-        try:
-            self._on_alert(leg_report)
-        except Exception:
-            log.exception("leg-risk alert callback failed", signal_id=leg_report.signal_id)
 
     def _notify(self, order: Order, fills: list[Fill]) -> None:
         notify_order_update(self._on_order_update, order, fills)

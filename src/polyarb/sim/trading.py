@@ -10,11 +10,20 @@ Each funder starts with ``starting_balance`` pUSD; a BUY beyond the cash or a SE
 shares held is refused ("not enough balance / allowance"), as the venue does.
 Resting orders (GTC/GTD) are refused: the simulator has no resting book of its own yet.
 
+Fees: a taker pays rate x p x (1 - p) per share of each trade, rate from the market's fee
+schedule (the one its Gamma and ``/clob-markets`` listings publish; exponent 1, makers pay
+nothing), rounded down to 5 decimals, taken from its pUSD at match time (given back if the
+trade FAILS); the trade carries the rate in ``fee_rate_bps``. A BUY needs its cash plus the worst
+fee it may pay.
+
 Faults for tests (``inject``): ``500``, ``429``, ``425``, ``503`` (post-only mode) answer the
 next request(s) with that status WITHOUT processing them (429 and 503 with ``Retry-After``);
 ``drop`` processes the next order request and then never answers (the client times out not
 knowing whether it was placed); ``garbled`` processes it and answers 200 with a body that is
-not the venue's JSON.
+not the venue's JSON. ``cap_next_fill(token, shares)``: the next order of that token matches at
+most that many shares (0: a FOK or FAK is killed; a leg of a set going unfilled).
+``overcharge_fees(factor)``: fees charged ``factor`` times the schedule's while the trades still
+say the schedule's rate (an accounting error only reconciliation can see).
 
 The user channel (``sim/user_channel.py``) hears each order matched (``order`` PLACEMENT,
 status MATCHED) or killed (CANCELLATION, ``CANCELED_<reason>``) and each trade (``trade``),
@@ -77,10 +86,12 @@ from polyarb.clob.signing import (
     recover_signer,
 )
 from polyarb.domain.book import Side
+from polyarb.domain.market import FeeSchedule, round_fee
 from polyarb.domain.numbers import (
     ONE,
     canonical,
     decimal_to_price,
+    decimal_to_size,
     price_to_decimal,
     size_to_decimal,
 )
@@ -101,6 +112,8 @@ _FAULT_BODIES: dict[str, dict[str, Any]] = {
     "503": {"error": "Trading is in post-only mode", "code": "post_only_mode"},
 }
 _STATUS_OF = {"500": 500, "429": 429, "425": 425, "503": 503}
+_BPS = Decimal(10_000)
+_QUARTER = Decimal("0.25")
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -134,6 +147,8 @@ class SimTrade:
     last_update: int = 0
     maker_order_id: str = ""
     maker_outcome: str = ""
+    fee_rate_bps: int = 0  # the taker's rate, as the venue reports it
+    fee: Decimal = Decimal(0)  # pUSD the taker was charged
 
     def _fields(self) -> dict[str, Any]:
         price = canonical(price_to_decimal(self.price))
@@ -152,7 +167,7 @@ class SimTrade:
         return {
             "asset_id": self.asset_id,
             "bucket_index": 0,
-            "fee_rate_bps": "0",
+            "fee_rate_bps": str(self.fee_rate_bps),
             "id": self.id,
             "last_update": str(self.last_update or self.match_time),
             "maker_address": self.maker_address,
@@ -304,6 +319,8 @@ class SimExchange:
         # reported to answer; a matched or canceled order comes back empty (null).
         self.order_lookup_active_only = False
         self.retry_after_s: float = 1.0  # what a 429 or 503 fault asks the client to wait
+        self.fill_caps: dict[str, int] = {}  # token -> at most this size (1e-6) for its next order
+        self.fee_factor = Decimal(1)  # a fault: fees charged this many times the schedule's
         self._closing = asyncio.Event()
 
     def close(self) -> None:
@@ -321,6 +338,15 @@ class SimExchange:
     def retry_next_trades(self, count: int = 1) -> None:
         """The next ``count`` trades are retried once on chain and then confirmed."""
         self.retry_trades += count
+
+    def cap_next_fill(self, token_id: str, shares: Decimal = Decimal(0)) -> None:
+        """The next order of ``token_id`` matches at most ``shares`` (0: killed, as if the
+        book had moved between the legs of a set)."""
+        self.fill_caps[token_id] = decimal_to_size(shares)
+
+    def overcharge_fees(self, factor: Decimal) -> None:
+        """Charge ``factor`` x the schedule's fee from now on, still reporting its rate."""
+        self.fee_factor = factor
 
     def _settlement_path(self) -> list[str]:
         if self.fail_trades > 0:
@@ -351,7 +377,8 @@ class SimExchange:
         trade.status, trade.last_update = status, now_ms // 1000
         if status == "FAILED":  # the transaction never happened: undo what it moved
             sign = 1 if trade.side == Side.BUY else -1
-            self.cash[trade.maker_address] = self.balance(trade.maker_address) + sign * trade.usd
+            restored = sign * trade.usd + trade.fee
+            self.cash[trade.maker_address] = self.balance(trade.maker_address) + restored
             key = (trade.maker_address, trade.asset_id)
             self.positions[key] = self.position(*key) - sign * size_to_decimal(trade.size)
         self.publish_user(trade.owner, trade.market, trade.event(now_ms))
@@ -671,17 +698,22 @@ class SimExchange:
         if buy and from_units(usd_units) < 1:
             raise Rejected(min_buy_error(from_units(usd_units)))
         token = str(order.token_id)
-        if buy and from_units(usd_units) > self.balance(order.maker):
+        fees = market_fees(market)
+        # the worst fee of any fill at or below the limit: p(1 - p) peaks at 0.5
+        curve = _QUARTER if price >= _QUARTER * 2 else price * (1 - price)
+        worst_fee = from_units(shares_units) * fees.rate * curve
+        if buy and from_units(usd_units) + worst_fee > self.balance(order.maker):
             return _refusal(NOT_ENOUGH_BALANCE)
         if not buy and from_units(shares_units) > self.position(order.maker, token):
             return _refusal(NOT_ENOUGH_BALANCE)
         first = token == market.token_ids[0]
+        cap = self.fill_caps.pop(token, None)
         result = match(
             self.venue.books[market.token_ids[0]],
             first=first,
             side=order.side,
             limit=decimal_to_price(price),
-            size=shares_units,
+            size=shares_units if cap is None else min(cap, shares_units),
         )
         placed = _Placed(market, order, order_id, order_type, creds, price)
         if order_type == "FOK" and result.size < shares_units:
@@ -731,8 +763,12 @@ class SimExchange:
         if frame is not None:
             frames.append(frame)
         record = self._record(placed, "MATCHED")
-        usd = Decimal(0)
+        fees = market_fees(market)
+        bps = int(fees.rate * _BPS)
+        usd = charged = Decimal(0)
         for fill in result.fills:
+            fill_price, fill_size = price_to_decimal(fill.price), size_to_decimal(fill.size)
+            fee = round_fee(fees.taker_fee(fill_price, fill_size) * self.fee_factor)
             trade = SimTrade(
                 str(uuid.uuid4()),
                 order_id,
@@ -746,10 +782,13 @@ class SimExchange:
                 order.maker,
                 now_ms // 1000,
                 maker_order_id="0x" + secrets.token_hex(32),
+                fee_rate_bps=bps,
+                fee=fee,
             )
             self.trades[trade.id] = trade
             record.trades.append(trade.id)
-            usd += price_to_decimal(fill.price) * size_to_decimal(fill.size)
+            usd += fill_price * fill_size
+            charged += fee
             frames.append(
                 self.venue.trade(market, token, fill.price, fill.size, order.side, now_ms)
             )
@@ -757,7 +796,7 @@ class SimExchange:
         record.size_matched = shares
         key = (order.maker, token)
         sign = 1 if order.side == Side.BUY else -1
-        self.cash[order.maker] = self.balance(order.maker) - sign * usd
+        self.cash[order.maker] = self.balance(order.maker) - sign * usd - charged
         self.positions[key] = self.position(order.maker, token) + sign * shares
         self.orders[order_id] = record
         self.publish(frames)
@@ -779,6 +818,11 @@ class SimExchange:
             "tradeIDs": list(record.trades),
             "transactionsHashes": [],
         }
+
+
+def market_fees(market: SimMarket) -> FeeSchedule:
+    """The taker fee schedule the market's listings publish (``feeSchedule``, ``fd``)."""
+    return FeeSchedule(rate=market.category.fee_rate)
 
 
 def _refusal(message: str) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from polyarb.store import tables as t
 from polyarb.store.apply import apply_records
 from polyarb.store.database import (
     create_engine,
+    dialect_insert,
     insert_ignore,
     is_row_error,
     redacted,
@@ -274,6 +275,22 @@ class Store:
             raise StoreError(f"order {order.client_id} refused by the database: {exc}") from exc
         if guard is not None:
             guard.record_success()
+
+    async def anchor(self, key: str, value: str, *, replace: bool = False) -> str:
+        """The value recorded under ``key`` in ``meta``: ``value`` is recorded when there is
+        none, or always with ``replace``; returns what is recorded afterwards."""
+        row = {"key": key, "value": value, "updated_ns": time.time_ns()}
+        async with self._engine.begin() as conn:
+            if replace:
+                stmt = dialect_insert(conn.dialect.name, t.meta).on_conflict_do_update(
+                    index_elements=["key"],
+                    set_={"value": value, "updated_ns": row["updated_ns"]},
+                )
+                await conn.execute(stmt, [row])
+            else:
+                await conn.execute(insert_ignore(conn.dialect.name, t.meta, "key"), [row])
+            stored = await conn.scalar(select(t.meta.c.value).where(t.meta.c.key == key))
+        return str(stored)
 
     async def write(self, *records: Record) -> Durability:
         """Queue ``records`` and wait until they (and everything before them) are durable."""

@@ -19,9 +19,18 @@ The life of one order (docs/orders.md):
    this answer, the user channel's ``on_user_event``, ``refresh_settlements``, restarts): a
    trade is booked once, and reversed if it FAILS on chain.
 
+7. A complete set whose legs came back unevenly (one leg matched, another killed, a FAK leg
+   partly filled) goes through leg-risk handling once every leg's outcome is known: the
+   configured ``LEG_POLICY`` decides, with paper's logic (``execution/legs.py``), which FAK
+   orders unwind or complete it within ``LEG_MAX_LOSS``. Those are real orders placed like a leg
+   (checked by risk as reducing orders, the same precision and minimum checks: an orphan too
+   small to trade is held and reported), their fills booked by the settlement tracker; the
+   report's ``leg_risk`` says what was found, done and left, and the engine alerts. A leg left
+   UNKNOWN after its queries leaves the set to reconciliation (nothing is decided blind).
+
 Reconciliation with the venue is ``reconcile.py``; settlement of trades is ``trades.py`` with the
-user channel in ``user_channel.py``. Not yet here (issue 14): leg-risk handling of a partly filled
-set, resting orders, merges and redemptions on chain.
+user channel in ``user_channel.py``. Not yet here (issue 14): resting orders, merges and
+redemptions on chain.
 """
 
 from __future__ import annotations
@@ -49,12 +58,14 @@ from polyarb.clob.signing import (
 from polyarb.domain.book import Side
 from polyarb.domain.clock import Clock, WallClock
 from polyarb.domain.ledger import Ledger
-from polyarb.domain.market import Market
+from polyarb.domain.market import FeeSchedule, Market
 from polyarb.domain.secrets import MASK
-from polyarb.domain.trading import Fill, Mode, Order, OrderStatus, OrderType, Signal
+from polyarb.domain.trading import Fill, Leg, Mode, Order, OrderStatus, OrderType, Signal
 from polyarb.execution.base import (
+    LEG_POLICIES,
     ZERO,
     ExecutionReport,
+    LegPolicy,
     OrderUpdateCallback,
     RiskGate,
     new_client_order_id,
@@ -64,6 +75,13 @@ from polyarb.execution.base import (
     validate_order,
 )
 from polyarb.execution.journal import Journal
+from polyarb.execution.legs import (
+    AlertCallback,
+    LegPool,
+    act_on_orphans,
+    buys_a_complete_set,
+    leg_risk_signal,
+)
 from polyarb.execution.live.heartbeat import HeartbeatKeeper
 from polyarb.execution.live.trades import LiveTrades
 from polyarb.execution.live.venue import ClobRest, VenueAnswer, VenueBusy, VenueUnknown
@@ -75,6 +93,7 @@ log = structlog.get_logger(__name__)
 MAX_BATCH = 15
 RESTART_WAIT_S = 1.0  # after a 425 (matching-engine restart) without a Retry-After
 SIZE_STEP = Decimal("0.01")
+_QUARTER = Decimal("0.25")
 
 
 class IntentRecorder(Protocol):
@@ -93,6 +112,14 @@ class LiveConfig:
     slippage: Decimal = Decimal("0.01")  # $ per share allowed beyond a leg's VWAP
     resolve_attempts: int = 3  # queries of an UNKNOWN order before it is left to reconciliation
     resolve_backoff_s: float = 0.5
+    leg_policy: LegPolicy = "unwind"  # LEG_POLICY: a complete set whose legs filled unevenly
+    leg_max_loss: Decimal = Decimal(5)  # LEG_MAX_LOSS, USD per signal
+
+    def __post_init__(self) -> None:
+        if self.leg_policy not in LEG_POLICIES:
+            raise ValueError(f"leg_policy must be one of {LEG_POLICIES} (got {self.leg_policy!r})")
+        if self.leg_max_loss < 0:
+            raise ValueError(f"leg_max_loss must be >= 0 (got {self.leg_max_loss})")
 
 
 def leg_limit(
@@ -125,6 +152,7 @@ class LiveExecution:
         on_order_update: OrderUpdateCallback | None = None,
         heartbeat: HeartbeatKeeper | None = None,
         on_trade_failed: FailureCallback | None = None,
+        on_alert: AlertCallback | None = None,
     ) -> None:
         self.rest = rest
         self.heartbeat = heartbeat
@@ -136,6 +164,7 @@ class LiveExecution:
         self._journal = Journal(journal_path) if journal_path is not None else None
         self._risk = risk
         self._on_order_update = on_order_update
+        self.on_alert = on_alert  # leg-risk reports (the engine: error event, alert)
         self.unresolved: dict[str, Order] = {}  # client id -> order left UNKNOWN
         self.settlement = open_tracker(
             ledger, self._journal, risk=risk, on_failure=on_trade_failed, clock=self.clock
@@ -184,26 +213,9 @@ class LiveExecution:
         orders = []
         problem = ""
         for leg, market, price, size in zip(signal.legs, markets, prices, sizes, strict=True):
-            order = Order(
-                client_id=new_client_order_id(Mode.LIVE),
-                token_id=leg.token_id,
-                market=leg.market or market.condition_id,
-                side=leg.side,
-                price=price,
-                size=size if size > 0 else leg.size,
-                order_type=order_type,
-                strategy=signal.strategy,
-                mode=Mode.LIVE,
-                signal_id=signal_id,
-                created_ns=now,
-            )
+            order, error = _order(leg, market, price, size, order_type, signal, signal_id, now)
             orders.append(order)
-            if size <= 0:
-                problem = problem or f"no size of {leg.token_id} at {price} meets amount precision"
-            error = validate_order(
-                order, tick=market.tick_size, min_order_size=market.min_order_size, marketable=True
-            )
-            problem = problem or (error or "")
+            problem = problem or error
         return orders, problem
 
     def _sign(self, order: Order, now_ms: int) -> SignedOrder:
@@ -243,7 +255,29 @@ class LiveExecution:
             raise ValueError("live execution places FOK and FAK orders only (for now)")
         orders, problem = self._plan(signal, signal_id, kind, now)
         report.orders = orders
-        if not problem and self._risk is not None:
+        if problem:
+            self._refuse(orders, problem)
+        else:
+            problem = await self._send(orders, kind, now, report)
+        if problem:
+            report.outcome, report.reason = "rejected", problem
+            report.finished_ns = self.clock.now_ns()
+            log.warning("live signal not sent", signal_id=signal_id, reason=problem)
+            return report
+        if buys_a_complete_set(signal):
+            await self._leg_risk(signal, signal_id, orders, report)
+        report.outcome = outcome_of(orders, report.leg_risk)
+        report.fees = sum((f.fee for f in report.fills), ZERO)
+        report.finished_ns = self.clock.now_ns()
+        return report
+
+    async def _send(
+        self, orders: list[Order], kind: OrderType, now: int, report: ExecutionReport
+    ) -> str:
+        """Check the gates, sign, commit the intents, then submit (batches of at most 15);
+        the problem that stopped it before anything was sent (the orders FAILED), else ""."""
+        problem = ""
+        if self._risk is not None:
             problem = self._risk.halted() or ""
         if not problem and now < self._wait_until_ns:
             problem = f"venue asked to wait {(self._wait_until_ns - now) / 1e9:.1f} s more: "
@@ -270,20 +304,95 @@ class LiveExecution:
             except Exception as exc:  # the intent is not durable: nothing may be sent
                 problem = f"intent not recorded, nothing sent: {exc}"
         if problem:
-            for order in orders:
-                order.transition(OrderStatus.FAILED, now, problem)
-                self._updated(order, [])
-            report.outcome, report.reason = "rejected", problem
-            report.finished_ns = self.clock.now_ns()
-            log.warning("live signal not sent", signal_id=signal_id, reason=problem)
-            return report
+            self._refuse(orders, problem)
+            return problem
         for start in range(0, len(orders), MAX_BATCH):
             chunk = orders[start : start + MAX_BATCH]
             await self._submit(chunk, bodies[start : start + MAX_BATCH], report)
-        report.outcome = outcome_of(orders, None)
-        report.fees = sum((f.fee for f in report.fills), ZERO)
-        report.finished_ns = self.clock.now_ns()
-        return report
+        return ""
+
+    def _refuse(self, orders: Sequence[Order], problem: str) -> None:
+        now = self.clock.now_ns()
+        for order in orders:
+            order.transition(OrderStatus.FAILED, now, problem)
+            self._updated(order, [])
+
+    # --- leg risk -------------------------------------------------------------------------
+
+    async def _leg_risk(
+        self, signal: Signal, signal_id: str, legs: list[Order], report: ExecutionReport
+    ) -> None:
+        """A complete set whose legs filled unevenly: the configured policy acts on the orphans
+        (``execution/legs.py``, as paper does) once every leg's outcome is known."""
+        if self._risk is not None:  # the legs are over: what they did not fill is not in flight
+            self._risk.on_done(signal)
+        pending = [o for o in legs if not o.status.is_terminal]
+        if pending:
+            # an unknown leg may have filled: acting blind could double the exposure
+            report.reason = (
+                f"leg risk not decided: {len(pending)} leg(s) unresolved, left to reconciliation"
+            )
+            log.error("leg risk undecided", signal_id=signal_id, reason=report.reason)
+            return
+        tokens = list(dict.fromkeys(leg.token_id for leg in signal.legs))
+        pool = LegPool.of([(t, self._market_key(t)) for t in tokens], report.fills)
+        if not pool.orphans():
+            return
+
+        async def place(
+            token_id: str, side: Side, size: Decimal, limit: Decimal
+        ) -> tuple[Order, list[Fill]]:
+            leg = Leg(token_id, side, size, limit, limit, self._market_key(token_id))
+            return await self._place_leg_risk(signal, signal_id, leg, tuple(tokens))
+
+        await act_on_orphans(
+            report, pool, self.config, place, (self._fees_of, self._tick_of), self.on_alert
+        )
+
+    async def _place_leg_risk(
+        self, signal: Signal, signal_id: str, leg: Leg, completing: tuple[str, ...]
+    ) -> tuple[Order, list[Fill]]:
+        """One unwind (SELL) or completion (BUY) as a FAK order at the policy's bound: the
+        venue's checks first (an order too small is not sent: its orphan is held), then risk
+        (as a reducing order), then sent like a leg."""
+        now = self.clock.now_ns()
+        market = self.markets[leg.token_id]
+        size = marketable_size(leg.side, leg.limit_price, leg.size)
+        order, problem = _order(
+            leg, market, leg.limit_price, size, OrderType.FAK, signal, signal_id, now
+        )
+        if problem:
+            self._refuse([order], f"not sent: {problem}")
+            return order, []
+        gated: Signal | None = None
+        if self._risk is not None:
+            fees = self._fees_of(leg.token_id)
+            worst_fee = size * fees.rate * _QUARTER**fees.exponent if leg.side == Side.BUY else ZERO
+            gated = leg_risk_signal(signal, signal_id, leg, order.client_id, worst_fee)
+            denied = self._risk.approve(gated, completing if leg.side == Side.BUY else ())
+            if denied is not None:
+                self._refuse([order], f"not sent: {denied}")
+                return order, []
+        report = ExecutionReport(signal_id, signal.strategy, Mode.LIVE, started_ns=now)
+        try:
+            if gated is not None:  # its fills count against the completion/unwind risk checked
+                self.trades.risk_ids[order.client_id] = gated.signal_id
+            await self._send([order], OrderType.FAK, now, report)
+        finally:
+            if gated is not None and self._risk is not None:
+                self.trades.risk_ids.pop(order.client_id, None)
+                self._risk.on_done(gated)
+        return order, report.fills
+
+    def _market_key(self, token_id: str) -> str:
+        market = self.markets.get(token_id)
+        return market.condition_id if market is not None else ""
+
+    def _fees_of(self, token_id: str) -> FeeSchedule:
+        return self.markets[token_id].fees
+
+    def _tick_of(self, token_id: str) -> Decimal:
+        return self.markets[token_id].tick_size
 
     async def _submit(
         self, orders: Sequence[Order], bodies: list[dict[str, Any]], report: ExecutionReport
@@ -458,6 +567,39 @@ class LiveExecution:
 
     def on_resolved(self, market: str, winning_token_id: str) -> Decimal:
         return ZERO  # redemption on chain is not part of this build
+
+
+def _order(
+    leg: Leg,
+    market: Market,
+    price: Decimal,
+    size: Decimal,
+    order_type: OrderType,
+    signal: Signal,
+    signal_id: str,
+    now: int,
+) -> tuple[Order, str]:
+    """A leg's order at ``price`` and ``size`` (its amount-precision size; 0: none fits) and
+    the venue's reason to refuse it ("" when it may be sent)."""
+    order = Order(
+        client_id=new_client_order_id(Mode.LIVE),
+        token_id=leg.token_id,
+        market=leg.market or market.condition_id,
+        side=leg.side,
+        price=price,
+        size=size if size > 0 else leg.size,
+        order_type=order_type,
+        strategy=signal.strategy,
+        mode=Mode.LIVE,
+        signal_id=signal_id,
+        created_ns=now,
+    )
+    if size <= 0:
+        return order, f"no size of {leg.token_id} at {price} meets amount precision"
+    error = validate_order(
+        order, tick=market.tick_size, min_order_size=market.min_order_size, marketable=True
+    )
+    return order, error or ""
 
 
 def _common_size(signal: Signal, prices: list[Decimal], start: Decimal) -> Decimal:

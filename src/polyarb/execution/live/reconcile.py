@@ -12,9 +12,13 @@ One pass (``reconcile``):
    the ledger knows (the trade id is the fill id): a trade it does not know is a fill we lost
    or an order we did not place (an orphan);
 4. the venue's shares of every token we hold or traded (``GET /balance-allowance``,
-   CONDITIONAL) must equal the ledger's; the collateral balance (pUSD) is read and reported,
-   and ``cash_drift`` says how much more it moved than the ledger's cash between two passes
-   (a warning, not a mismatch: deposits, withdrawals and the venue's fee booking move it too).
+   CONDITIONAL) must equal the ledger's; the collateral balance (pUSD) is read, and given an
+   earlier pass (``cash_since``: the start's), its move must equal the ledger cash's move
+   since then within ``CASH_TOLERANCE``, else it is a mismatch like a position's: the ledger
+   books each taker fee as the venue charges it (``execution/live/trades.py``), so a
+   difference is a fee, a fill or a payout that one side has and the other has not (or a
+   deposit or withdrawal, which the operator checks). At start the engine compares the same
+   way against the difference recorded at the first live start (``engine/live.py``).
 
 "Not found" and "equal" count only after successful queries: a query that fails is itself a
 problem, so a pass that could not ask the venue never passes. Start-up runs a pass before
@@ -35,6 +39,11 @@ from polyarb.execution.live.client import LiveExecution
 from polyarb.execution.live.venue import VenueBusy, VenueUnknown
 
 UNITS = Decimal(1_000_000)  # the venue's balances are in 1e-6 units
+# The venue's balance is a whole number of 1e-6 pUSD units, and each trade moves it by the
+# notional and the fee (5 decimals) in those units, so venue and ledger agree to the unit; a
+# tolerance of 1e-5 (the venue's smallest fee) absorbs the truncation of a fill's notional
+# finer than a unit, and still catches any fee wrongly charged or booked on one fill.
+CASH_TOLERANCE = Decimal("0.00001")
 END_CURSOR = "LTE="  # the venue's "no more pages"
 MAX_PAGES = 200
 
@@ -53,12 +62,18 @@ class Reconciliation:
     cash: Decimal | None = None  # the funder's pUSD at the venue
     ledger_cash: Decimal = Decimal(0)  # the ledger's cash when the venue's was read
 
-    def cash_drift(self, since: Reconciliation) -> Decimal | None:
-        """How much more the venue's cash moved than the ledger's since ``since`` (None when
-        either pass could not read it)."""
-        if self.cash is None or since.cash is None:
-            return None
-        return (self.cash - since.cash) - (self.ledger_cash - since.ledger_cash)
+    def check_cash(self, offset: Decimal, what: str) -> None:
+        """A mismatch when venue cash - ledger cash moved beyond the tolerance from
+        ``offset`` (that difference at ``what``)."""
+        if self.cash is None:
+            return
+        drift = (self.cash - self.ledger_cash) - offset
+        if abs(drift) > CASH_TOLERANCE:
+            self.problems.append(
+                f"cash: the venue's {self.cash} pUSD moved {drift:+} from the ledger's "
+                f"{self.ledger_cash} since {what} (fees, fills or payouts disagree, or a "
+                "deposit/withdrawal)"
+            )
 
     @property
     def ok(self) -> bool:
@@ -126,11 +141,16 @@ async def _balance(live: LiveExecution, **query: str) -> Decimal:
 
 
 async def reconcile(
-    live: LiveExecution, in_flight: Iterable[Order] = (), *, trades_after_s: int | None = None
+    live: LiveExecution,
+    in_flight: Iterable[Order] = (),
+    *,
+    trades_after_s: int | None = None,
+    cash_since: Reconciliation | None = None,
 ) -> Reconciliation:
     """One pass (module docstring); ``in_flight``: the orders a previous run left open;
     ``trades_after_s``: compare only the trades since then (the passes after the start's,
-    which compared every one; positions still cover all of them)."""
+    which compared every one; positions still cover all of them); ``cash_since``: the pass
+    the cash's move is compared from."""
     result = Reconciliation()
     orders = [o for o in in_flight if not o.status.is_terminal]
     orders += [o for o in live.unresolved.values() if o not in orders]
@@ -191,6 +211,8 @@ async def reconcile(
                 )
         result.cash = await _balance(live, asset_type="COLLATERAL")
         result.ledger_cash = ledger.cash
+        if cash_since is not None and cash_since.cash is not None:
+            result.check_cash(cash_since.cash - cash_since.ledger_cash, "the start")
     except QueryFailed as exc:
         result.problems.append(f"venue query failed, nothing concluded: {exc}")
     return result

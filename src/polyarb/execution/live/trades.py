@@ -1,11 +1,18 @@
 """Our trades at the venue, wherever they are seen: the answer's trade ids read from
 ``GET /data/trades``, the user channel's ``trade`` events, and a catch-up read after the channel
 reconnects. Each sighting becomes our fills in the trade and goes to the settlement tracker,
-which books a trade once and reverses it if it FAILS (``execution/settlement.py``)."""
+which books a trade once and reverses it if it FAILS (``execution/settlement.py``).
+
+A taker fill's fee is the venue's: rate x p x (1 - p) per share from the market's fee schedule,
+rounded down to 5 decimals (``venue_taker_fee``), exactly what the venue takes from the pUSD
+balance at match time; a trade whose ``fee_rate_bps`` differs from the schedule's rate is logged
+as an error (the schedule changed, or the venue charged otherwise), and reconciliation compares
+the cash."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 import structlog
 
@@ -26,6 +33,8 @@ from polyarb.execution.user_schemas import (
 )
 
 log = structlog.get_logger(__name__)
+
+_BPS = Decimal(10_000)
 
 _SETTLEMENT = {
     TradeStatus.MATCHED: Settlement.MATCHED,
@@ -50,6 +59,8 @@ class LiveTrades:
         self.tracker = tracker
         self.clock = clock
         self.orders: dict[str, Order] = {}  # venue id -> our order (signed this run or resumed)
+        # client id -> the signal id risk checked a leg-risk order under (its fills count there)
+        self.risk_ids: dict[str, str] = {}
 
     async def read(self, trade_id: str) -> UserTrade | None:
         """``GET /data/trades?id=``: the trade as the venue has it now (None: not read)."""
@@ -90,6 +101,20 @@ class LiveTrades:
             liquidity="taker" if taker else "maker",
         )
 
+    def check_rate(self, trade: UserTrade, order: Order) -> None:
+        """The rate the venue says it charged our taker order against the schedule we book."""
+        market = self.markets.get(order.token_id)
+        if market is None or trade.taker_order_id != order.venue_id:
+            return
+        ours = market.fees.rate * _BPS
+        if Decimal(trade.fee_rate_bps) != ours:
+            log.error(
+                "venue fee rate differs from the market's schedule",
+                trade_id=trade.trade_id,
+                venue_bps=trade.fee_rate_bps,
+                schedule_bps=str(ours),
+            )
+
     def observe(self, trade: UserTrade, fills: list[Fill], signal_id: str) -> list[Fill]:
         """One sighting to the tracker; the fills it newly booked."""
         status = _SETTLEMENT.get(trade.status)
@@ -116,7 +141,8 @@ class LiveTrades:
                 side, token = order.side, order.token_id
                 own = [OwnFill(order.venue_id, token, side, trade.price, trade.size, "TAKER")]
             fill = self.fill(order, trade.trade_id, own[0])
-            self.observe(trade, [fill], order.signal_id)
+            self.check_rate(trade, order)
+            self.observe(trade, [fill], self.risk_ids.get(order.client_id, order.signal_id))
             if trade.status is not TradeStatus.FAILED:
                 fills.append(fill)
         return fills
@@ -131,7 +157,7 @@ class LiveTrades:
         for own in event.own_fills(self.orders):
             order = self.orders[own.order_id]
             fills.append(self.fill(order, event.trade_id, own))
-            signal_id = signal_id or order.signal_id
+            signal_id = signal_id or self.risk_ids.get(order.client_id, order.signal_id)
         if fills or self.tracker.status(event.trade_id) is not None:
             self.observe(event, fills, signal_id)
 
