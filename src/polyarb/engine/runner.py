@@ -344,6 +344,7 @@ async def _go_live(
 
     user_channel_url(endpoints.ws_url)  # a URL it cannot be derived from stops the start here
     in_flight = [o for o in recovery.state.open_orders if o.mode == Mode.LIVE]
+    chain = _ChainStart(engine, settings, store, journal_path.parent)
     live, result = await start_live(
         engine,
         settings,
@@ -351,22 +352,83 @@ async def _go_live(
         in_flight,
         clob_url=endpoints.clob_url,
         journal_path=journal_path,
+        prepare=chain.prepare,
     )
     stack.push_async_callback(live.aclose)
+    stack.push_async_callback(chain.aclose)
+    ops = chain.ops
     channel = user_channel(live, endpoints.ws_url)  # our trades' settlement, as it happens
     channel.start()
     stack.push_async_callback(channel.stop)  # stopped before the executor is closed
     watched.user_channel.channel = channel  # its counters on /metrics from now on
-    watch = LiveWatch(engine, live, settings.live_reconcile_s, baseline=result)
-    task = asyncio.create_task(watch.run(), name="live-watch")
+    busy = (lambda: ops.busy) if ops is not None else (lambda: False)
+    watch = LiveWatch(engine, live, settings.live_reconcile_s, baseline=result, busy=busy)
+    tasks = [asyncio.create_task(watch.run(), name="live-watch")]
+    if ops is not None:
+        tasks.append(asyncio.create_task(ops.run(), name="chain-ops"))
 
-    async def stop_watch() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async def stop_tasks() -> None:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
-    stack.push_async_callback(stop_watch)
-    return "" if result.ok else f"HALTED: {result.summary()}"
+    stack.push_async_callback(stop_tasks)
+    notice = "" if result.ok else f"HALTED: {result.summary()}"
+    return notice
+
+
+class _ChainStart:
+    """Live on-chain operations (``engine/chain_ops.py``) when ``POLYGON_RPC_URL`` is set: built
+    once the executor exists, its unresolved transactions resolved before the start's
+    reconciliation. Without the URL the engine trades live WITHOUT merging or converting (a
+    loud warning): the sets stay held on chain, whole and redeemable, and can be merged later."""
+
+    def __init__(self, engine: Engine, settings: Settings, store: Store, data_dir: Path) -> None:
+        self.engine, self.settings, self.store = engine, settings, store
+        self.journal_path = data_dir / "chain-journal.jsonl"
+        self.ops: Any = None
+        self._client: Any = None
+
+    async def prepare(self, live: Any) -> None:
+        import httpx
+
+        from polyarb.engine.chain import chain_submitter
+        from polyarb.engine.chain_ops import ChainOps
+
+        settings = self.settings
+        if settings.polygon_rpc_url is None:
+            log.warning(
+                "POLYGON_RPC_URL is not set: live complete sets will NOT be merged or converted "
+                "on chain (they stay held, whole); set it to merge them"
+            )
+            self.engine.emit_error(
+                "chain", "no_rpc", "POLYGON_RPC_URL is not set: complete sets are not merged"
+            )
+            return
+        self._client = httpx.AsyncClient(timeout=settings.poly_http_timeout_s)
+        self.ops = ChainOps(
+            self.engine,
+            self.store,
+            live,
+            lambda record: chain_submitter(settings, self._client, record=record),
+            self.journal_path,
+        )
+        tracker = live.settlement
+        link_status = tracker.on_status
+
+        def on_status(record: Any) -> None:
+            if link_status is not None:
+                link_status(record)
+            self.ops.on_status(record)
+
+        tracker.on_status = on_status
+        await self.ops.resume()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
 
 async def _engine_alerts(

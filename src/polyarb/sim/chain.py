@@ -334,7 +334,7 @@ class SimChain:
             market = self._market(condition)
             shares = Decimal(amount) / UNITS_PER_SHARE
             sign = -1 if name == "mergePositions" else 1
-            moves = {t: sign * shares for t in market.token_ids}
+            moves = dict.fromkeys(market.token_ids, sign * shares)
             cash = -sign * shares
         elif name == "redeemPositions":
             market = self._market(args[2] if len(args) == 4 else args[0])
