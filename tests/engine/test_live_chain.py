@@ -44,9 +44,7 @@ def _scenario() -> ScenarioConfig:
         closed_markets=0,
         games=0,
         fenced_windows=True,
-        windows=(
-            ArbWindow("negrisk_convert", 0, WINDOW_AT_S, 3.0, Decimal("0.06"), Decimal(200)),
-        ),
+        windows=(ArbWindow("negrisk_convert", 0, WINDOW_AT_S, 3.0, Decimal("0.06"), Decimal(200)),),
     )
 
 
@@ -105,11 +103,12 @@ async def test_a_negrisk_no_set_is_converted_on_chain_and_reconciles(
     converted = await _until(
         lambda: any(t.function == "convertPositions" for t in sim.chain.mined()), 30
     )
-    code, out, err = await _stop(engine)
+    code, _out, err = await _stop(engine)
     assert converted, err[-3000:]
     assert code == 0, err[-3000:]
     [tx] = sim.chain.mined()
-    assert tx.status == 1 and tx.sender == Wallet(KEY).address
+    assert tx.status == 1
+    assert tx.sender == Wallet(KEY).address
     no_tokens = [m.token_ids[1] for m in _negrisk_event(sim).markets]
     maker = Wallet(KEY).address
     assert all(t.status == "CONFIRMED" for t in sim.exchange.trades.values())
@@ -137,7 +136,7 @@ async def test_a_dropped_receipt_is_resolved_after_a_restart_without_a_second_tr
     engine = await _start(tmp_path, env)
     await _resume_when_connected(sim, engine)
     assert await _until(lambda: bool(sim.chain.txs), 30)
-    await engine.wait_for("chain:unknown", timeout_s=15)
+    await engine.wait_for("no receipt before CHAIN_RECEIPT_TIMEOUT_S", timeout_s=15)
     code, _, err = await _stop(engine)
     assert code == 0, err[-3000:]
     assert sim.chain.mined() == []

@@ -309,7 +309,10 @@ class ChainOps:
         out = []
         for result in await self.submitter.resolve_all():
             plan = self._plans.get(result.tx_hash)
-            if plan is not None:
+            if result.status == ChainTxStatus.UNKNOWN:  # said once already, when it went so
+                log.warning("chain transaction still unresolved", tx_hash=result.tx_hash,
+                            reason=result.reason)  # fmt: skip
+            elif plan is not None:
                 out.append(self._outcome(result, plan))
         return out
 
