@@ -153,3 +153,52 @@ async def test_a_dropped_receipt_is_resolved_after_a_restart_without_a_second_tr
     [merge] = await _merges(postgres_url)
     assert merge["tx_hash"] == tx_hash
     assert "reconciliation MISMATCH" not in err
+
+
+async def test_a_resolved_market_held_is_redeemed_once(tmp_path: Path, postgres_url: str) -> None:
+    """The negRisk YES set is bought (held: a live YES set is not merged); the first outcome's
+    market resolves YES at the venue; the engine learns it from Gamma on its refresh, redeems
+    it on chain once and books the payout."""
+    config = ScenarioConfig(
+        seed=8,
+        binary_markets=0,
+        negrisk_events=1,
+        outcomes_per_event=3,
+        updates_per_s=20.0,
+        closed_markets=0,
+        games=0,
+        fenced_windows=True,
+        windows=(ArbWindow("negrisk", 0, WINDOW_AT_S, 3.0, Decimal("0.06"), Decimal(200)),),
+    )
+    async with SimServer(config) as sim:
+        sim.pause()
+        env = _chain_env(sim, tmp_path, postgres_url, MARKETS_REFRESH_S="0.5")
+        env.update(NEGRISK_ENABLED="true", NEGRISK_CONVERT_ENABLED="false")
+        engine = await _start(tmp_path, env)
+        await _resume_when_connected(sim, engine)
+        trades = sim.exchange.trades
+        assert await _until(
+            lambda: len(trades) >= 3 and all(t.status == "CONFIRMED" for t in trades.values()),
+            30,
+        )
+        market = _negrisk_event(sim).markets[0]
+        yes, no = market.token_ids
+        maker = Wallet(KEY).address
+        held = sim.exchange.position(maker, yes)
+        assert held > 0
+        cash_before = sim.exchange.balance(maker)
+        sim.resolve_market(market.condition_id, 0)
+        line = await engine.wait_for("resolved market redeemed on chain", timeout_s=30)
+        await engine.wait_for("reconciled:", after=line, timeout_s=15)
+        code, _, err = await _stop(engine)
+        assert code == 0, err[-3000:]
+    redeems = [t for t in sim.chain.mined() if t.function == "redeemPositions"]
+    assert len(redeems) == 1
+    assert redeems[0].status == 1
+    assert (sim.exchange.position(maker, yes), sim.exchange.position(maker, no)) == (0, 0)
+    assert sim.exchange.balance(maker) == cash_before + held  # $1 a winning share
+    ledger, _ = await _ledger(postgres_url, tmp_path)
+    _assert_reconciled(sim, ledger)
+    assert ledger.seen(f"resolution-{market.condition_id}")
+    assert ledger.shares(yes) == 0
+    assert "reconciliation MISMATCH" not in err

@@ -1,4 +1,5 @@
-"""Live complete sets on chain: merge and convert what the wallet holds once its trades are final.
+"""Live on-chain operations: complete sets merged or converted once their trades are final, and
+resolved markets redeemed.
 
 After a trade of ours is CONFIRMED (``SettlementTracker.on_status``; never while a trade of the
 same tokens is still MATCHED/MINED/RETRYING: it could still FAIL), the ledger's positions are
@@ -8,6 +9,11 @@ planned (``plan``), per strategy:
   the collateral adapter of a standard or negRisk market): $1 a pair back;
 - NO of every listed outcome of a negRisk event held: converted in one
   ``convertPositions`` (``execution.merge.set_calls``): n - 1 dollars a set.
+
+A market we hold that resolves (``LiveExecution.on_resolved``: the market channel's
+``market_resolved`` or Gamma's closed market on the universe refresh) is redeemed
+(``chain.calls.redeem_call``) once its trades are final; the mined redeem books the market's
+``Resolution`` (its payout; the resolution's id is the market's: paid once).
 
 Each goes through the ``ChainSubmitter`` one at a time. The signed transaction is journaled
 (``chain-journal.jsonl`` next to the fills' journal, fsync) before it leaves, with what it will
@@ -34,13 +40,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 import structlog
 
 from polyarb.chain.abi import AbiError
-from polyarb.chain.calls import ContractCall, merge_call
+from polyarb.chain.calls import ContractCall, merge_call, redeem_call
 from polyarb.chain.tx import Eip1559Tx, SignedTx
 from polyarb.domain.ledger import Merge
 from polyarb.domain.market import Market
@@ -48,7 +54,7 @@ from polyarb.domain.settlement import Settlement
 from polyarb.engine.risk_link import sync_risk_positions
 from polyarb.execution.chain import ChainSubmitter, ChainTxResult, ChainTxStatus, Record
 from polyarb.execution.journal import SettlementRecord, journal_then_apply
-from polyarb.execution.merge import SetKind, set_calls
+from polyarb.execution.merge import resolution_for, set_calls
 
 if TYPE_CHECKING:
     from polyarb.engine.core import Engine
@@ -58,6 +64,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 JOURNAL_NAME = "chain-journal.jsonl"
+PlanKind = Literal["binary", "neg_risk_convert", "redeem"]
 RETRY_AFTER_S = 60.0  # a plan refused or reverted is not tried again sooner
 PASS_INTERVAL_S = 5.0  # a pass at least this often (a wake-up may have been missed)
 
@@ -66,11 +73,12 @@ PASS_INTERVAL_S = 5.0  # a pass at least this often (a wake-up may have been mis
 class SetPlan:
     """A complete set to turn into collateral: ``qty`` of each of ``token_ids``."""
 
-    kind: SetKind  # "binary" (merge) or "neg_risk_convert"
-    market: str  # condition id (binary) or event id (negRisk conversion)
+    kind: PlanKind  # "binary" (merge), "neg_risk_convert" or "redeem"
+    market: str  # condition id (binary, redeem) or event id (negRisk conversion)
     token_ids: tuple[str, ...]
-    qty: Decimal
-    strategy: str
+    qty: Decimal  # 0 for a redeem: the wallet's whole balance of the market
+    strategy: str  # "" for a redeem: it pays every strategy holding the market
+    winner: str = ""  # a redeem: the winning token ("" a 50/50)
 
     def encode(self) -> dict[str, Any]:
         return {
@@ -79,6 +87,7 @@ class SetPlan:
             "token_ids": list(self.token_ids),
             "qty": str(self.qty),
             "strategy": self.strategy,
+            "winner": self.winner,
         }
 
     @classmethod
@@ -89,6 +98,7 @@ class SetPlan:
             tuple(str(t) for t in data["token_ids"]),
             Decimal(str(data["qty"])),
             str(data["strategy"]),
+            str(data.get("winner", "")),
         )
 
 
@@ -201,6 +211,7 @@ class ChainOps:
         self._plans: dict[str, SetPlan] = {}  # tx hash -> what it books
         self._current: SetPlan | None = None
         self._backoff: dict[tuple[str, str], float] = {}  # (market, strategy) -> retry after
+        self._resolved: dict[str, str] = {}  # condition id -> winning token, to redeem
         self.in_flight = False
         self.results: list[ChainTxResult] = []
 
@@ -215,7 +226,38 @@ class ChainOps:
         if record.status == Settlement.CONFIRMED.value:
             self._wake.set()
 
+    def on_resolved(self, market: str, winning_token_id: str) -> None:
+        """``LiveExecution.on_resolved`` (the market channel's ``market_resolved``, or Gamma's
+        closed market on the universe refresh, every refresh while it is held): redeem it."""
+        if market not in self._resolved:
+            log.info("market resolved: its positions will be redeemed", market=market)
+        self._resolved[market] = winning_token_id
+        self._wake.set()
+
     # --- planning -------------------------------------------------------------------------
+
+    def _market(self, condition_id: str) -> Market | None:
+        return next(
+            (m for m in self.engine.markets_by_token.values() if m.condition_id == condition_id),
+            None,
+        )
+
+    def redeems(self) -> list[SetPlan]:
+        """The resolved markets the ledger holds, their trades final: one redeem each."""
+        ledger, unsettled = self.engine.ledger, self._unsettled_tokens()
+        held = {p.token_id for p in ledger.positions() if p.shares > 0}
+        plans = []
+        for condition_id, winner in list(self._resolved.items()):
+            market = self._market(condition_id)
+            if market is None or not held.intersection(market.token_ids):
+                del self._resolved[condition_id]  # nothing (more) to redeem
+                continue
+            if unsettled.intersection(market.token_ids):
+                continue
+            token_ids = tuple(market.token_ids)
+            plans.append(SetPlan("redeem", condition_id, token_ids, Decimal(0), "", winner))
+        now = self._monotonic()
+        return [p for p in plans if self._backoff.get((p.market, p.strategy), 0.0) <= now]
 
     def _unsettled_tokens(self) -> set[str]:
         tracker = self.live.settlement
@@ -265,6 +307,8 @@ class ChainOps:
 
     def _call(self, plan: SetPlan) -> ContractCall:
         markets = [self.engine.markets_by_token[t] for t in plan.token_ids]
+        if plan.kind == "redeem":
+            return redeem_call(plan.market, neg_risk=markets[0].neg_risk)
         if plan.kind == "binary":
             market = markets[0]
             return merge_call(market.condition_id, plan.qty, neg_risk=market.neg_risk)
@@ -286,7 +330,7 @@ class ChainOps:
             results = await self._resolve()
             if self.submitter.unresolved:
                 return results
-            for plan in self.plan():
+            for plan in [*self.plan(), *self.redeems()]:
                 try:
                     call = self._call(plan)
                 except (AbiError, ValueError, KeyError) as exc:
@@ -360,11 +404,15 @@ class ChainOps:
             return result
         if status != ChainTxStatus.UNKNOWN:
             self._hold_off(plan)
-        message = f"{result.call.kind} of {plan.qty} sets of {plan.market}: {status.value}"
+        what = "" if plan.kind == "redeem" else f" of {plan.qty} sets"
+        message = f"{result.call.kind}{what} of {plan.market}: {status.value}"
         self.engine.emit_error("chain", status.value, f"{message}: {result.reason}", details)
         return result
 
     def _book(self, result: ChainTxResult, plan: SetPlan) -> None:
+        if plan.kind == "redeem":
+            self._book_redeem(result, plan)
+            return
         prefix = "merge" if plan.kind == "binary" else "convert"
         merge = Merge(
             merge_id=f"{prefix}-{result.tx_hash}",
@@ -389,6 +437,31 @@ class ChainOps:
             kind=plan.kind,
             market=plan.market,
             qty=str(plan.qty),
+            tx_hash=result.tx_hash,
+            gas_used=result.gas_used,
+            cost_usd=str(result.cost_usd),
+            realized=str(realized),
+        )
+
+    def _book_redeem(self, result: ChainTxResult, plan: SetPlan) -> None:
+        """The payout, as the paper engine books a resolution (once: its id is the market's).
+        The redeem's gas is logged, not booked: a resolution carries no transaction cost."""
+        market = self._market(plan.market)
+        if market is None:
+            log.error("redeemed market no longer known: not booked", market=plan.market)
+            return
+        resolution = resolution_for(market, plan.winner, self.engine.clock.now_ns())
+        ledger = self.engine.ledger
+        self._resolved.pop(plan.market, None)
+        if ledger.seen(resolution.resolution_id):
+            return
+        realized = journal_then_apply(self.live.settlement.journal, ledger, [resolution])
+        self.store.submit_resolution(resolution, ledger)
+        sync_risk_positions(self.engine.risk, ledger, list(plan.token_ids))
+        log.info(
+            "resolved market redeemed on chain",
+            market=plan.market,
+            winner=plan.winner,
             tx_hash=result.tx_hash,
             gas_used=result.gas_used,
             cost_usd=str(result.cost_usd),

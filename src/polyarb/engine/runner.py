@@ -424,6 +424,7 @@ class _ChainStart:
             self.ops.on_status(record)
 
         tracker.on_status = on_status
+        live.resolution_sink = self.ops.on_resolved
         await self.ops.resume()
 
     async def aclose(self) -> None:
