@@ -210,12 +210,13 @@ class _Builder:
         rng = self.rng
         created = self.epoch - timedelta(days=rng.randrange(2, 200), seconds=rng.randrange(86400))
         volume = round(rng.lognormvariate(11, 1.5), 6)
-        condition_id, question_id = hex_id(rng), hex_id(rng)
+        # drawn in the order they always were: a seed keeps giving the same venue
+        gamma_id, condition_id, question_id = self.gamma_id(), hex_id(rng), hex_id(rng)
         if event.neg_risk:  # the adapter's question id: the market id, the index last
             question_id = event.neg_risk_market_id[:-2] + f"{len(event.markets):02x}"
         market = SimMarket(
             kind=kind,
-            gamma_id=self.gamma_id(),
+            gamma_id=gamma_id,
             condition_id=condition_id,
             question_id=question_id,
             question=question,
