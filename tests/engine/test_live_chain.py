@@ -87,6 +87,15 @@ async def _merges(database_url: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
+async def _alert_severity(database_url: str, key: str) -> str | None:
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        value = await conn.fetchval("SELECT severity FROM alerts WHERE dedup_key = $1", key)
+    finally:
+        await conn.close()
+    return None if value is None else str(value)
+
+
 def _cash_check(sim: SimServer, ledger: object, gas_usd: Decimal) -> None:
     """The venue's cash moved as the ledger's, but for the fees and the gas (paid in POL)."""
     maker = Wallet(KEY).address
@@ -141,6 +150,7 @@ async def test_a_dropped_receipt_is_resolved_after_a_restart_without_a_second_tr
     assert code == 0, err[-3000:]
     assert sim.chain.mined() == []
     (tx_hash,) = sim.chain.txs
+    assert await _alert_severity(postgres_url, "chain:unknown") == "critical"
     sim.chain.hold = False
     sim.chain.mine_held()  # mined while the engine was down
     engine = await _start(tmp_path, env)
