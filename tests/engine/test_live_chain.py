@@ -17,7 +17,7 @@ import pytest
 
 from polyarb.clob.signing import Wallet
 from polyarb.sim import ScenarioConfig, SimServer
-from polyarb.sim.scenario import ArbWindow
+from polyarb.sim.scenario import ArbWindow, WindowKind
 
 from .test_live_engine import (
     KEY,
@@ -34,7 +34,7 @@ WINDOW_AT_S = 1.0
 POL_USD = Decimal("0.25")
 
 
-def _scenario() -> ScenarioConfig:
+def _scenario(window: WindowKind = "negrisk_convert") -> ScenarioConfig:
     return ScenarioConfig(
         seed=8,
         binary_markets=0,
@@ -44,7 +44,7 @@ def _scenario() -> ScenarioConfig:
         closed_markets=0,
         games=0,
         fenced_windows=True,
-        windows=(ArbWindow("negrisk_convert", 0, WINDOW_AT_S, 3.0, Decimal("0.06"), Decimal(200)),),
+        windows=(ArbWindow(window, 0, WINDOW_AT_S, 3.0, Decimal("0.06"), Decimal(200)),),
     )
 
 
@@ -169,18 +169,7 @@ async def test_a_resolved_market_held_is_redeemed_once(tmp_path: Path, postgres_
     """The negRisk YES set is bought (held: a live YES set is not merged); the first outcome's
     market resolves YES at the venue; the engine learns it from Gamma on its refresh, redeems
     it on chain once and books the payout."""
-    config = ScenarioConfig(
-        seed=8,
-        binary_markets=0,
-        negrisk_events=1,
-        outcomes_per_event=3,
-        updates_per_s=20.0,
-        closed_markets=0,
-        games=0,
-        fenced_windows=True,
-        windows=(ArbWindow("negrisk", 0, WINDOW_AT_S, 3.0, Decimal("0.06"), Decimal(200)),),
-    )
-    async with SimServer(config) as sim:
+    async with SimServer(_scenario("negrisk")) as sim:
         sim.pause()
         env = _chain_env(sim, tmp_path, postgres_url, MARKETS_REFRESH_S="0.5")
         env.update(NEGRISK_ENABLED="true", NEGRISK_CONVERT_ENABLED="false")
