@@ -381,6 +381,10 @@ class ChainOps:
     def _outcome(self, result: ChainTxResult, plan: SetPlan) -> ChainTxResult:
         self.results.append(result)
         status = result.status
+        if status == ChainTxStatus.CONFIRMED:
+            # booked before its outcome is journaled: a crash in between finds it again at the
+            # next start and the booking is skipped (its id is the transaction's)
+            self._book(result, plan)
         if status != ChainTxStatus.UNKNOWN and result.tx_hash:
             self.journal.append(
                 {
@@ -400,7 +404,6 @@ class ChainOps:
             "cost_pol": str(result.cost_pol),
         }
         if status == ChainTxStatus.CONFIRMED:
-            self._book(result, plan)
             return result
         if status != ChainTxStatus.UNKNOWN:
             self._hold_off(plan)
