@@ -146,3 +146,29 @@ async def test_a_binary_set_is_merged_once_its_trades_are_confirmed(
     ]
     assert parts.engine.counters.sets == {"sumto100": {"merged": Decimal(10)}}
     assert parts.engine.errors == []
+
+
+async def test_a_reverted_merge_books_nothing_alerts_and_waits_before_trying_again(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    market = sim.venue.catalog.markets[0]
+    yes, no = market.token_ids
+    owner = Wallet(KEY).address
+    sim.exchange.positions[(owner, yes)] = Decimal(10)
+    sim.exchange.positions[(owner, no)] = Decimal(10)
+    sim.chain.revert_on_chain = True
+    async with httpx.AsyncClient(timeout=5) as client:
+        ops, parts = _ops(sim, tmp_path, client)
+        cid = market.condition_id
+        parts.tracker.observe("t-yes", Settlement.CONFIRMED, [_fill("t-yes", yes, cid, "0.48")])
+        parts.tracker.observe("t-no", Settlement.CONFIRMED, [_fill("t-no", no, cid, "0.51")])
+        [result] = await ops.pass_once()
+        assert result.status.value == "reverted"
+        assert result.cost_usd > 0  # the gas is spent all the same
+        assert await ops.pass_once() == []  # not tried again at once
+    assert len(sim.chain.txs) == 1
+    assert (sim.exchange.position(owner, yes), sim.exchange.position(owner, no)) == (10, 10)
+    ledger: Ledger = parts.engine.ledger
+    assert (ledger.shares(yes), ledger.shares(no)) == (10, 10)
+    assert parts.store.merges == []
+    assert parts.engine.errors == ["chain:reverted"]
