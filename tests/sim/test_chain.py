@@ -6,6 +6,7 @@ pUSD, a redeem pays the winner once the market resolved, a call that would fail 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -23,7 +24,7 @@ from polyarb.chain.tx import GWEI
 from polyarb.clob.signing import Wallet
 from polyarb.execution.chain import ChainConfig, ChainSubmitter, ChainTxStatus, JsonRpc
 from polyarb.sim.chain import decode_call, decode_raw_tx
-from polyarb.sim.scenario import ScenarioConfig
+from polyarb.sim.scenario import Fault, ScenarioConfig
 from polyarb.sim.server import SimServer
 
 KEY = "0x" + "6c" * 32
@@ -189,3 +190,44 @@ def test_question_ids_carry_the_question_index() -> None:
             assert event.neg_risk_market_id.endswith("00")
             for index, market in enumerate(event.markets):
                 assert market.question_id == event.neg_risk_market_id[:-2] + f"{index:02x}"
+
+
+async def test_scheduled_chain_faults_revert_and_drop_receipts(client: httpx.AsyncClient) -> None:
+    """A scenario's ``chain_revert`` makes the next transaction revert; its ``chain_drop`` holds
+    receipts for a while, then the transaction is mined (a client polling long enough gets it)."""
+    config = ScenarioConfig(
+        seed=3,
+        binary_markets=1,
+        negrisk_events=0,
+        games=0,
+        closed_markets=0,
+        faults=(Fault("chain_revert", 0.0), Fault("chain_drop", 0.2, duration_s=0.6)),
+    )
+    async with SimServer(config) as sim:
+        market = sim.venue.catalog.markets[0]
+        owner = WALLET.address
+        for token in market.token_ids:
+            sim.exchange.positions[(owner, token)] = Decimal(5)
+        chain = _submitter(sim, client)
+        call = merge_call(market.condition_id, Decimal(1), neg_risk=False)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while sim.chain.reverts == 0 and loop.time() < deadline:  # the fault at 0 s applied
+            await asyncio.sleep(0.01)
+        reverted = await chain.submit(call)
+        assert reverted.status == ChainTxStatus.REVERTED
+        while not sim.chain.hold and loop.time() < deadline:  # the drop at 0.2 s began
+            await asyncio.sleep(0.01)
+        impatient = ChainSubmitter(
+            JsonRpc(sim.chain_url, client),
+            WALLET,
+            ChainConfig(receipt_timeout_s=0.1, receipt_poll_s=0.02),
+        )
+        unknown = await impatient.submit(call)
+        assert unknown.status == ChainTxStatus.UNKNOWN
+        while sim.chain.hold and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        [resolved] = await impatient.resolve_all()
+        assert resolved.status == ChainTxStatus.CONFIRMED
+        assert resolved.tx_hash == unknown.tx_hash
+        assert sim.exchange.position(owner, market.token_ids[0]) == 4

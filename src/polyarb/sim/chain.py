@@ -18,10 +18,11 @@ does; sent anyway, it is mined with status 0 and changes nothing but the gas.
 
 Blocks: one per transaction, mined when it arrives (unless held: ``hold``); the receipt's
 ``effectiveGasPrice`` is min(maxFee, baseFee + tip). Gas is paid in POL, which the simulator
-does not track (no pUSD moves for it). Faults: ``hold`` (no receipt until ``mine_held``: a
-dropped receipt), ``estimate_revert``, ``revert_on_chain``, ``drop_next_send`` (processed,
-answered HTTP 500), ``send_delay_s`` (answered too late), ``replace_held`` (the nonce taken by
-another transaction).
+does not track (no pUSD moves for it). Faults (also scheduled by a scenario: ``chain_drop``,
+``chain_revert``): ``hold`` / ``drop_receipts(s)`` (no receipt until ``mine_held`` / until the
+time is up: a dropped receipt), ``estimate_revert``, ``revert_on_chain`` / ``revert_next(n)``,
+``drop_next_send`` (processed, answered HTTP 500), ``send_delay_s`` (answered too late),
+``replace_held`` (the nonce taken by another transaction).
 
 Without an exchange (``exchange=None``) the node keeps no balances and every known call
 succeeds: the submitter's own tests use it that way.
@@ -254,6 +255,7 @@ class SimChain:
     hold: bool = False
     estimate_revert: str = ""
     revert_on_chain: bool = False
+    reverts: int = 0  # the next n transactions revert on chain (``revert_next``)
     drop_next_send: bool = False
     send_delay_s: float = 0.0
     calls: list[str] = field(default_factory=list)  # every method called, in order
@@ -270,6 +272,21 @@ class SimChain:
         if winner_index not in (0, 1, None):
             raise ValueError(f"winner index must be 0, 1 or None, not {winner_index}")
         self.resolved[condition_id.lower()] = winner_index
+
+    def revert_next(self, count: int = 1) -> None:
+        """The next ``count`` transactions sent are mined reverted (their gas spent)."""
+        self.reverts += count
+
+    def drop_receipts(self, seconds: float) -> None:
+        """Transactions sent in the next ``seconds`` get no receipt until then (held), and are
+        mined when the time is up: a node that lost them for a while."""
+        self.hold = True
+
+        def release() -> None:
+            self.hold = False
+            self.mine_held()
+
+        asyncio.get_running_loop().call_later(seconds, release)
 
     def pending_count(self, sender: str) -> int:
         held = sum(1 for t in self.txs.values() if t.sender == sender and t.receipt is None)
@@ -489,8 +506,9 @@ class SimChain:
             max_fee=tx.max_fee,
             tip=tx.tip,
             raw=raw,
-            status=0 if self.revert_on_chain else 1,
+            status=0 if self.revert_on_chain or self.reverts > 0 else 1,
         )
+        self.reverts = max(0, self.reverts - 1)
         self.txs[tx_hash] = chain_tx
         if not self.hold:
             self.mine(chain_tx)

@@ -341,6 +341,10 @@ class SimServer:
             self.duplicate_next(fault.count)
         elif fault.kind == "out_of_order":
             self.reorder_next(fault.count)
+        elif fault.kind == "chain_drop":
+            self.chain.drop_receipts(fault.duration_s)
+        elif fault.kind == "chain_revert":
+            self.chain.revert_next(fault.count)
         elif fault.kind == "tick_size_change" and self.driver is not None:
             self._publish(self.driver.toggle_tick(fault.count - 1, _wall_ms()))
 
