@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
@@ -79,6 +79,13 @@ from polyarb.monitor.health import HealthServer
 from polyarb.monitor.slack import SlackNotifier, redactor
 from polyarb.store import AuditRecord, Store
 from polyarb.store.records import audit_event_id
+
+if TYPE_CHECKING:  # live-only modules (signing libraries) load when the engine goes live
+    import httpx
+
+    from polyarb.engine.chain_ops import ChainOps
+    from polyarb.execution.journal import SettlementRecord
+    from polyarb.execution.live.client import LiveExecution
 
 log = structlog.get_logger(__name__)
 
@@ -387,15 +394,15 @@ class _ChainStart:
 
     def __init__(self, engine: Engine, settings: Settings, store: Store, data_dir: Path) -> None:
         self.engine, self.settings, self.store = engine, settings, store
-        self.journal_path = data_dir / "chain-journal.jsonl"
-        self.ops: Any = None
-        self._client: Any = None
+        self.data_dir = data_dir
+        self.ops: ChainOps | None = None
+        self._client: httpx.AsyncClient | None = None
 
-    async def prepare(self, live: Any) -> None:
+    async def prepare(self, live: LiveExecution) -> None:
         import httpx
 
         from polyarb.engine.chain import chain_submitter
-        from polyarb.engine.chain_ops import ChainOps
+        from polyarb.engine.chain_ops import JOURNAL_NAME, ChainOps
 
         settings = self.settings
         if settings.polygon_rpc_url is None:
@@ -407,25 +414,25 @@ class _ChainStart:
                 "chain", "no_rpc", "POLYGON_RPC_URL is not set: complete sets are not merged"
             )
             return
-        self._client = httpx.AsyncClient(timeout=settings.poly_http_timeout_s)
-        self.ops = ChainOps(
+        client = self._client = httpx.AsyncClient(timeout=settings.poly_http_timeout_s)
+        ops = self.ops = ChainOps(
             self.engine,
             self.store,
             live,
-            lambda record: chain_submitter(settings, self._client, record=record),
-            self.journal_path,
+            lambda record: chain_submitter(settings, client, record=record),
+            self.data_dir / JOURNAL_NAME,
         )
         tracker = live.settlement
         link_status = tracker.on_status
 
-        def on_status(record: Any) -> None:
+        def on_status(record: SettlementRecord) -> None:
             if link_status is not None:
                 link_status(record)
-            self.ops.on_status(record)
+            ops.on_status(record)
 
         tracker.on_status = on_status
-        live.resolution_sink = self.ops.on_resolved
-        await self.ops.resume()
+        live.resolution_sink = ops.on_resolved
+        await ops.resume()
 
     async def aclose(self) -> None:
         if self._client is not None:
