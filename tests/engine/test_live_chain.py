@@ -14,6 +14,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from tests.servers import free_port
 
 from polyarb.clob.signing import Wallet
 from polyarb.sim import ScenarioConfig, SimServer
@@ -24,6 +25,7 @@ from .test_live_engine import (
     _assert_reconciled,
     _env,
     _ledger,
+    _metrics,
     _negrisk_event,
     _resume_when_connected,
     _start,
@@ -107,11 +109,15 @@ def _cash_check(sim: SimServer, ledger: object, gas_usd: Decimal) -> None:
 async def test_a_negrisk_no_set_is_converted_on_chain_and_reconciles(
     sim: SimServer, tmp_path: Path, postgres_url: str
 ) -> None:
-    engine = await _start(tmp_path, _chain_env(sim, tmp_path, postgres_url))
+    health_port = free_port()
+    env = _chain_env(sim, tmp_path, postgres_url, HEALTH_PORT=str(health_port))
+    engine = await _start(tmp_path, env)
     await _resume_when_connected(sim, engine)
     converted = await _until(
         lambda: any(t.function == "convertPositions" for t in sim.chain.mined()), 30
     )
+    booked = await engine.wait_for("complete sets merged on chain", timeout_s=15)
+    chain_metrics = await _metrics(health_port, "polyarb_chain_")
     code, _out, err = await _stop(engine)
     assert converted, err[-3000:]
     assert code == 0, err[-3000:]
@@ -135,6 +141,10 @@ async def test_a_negrisk_no_set_is_converted_on_chain_and_reconciles(
     [merge] = await _merges(postgres_url)
     assert merge["tx_hash"] == tx.tx_hash
     assert "reconciliation MISMATCH" not in err
+    assert booked >= 0
+    assert chain_metrics["polyarb_chain_transactions_total{status=confirmed}"] == 1
+    assert chain_metrics["polyarb_chain_transactions_total{status=reverted}"] == 0
+    assert chain_metrics["polyarb_chain_gas_usd_total"] == float(gas_usd)
 
 
 async def test_a_dropped_receipt_is_resolved_after_a_restart_without_a_second_transaction(

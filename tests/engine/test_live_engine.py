@@ -132,13 +132,17 @@ async def _until(condition: object, timeout_s: float) -> None:
 
 
 async def _user_channel_metrics(port: int) -> dict[str, float]:
-    """The ``polyarb_user_channel_*`` samples of the engine's ``/metrics`` (labels inline)."""
+    return await _metrics(port, "polyarb_user_channel_")
+
+
+async def _metrics(port: int, prefix: str) -> dict[str, float]:
+    """The ``prefix*`` samples of the engine's ``/metrics`` (labels inline)."""
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"http://127.0.0.1:{port}/metrics", timeout=5)).text
     samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name.startswith("polyarb_user_channel_"):
+            if sample.name.startswith(prefix):
                 labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
                 samples[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
     return samples

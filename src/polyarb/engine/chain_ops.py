@@ -213,7 +213,8 @@ class ChainOps:
         self._backoff: dict[tuple[str, str], float] = {}  # (market, strategy) -> retry after
         self._resolved: dict[str, str] = {}  # condition id -> winning token, to redeem
         self.in_flight = False
-        self.results: list[ChainTxResult] = []
+        self.transactions: dict[str, int] = {}  # status -> transactions ended so (metrics)
+        self.gas_usd = Decimal(0)  # the gas of every mined transaction, at CHAIN_POL_USD
 
     @property
     def busy(self) -> bool:
@@ -379,8 +380,10 @@ class ChainOps:
         self._backoff[(plan.market, plan.strategy)] = self._monotonic() + RETRY_AFTER_S
 
     def _outcome(self, result: ChainTxResult, plan: SetPlan) -> ChainTxResult:
-        self.results.append(result)
         status = result.status
+        self.transactions[status.value] = self.transactions.get(status.value, 0) + 1
+        if status in (ChainTxStatus.CONFIRMED, ChainTxStatus.REVERTED):
+            self.gas_usd += result.cost_usd
         if status == ChainTxStatus.CONFIRMED:
             # booked before its outcome is journaled: a crash in between finds it again at the
             # next start and the booking is skipped (its id is the transaction's)

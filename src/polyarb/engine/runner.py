@@ -364,6 +364,7 @@ async def _go_live(
     stack.push_async_callback(live.aclose)
     stack.push_async_callback(chain.aclose)
     ops = chain.ops
+    watched.user_channel.chain = ops  # its transactions on /metrics
     channel = user_channel(live, endpoints.ws_url)  # our trades' settlement, as it happens
     channel.start()
     stack.push_async_callback(channel.stop)  # stopped before the executor is closed
