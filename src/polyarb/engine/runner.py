@@ -352,6 +352,7 @@ async def _go_live(
     user_channel_url(endpoints.ws_url)  # a URL it cannot be derived from stops the start here
     in_flight = [o for o in recovery.state.open_orders if o.mode == Mode.LIVE]
     chain = _ChainStart(engine, settings, store, journal_path.parent)
+    stack.push_async_callback(chain.aclose)  # its node client, also when the start fails
     live, result = await start_live(
         engine,
         settings,
@@ -362,7 +363,6 @@ async def _go_live(
         prepare=chain.prepare,
     )
     stack.push_async_callback(live.aclose)
-    stack.push_async_callback(chain.aclose)
     ops = chain.ops
     watched.user_channel.chain = ops  # its transactions on /metrics
     channel = user_channel(live, endpoints.ws_url)  # our trades' settlement, as it happens
@@ -383,8 +383,7 @@ async def _go_live(
                 await task
 
     stack.push_async_callback(stop_tasks)
-    notice = "" if result.ok else f"HALTED: {result.summary()}"
-    return notice
+    return "" if result.ok else f"HALTED: {result.summary()}"
 
 
 class _ChainStart:
