@@ -17,6 +17,7 @@ import httpx
 import orjson
 import pytest
 from tests.execution.sim_markets import markets_by_token
+from tests.sim.test_chain import held
 
 from polyarb.clob.signing import Wallet
 from polyarb.config import Settings
@@ -109,11 +110,8 @@ def _ops(sim: SimServer, tmp_path: Path, client: httpx.AsyncClient) -> tuple[Cha
 async def test_a_binary_set_is_merged_once_its_trades_are_confirmed(
     sim: SimServer, tmp_path: Path
 ) -> None:
-    market = sim.venue.catalog.markets[0]
-    yes, no = market.token_ids
     owner = Wallet(KEY).address
-    sim.exchange.positions[(owner, yes)] = Decimal(10)  # what the two trades moved at the venue
-    sim.exchange.positions[(owner, no)] = Decimal(10)
+    market, yes, no = held(sim, owner, 0, 10, 10)  # what the two trades moved at the venue
     async with httpx.AsyncClient(timeout=5) as client:
         ops, parts = _ops(sim, tmp_path, client)
         tracker: SettlementTracker = parts.tracker
@@ -151,11 +149,8 @@ async def test_a_binary_set_is_merged_once_its_trades_are_confirmed(
 async def test_a_reverted_merge_books_nothing_alerts_and_waits_before_trying_again(
     sim: SimServer, tmp_path: Path
 ) -> None:
-    market = sim.venue.catalog.markets[0]
-    yes, no = market.token_ids
     owner = Wallet(KEY).address
-    sim.exchange.positions[(owner, yes)] = Decimal(10)
-    sim.exchange.positions[(owner, no)] = Decimal(10)
+    market, yes, no = held(sim, owner, 0, 10, 10)
     sim.chain.revert_on_chain = True
     async with httpx.AsyncClient(timeout=5) as client:
         ops, parts = _ops(sim, tmp_path, client)

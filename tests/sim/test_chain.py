@@ -23,6 +23,7 @@ from polyarb.chain.calls import merge_call, redeem_call, split_call
 from polyarb.chain.tx import GWEI
 from polyarb.clob.signing import Wallet
 from polyarb.execution.chain import ChainConfig, ChainSubmitter, ChainTxStatus, JsonRpc
+from polyarb.sim.catalog import SimMarket
 from polyarb.sim.chain import decode_call, decode_raw_tx
 from polyarb.sim.scenario import Fault, ScenarioConfig
 from polyarb.sim.server import SimServer
@@ -53,6 +54,18 @@ async def _rpc(client: httpx.AsyncClient, url: str, method: str, *params: Any) -
     body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
     answer: dict[str, Any] = (await client.post(url, json=body)).json()
     return answer
+
+
+def held(
+    sim: SimServer, owner: str, index: int, yes: Decimal | int, no: Decimal | int
+) -> tuple[SimMarket, str, str]:
+    """Binary market ``index`` of the simulator, ``owner`` holding ``yes`` and ``no`` shares of
+    it at the venue (as filled trades would leave them)."""
+    market = sim.venue.catalog.markets[index]
+    yes_token, no_token = market.token_ids
+    sim.exchange.positions[(owner, yes_token)] = Decimal(yes)
+    sim.exchange.positions[(owner, no_token)] = Decimal(no)
+    return market, yes_token, no_token
 
 
 def _eth_account_tx(chain_id: int = 137, nonce: int = 0, data: bytes = b"") -> dict[str, Any]:
@@ -97,11 +110,8 @@ def test_calldata_decoded_as_the_calls_encode_it() -> None:
 async def test_a_merge_burns_both_outcomes_and_credits_pusd(
     sim: SimServer, client: httpx.AsyncClient
 ) -> None:
-    market = sim.venue.catalog.markets[0]
-    yes, no = market.token_ids
     owner = WALLET.address
-    sim.exchange.positions[(owner, yes)] = Decimal(30)
-    sim.exchange.positions[(owner, no)] = Decimal("12.5")
+    market, yes, no = held(sim, owner, 0, 30, Decimal("12.5"))
     chain = _submitter(sim, client)
     too_many = await chain.submit(merge_call(market.condition_id, Decimal(13), neg_risk=False))
     assert too_many.status == ChainTxStatus.REFUSED
@@ -124,11 +134,8 @@ async def test_a_merge_burns_both_outcomes_and_credits_pusd(
 async def test_a_redeem_reverts_until_resolution_then_pays_the_winner_once(
     sim: SimServer, client: httpx.AsyncClient
 ) -> None:
-    market = sim.venue.catalog.markets[1]
-    yes, no = market.token_ids
     owner = WALLET.address
-    sim.exchange.positions[(owner, yes)] = Decimal(7)
-    sim.exchange.positions[(owner, no)] = Decimal(3)
+    market, yes, no = held(sim, owner, 1, 7, 3)
     chain = _submitter(sim, client)
     early = await chain.submit(redeem_call(market.condition_id, neg_risk=False))
     assert early.status == ChainTxStatus.REFUSED
