@@ -247,6 +247,9 @@ async def test_live_engine_trades_a_negrisk_set_and_a_sniper_order_then_reconcil
     assert statuses == dict.fromkeys(settled, "CONFIRMED") | {failed[0].id: "FAILED"}
     assert errors.count("execution:trade_failed") == 1
     assert "execution:trade_failed" in alert_keys
+    # no POLYGON_RPC_URL: trading live without merges, and saying so (docs/orders.md)
+    assert "POLYGON_RPC_URL is not set: live complete sets will NOT be merged" in stderr
+    assert "chain:no_rpc" in alert_keys
 
     orders = list(sim.exchange.orders.values())
     assert {o.asset_id for o in orders} >= event_tokens  # the set: YES of every outcome

@@ -81,11 +81,11 @@ def test_sim_serves_until_sigterm() -> None:
         urls: dict[str, str] = {}
         deadline = time.monotonic() + 30
         assert process.stdout is not None
-        while len(urls) < 4 and time.monotonic() < deadline:
+        while len(urls) < 5 and time.monotonic() < deadline:
             line = process.stdout.readline()
             if not line:
                 break
-            for name in ("CLOB WS", "CLOB REST", "Gamma", "ESPN"):
+            for name in ("CLOB WS", "CLOB REST", "Gamma", "ESPN", "Polygon"):
                 if line.strip().startswith(name):
                     urls[name] = line.split()[-1]
         assert urls["CLOB WS"].startswith("ws://127.0.0.1:")
@@ -95,6 +95,8 @@ def test_sim_serves_until_sigterm() -> None:
         assert len(markets) == 2 + 1 + 1  # binaries, the moneyline, a closed market
         board = httpx.get(f"{urls['ESPN']}/apis/site/v2/sports/basketball/nba/scoreboard").json()
         assert len(board["events"]) == 1
+        chain_id = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+        assert httpx.post(urls["Polygon"], json=chain_id).json()["result"] == "0x89"
         process.send_signal(signal.SIGTERM)
         rest, _ = process.communicate(timeout=20)
         assert process.returncode == 0

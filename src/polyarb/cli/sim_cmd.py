@@ -197,9 +197,11 @@ async def _serve(server: SimServer, summary: str) -> None:
         typer.echo(f"  CLOB REST  {sim.clob_url}")
         typer.echo(f"  Gamma      {sim.gamma_url}")
         typer.echo(f"  ESPN       {sim.espn_url}")
+        typer.echo(f"  Polygon    {sim.chain_url}")
         typer.echo(
             f"point polyarb at it: POLY_WS_URL={sim.ws_url} POLY_CLOB_URL={sim.clob_url} "
-            f"POLY_GAMMA_URL={sim.gamma_url} SNIPER_ESPN_URL={sim.espn_url}"
+            f"POLY_GAMMA_URL={sim.gamma_url} SNIPER_ESPN_URL={sim.espn_url} "
+            f"POLYGON_RPC_URL={sim.chain_url}"
         )
         typer.echo("Ctrl-C to stop.")
         await stop.wait()

@@ -5,6 +5,8 @@ Alerts (key; severity; toggle):
 * kill switch engaged / cleared, daily loss limit hit / cleared, reducing / resumed
   (``risk:<kind>``; critical, warning or info; ``SLACK_NOTIFY_RISK``);
 * leg risk, execution errors (``execution:<kind>``; critical; ``SLACK_NOTIFY_ERRORS``);
+* chain transactions refused, reverted, replaced or unresolved (``chain:<status>``; critical;
+  ``SLACK_NOTIFY_ERRORS``), live without ``POLYGON_RPC_URL`` (``chain:no_rpc``; warning);
 * breaker opened / closed (``breaker:<dependency>:<state>``; critical for the CLOB, warning,
   info when closed; ``SLACK_NOTIFY_ERRORS``);
 * book mismatch and other error events (``<source>:<kind>``; warning; ``SLACK_NOTIFY_ERRORS``);
@@ -192,7 +194,9 @@ class EngineAlerts:
             key = f"breaker:{dependency}:{state}"
             self.send(severity, key, f"{dependency} breaker {state}", message, slack=toggle)
             return
-        severity = "critical" if source == "execution" else "warning"
+        # a chain transaction that failed or is unresolved holds capital or spent gas for nothing
+        chain_failed = source == "chain" and kind != "no_rpc"
+        severity = "critical" if source == "execution" or chain_failed else "warning"
         self.send(severity, f"{source}:{kind}", f"{source} {kind}", message, slack=toggle)
 
     def on_risk(self, event: RiskEvent | None) -> None:

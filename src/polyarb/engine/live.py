@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -187,6 +187,7 @@ async def start_live(
     *,
     clob_url: str,
     journal_path: Path | None,
+    prepare: Callable[[LiveExecution], Awaitable[object]] | None = None,
 ) -> tuple[LiveExecution, Reconciliation]:
     """Attach a ``LiveExecution`` to ``engine`` and reconcile with the venue before trading.
 
@@ -214,6 +215,12 @@ async def start_live(
         raise PolyarbError(f"live start failed, nothing was sent: {exc}") from None
     # trade statuses and failures reach the store and the engine from the first observation on
     SettlementLink(engine, store).attach(live)
+    if prepare is not None:
+        try:
+            await prepare(live)
+        except BaseException:
+            await live.aclose()
+            raise
     # what the pass settles reaches the store through ``on_order_update`` (orders and fills)
     result = await reconcile(live, in_flight)
     await store.flush()
@@ -243,9 +250,9 @@ class CashAnchor(Protocol):
 class LiveWatch:
     """While the engine runs live: the heartbeat's health and the venue's "wait" (425, 429,
     post-only) as reducing gates (the executor refuses to send then too), and reconciliation every
-    ``LIVE_RECONCILE_S`` (skipped while executions are in flight: their trades are not booked
-    yet). A mismatch sets reducing mode (source ``reconciliation``) with an alert; a later
-    clean pass lifts it."""
+    ``LIVE_RECONCILE_S`` (skipped while executions or chain transactions are in flight: their
+    trades or merges are not booked yet). A mismatch sets reducing mode (source
+    ``reconciliation``) with an alert; a later clean pass lifts it."""
 
     def __init__(
         self,
@@ -254,8 +261,10 @@ class LiveWatch:
         interval_s: float,
         baseline: Reconciliation | None = None,
         store: CashAnchor | None = None,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self.engine = engine
+        self.busy = busy  # a chain transaction in flight: the venue's positions are moving
         self.live = live
         self.interval_s = interval_s
         self.baseline = baseline  # the start's pass: the cash's move is compared from it
@@ -302,7 +311,7 @@ class LiveWatch:
             risk.resume("venue", now, source="venue")
 
     async def reconcile_once(self) -> Reconciliation | None:
-        if self.engine.executions_in_flight:
+        if self.engine.executions_in_flight or self.busy():
             return None
         result = await reconcile(
             self.live, trades_after_s=self._trades_after_s, cash_since=self.baseline

@@ -17,6 +17,7 @@ import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -45,6 +46,12 @@ from polyarb.monitor.slack import SlackNotifier
 from polyarb.risk.state import TradingState
 from polyarb.store import Store
 from polyarb.strategies.base import DENIED_PREFIX, FAILED, FILLED, MISSED, PARTIAL
+
+if TYPE_CHECKING:  # the chain modules load the signing libraries: only when going live
+    from polyarb.engine.chain_ops import ChainOps
+
+# ``execution.chain.ChainTxStatus`` values, every one served from the start (0 until it happens)
+CHAIN_STATUSES = ("confirmed", "reverted", "refused", "replaced", "unknown")
 
 NS = 1_000_000_000
 # Tick-to-decision buckets (seconds): the target is p99 <= 200 µs, done under 1 ms.
@@ -235,10 +242,12 @@ def _labelled(
 
 @dataclass(slots=True)
 class UserChannelSlot:
-    """Where the live start puts the user channel: the registry is built before the engine goes
-    live, so it holds this slot and reads whatever channel is in it at scrape time."""
+    """Where the live start puts the user channel (and the chain operations): the registry is
+    built before the engine goes live, so it holds this slot and reads what is in it at scrape
+    time."""
 
     channel: UserChannelClient | None = None
+    chain: ChainOps | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -617,13 +626,27 @@ class EngineCollector(Collector):
 
 
 class UserChannelCollector(Collector):
-    """The user channel's counters (``/ws/user``), served once a live start put the channel in
-    the slot; absent before that and in paper or dry runs."""
+    """The user channel's counters (``/ws/user``) and the chain transactions', served once a live
+    start put them in the slot; absent before that and in paper or dry runs."""
 
     def __init__(self, slot: UserChannelSlot) -> None:
         self.slot = slot
 
     def collect(self) -> Iterable[Metric]:
+        chain = self.slot.chain
+        if chain is not None:
+            yield _labelled(
+                CounterMetricFamily,
+                "polyarb_chain_transactions",
+                "Chain transactions (merge, convert, redeem) by outcome.",
+                "status",
+                {**dict.fromkeys(CHAIN_STATUSES, 0), **chain.transactions},
+            )
+            yield _counter(
+                "polyarb_chain_gas_usd",
+                "Gas of the mined chain transactions, USD at CHAIN_POL_USD.",
+                float(chain.gas_usd),
+            )
         channel = self.slot.channel
         if channel is None:
             return

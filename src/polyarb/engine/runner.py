@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
@@ -79,6 +79,13 @@ from polyarb.monitor.health import HealthServer
 from polyarb.monitor.slack import SlackNotifier, redactor
 from polyarb.store import AuditRecord, Store
 from polyarb.store.records import audit_event_id
+
+if TYPE_CHECKING:  # live-only modules (signing libraries) load when the engine goes live
+    import httpx
+
+    from polyarb.engine.chain_ops import ChainOps
+    from polyarb.execution.journal import SettlementRecord
+    from polyarb.execution.live.client import LiveExecution
 
 log = structlog.get_logger(__name__)
 
@@ -344,6 +351,8 @@ async def _go_live(
 
     user_channel_url(endpoints.ws_url)  # a URL it cannot be derived from stops the start here
     in_flight = [o for o in recovery.state.open_orders if o.mode == Mode.LIVE]
+    chain = _ChainStart(engine, settings, store, journal_path.parent)
+    stack.push_async_callback(chain.aclose)  # its node client, also when the start fails
     live, result = await start_live(
         engine,
         settings,
@@ -351,22 +360,85 @@ async def _go_live(
         in_flight,
         clob_url=endpoints.clob_url,
         journal_path=journal_path,
+        prepare=chain.prepare,
     )
     stack.push_async_callback(live.aclose)
+    ops = chain.ops
+    watched.user_channel.chain = ops  # its transactions on /metrics
     channel = user_channel(live, endpoints.ws_url)  # our trades' settlement, as it happens
     channel.start()
     stack.push_async_callback(channel.stop)  # stopped before the executor is closed
     watched.user_channel.channel = channel  # its counters on /metrics from now on
-    watch = LiveWatch(engine, live, settings.live_reconcile_s, baseline=result, store=store)
-    task = asyncio.create_task(watch.run(), name="live-watch")
+    busy = (lambda: ops.busy) if ops is not None else (lambda: False)
+    watch = LiveWatch(
+        engine, live, settings.live_reconcile_s, baseline=result, store=store, busy=busy
+    )
+    tasks = [asyncio.create_task(watch.run(), name="live-watch")]
+    if ops is not None:
+        tasks.append(asyncio.create_task(ops.run(), name="chain-ops"))
 
-    async def stop_watch() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async def stop_tasks() -> None:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
-    stack.push_async_callback(stop_watch)
+    stack.push_async_callback(stop_tasks)
     return "" if result.ok else f"HALTED: {result.summary()}"
+
+
+class _ChainStart:
+    """Live on-chain operations (``engine/chain_ops.py``) when ``POLYGON_RPC_URL`` is set: built
+    once the executor exists, its unresolved transactions resolved before the start's
+    reconciliation. Without the URL the engine trades live WITHOUT merging or converting (a
+    loud warning): the sets stay held on chain, whole and redeemable, and can be merged later."""
+
+    def __init__(self, engine: Engine, settings: Settings, store: Store, data_dir: Path) -> None:
+        self.engine, self.settings, self.store = engine, settings, store
+        self.data_dir = data_dir
+        self.ops: ChainOps | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    async def prepare(self, live: LiveExecution) -> None:
+        import httpx
+
+        from polyarb.engine.chain import chain_submitter
+        from polyarb.engine.chain_ops import JOURNAL_NAME, ChainOps
+
+        settings = self.settings
+        if settings.polygon_rpc_url is None:
+            log.warning(
+                "POLYGON_RPC_URL is not set: live complete sets will NOT be merged or converted "
+                "on chain (they stay held, whole); set it to merge them"
+            )
+            self.engine.emit_error(
+                "chain", "no_rpc", "POLYGON_RPC_URL is not set: complete sets are not merged"
+            )
+            return
+        client = self._client = httpx.AsyncClient(timeout=settings.poly_http_timeout_s)
+        ops = self.ops = ChainOps(
+            self.engine,
+            self.store,
+            live,
+            lambda record: chain_submitter(settings, client, record=record),
+            self.data_dir / JOURNAL_NAME,
+        )
+        tracker = live.settlement
+        link_status = tracker.on_status
+
+        def on_status(record: SettlementRecord) -> None:
+            if link_status is not None:
+                link_status(record)
+            ops.on_status(record)
+
+        tracker.on_status = on_status
+        live.resolution_sink = ops.on_resolved
+        await ops.resume()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
 
 async def _engine_alerts(

@@ -189,7 +189,9 @@ class _Builder:
             title=title,
             category=category,
             neg_risk=neg_risk,
-            neg_risk_market_id=hex_id(self.rng) if neg_risk else "",
+            # the NegRiskAdapter's market ids end in a zero byte: its questions' ids are the
+            # market id with the question's index in that byte (``chain.calls.question_index``)
+            neg_risk_market_id=hex_id(self.rng)[:-2] + "00" if neg_risk else "",
         )
         self.events.append(event)
         return event
@@ -208,11 +210,15 @@ class _Builder:
         rng = self.rng
         created = self.epoch - timedelta(days=rng.randrange(2, 200), seconds=rng.randrange(86400))
         volume = round(rng.lognormvariate(11, 1.5), 6)
+        # drawn in the order they always were: a seed keeps giving the same venue
+        gamma_id, condition_id, question_id = self.gamma_id(), hex_id(rng), hex_id(rng)
+        if event.neg_risk:  # the adapter's question id: the market id, the index last
+            question_id = event.neg_risk_market_id[:-2] + f"{len(event.markets):02x}"
         market = SimMarket(
             kind=kind,
-            gamma_id=self.gamma_id(),
-            condition_id=hex_id(rng),
-            question_id=hex_id(rng),
+            gamma_id=gamma_id,
+            condition_id=condition_id,
+            question_id=question_id,
             question=question,
             slug=f"{slugify(question)}-{rng.randrange(100, 1000)}",
             outcomes=outcomes,

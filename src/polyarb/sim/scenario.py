@@ -20,7 +20,14 @@ import orjson
 WindowKind = Literal["binary", "negrisk", "negrisk_convert"]
 WINDOW_KINDS: tuple[WindowKind, ...] = get_args(WindowKind)
 FaultKind = Literal[
-    "disconnect", "freeze", "malformed", "duplicate", "out_of_order", "tick_size_change"
+    "disconnect",
+    "freeze",
+    "malformed",
+    "duplicate",
+    "out_of_order",
+    "tick_size_change",
+    "chain_drop",
+    "chain_revert",
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
@@ -66,7 +73,9 @@ class Fault:
     nothing (not even PONG) for ``duration_s``; new connections are served. malformed /
     duplicate / out_of_order: the next ``count`` frames are bad JSON or wrong types / sent
     twice / swapped with the next frame of the same market. tick_size_change: binary market
-    ``count - 1`` changes tick (0.01 <-> 0.001), then its books are re-sent.
+    ``count - 1`` changes tick (0.01 <-> 0.001), then its books are re-sent. chain_drop: the
+    Polygon node takes transactions but gives no receipt for ``duration_s`` (then mines them):
+    dropped receipts. chain_revert: the next ``count`` transactions revert on chain.
     """
 
     kind: FaultKind

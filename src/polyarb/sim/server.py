@@ -2,7 +2,8 @@
 
 One starlette app served by uvicorn inside the caller's event loop: the CLOB market WebSocket at
 ``/ws/market``, the user channel at ``/ws/user``, CLOB public REST at ``/``, Gamma at
-``/gamma`` and ESPN at ``/espn``. A clock task advances the scenario (or the recording) and
+``/gamma``, ESPN at ``/espn`` and the Polygon JSON-RPC node at ``/chain`` (``sim/chain.py``).
+A clock task advances the scenario (or the recording) and
 publishes its frames; faults come from the scenario's schedule or from the methods below. Use
 it as an async context manager::
 
@@ -36,6 +37,7 @@ from starlette.websockets import WebSocket
 from polyarb.clob.auth import ApiCreds
 from polyarb.domain.book import OrderBook
 from polyarb.domain.numbers import decimal_to_price
+from polyarb.sim.chain import CHAIN_PATH, SimChain
 from polyarb.sim.channel import Client, MarketChannel
 from polyarb.sim.espn import SimGame
 from polyarb.sim.generator import ScenarioDriver, build_scenario
@@ -121,11 +123,13 @@ class SimServer:
         self.exchange = SimExchange(
             self.venue, self._publish, now_ms=_wall_ms, publish_user=self.user_channel.publish
         )
+        self.chain = SimChain(self.exchange)  # Polygon: merges and redeems move these wallets
         self.app = Starlette(
             routes=[
                 WebSocketRoute("/ws/market", self.channel.serve),
                 WebSocketRoute("/ws/user", self.user_channel.serve),
                 *self.exchange.routes(),
+                *self.chain.routes(),
                 *self.rest.routes(),
             ]
         )
@@ -242,6 +246,11 @@ class SimServer:
     def espn_url(self) -> str:
         return f"http://{self._base}/espn"
 
+    @property
+    def chain_url(self) -> str:
+        """The Polygon JSON-RPC node (``POLYGON_RPC_URL``)."""
+        return f"http://{self._base}{CHAIN_PATH}"
+
     # --- the venue's truth and listings ---------------------------------------------------
 
     def truth(self, token_id: str) -> OrderBook:
@@ -332,6 +341,10 @@ class SimServer:
             self.duplicate_next(fault.count)
         elif fault.kind == "out_of_order":
             self.reorder_next(fault.count)
+        elif fault.kind == "chain_drop":
+            self.chain.drop_receipts(fault.duration_s)
+        elif fault.kind == "chain_revert":
+            self.chain.revert_next(fault.count)
         elif fault.kind == "tick_size_change" and self.driver is not None:
             self._publish(self.driver.toggle_tick(fault.count - 1, _wall_ms()))
 
@@ -395,6 +408,19 @@ class SimServer:
         else:
             frames = self.venue.tick_size_change(market, tick, _wall_ms())
         self._publish(frames)
+
+    def resolve_market(self, condition_id: str, winner_index: int) -> None:
+        """The market resolves now: closed (its books leave the stream, Gamma lists it closed
+        with its payouts) and its payouts reported on chain, so its positions can be redeemed.
+        ``winner_index`` (0 or 1) is the winning outcome. KeyError for an unknown condition."""
+        market = next(
+            (m for m in self.venue.catalog.markets if m.condition_id == condition_id), None
+        )
+        if market is None:
+            raise KeyError(f"unknown condition id {condition_id!r}")
+        self.chain.resolve_market(condition_id, winner_index)
+        market.closed = True
+        market.winner_index = winner_index
 
     def finish_game(self, game_index: int) -> None:
         """ESPN: make game ``game_index`` final now; its winner reprices after the scenario's

@@ -29,14 +29,14 @@ The life of one order (docs/orders.md):
    UNKNOWN after its queries leaves the set to reconciliation (nothing is decided blind).
 
 Reconciliation with the venue is ``reconcile.py``; settlement of trades is ``trades.py`` with the
-user channel in ``user_channel.py``. Not yet here (issue 14): resting orders, merges and
-redemptions on chain.
+user channel in ``user_channel.py``; merges, conversions and redemptions on chain are the
+engine's (``engine/chain_ops.py``). Not yet here (issue 14): resting orders.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
@@ -172,6 +172,8 @@ class LiveExecution:
         self.trades = LiveTrades(rest, markets, self.settlement, self.clock)
         self._wait_until_ns = 0  # the venue asked us to wait (Retry-After, a 425 restart)
         self._wait_reason = ""
+        # a market we may hold resolved (condition id, winning token): to redeem on chain
+        self.resolution_sink: Callable[[str, str], None] | None = None
 
     @property
     def venue_wait(self) -> tuple[int, str]:
@@ -566,7 +568,11 @@ class LiveExecution:
         return None
 
     def on_resolved(self, market: str, winning_token_id: str) -> Decimal:
-        return ZERO  # redemption on chain is not part of this build
+        """Nothing is paid yet: the payout is booked when the redeem is mined
+        (``resolution_sink``: the engine's chain operations)."""
+        if self.resolution_sink is not None:
+            self.resolution_sink(market, winning_token_id)
+        return ZERO
 
 
 def _order(
