@@ -60,7 +60,9 @@ class Reconciliation:
     trades: int = 0  # our trades at the venue
     positions: int = 0  # tokens compared
     cash: Decimal | None = None  # the funder's pUSD at the venue
-    ledger_cash: Decimal = Decimal(0)  # the ledger's cash when the venue's was read
+    # The ledger's pUSD when the venue's was read: its cash before on-chain costs, which the
+    # wallet pays in POL (a merge's gas is booked as USD cost but never leaves the pUSD balance).
+    ledger_cash: Decimal = Decimal(0)
 
     def check_cash(self, offset: Decimal, what: str) -> None:
         """A mismatch when venue cash - ledger cash moved beyond the tolerance from
@@ -210,7 +212,7 @@ async def reconcile(
                     f"position of {token[:16]}…: venue {venue} shares, ledger {ours}"
                 )
         result.cash = await _balance(live, asset_type="COLLATERAL")
-        result.ledger_cash = ledger.cash
+        result.ledger_cash = ledger.cash + ledger.chain_costs
         if cash_since is not None and cash_since.cash is not None:
             result.check_cash(cash_since.cash - cash_since.ledger_cash, "the start")
     except QueryFailed as exc:
