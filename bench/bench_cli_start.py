@@ -34,14 +34,25 @@ def config(as_json: bool = typer.Option(False, "--json")) -> None:
     print("configuration")
 app()
 """
+# The floor of `polyarb config` as long as its settings are validated by pydantic: the
+# baseline's imports plus pydantic's model machinery, then plus our settings loaded (the
+# model built and validated, no CLI), for reference; they are not targets.
+PYDANTIC = "import typer, rich; from pydantic import BaseModel, SecretStr"
+SETTINGS = "import typer, rich; from polyarb.config import load_settings; load_settings()"
 COMMANDS: dict[str, list[str]] = {
     "python -c 'import typer, rich'": ["-c", "import typer, rich"],
     "typer one-option command (ref.)": ["-c", TOY],
+    "+ pydantic BaseModel (ref.)": ["-c", PYDANTIC],
+    "+ settings loaded (ref.)": ["-c", SETTINGS],
     "polyarb --help": ["-m", "polyarb", "--help"],
     "polyarb config": ["-m", "polyarb", "config"],
 }
 BASELINE = "python -c 'import typer, rich'"
-REFERENCE = "typer one-option command (ref.)"
+REFERENCES = {
+    "typer one-option command (ref.)",
+    "+ pydantic BaseModel (ref.)",
+    "+ settings loaded (ref.)",
+}
 
 
 def _once(args: list[str], cwd: str, env: dict[str, str]) -> float:
@@ -78,7 +89,7 @@ def main() -> int:
     for name, samples in times.items():
         median = statistics.median(samples)
         ratio = median / base
-        if name not in (BASELINE, REFERENCE):
+        if name != BASELINE and name not in REFERENCES:
             worst = max(worst, ratio)
         print(f"  {name:32s} {median * 1000:7.1f} ms  {ratio:4.2f}x")
     verdict = "met" if worst <= options.max_ratio else "MISSED"
