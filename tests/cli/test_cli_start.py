@@ -44,10 +44,11 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def modules_after(tmp_path: Path, *args: str) -> set[str]:
+def python(tmp_path: Path, *args: str) -> str:
+    """stdout of a fresh ``python ARGS`` in ``tmp_path`` (no settings of the developer's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POLY_", "DATABASE", "REDIS"))}
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, *args],
+        [sys.executable, *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -55,7 +56,11 @@ def modules_after(tmp_path: Path, *args: str) -> set[str]:
         timeout=60,
         check=True,
     )
-    return set(json.loads(result.stdout.splitlines()[-1]))
+    return result.stdout
+
+
+def modules_after(tmp_path: Path, *args: str) -> set[str]:
+    return set(json.loads(python(tmp_path, "-c", PROBE, *args).splitlines()[-1]))
 
 
 @pytest.mark.parametrize("args", [("--help",), ("config",), ("db", "--help")])
@@ -74,17 +79,8 @@ def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
     for args, own in ((("config",), "config_cmd"), (("db", "--help"), "db_cmd")):
         loaded = modules_after(tmp_path, *args) & command_modules
         assert loaded == {f"polyarb.cli.{own}"}, args
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLY_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "polyarb", "--help"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    listed = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")}
+    help_text = python(tmp_path, "-m", "polyarb", "--help")
+    listed = {line.split()[0] for line in help_text.splitlines() if line.startswith("  ")}
     assert set(COMMAND_MODULES) <= listed
 
 
