@@ -10,7 +10,7 @@ library at module level; the engine, the store, the HTTP clients and even the se
 imported inside the commands that use them, so ``polyarb --help`` and ``polyarb config`` start
 at once (``bench/bench_cli_start.py``). ``main`` imports only the module of the command it runs
 (``COMMAND_MODULES``; all of them for the help, no command or an unknown one): typer turns
-every registered command into a click command at each run, and the other ten modules were a
+every registered command into a click command at each run, and the other nine modules were a
 sixth of the start of ``polyarb config``. ``app`` read from outside (tests, ``CliRunner``) has
 every command.
 """

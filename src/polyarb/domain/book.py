@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Final
 
 from polyarb.domain.numbers import (
     COST_SCALE,
@@ -60,10 +59,6 @@ class Sweep:
 
 EMPTY_SWEEP = Sweep(0, 0, 0, 0)
 
-# ``BookSide.edge_text`` when no venue spelling of the edge is known: not a str, so that no
-# text (nor a missing one, None) ever equals it.
-NO_TEXT: Final[object] = object()
-
 
 class BookSide:
     """One side of a book. ``prices`` is ascending; bids are best at the end, asks at the start.
@@ -72,19 +67,13 @@ class BookSide:
     for bids, ONE for asks): the integrity check compares it with the venue's best_bid/best_ask
     as it is. A level that appears moves it by one compare; the best level going reads the new
     end of ``prices``.
-
-    ``edge_text`` is a venue spelling of ``edge`` ("0.52", "0" or "" for an empty bid side), set
-    by the integrity check once it has parsed that text and found it equal to ``edge``, and
-    forgotten (``NO_TEXT``) whenever ``edge`` moves: while it is set, a venue text equal to it
-    is known to equal ``edge`` without parsing or hashing it.
     """
 
-    __slots__ = ("edge", "edge_text", "empty_edge", "is_bid", "levels", "prices")
+    __slots__ = ("edge", "empty_edge", "is_bid", "levels", "prices")
 
     def __init__(self, is_bid: bool) -> None:
         self.is_bid = is_bid
         self.empty_edge = self.edge = 0 if is_bid else ONE
-        self.edge_text: object = NO_TEXT
         self.levels: dict[int, int] = {}
         self.prices: list[int] = []
 
@@ -96,14 +85,12 @@ class BookSide:
                 insort(self.prices, price)
                 if (price > self.edge) if self.is_bid else (price < self.edge):
                     self.edge = price
-                    self.edge_text = NO_TEXT
             levels[price] = size
         elif price in levels:
             del levels[price]
             prices = self.prices
             del prices[bisect_left(prices, price)]
             if price == self.edge:
-                self.edge_text = NO_TEXT
                 if not prices:
                     self.edge = self.empty_edge
                 else:
@@ -113,7 +100,6 @@ class BookSide:
         levels = {p: s for p, s in pairs if s}
         self.levels = levels
         self.prices = prices = sorted(levels)
-        self.edge_text = NO_TEXT
         if not prices:
             self.edge = self.empty_edge
         else:
@@ -123,7 +109,6 @@ class BookSide:
         self.levels = {}
         self.prices = []
         self.edge = self.empty_edge
-        self.edge_text = NO_TEXT
 
     def best(self) -> int | None:
         prices = self.prices
@@ -262,9 +247,6 @@ class OrderBook:
     def invalidate(self) -> None:
         """Mark stale (disconnect, tick size change); levels are kept only for display."""
         self.stale = True
-        # A venue text known to equal the best price holds for a fresh book only: the
-        # integrity check's fast path relies on that instead of reading ``stale``.
-        self.bids.edge_text = self.asks.edge_text = NO_TEXT
 
     def clear(self) -> None:
         self.bids.clear()

@@ -438,15 +438,11 @@ class BookStore:
         # one market, so at most two assets (YES and NO): the last entry (``entry``, whose
         # track the loop left in ``track``) and the last one of the other asset: the one before
         # it in the usual mirrored pair (its track is ``before``), else found walking back.
-        # Three tiers, each exact. (1) The hot path: the venue's two price texts equal the texts
-        # last found to mean this book's best prices (``BookSide.edge_text``: forgotten when
-        # that best price moves or the book goes stale, so an equal text IS an agreement of a
-        # fresh book): two string compares and a count; no parse, no hash, no allocation and
-        # no lookup of a track the update already found. (2) A best price that moved (or
-        # another spelling): integer compares through the price memo, and the texts are
-        # learned. (3) Anything else (a disagreement, a stale book, a text the memo does not
-        # know, an absent one) takes ``_check``. The two checks are written out: a loop over
-        # (track, entry) pairs measured 1.5 % of the book update more.
+        # The hot path, for an agreeing fresh book: integer compares of the venue's prices
+        # (memo lookups of their text) with the book's best levels, one count; no allocation
+        # and no lookup of a track the update already found. Anything else takes ``_check``.
+        # The two checks are written out: a loop over (track, entry) pairs measured 1.5 % of
+        # the book update more (bench/bench_book_check.py), most of this check's budget.
         other = entry
         if before is not None and before is not track:
             other = entries[-2]  # the mirrored pair (tracks are per asset: a different asset)
@@ -457,29 +453,21 @@ class BookStore:
                     before = live.get(other.asset_id)
                     break
         if before is not None:
-            if other.best_bid == before.bids.edge_text and other.best_ask == before.asks.edge_text:
-                before.checks += 1
-            elif (
+            if (
                 prices.get(other.best_bid) == before.bids.edge  # type: ignore[arg-type]
                 and prices.get(other.best_ask) == before.asks.edge  # type: ignore[arg-type]
                 and not before.book.stale
             ):
                 before.checks += 1
-                before.bids.edge_text = other.best_bid
-                before.asks.edge_text = other.best_ask
             else:
                 self._check(before, other, recv_ns, changed)
         if track is not None:
-            if entry.best_bid == track.bids.edge_text and entry.best_ask == track.asks.edge_text:
-                track.checks += 1
-            elif (
+            if (
                 prices.get(entry.best_bid) == track.bids.edge  # type: ignore[arg-type]
                 and prices.get(entry.best_ask) == track.asks.edge  # type: ignore[arg-type]
                 and not track.book.stale
             ):
                 track.checks += 1
-                track.bids.edge_text = entry.best_bid
-                track.asks.edge_text = entry.best_ask
             else:
                 self._check(track, entry, recv_ns, changed)
 
