@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from decimal import Decimal
 
 import pytest
 
@@ -250,3 +251,129 @@ def test_entries_grouped_by_asset_check_both_assets(venue: VenueStream) -> None:
     assert client.store.disagreeing(NO)
     assert client.store.books[NO].stale
     assert not client.store.books[YES].stale
+
+
+# Any shortcut of the check (a memo, a text or a result kept from an earlier message) must
+# decide as the plain integer compare of the venue's prices with the book's best levels. A
+# text-compare fast path was built and measured slower (README, performance); these stay as
+# the bar for the next attempt.
+
+NEVER_FAILS = BookCheckConfig(max_mismatches=10**9, max_mismatch_ms=10**9)
+
+
+def respelled(text: str, empty: str, rng: random.Random) -> str:
+    """Another spelling of the same venue price ("0.47" -> "0.470", "0" <-> "" for an empty
+    bid side, "1" <-> "1.0" <-> "" for an empty ask side)."""
+    if text == empty or text == "":
+        return rng.choice((empty, "", f"{empty}.0"))
+    return rng.choice((text, text + "0", text + "00"))
+
+
+def wrong(text: str, empty: str) -> str:
+    """A price the book does not hold at its best: one tick off (or a level on an empty side)."""
+    if text in (empty, ""):
+        return "0.01" if empty == "0" else "0.99"
+    return str(Decimal(text) + Decimal("0.01"))
+
+
+def units(text: str | None, empty: int) -> int:
+    return empty if not text else int(Decimal(text) * 10_000)
+
+
+def test_the_check_decides_as_the_integer_compare(venue: VenueStream) -> None:
+    """Every message's texts respelled or made wrong at random: each (message, asset) check
+    counts as agreed exactly when the venue's prices, parsed apart, equal the book's best levels
+    read from its price lists (not ``edge``, not the memo), the empty-side forms included."""
+    rng = random.Random(17)
+    client = Client(NEVER_FAILS)
+    for frame in venue.open({"0.45": "10", "0.47": "30"}, {"0.53": "30", "0.55": "10"}):
+        client.send(frame)
+    store = client.store
+    wrong_sent = 0
+    for raw in venue.random_frames(rng, 4_000, snapshot_every=151):
+        message = json.loads(raw)
+        if message["event_type"] != "price_change":
+            client.send(raw)
+            continue
+        for entry in message["price_changes"]:
+            for key, empty in (("best_bid", "0"), ("best_ask", "1")):
+                roll = rng.random()
+                if roll < 0.1:
+                    entry[key] = wrong(entry[key], empty)
+                    wrong_sent += 1
+                elif roll < 0.4:
+                    entry[key] = respelled(entry[key], empty, rng)
+        before = {t: store.agreement(t) for t in (YES, NO)}
+        client.send(json.dumps(message))
+        for entry in message["price_changes"]:
+            token = entry["asset_id"]
+            book = store.books[token]
+            agrees = units(entry["best_bid"], 0) == (book.best_bid() or 0) and units(
+                entry["best_ask"], 10_000
+            ) == (book.best_ask() or 10_000)
+            after = store.agreement(token)
+            assert after.checks == before[token].checks + 1
+            assert after.agreed == before[token].agreed + agrees, (entry, book.best_bid())
+            assert store.disagreeing(token) == (not agrees)
+            assert book.stale == (not agrees)
+    assert wrong_sent > 500  # the disagreements it must catch were there
+
+
+def test_a_known_text_does_not_hide_a_best_price_that_moved(venue: VenueStream) -> None:
+    """The venue repeating the best bid the check last learned, while this book's best bid has
+    gone (or a better one came): a disagreement, although the text is the one seen before."""
+    client = Client(NEVER_FAILS)
+    for frame in venue.open({"0.45": "10", "0.47": "30"}, {"0.53": "30", "0.55": "10"}):
+        client.send(frame)
+    for frame in deep_changes(venue, 2):  # "0.47" / "0.53" agreed twice: a cache would hold them
+        client.send(frame)
+    for level, size in (("0.47", "0"), ("0.48", "5")):  # the best bid goes; a better one comes
+        frame = json.loads(venue.change("BUY", level, size))
+        frame["price_changes"][0]["best_bid"] = "0.47"
+        checked = client.store.agreement(YES)
+        client.send(json.dumps(frame))
+        assert client.store.disagreeing(YES), level
+        assert client.store.agreement(YES).agreed == checked.agreed
+        client.send(venue.snapshot(YES))  # repaired for the next case
+
+
+def test_empty_sides_agree_in_every_form_and_a_level_on_them_is_caught() -> None:
+    """An empty bid side is "0" or "", an empty ask side "1" or "": each agrees, through the
+    parse and then the learned text; a level that appears while the venue still says empty
+    is a disagreement."""
+    client = Client(NEVER_FAILS)
+    venue = VenueStream(YES, NO, T0)
+    for frame in venue.open({}, {"0.60": "5"}):  # YES: no bids; NO: no asks
+        client.send(frame)
+    for bid, ask in (("0", "1"), ("", ""), ("0", "1"), ("0", "1")):
+        frame = json.loads(venue.change("SELL", "0.70", "3"))
+        for entry in frame["price_changes"]:
+            if entry["asset_id"] == YES:
+                entry["best_bid"] = bid
+            else:
+                entry["best_ask"] = ask
+        client.send(json.dumps(frame))
+        assert not client.store.disagreeing(YES)
+        assert not client.store.disagreeing(NO)
+    total = client.store.agreement()
+    assert total.agreed == total.checks == 8
+    frame = json.loads(venue.change("BUY", "0.30", "4"))  # a YES bid, a NO ask appear ...
+    for entry in frame["price_changes"]:
+        entry["best_bid" if entry["asset_id"] == YES else "best_ask"] = (
+            "0" if entry["asset_id"] == YES else "1"
+        )  # ... but the venue still says empty
+    client.send(json.dumps(frame))
+    assert client.store.disagreeing(YES)
+    assert client.store.disagreeing(NO)
+
+
+def test_a_stale_book_is_not_counted(venue: VenueStream) -> None:
+    """A book made stale (a disconnect) after agreeing messages: another agreeing message
+    is not counted and does not make it fresh; only a snapshot does."""
+    client = opened(venue)
+    client.send(deep_changes(venue, 1)[0])
+    client.store.mark_stale([YES])
+    checks = client.store.agreement(YES).checks
+    client.send(deep_changes(venue, 1)[0])
+    assert client.store.agreement(YES).checks == checks
+    assert client.store.books[YES].stale

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import json
-
 import typer
 
 from polyarb.cli import app
@@ -17,6 +15,8 @@ def config_command(
     values = settings.masked()
     values["MODE"] = settings.mode
     if as_json:
+        import json  # only here: the table below does not need it
+
         typer.echo(json.dumps(values, indent=2, sort_keys=True))
         return
     # Plain aligned text: a rich table would add a third to the start-up time of this command.
