@@ -22,6 +22,7 @@ from polyarb.bus.commands import (
     ParamValue,
     authorize_by_role,
 )
+from polyarb.bus.local import LocalBus, LocalBusServer
 from polyarb.bus.memory import MemoryBus, MemoryHub
 from polyarb.bus.publisher import StatePublisher
 from polyarb.bus.queries import QueryClient, QueryResponder
@@ -85,6 +86,8 @@ __all__ = [
     "ErrorEvent",
     "Gap",
     "GapCallback",
+    "LocalBus",
+    "LocalBusServer",
     "MemoryBus",
     "MemoryHub",
     "Opportunity",
