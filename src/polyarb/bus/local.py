@@ -145,7 +145,7 @@ class LocalBusServer:
             self.dropped += 1
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = _Peer(writer, asyncio.current_task())  # type: ignore[arg-type]
+        peer = _Peer(writer, asyncio.current_task())
         self._peers.add(peer)
         try:
             while True:
