@@ -149,7 +149,7 @@ async def _run_with_dashboard(
 
     def ready(engine: Engine, _endpoints: Endpoints) -> None:
         if settings.api_enabled and engine.bus is not None:
-            tasks.append(asyncio.create_task(_dashboard_process(settings, engine, dashboards)))
+            tasks.append(asyncio.create_task(dashboard_process(settings, engine, dashboards)))
 
     try:
         return await run_engine(
@@ -164,12 +164,16 @@ async def _run_with_dashboard(
             await asyncio.wait(tasks, timeout=5)
 
 
-async def _dashboard_process(
-    settings: Settings, engine: Engine, dashboards: list[DashboardChild]
+async def dashboard_process(
+    settings: Settings,
+    engine: Engine,
+    dashboards: list[DashboardChild],
+    on_started: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the API from its own process (the engine's loop stays for trading); without Redis
     it reaches the engine's in-process bus through a local socket. A dashboard that cannot
-    start is reported and trading goes on without it; one that crashes is restarted."""
+    start is reported and trading goes on without it; one that crashes is restarted.
+    ``on_started`` gets the URL (default: the "dashboard API at URL" line)."""
     import structlog
 
     from polyarb.bus import LocalBusServer, MemoryBus
@@ -197,7 +201,7 @@ async def _dashboard_process(
     def crashed(message: str) -> None:
         engine.emit_error("dashboard", "process_exited", message)
 
-    child = DashboardChild(start, on_started=_announce, on_crash=crashed)
+    child = DashboardChild(start, on_started=on_started or _announce, on_crash=crashed)
     dashboards.append(child)
     try:
         await child.run()
