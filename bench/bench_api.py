@@ -33,6 +33,7 @@ import logging
 import multiprocessing
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -353,7 +354,26 @@ async def _one_run(
         "n": len(window),
     }
     result["fills"] = summary.fills
+    result["loop"] = started["loop"]
     return result
+
+
+class LoopUsage:
+    """The engine's event-loop thread (this one): CPU used and times the kernel took the core
+    from it (involuntary context switches: other processes ran instead)."""
+
+    def __init__(self) -> None:
+        self._at = time.monotonic()
+        self._usage = resource.getrusage(resource.RUSAGE_THREAD)
+
+    def since(self) -> dict[str, float]:
+        now = resource.getrusage(resource.RUSAGE_THREAD)
+        elapsed = time.monotonic() - self._at
+        cpu = (now.ru_utime - self._usage.ru_utime) + (now.ru_stime - self._usage.ru_stime)
+        return {
+            "cpu_pct": 100 * cpu / elapsed,
+            "preempted_per_s": (now.ru_nivcsw - self._usage.ru_nivcsw) / elapsed,
+        }
 
 
 async def _dashboard(started: dict[str, Any], settings: Settings, spawn: Any) -> tuple[str, str]:
@@ -397,14 +417,15 @@ async def _drive_load(
             )
             process.start()
             await asyncio.to_thread(go.wait)  # the load process is up and about to start
-            before = len(decisions)
+            before, usage = len(decisions), LoopUsage()
             started["load"] = await asyncio.to_thread(q.get)
             await asyncio.to_thread(process.join)
         else:
-            before = len(decisions)
+            before, usage = len(decisions), LoopUsage()
             await asyncio.sleep(seconds)
         # Only the decisions taken while measuring (the deque keeps the last 100,000).
         started["window_ns"] = list(decisions)[before:]
+        started["loop"] = usage.since()
     finally:
         dashboard = started.get("dashboard")
         if dashboard is not None:
@@ -418,6 +439,11 @@ def report(name: str, result: dict[str, Any]) -> None:
     print(
         f"{name:9} tick-to-decision p50 {decision['p50']:.0f} µs  p99 {decision['p99']:.0f} µs "
         f"(n={decision['n']})   fills {result['fills']}"
+    )
+    loop = result["loop"]
+    print(
+        f"          engine loop thread: CPU {loop['cpu_pct']:.1f} %, "
+        f"preempted {loop['preempted_per_s']:.0f} times/s"
     )
     if "latency_us" not in result:
         return

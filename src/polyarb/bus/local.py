@@ -102,10 +102,15 @@ class LocalBusServer:
     def peers(self) -> int:
         return len(self._peers)
 
-    async def start(self) -> str:
-        """Listen; returns the socket's path."""
-        self._dir = tempfile.mkdtemp(prefix="polyarb-bus-")  # 0700: this user only
-        self._path = os.path.join(self._dir, "bus.sock")
+    async def start(self, path: str | None = None) -> str:
+        """Listen (on ``path``, else in a new private directory); returns the socket's path."""
+        if path is None:
+            self._dir = tempfile.mkdtemp(prefix="polyarb-bus-")  # 0700: this user only
+            path = os.path.join(self._dir, "bus.sock")
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # a previous server's socket
+        self._path = path
         self._server = await asyncio.start_unix_server(self._serve, path=self._path)
         self.hub.taps.append(self._tap)
         return self._path
@@ -124,6 +129,9 @@ class LocalBusServer:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+        elif self._path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)
 
     def _tap(self, envelope: Envelope) -> None:
         """Called by the hub for every envelope published in process: never blocks."""
