@@ -1,5 +1,6 @@
 """The README's path: `polyarb users add`, then `polyarb run --venue sim` serves the dashboard
-at a printed URL; log in with the code shown on the console, watch the engine, pause it."""
+at a printed URL (from its own dashboard process); log in with the code on the console, watch
+the engine, pause it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Event bus between the engine(s) and the dashboard: in process by default, Redis when set.
+"""Event bus between the engine(s) and the dashboard: in process by default (served to
+`polyarb run`'s dashboard process on a local socket, ``bus/local.py``), Redis when set.
 
 ``make_bus(settings.redis_url, settings.instance_id)`` picks the implementation; the rest of
 the code only sees the ``Bus`` protocol. Channels, payloads and semantics: ``docs/events.md``.
