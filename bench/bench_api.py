@@ -20,8 +20,15 @@ the engine's tick-to-decision p50/p99 in both runs (``engine.counters.decision_n
 frame's receipt to the order command). The bar: the dashboard slows trading by at most 20 %.
 Login is not what is measured here.
 
+Also printed: the engine's event-loop thread's CPU and how often the kernel preempted it, in
+each run (the dashboard's work off the loop shows as an unchanged CPU; a busier machine as
+more preemptions). ``--load-nice 10`` runs the load process below the engine's priority, as
+browsers on other machines would be: the load then competes for the cores only when the
+engine has nothing to do.
+
     .venv/bin/python bench/bench_api.py [--seconds 20] [--concurrency 8] [--streams 50]
-                                        [--dashboard embedded|separate]
+                                        [--dashboard embedded|separate] [--rate R]
+                                        [--load-nice N]
 """
 
 from __future__ import annotations
@@ -64,6 +71,7 @@ from polyarb.store.admin import ensure_database
 from polyarb.store.users import UserStore
 
 EMAIL = "bench@example.test"
+LOAD_NICE = "BENCH_API_LOAD_NICE"  # --load-nice, for the spawned load process
 
 
 def free_port() -> int:
@@ -188,6 +196,7 @@ def load_process(
     q: Any,
     go: Any,
 ) -> None:
+    os.nice(int(os.environ.get(LOAD_NICE, "0")))  # --load-nice: browsers stand elsewhere
     go.set()
     q.put(asyncio.run(_load(url, cookie, seconds, concurrency, streams, market, rate)))
 
@@ -472,14 +481,22 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=0, help="requests/s of each HTTP client (0: flat out)"
     )
+    parser.add_argument(
+        "--load-nice",
+        type=int,
+        default=0,
+        help="the load process's nice value: 10 stands for browsers on other machines (the "
+        "load then takes the cores only when the engine does not need them)",
+    )
     args = parser.parse_args()
+    os.environ[LOAD_NICE] = str(args.load_nice)
     separate = args.dashboard == "separate"
     logging.basicConfig(level=logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     pace = f"{args.rate:g} requests/s each" if args.rate > 0 else "flat out"
     print(
         f"dashboard: {args.dashboard}; {args.concurrency} HTTP clients ({pace}), "
-        f"{args.streams} stream clients"
+        f"{args.streams} stream clients, load process at nice {args.load_nice}"
     )
     base = asyncio.run(one_run(args.seconds, args.concurrency, args.streams, None, separate))
     loaded = asyncio.run(one_run(args.seconds, args.concurrency, args.streams, args.rate, separate))
