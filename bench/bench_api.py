@@ -359,6 +359,7 @@ async def _one_run(
     window = started["window_ns"]
     result["decision_us"] = {
         "p50": Decimal(pct(window, 50)) / 1000,
+        "p90": Decimal(pct(window, 90)) / 1000,
         "p99": Decimal(pct(window, 99)) / 1000,
         "n": len(window),
     }
@@ -446,7 +447,8 @@ async def _drive_load(
 def report(name: str, result: dict[str, Any]) -> None:
     decision = result["decision_us"]
     print(
-        f"{name:9} tick-to-decision p50 {decision['p50']:.0f} µs  p99 {decision['p99']:.0f} µs "
+        f"{name:9} tick-to-decision p50 {decision['p50']:.0f} µs  "
+        f"p90 {decision['p90']:.0f} µs  p99 {decision['p99']:.0f} µs "
         f"(n={decision['n']})   fills {result['fills']}"
     )
     loop = result["loop"]
