@@ -21,6 +21,7 @@ BENCHES = [
     ["bench_signing.py"],
     ["bench_chain_tx.py"],
     ["bench_api.py", "--rate", "2"],
+    ["bench_api.py", "--rate", "2", "--load-nice", "10"],  # the 20 % bar: browsers elsewhere
     ["bench_api.py", "--dashboard", "separate"],
 ]
 

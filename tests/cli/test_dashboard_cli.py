@@ -1,5 +1,6 @@
 """The README's path: `polyarb users add`, then `polyarb run --venue sim` serves the dashboard
-at a printed URL; log in with the code shown on the console, watch the engine, pause it."""
+at a printed URL (from its own dashboard process); log in with the code on the console, watch
+the engine, pause it."""
 
 from __future__ import annotations
 
@@ -139,23 +140,79 @@ def _poll(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout_s: floa
     return value
 
 
-def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
-    email = "admin@example.test"
-    assert _polyarb(tmp_path, "users", "add", email, "--role", "admin").returncode == 0
-    port = _free_port()
-    env = _env(
+def dashboard_pid(engine_pid: int) -> int | None:
+    """The pid of `polyarb run`'s dashboard process (a child of the engine's), if running."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, ...
+        if int(fields[1]) == engine_pid and b"polyarb.cli.dashboard_main" in cmdline:
+            return int(entry.name)
+    return None
+
+
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie left for a reaper counts as exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def _run_env(tmp_path: Path, email: str, role: str = "admin", **extra: str) -> dict[str, str]:
+    assert _polyarb(tmp_path, "users", "add", email, "--role", role).returncode == 0
+    return _env(
         tmp_path,
         ALLOWED_EMAILS=email,  # not in COMMAND_ADMINS: the engine acts on the vouched role
-        API_PORT=str(port),
+        API_PORT=str(_free_port()),
         JWT_SECRET="e2e-" + "s" * 60,
         OTP_DELIVERY="console",
+        **extra,
     )
+
+
+async def _streamed_state(url: str, cookie: dict[str, str]) -> dict[str, Any]:
+    """The first engine state the stream relays after its snapshot."""
+    import asyncio
+
+    import websockets
+
+    async with websockets.connect(
+        url.replace("http://", "ws://") + "/api/stream",
+        origin=url,  # type: ignore[arg-type]
+        additional_headers=cookie,
+    ) as ws:
+        [snapshot] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert snapshot["kind"] == "snapshot"
+        while True:
+            for event in json.loads(await asyncio.wait_for(ws.recv(), 10)):
+                if event["kind"] == "event" and event["data"]["channel"] == "poly:state":
+                    assert event["seq"] > snapshot["seq"]
+                    return dict(event["data"]["data"])
+
+
+def test_run_serves_the_dashboard_from_its_own_process(tmp_path: Path) -> None:
+    import asyncio
+
+    email = "admin@example.test"
+    env = _run_env(tmp_path, email)
     args = ["run", "--venue", "sim", "--no-display", "--duration", "60"]
     with Running(tmp_path, args, env) as run:
         url = run.wait_for(r"dashboard API at (http://\S+)").group(1)
-        assert url == f"http://127.0.0.1:{port}"
+        assert url == f"http://127.0.0.1:{env['API_PORT']}"
+        # Served by a child process, not on the engine's event loop (bench/bench_api.py).
+        assert dashboard_pid(run.process.pid) is not None
         with httpx.Client(base_url=url, timeout=10, headers=CSRF) as client:
             cookie = run.login(client, email)
+            # The stream relays the engine's states, over the local socket bus.
+            streamed = asyncio.run(_streamed_state(url, cookie))
+            assert streamed["status"] == "running"
 
             def state() -> Any:
                 engines = client.get("/api/state", headers=cookie).json()["engines"]
@@ -187,13 +244,47 @@ def test_run_serves_the_dashboard_in_process(tmp_path: Path) -> None:
             paused = client.post("/api/controls/pause", json={}, headers=cookie)
             assert paused.status_code == 200, paused.text
             assert [a["accepted"] for a in paused.json()["acks"]] == [True], paused.text
-            # One market's books, asked of the engine over the in-process bus.
+            # One market's books, asked of the engine over the local socket bus.
             binary = next(m for m in markets if not m["neg_risk"])
             book = client.get(f"/api/markets/{binary['condition_id']}/book", headers=cookie)
             assert book.status_code == 200, book.text
             tokens = [b["token_id"] for b in book.json()["books"]]
             assert tokens == [token for _label, token in binary["outcomes"]]
             assert _poll(state, lambda s: s["status"] == "paused", 10)["status"] == "paused"
+
+
+def test_the_dashboard_process_ends_with_a_killed_engine_and_is_restarted_after_a_crash(
+    tmp_path: Path,
+) -> None:
+    email = "viewer@example.test"
+    env = _run_env(tmp_path, email, role="viewer")
+    args = ["run", "--venue", "sim", "--no-display", "--duration", "60"]
+    run = Running(tmp_path, args, env)
+    try:
+        url = run.wait_for(r"dashboard API at (http://\S+)").group(1)
+        first = dashboard_pid(run.process.pid)
+        assert first is not None
+        # A crashed dashboard is reported and restarted; trading goes on.
+        os.kill(first, signal.SIGKILL)
+        run.wait_for(r"the dashboard process exited \(code -9\); restarting it")
+        assert run.wait_for(r"dashboard API at (http://\S+)").group(1) == url
+        second = _poll(lambda: dashboard_pid(run.process.pid), lambda p: p not in (None, first), 5)
+        assert second not in (None, first)
+        assert run.process.poll() is None
+        with httpx.Client(base_url=url, timeout=10, headers=CSRF) as client:
+            cookie = run.login(client, email)
+            assert client.get("/api/state", headers=cookie).status_code == 200
+        # The engine killed outright: its dashboard notices (its stdin ends) and exits.
+        run.process.kill()
+        run.process.wait(timeout=10)
+        assert _poll(lambda: gone(second), bool, 15), "the dashboard outlived its engine"
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url + "/health", timeout=2)
+    finally:
+        if run.process.poll() is None:
+            run.process.kill()
+        run.process.wait(timeout=10)
+        run.reader.join(timeout=10)
 
 
 def test_dashboard_needs_redis(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The dashboard end to end in headless Chromium (Debian's package, driven by playwright-core):
-`polyarb run --venue sim` paper-trades with the dashboard in-process; the login code comes from
-this test's SMTP server. The browser script (web/e2e/dashboard.e2e.mjs) logs in, watches P&L
-and trades move live, pauses and resumes, engages the kill switch and clears it
+`polyarb run --venue sim` paper-trades and serves the dashboard (its child process); the login
+code comes from this test's SMTP server. The browser script (web/e2e/dashboard.e2e.mjs) logs
+in, watches P&L and trades move live, pauses and resumes, engages the kill switch and clears it
 through the step-up prompt, opens a market's depth chart, exports the CSV, visits
 every page, switches theme and width, checks that logging out and a tampered cookie lock the
 UI, and finally sees the disconnection banner when the engine stops. Screenshots land in

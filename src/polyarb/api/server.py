@@ -1,5 +1,5 @@
-"""Serving the dashboard API with uvicorn: in its own process (``polyarb dashboard``) or inside
-``polyarb run`` on the engine's event loop (the embedded default)."""
+"""Serving the dashboard API with uvicorn, in its own process: ``polyarb dashboard``, or the
+child process ``polyarb run`` starts (``cli/dashboard_process.py``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from polyarb.domain.errors import PolyarbError
 
 
 class _EmbeddedServer(uvicorn.Server):
-    """Leaves SIGINT/SIGTERM to the host process (the engine stops first, then the API)."""
+    """Leaves SIGINT/SIGTERM to the caller, which sets ``should_exit`` in its own handlers."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -66,8 +66,8 @@ async def serve(
 ) -> None:
     """Run until ``server.should_exit``; ``on_started`` gets the URL once it listens. A port in
     use is a ``PolyarbError``: the socket is bound here, because uvicorn answers a failed bind
-    with ``sys.exit``, which an asyncio task re-raises out of the event loop (it would stop the
-    engine that hosts the embedded dashboard)."""
+    with ``sys.exit``, which an asyncio task re-raises out of the event loop (a clear message
+    and exit code is better than a traceback)."""
     listener = _bind(server.config.host, server.config.port)
     task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn has no event)

@@ -1,4 +1,5 @@
-"""Event bus between the engine(s) and the dashboard: in process by default, Redis when set.
+"""Event bus between the engine(s) and the dashboard: in process by default (served to
+`polyarb run`'s dashboard process on a local socket, ``bus/local.py``), Redis when set.
 
 ``make_bus(settings.redis_url, settings.instance_id)`` picks the implementation; the rest of
 the code only sees the ``Bus`` protocol. Channels, payloads and semantics: ``docs/events.md``.
@@ -22,6 +23,7 @@ from polyarb.bus.commands import (
     ParamValue,
     authorize_by_role,
 )
+from polyarb.bus.local import LocalBus, LocalBusServer
 from polyarb.bus.memory import MemoryBus, MemoryHub
 from polyarb.bus.publisher import StatePublisher
 from polyarb.bus.queries import QueryClient, QueryResponder
@@ -85,6 +87,8 @@ __all__ = [
     "ErrorEvent",
     "Gap",
     "GapCallback",
+    "LocalBus",
+    "LocalBusServer",
     "MemoryBus",
     "MemoryHub",
     "Opportunity",

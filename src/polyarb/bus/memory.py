@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from polyarb.bus.base import BusStats, Clock, Envelopes, GapCallback, Subscription
-from polyarb.bus.schemas import Payload
+from polyarb.bus.schemas import Envelope, Payload
 from polyarb.bus.topics import Channel
 
 
 class MemoryHub:
-    """The subscriptions every ``MemoryBus`` of one process delivers to."""
+    """The subscriptions every ``MemoryBus`` of one process delivers to, and its taps: callables
+    handed each published envelope synchronously (``LocalBusServer`` relays them to another
+    process); a tap must never block."""
 
     def __init__(self) -> None:
         self.subscriptions: set[Subscription] = set()
+        self.taps: list[Callable[[Envelope], None]] = []
 
 
 class MemoryBus:
@@ -61,6 +64,8 @@ class MemoryBus:
         for subscription in self.hub.subscriptions:
             if channel in subscription.channels:
                 subscription.offer(envelope)
+        for tap in self.hub.taps:
+            tap(envelope)
         self.stats.published += 1
 
     def subscribe(

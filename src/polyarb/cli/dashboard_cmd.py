@@ -35,8 +35,9 @@ def _announce(url: str) -> None:
     print(f"polyarb: dashboard API at {url} (OpenAPI: {url}/openapi.json)", file=sys.stderr)
 
 
-def dashboard_context(settings: Settings, bus: Bus) -> ApiContext:
-    """The API's parts over the configured database (its own connection pools)."""
+def dashboard_context(settings: Settings, bus: Bus, *, key: bytes | None = None) -> ApiContext:
+    """The API's parts over the configured database (its own connection pools); ``key``: the
+    command key to sign with (`polyarb run`'s dashboard process gets the engine's own)."""
     from polyarb.api.context import build_context
     from polyarb.bus.signing import command_key
     from polyarb.domain.trading import Mode
@@ -53,7 +54,8 @@ def dashboard_context(settings: Settings, bus: Bus) -> ApiContext:
         queries=StoreQueries.open(url, mode),
         users=UserStore.open(url),
         mode=mode,
-        command_key=command_key(
+        command_key=key
+        or command_key(
             configured.get_secret_value() if configured is not None else None,
             over_redis=bool(settings.redis_url),
         ),

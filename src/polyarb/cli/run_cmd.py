@@ -14,11 +14,10 @@ from polyarb.cli.common import settings_or_exit
 from polyarb.domain.errors import PolyarbError
 
 if TYPE_CHECKING:
-    import uvicorn
     from rich.console import Console, Group
     from rich.live import Live
 
-    from polyarb.bus import Bus
+    from polyarb.cli.dashboard_process import DashboardChild
     from polyarb.config import Settings
     from polyarb.engine.core import Engine
     from polyarb.engine.runner import Endpoints, RunSummary
@@ -140,56 +139,78 @@ async def _run_with_dashboard(
     duration_s: float | None,
     on_tick: Callable[[Engine, MarketFeed], None] | None,
 ) -> RunSummary:
-    """The engine, with the dashboard API on the same event loop (``API_ENABLED``)."""
+    """The engine, with the dashboard API in a child process (``API_ENABLED``)."""
     import asyncio
 
     from polyarb.engine.runner import run_engine
 
-    servers: list[uvicorn.Server] = []
+    dashboards: list[DashboardChild] = []
     tasks: list[asyncio.Task[None]] = []
 
     def ready(engine: Engine, _endpoints: Endpoints) -> None:
         if settings.api_enabled and engine.bus is not None:
-            tasks.append(asyncio.create_task(_embedded_dashboard(settings, engine.bus, servers)))
+            tasks.append(asyncio.create_task(dashboard_process(settings, engine, dashboards)))
 
     try:
         return await run_engine(
             settings, venue=venue, duration_s=duration_s, on_tick=on_tick, ready=ready
         )
     finally:
-        for server in servers:
-            server.should_exit = True
+        for dashboard in dashboards:
+            await dashboard.stop()
+        for task in tasks:
+            task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=5)
 
 
-async def _embedded_dashboard(
-    settings: Settings, engine_bus: Bus, servers: list[uvicorn.Server]
+async def dashboard_process(
+    settings: Settings,
+    engine: Engine,
+    dashboards: list[DashboardChild],
+    on_started: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the API in-process; a failure is reported and trading goes on without it."""
+    """Serve the API from its own process (the engine's loop stays for trading); without Redis
+    it reaches the engine's in-process bus through a local socket. A dashboard that cannot
+    start is reported and trading goes on without it; one that crashes is restarted.
+    ``on_started`` gets the URL (default: the "dashboard API at URL" line)."""
     import structlog
 
-    from polyarb.api.app import create_app
-    from polyarb.api.server import make_server, serve
-    from polyarb.bus import MemoryBus, make_bus
-    from polyarb.cli.dashboard_cmd import dashboard_context
+    from polyarb.bus import LocalBusServer, MemoryBus
+    from polyarb.bus.signing import command_key
+    from polyarb.cli.dashboard_process import DashboardChild, Start
 
-    if isinstance(engine_bus, MemoryBus):  # one hub: the API sees the engine's messages
-        bus: Bus = MemoryBus(f"{engine_bus.instance_id}-dashboard", hub=engine_bus.hub)
-    else:
-        bus = make_bus(settings.redis_url, f"{engine_bus.instance_id}-dashboard")
-    await bus.start()
+    logger = structlog.get_logger(__name__)
+    bus = engine.bus
+    assert bus is not None
+    server: LocalBusServer | None = None
+    if isinstance(bus, MemoryBus):
+        server = LocalBusServer(bus.hub)
+        await server.start()
+    configured = settings.command_secret
+    start = Start(
+        settings=settings,
+        instance_id=bus.instance_id,
+        bus_path=server.path if server is not None else "",
+        command_key=command_key(  # the engine's own (its per-run key without COMMAND_SECRET)
+            configured.get_secret_value() if configured is not None else None,
+            over_redis=bool(settings.redis_url),
+        ),
+    )
+
+    def crashed(message: str) -> None:
+        engine.emit_error("dashboard", "process_exited", message)
+
+    child = DashboardChild(start, on_started=on_started or _announce, on_crash=crashed)
+    dashboards.append(child)
     try:
-        ctx = dashboard_context(settings, bus)
-        server = make_server(create_app(ctx), settings, embedded=True)
-        servers.append(server)
-        await serve(server, settings, _announce)
-    except PolyarbError as exc:
-        structlog.get_logger(__name__).error(f"dashboard not started: {exc}")
-    except Exception:
-        structlog.get_logger(__name__).exception("dashboard API failed; trading continues")
+        await child.run()
+    except Exception:  # never let the dashboard's supervision stop trading
+        logger.exception("dashboard process failed; trading continues")
     finally:
-        await bus.close()
+        await child.stop()
+        if server is not None:
+            await server.close()
 
 
 def _announce(url: str) -> None:
