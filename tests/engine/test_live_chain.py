@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from tests.servers import free_port
 
@@ -211,3 +212,59 @@ async def test_a_resolved_market_held_is_redeemed_once(tmp_path: Path, postgres_
     assert ledger.seen(f"resolution-{market.condition_id}")
     assert ledger.shares(yes) == 0
     assert "reconciliation MISMATCH" not in err
+
+
+async def test_a_market_resolved_while_the_engine_was_down_is_redeemed_after_the_restart(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The negRisk YES set is bought and the engine stopped; the first outcome's market resolves
+    YES while it is down, so discovery no longer lists it. Restarted with no universe refresh,
+    the engine looks the held market up by condition id at start, redeems it once and books the
+    payout."""
+    async with SimServer(_scenario("negrisk")) as sim:
+        sim.pause()
+        env = _chain_env(sim, tmp_path, postgres_url, MARKETS_REFRESH_S="0")
+        env.update(NEGRISK_ENABLED="true", NEGRISK_CONVERT_ENABLED="false")
+        engine = await _start(tmp_path, env)
+        await _resume_when_connected(sim, engine)
+        trades = sim.exchange.trades
+        assert await _until(
+            lambda: len(trades) >= 3 and all(t.status == "CONFIRMED" for t in trades.values()),
+            30,
+        )
+        await engine.wait_for("reconciled:", timeout_s=15)  # every trade booked
+        code, _, err = await _stop(engine)
+        assert code == 0, err[-3000:]
+        market = _negrisk_event(sim).markets[0]
+        yes, no = market.token_ids
+        maker = Wallet(KEY).address
+        held = sim.exchange.position(maker, yes)
+        assert held > 0
+        cash_before = sim.exchange.balance(maker)
+        sim.resolve_market(market.condition_id, 0)
+        listed = await _gamma_condition_ids(sim.gamma_url, closed=False)
+        assert market.condition_id not in listed  # discovery leaves it out
+        engine = await _start(tmp_path, env)
+        line = await engine.wait_for("resolved market redeemed on chain", timeout_s=45)
+        await engine.wait_for("reconciled:", after=line, timeout_s=15)
+        code, _, err = await _stop(engine)
+        assert code == 0, err[-3000:]
+    redeems = [t for t in sim.chain.mined() if t.function == "redeemPositions"]
+    assert len(redeems) == 1
+    assert redeems[0].status == 1
+    assert (sim.exchange.position(maker, yes), sim.exchange.position(maker, no)) == (0, 0)
+    assert sim.exchange.balance(maker) == cash_before + held  # $1 a winning share
+    ledger, _ = await _ledger(postgres_url, tmp_path)
+    _assert_reconciled(sim, ledger)
+    assert ledger.seen(f"resolution-{market.condition_id}")
+    assert ledger.shares(yes) == 0
+    assert "reconciliation MISMATCH" not in err
+
+
+async def _gamma_condition_ids(gamma_url: str, *, closed: bool) -> set[str]:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(
+            f"{gamma_url}/markets", params={"closed": str(closed).lower(), "limit": 500}
+        )
+    response.raise_for_status()
+    return {str(m["conditionId"]) for m in response.json()}

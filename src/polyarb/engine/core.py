@@ -467,10 +467,15 @@ class Engine:
     # ------------------------------------------------------------------ universe refresh
     def held_markets(self) -> set[str]:
         """Condition ids of the markets the ledger holds shares of (positions, locked sets):
-        the markets whose closures and resolutions must be followed."""
-        tokens = {p.token_id for p in self.ledger.positions()}
+        the markets whose closures and resolutions must be followed. A position's own market
+        counts too: after a restart, a market discovery left out (closed) is not known by its
+        tokens, and it may have resolved while the engine was down."""
+        positions = self.ledger.positions()
+        tokens = {p.token_id for p in positions}
         tokens.update(t for lock in self.ledger.locked_sets() for t in lock.token_ids)
-        return {m.condition_id for t in tokens if (m := self.markets_by_token.get(t)) is not None}
+        held = {m.condition_id for t in tokens if (m := self.markets_by_token.get(t)) is not None}
+        held.update(p.market for p in positions if p.market and p.shares > 0)
+        return held
 
     def update_universe(self, universe: Universe, resolved: Iterable[Market] = ()) -> list[str]:
         """Trade a refreshed universe (Gamma poll, ``new_market``): new outcomes and markets

@@ -6,7 +6,8 @@ Every ``MARKETS_REFRESH_S`` seconds, and at once when the market channel announc
 complete sets stop being traded. The markets the ledger holds are also read from Gamma with
 their closed and resolved flags (``/markets?condition_ids=...``, closed ones included), so a
 resolution the market channel did not deliver (a 50/50 split, a missed message, a restart) still
-pays positions and locked sets by what actually resolved.
+pays positions and locked sets by what actually resolved. At start (``resolve_absent_held``),
+the held markets the universe does not list are looked up the same way.
 """
 
 from __future__ import annotations
@@ -43,6 +44,33 @@ async def held_market_data(gamma: GammaClient, condition_ids: Sequence[str]) -> 
             except PolyarbError as exc:
                 log.warning("held_market_unreadable", reason=str(exc))
     return out
+
+
+async def resolve_absent_held(gamma: GammaClient, engine: Engine) -> list[str]:
+    """The held markets absent from the universe (discovery leaves closed ones out: one that
+    resolved while the engine was down) looked up by condition id; the resolved ones are paid
+    (live: redeemed on chain). Returns their condition ids."""
+    listed = {m.condition_id for m in engine.universe.markets}
+    absent = engine.held_markets() - listed
+    if not absent:
+        return []
+    closed = [m for m in await held_market_data(gamma, list(absent)) if m.closed]
+    return [m.condition_id for m in closed if engine.resolve_from_data(m)]
+
+
+async def resolve_held_at_start(
+    engine: Engine, gamma_url: str, *, timeout_s: float = 10.0, guard: CallGuard | None = None
+) -> None:
+    """``resolve_absent_held`` once, before the loops start. Gamma failing does not stop the
+    start: it is reported, and the universe refresh asks again."""
+    try:
+        async with GammaClient(gamma_url, timeout_s=timeout_s, guard=guard) as gamma:
+            paid = await resolve_absent_held(gamma, engine)
+    except (PolyarbError, httpx.HTTPError) as exc:
+        engine.emit_error("gamma", "held_lookup_failed", f"{type(exc).__name__}: {exc}")
+        return
+    if paid:
+        log.info("held markets resolved while the engine was down", markets=paid)
 
 
 async def refresh_universe(gamma: GammaClient, engine: Engine, flt: MarketFilter) -> list[str]:

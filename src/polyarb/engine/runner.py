@@ -55,7 +55,7 @@ from polyarb.engine.health import (
 from polyarb.engine.lock import DataDirLock, InstanceLock
 from polyarb.engine.metrics import Watched, build_registry
 from polyarb.engine.persistence import EnginePersistence, open_store, recover
-from polyarb.engine.refresh import run_refresher
+from polyarb.engine.refresh import resolve_held_at_start, run_refresher
 from polyarb.engine.watch import BusWatch, start_notices
 from polyarb.execution.base import ExecutionReport
 from polyarb.marketdata.clob_rest import ClobRestClient
@@ -307,6 +307,12 @@ async def run_engine(
                 live_notice = await _go_live(
                     engine, settings, store, recovery, endpoints, journal_path, stack, watched
                 )
+            await resolve_held_at_start(
+                engine,
+                endpoints.gamma_url,
+                timeout_s=settings.poly_http_timeout_s,
+                guard=breakers[GAMMA],
+            )
             if ready is not None:
                 ready(engine, endpoints)
             summary = await _run_tasks(
