@@ -22,7 +22,7 @@ from polyarb.domain.clock import ReplayClock
 from polyarb.domain.ledger import Merge
 from polyarb.domain.trading import Fill, Leg, Mode, Signal
 from polyarb.engine.core import Engine
-from polyarb.engine.refresh import refresh_universe, run_refresher
+from polyarb.engine.refresh import refresh_universe, resolve_absent_held, run_refresher
 from polyarb.marketdata.gamma import GammaClient, MarketFilter, select_universe
 
 T0 = 1_780_000_000 * 1_000_000_000
@@ -140,6 +140,43 @@ async def test_held_markets_are_paid_by_what_gamma_says_resolved(tmp_path: Path)
     assert engine.ledger.realized_pnl == D(5) - D("9.50")
     assert engine.held_markets() == set()
     assert engine.risk.exposure() == 0
+
+
+@pytest.mark.parametrize("path", ["start", "refresh"])
+async def test_a_held_market_discovery_left_out_is_paid_by_what_gamma_says(
+    tmp_path: Path, path: str
+) -> None:
+    """After a restart the ledger holds YES of a market discovery no longer lists (closed: it
+    resolved while the engine was down), so its tokens are unknown: it is looked up by its
+    condition id, at start and on a refresh, and paid."""
+    grown = election(3)
+    engine = engine_for(tmp_path, election(2))
+    absent = grown["markets"][2]
+    cid = absent["conditionId"]
+    assert "y0" not in engine.markets_by_token
+    engine.ledger.apply_fill(buy("f0", "y0", cid, "0.30"))
+    assert cid in engine.held_markets()
+    asked: list[list[str]] = []
+
+    def resolved(ids: list[str]) -> list[Any]:
+        asked.append(ids)
+        closed = {
+            **absent,
+            "closed": True,
+            "outcomePrices": '["1", "0"]',
+            "umaResolutionStatus": "resolved",
+        }
+        return [closed] if cid in ids else []
+
+    async with gamma_serving(lambda: [election(2)], resolved) as gamma:
+        if path == "start":
+            assert await resolve_absent_held(gamma, engine) == [cid]
+            assert asked == [[cid]]  # only what the universe does not list
+        else:
+            await refresh_universe(gamma, engine, MarketFilter())
+    assert engine.ledger.shares("y0") == 0
+    assert engine.ledger.realized_pnl == D(10) - D(3)
+    assert engine.held_markets() == set()
 
 
 async def test_new_market_triggers_a_refresh_and_a_subscription(
