@@ -122,3 +122,30 @@ def test_a_conversion_of_n_no_tokens_pays_n_minus_one() -> None:
     assert conserved(ledger)
     # a binary merge is still $1 a set
     assert Merge("m", "c", ("y", "n"), D(1), T0, "s").collateral_per_set == 1
+
+
+def test_a_redeems_gas_is_booked_with_its_resolution() -> None:
+    """Live: the resolution is booked when its redeem is mined, with the redeem's gas: realized
+    = payout - cost basis - gas, paid from cash, in ``chain_costs``, by the strategy paid."""
+    ledger = Ledger(D(100))
+    for fill in fills():
+        ledger.apply_fill(fill)
+    gas = D("0.0042187")
+    resolution = Resolution("r0", "cond-0", "a-yes", T0 + 1, ("a-yes", "a-no"), tx_cost=gas)
+    applied = ledger.apply_resolution(resolution)
+    assert applied.realized == D(20) - D(7) - gas
+    assert ledger.realized_pnl == D(20) - D(7) - gas
+    assert ledger.cash == D(100) - D(7) + D(20) - gas
+    assert ledger.chain_costs == gas
+    assert ledger.pnl_by_strategy() == {"negrisk": D(6) - gas, "sum_to_100": D(7)}
+    assert conserved(ledger)
+    assert ledger.apply_resolution(resolution).duplicate  # the gas is booked once
+    assert ledger.chain_costs == gas
+    assert Ledger.replay([*fills(), resolution], D(100)).realized_pnl == ledger.realized_pnl
+
+
+def fills() -> list[Fill]:
+    return [
+        buy("f0", "a-yes", "0.30", "10", "cond-0", strategy="sum_to_100"),
+        buy("f1", "a-yes", "0.40", "10", "cond-0", strategy="negrisk"),
+    ]

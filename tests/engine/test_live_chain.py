@@ -107,6 +107,31 @@ def _cash_check(sim: SimServer, ledger: object, gas_usd: Decimal) -> None:
     assert ledger.chain_costs == gas_usd  # type: ignore[attr-defined]
 
 
+async def _redeem_booked(
+    sim: SimServer, ledger: object, database_url: str, token_id: str, held: int
+) -> None:
+    """One redeem mined, and the ledger realized its payout less the token's cost basis (what
+    its fills in the store cost, fees included) less the redeem's gas, paid from cash."""
+    [redeem] = [t for t in sim.chain.mined() if t.function == "redeemPositions"]
+    assert redeem.status == 1
+    receipt = redeem.receipt
+    assert receipt is not None
+    gas_pol = Decimal(int(receipt["gasUsed"], 16) * int(receipt["effectiveGasPrice"], 16))
+    gas_usd = gas_pol.scaleb(-18) * POL_USD
+    assert gas_usd > 0
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        bought = await conn.fetch(
+            "SELECT price, size, fee FROM fills WHERE token_id = $1 AND side = 'BUY'", token_id
+        )
+    finally:
+        await conn.close()
+    cost_basis = sum((r["price"] * r["size"] + r["fee"] for r in bought), Decimal(0))
+    assert cost_basis > 0
+    assert ledger.realized_pnl == Decimal(held) - cost_basis - gas_usd  # type: ignore[attr-defined]
+    _cash_check(sim, ledger, gas_usd)
+
+
 async def test_a_negrisk_no_set_is_converted_on_chain_and_reconciles(
     sim: SimServer, tmp_path: Path, postgres_url: str
 ) -> None:
@@ -202,13 +227,11 @@ async def test_a_resolved_market_held_is_redeemed_once(tmp_path: Path, postgres_
         await engine.wait_for("reconciled:", after=line, timeout_s=15)
         code, _, err = await _stop(engine)
         assert code == 0, err[-3000:]
-    redeems = [t for t in sim.chain.mined() if t.function == "redeemPositions"]
-    assert len(redeems) == 1
-    assert redeems[0].status == 1
     assert (sim.exchange.position(maker, yes), sim.exchange.position(maker, no)) == (0, 0)
     assert sim.exchange.balance(maker) == cash_before + held  # $1 a winning share
     ledger, _ = await _ledger(postgres_url, tmp_path)
     _assert_reconciled(sim, ledger)
+    await _redeem_booked(sim, ledger, postgres_url, yes, held)
     assert ledger.seen(f"resolution-{market.condition_id}")
     assert ledger.shares(yes) == 0
     assert "reconciliation MISMATCH" not in err
@@ -249,13 +272,11 @@ async def test_a_market_resolved_while_the_engine_was_down_is_redeemed_after_the
         await engine.wait_for("reconciled:", after=line, timeout_s=15)
         code, _, err = await _stop(engine)
         assert code == 0, err[-3000:]
-    redeems = [t for t in sim.chain.mined() if t.function == "redeemPositions"]
-    assert len(redeems) == 1
-    assert redeems[0].status == 1
     assert (sim.exchange.position(maker, yes), sim.exchange.position(maker, no)) == (0, 0)
     assert sim.exchange.balance(maker) == cash_before + held  # $1 a winning share
     ledger, _ = await _ledger(postgres_url, tmp_path)
     _assert_reconciled(sim, ledger)
+    await _redeem_booked(sim, ledger, postgres_url, yes, held)
     assert ledger.seen(f"resolution-{market.condition_id}")
     assert ledger.shares(yes) == 0
     assert "reconciliation MISMATCH" not in err

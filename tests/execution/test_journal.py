@@ -27,7 +27,7 @@ MERGE = Merge("merge-1", "cond", ("tok", "tok-no"), D("10.123456"), 5_000, "sumt
 LOCK = Merge(
     "lock-1", "event", ("a", "b", "c"), D(3), 6_000, "negrisk", locked=True, tx_cost=D("0.01")
 )
-RESOLUTION = Resolution("res-1", "cond", "tok", 7_000, ("tok", "tok-no"))
+RESOLUTION = Resolution("res-1", "cond", "tok", 7_000, ("tok", "tok-no"), D("0.0031625"))
 
 
 def test_round_trip_is_exact_and_ordered(tmp_path: Path) -> None:

@@ -24,7 +24,9 @@ Accounting rules (all amounts exact ``Decimal``):
   winner was outside the set, ties and splits), never kept at $1 for an event that paid less.
 - A merge's ``tx_cost`` (the on-chain transaction: the merge, conversion, or the redeem a locked
   set needs) is paid from cash when the merge is applied: realized at once for a merge, part of
-  the locked set's cost (realized at resolution) for a lock. ``chain_costs`` reports the total.
+  the locked set's cost (realized at resolution) for a lock. A resolution's ``tx_cost`` (live:
+  the redeem that paid it) is paid from cash and realized when it is applied, by the first
+  strategy (by name) it pays. ``chain_costs`` reports the total.
 - Every event carries an id; applying the same id twice is a no-op reported as a duplicate.
 - A fill whose trade FAILED on chain is reversed exactly (``reverse_fills``): the state becomes
   what the events without it give, and its id stays seen.
@@ -94,6 +96,7 @@ class Resolution:
     winning_token_id: str
     ts_ns: int
     token_ids: tuple[str, ...] = ()
+    tx_cost: Decimal = Decimal(0)  # USD: the redeem transaction that paid it (live), if any
 
     def payout(self, token_id: str) -> Decimal:
         """What one share of ``token_id`` (a token of this market) is paid."""
@@ -428,8 +431,12 @@ class Ledger:
         s = self._s
         if resolution.resolution_id in s.resolution_ids:
             return Applied(duplicate=True)
+        tx_cost = _dec(resolution.tx_cost)
+        if tx_cost < 0:
+            raise LedgerError(f"resolution {resolution.resolution_id}: negative tx_cost {tx_cost}")
         tokens = _resolved_tokens(resolution)
         realized = ZERO
+        payees: set[str] = set()  # the strategies paid (the first by name bears the tx cost)
         for key, pos in list(s.positions.items()):
             if pos.token_id not in tokens and pos.market != resolution.market:
                 continue
@@ -438,6 +445,7 @@ class Ledger:
             s.cash += payout
             self._realize(amount, resolution.ts_ns, pos.strategy)
             realized += amount
+            payees.add(pos.strategy)
             del s.positions[key]
             s.marks.pop(pos.token_id, None)
         for lock_id, lock in list(s.locked.items()):
@@ -450,11 +458,17 @@ class Ledger:
             lock.paid += paid
             lock.cost -= paid
             lock.settled = (*lock.settled, *resolved)
+            payees.add(lock.strategy)
             if _ONE in rates or len(lock.settled) == len(lock.token_ids):
                 amount = -lock.cost  # everything paid less what the set cost
                 self._realize(amount, resolution.ts_ns, lock.strategy)
                 realized += amount
                 del s.locked[lock_id]
+        if tx_cost:
+            s.cash -= tx_cost
+            s.chain_costs += tx_cost
+            self._realize(-tx_cost, resolution.ts_ns, min(payees, default=""))
+            realized -= tx_cost
         s.resolution_ids.add(resolution.resolution_id)
         return Applied(duplicate=False, realized=realized)
 

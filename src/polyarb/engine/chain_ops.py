@@ -13,7 +13,8 @@ planned (``plan``), per strategy:
 A market we hold that resolves (``LiveExecution.on_resolved``: the market channel's
 ``market_resolved`` or Gamma's closed market on the universe refresh) is redeemed
 (``chain.calls.redeem_call``) once its trades are final; the mined redeem books the market's
-``Resolution`` (its payout; the resolution's id is the market's: paid once).
+``Resolution`` (its payout less the redeem's gas, its ``tx_cost``; the resolution's id is the
+market's: paid once).
 
 Each goes through the ``ChainSubmitter`` one at a time. The signed transaction is journaled
 (``chain-journal.jsonl`` next to the fills' journal, fsync) before it leaves, with what it will
@@ -37,7 +38,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -450,13 +451,16 @@ class ChainOps:
         )
 
     def _book_redeem(self, result: ChainTxResult, plan: SetPlan) -> None:
-        """The payout, as the paper engine books a resolution (once: its id is the market's).
-        The redeem's gas is logged, not booked: a resolution carries no transaction cost."""
+        """The payout, as the paper engine books a resolution (once: its id is the market's),
+        less the redeem's gas (the resolution's ``tx_cost``)."""
         market = self._market(plan.market)
         if market is None:
             log.error("redeemed market no longer known: not booked", market=plan.market)
             return
-        resolution = resolution_for(market, plan.winner, self.engine.clock.now_ns())
+        resolution = replace(
+            resolution_for(market, plan.winner, self.engine.clock.now_ns()),
+            tx_cost=result.cost_usd,
+        )
         ledger = self.engine.ledger
         self._resolved.pop(plan.market, None)
         if ledger.seen(resolution.resolution_id):

@@ -78,6 +78,7 @@ def encode_event(event: LedgerEvent) -> dict[str, Any]:
         "winning_token_id": event.winning_token_id,
         "token_ids": list(event.token_ids),
         "ts_ns": event.ts_ns,
+        "tx_cost": str(event.tx_cost),
     }
 
 
@@ -123,6 +124,7 @@ def decode_event(data: dict[str, Any]) -> LedgerEvent:
                 winning_token_id=str(data["winning_token_id"]),
                 ts_ns=int(data["ts_ns"]),
                 token_ids=tuple(str(t) for t in data.get("token_ids", ())),
+                tx_cost=Decimal(data.get("tx_cost", "0")),  # absent in older journals
             )
     except (KeyError, TypeError, InvalidOperation) as exc:
         raise ValueError(f"malformed journal record: {exc!r}") from None

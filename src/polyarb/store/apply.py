@@ -262,6 +262,7 @@ class _Rows:
                 "market": x.market,
                 "winning_token_id": x.winning_token_id,
                 "token_ids": encode_detail({"token_ids": list(x.token_ids)}),
+                "tx_cost": x.tx_cost,
                 "ts_ns": x.ts_ns,
             }
         )

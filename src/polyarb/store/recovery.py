@@ -186,6 +186,7 @@ async def read_resolutions(conn: AsyncConnection, mode: Mode) -> list[Resolution
             winning_token_id=r["winning_token_id"],
             ts_ns=r["ts_ns"],
             token_ids=_token_ids(r["token_ids"]),
+            tx_cost=r["tx_cost"],
         )
         for r in (await conn.execute(stmt)).mappings()
     ]

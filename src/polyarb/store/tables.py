@@ -279,6 +279,8 @@ resolutions = Table(
     Column("market", String(ID), nullable=False),
     Column("winning_token_id", String(ID), nullable=False),
     Column("token_ids", Text, nullable=False),  # JSON list
+    # USD: the redeem transaction that paid it (live; migration 0009); 0 on older rows.
+    Column("tx_cost", ExactDecimal(), nullable=False, server_default="0"),
     Column("ts_ns", BigInteger, nullable=False),
     Index("ix_resolutions_ts_ns", "ts_ns"),
 )
