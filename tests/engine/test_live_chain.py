@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -21,6 +23,7 @@ from polyarb.clob.signing import Wallet
 from polyarb.sim import ScenarioConfig, SimServer
 from polyarb.sim.scenario import ArbWindow, WindowKind
 
+from .procs import Engine
 from .test_live_engine import (
     KEY,
     _assert_reconciled,
@@ -201,85 +204,89 @@ async def test_a_dropped_receipt_is_resolved_after_a_restart_without_a_second_tr
     assert "reconciliation MISMATCH" not in err
 
 
+@dataclass(frozen=True)
+class _YesHeld:
+    """The first outcome's market of the negRisk YES set bought: what the wallet holds of its
+    YES token and its cash before the market resolves."""
+
+    market: Any
+    held: Decimal
+    cash_before: Decimal
+
+
+async def _yes_set_bought(
+    sim: SimServer, tmp_path: Path, postgres_url: str, refresh_s: str
+) -> tuple[Engine, dict[str, str], _YesHeld]:
+    """A live engine that bought the negRisk YES set (held: a live YES set is not merged), its
+    trades CONFIRMED and booked."""
+    env = _chain_env(sim, tmp_path, postgres_url, MARKETS_REFRESH_S=refresh_s)
+    env.update(NEGRISK_ENABLED="true", NEGRISK_CONVERT_ENABLED="false")
+    engine = await _start(tmp_path, env)
+    await _resume_when_connected(sim, engine)
+    trades = sim.exchange.trades
+    assert await _until(
+        lambda: len(trades) >= 3 and all(t.status == "CONFIRMED" for t in trades.values()),
+        30,
+    )
+    market = _negrisk_event(sim).markets[0]
+    maker = Wallet(KEY).address
+    held = sim.exchange.position(maker, market.token_ids[0])
+    assert held > 0
+    return engine, env, _YesHeld(market, held, sim.exchange.balance(maker))
+
+
+async def _redeemed_once(
+    sim: SimServer, tmp_path: Path, postgres_url: str, bought: _YesHeld, err: str
+) -> None:
+    """The market paid $1 a YES share at the venue, redeemed by one transaction, and booked:
+    reconciled, realized = payout - cost basis - gas."""
+    yes, no = bought.market.token_ids
+    maker = Wallet(KEY).address
+    assert (sim.exchange.position(maker, yes), sim.exchange.position(maker, no)) == (0, 0)
+    assert sim.exchange.balance(maker) == bought.cash_before + bought.held
+    ledger, _ = await _ledger(postgres_url, tmp_path)
+    _assert_reconciled(sim, ledger)
+    await _redeem_booked(sim, ledger, postgres_url, yes, bought.held)
+    assert ledger.seen(f"resolution-{bought.market.condition_id}")
+    assert ledger.shares(yes) == 0
+    assert "reconciliation MISMATCH" not in err
+
+
 async def test_a_resolved_market_held_is_redeemed_once(tmp_path: Path, postgres_url: str) -> None:
-    """The negRisk YES set is bought (held: a live YES set is not merged); the first outcome's
-    market resolves YES at the venue; the engine learns it from Gamma on its refresh, redeems
-    it on chain once and books the payout."""
+    """The first outcome's market of the YES set held resolves YES at the venue; the engine
+    learns it from Gamma on its refresh, redeems it on chain once and books the payout."""
     async with SimServer(_scenario("negrisk")) as sim:
         sim.pause()
-        env = _chain_env(sim, tmp_path, postgres_url, MARKETS_REFRESH_S="0.5")
-        env.update(NEGRISK_ENABLED="true", NEGRISK_CONVERT_ENABLED="false")
-        engine = await _start(tmp_path, env)
-        await _resume_when_connected(sim, engine)
-        trades = sim.exchange.trades
-        assert await _until(
-            lambda: len(trades) >= 3 and all(t.status == "CONFIRMED" for t in trades.values()),
-            30,
-        )
-        market = _negrisk_event(sim).markets[0]
-        yes, no = market.token_ids
-        maker = Wallet(KEY).address
-        held = sim.exchange.position(maker, yes)
-        assert held > 0
-        cash_before = sim.exchange.balance(maker)
-        sim.resolve_market(market.condition_id, 0)
+        engine, _, bought = await _yes_set_bought(sim, tmp_path, postgres_url, "0.5")
+        sim.resolve_market(bought.market.condition_id, 0)
         line = await engine.wait_for("resolved market redeemed on chain", timeout_s=30)
         await engine.wait_for("reconciled:", after=line, timeout_s=15)
         code, _, err = await _stop(engine)
         assert code == 0, err[-3000:]
-    assert (sim.exchange.position(maker, yes), sim.exchange.position(maker, no)) == (0, 0)
-    assert sim.exchange.balance(maker) == cash_before + held  # $1 a winning share
-    ledger, _ = await _ledger(postgres_url, tmp_path)
-    _assert_reconciled(sim, ledger)
-    await _redeem_booked(sim, ledger, postgres_url, yes, held)
-    assert ledger.seen(f"resolution-{market.condition_id}")
-    assert ledger.shares(yes) == 0
-    assert "reconciliation MISMATCH" not in err
+    await _redeemed_once(sim, tmp_path, postgres_url, bought, err)
 
 
 async def test_a_market_resolved_while_the_engine_was_down_is_redeemed_after_the_restart(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    """The negRisk YES set is bought and the engine stopped; the first outcome's market resolves
-    YES while it is down, so discovery no longer lists it. Restarted with no universe refresh,
-    the engine looks the held market up by condition id at start, redeems it once and books the
+    """The YES set is bought and the engine stopped; the first outcome's market resolves YES
+    while it is down, so discovery no longer lists it. Restarted with no universe refresh, the
+    engine looks the held market up by condition id at start, redeems it once and books the
     payout."""
     async with SimServer(_scenario("negrisk")) as sim:
         sim.pause()
-        env = _chain_env(sim, tmp_path, postgres_url, MARKETS_REFRESH_S="0")
-        env.update(NEGRISK_ENABLED="true", NEGRISK_CONVERT_ENABLED="false")
-        engine = await _start(tmp_path, env)
-        await _resume_when_connected(sim, engine)
-        trades = sim.exchange.trades
-        assert await _until(
-            lambda: len(trades) >= 3 and all(t.status == "CONFIRMED" for t in trades.values()),
-            30,
-        )
-        await engine.wait_for("reconciled:", timeout_s=15)  # every trade booked
+        engine, env, bought = await _yes_set_bought(sim, tmp_path, postgres_url, "0")
         code, _, err = await _stop(engine)
         assert code == 0, err[-3000:]
-        market = _negrisk_event(sim).markets[0]
-        yes, no = market.token_ids
-        maker = Wallet(KEY).address
-        held = sim.exchange.position(maker, yes)
-        assert held > 0
-        cash_before = sim.exchange.balance(maker)
-        sim.resolve_market(market.condition_id, 0)
-        listed = await _gamma_condition_ids(sim.gamma_url, closed=False)
-        assert market.condition_id not in listed  # discovery leaves it out
+        condition_id = bought.market.condition_id
+        sim.resolve_market(condition_id, 0)
+        assert condition_id not in await _gamma_condition_ids(sim.gamma_url, closed=False)
         engine = await _start(tmp_path, env)
         line = await engine.wait_for("resolved market redeemed on chain", timeout_s=45)
         await engine.wait_for("reconciled:", after=line, timeout_s=15)
         code, _, err = await _stop(engine)
         assert code == 0, err[-3000:]
-    assert (sim.exchange.position(maker, yes), sim.exchange.position(maker, no)) == (0, 0)
-    assert sim.exchange.balance(maker) == cash_before + held  # $1 a winning share
-    ledger, _ = await _ledger(postgres_url, tmp_path)
-    _assert_reconciled(sim, ledger)
-    await _redeem_booked(sim, ledger, postgres_url, yes, held)
-    assert ledger.seen(f"resolution-{market.condition_id}")
-    assert ledger.shares(yes) == 0
-    assert "reconciliation MISMATCH" not in err
+    await _redeemed_once(sim, tmp_path, postgres_url, bought, err)
 
 
 async def _gamma_condition_ids(gamma_url: str, *, closed: bool) -> set[str]:

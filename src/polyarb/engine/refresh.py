@@ -46,12 +46,15 @@ async def held_market_data(gamma: GammaClient, condition_ids: Sequence[str]) -> 
     return out
 
 
+def _absent_held(engine: Engine) -> set[str]:
+    return engine.held_markets() - {m.condition_id for m in engine.universe.markets}
+
+
 async def resolve_absent_held(gamma: GammaClient, engine: Engine) -> list[str]:
     """The held markets absent from the universe (discovery leaves closed ones out: one that
     resolved while the engine was down) looked up by condition id; the resolved ones are paid
     (live: redeemed on chain). Returns their condition ids."""
-    listed = {m.condition_id for m in engine.universe.markets}
-    absent = engine.held_markets() - listed
+    absent = _absent_held(engine)
     if not absent:
         return []
     closed = [m for m in await held_market_data(gamma, list(absent)) if m.closed]
@@ -61,8 +64,10 @@ async def resolve_absent_held(gamma: GammaClient, engine: Engine) -> list[str]:
 async def resolve_held_at_start(
     engine: Engine, gamma_url: str, *, timeout_s: float = 10.0, guard: CallGuard | None = None
 ) -> None:
-    """``resolve_absent_held`` once, before the loops start. Gamma failing does not stop the
+    """``resolve_absent_held`` once, as the engine starts. Gamma failing does not stop the
     start: it is reported, and the universe refresh asks again."""
+    if not _absent_held(engine):
+        return  # nothing to look up: no client
     try:
         async with GammaClient(gamma_url, timeout_s=timeout_s, guard=guard) as gamma:
             paid = await resolve_absent_held(gamma, engine)

@@ -307,12 +307,6 @@ async def run_engine(
                 live_notice = await _go_live(
                     engine, settings, store, recovery, endpoints, journal_path, stack, watched
                 )
-            await resolve_held_at_start(
-                engine,
-                endpoints.gamma_url,
-                timeout_s=settings.poly_http_timeout_s,
-                guard=breakers[GAMMA],
-            )
             if ready is not None:
                 ready(engine, endpoints)
             summary = await _run_tasks(
@@ -547,6 +541,11 @@ async def _run_tasks(
         tasks.append(
             asyncio.create_task(_poll_games(settings, engine, endpoints, espn_guard), name="espn")
         )
+    # once, with the signal handlers in place (a stop during the Gamma call is a clean stop)
+    held_lookup = resolve_held_at_start(
+        engine, endpoints.gamma_url, timeout_s=settings.poly_http_timeout_s, guard=gamma_guard
+    )
+    tasks.append(asyncio.create_task(held_lookup, name="held-at-start"))
     if settings.markets_refresh_s > 0:
         refresher = run_refresher(
             engine,
