@@ -215,11 +215,11 @@ class _YesHeld:
 
 
 async def _yes_set_bought(
-    sim: SimServer, tmp_path: Path, postgres_url: str, refresh_s: str
+    sim: SimServer, tmp_path: Path, postgres_url: str, refresh_s: str, **extra: str
 ) -> tuple[Engine, dict[str, str], _YesHeld]:
     """A live engine that bought the negRisk YES set (held: a live YES set is not merged), its
-    trades CONFIRMED and booked."""
-    env = _chain_env(sim, tmp_path, postgres_url, MARKETS_REFRESH_S=refresh_s)
+    trades CONFIRMED."""
+    env = _chain_env(sim, tmp_path, postgres_url, MARKETS_REFRESH_S=refresh_s, **extra)
     env.update(NEGRISK_ENABLED="true", NEGRISK_CONVERT_ENABLED="false")
     engine = await _start(tmp_path, env)
     await _resume_when_connected(sim, engine)
@@ -286,6 +286,34 @@ async def test_a_market_resolved_while_the_engine_was_down_is_redeemed_after_the
         await engine.wait_for("reconciled:", after=line, timeout_s=15)
         code, _, err = await _stop(engine)
         assert code == 0, err[-3000:]
+    await _redeemed_once(sim, tmp_path, postgres_url, bought, err)
+
+
+async def test_a_redeem_mined_while_the_engine_was_down_is_booked_once_at_the_restart(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The redeem's receipt never comes before the engine stops; it is mined while the engine
+    is down, and the market (resolved, closed) is no longer listed at the restart: the journaled
+    redeem is looked up by its hash and booked by its own plan, with no second transaction."""
+    async with SimServer(_scenario("negrisk")) as sim:
+        sim.pause()
+        engine, env, bought = await _yes_set_bought(
+            sim, tmp_path, postgres_url, "0.5", CHAIN_RECEIPT_TIMEOUT_S="0.5"
+        )
+        sim.chain.hold = True  # the node takes the redeem and gives no receipt
+        sim.resolve_market(bought.market.condition_id, 0)
+        await engine.wait_for("no receipt before CHAIN_RECEIPT_TIMEOUT_S", timeout_s=30)
+        code, _, err = await _stop(engine)
+        assert code == 0, err[-3000:]
+        (tx_hash,) = sim.chain.txs
+        sim.chain.hold = False
+        sim.chain.mine_held()
+        engine = await _start(tmp_path, env)
+        line = await engine.wait_for("resolved market redeemed on chain", timeout_s=45)
+        await engine.wait_for("reconciled:", after=line, timeout_s=15)
+        code, _, err = await _stop(engine)
+        assert code == 0, err[-3000:]
+    assert list(sim.chain.txs) == [tx_hash]  # looked up by its hash, never sent again
     await _redeemed_once(sim, tmp_path, postgres_url, bought, err)
 
 

@@ -38,7 +38,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -55,7 +55,7 @@ from polyarb.domain.settlement import Settlement
 from polyarb.engine.risk_link import sync_risk_positions
 from polyarb.execution.chain import ChainSubmitter, ChainTxResult, ChainTxStatus, Record
 from polyarb.execution.journal import SettlementRecord, journal_then_apply
-from polyarb.execution.merge import resolution_for, set_calls
+from polyarb.execution.merge import market_resolution, set_calls
 
 if TYPE_CHECKING:
     from polyarb.engine.core import Engine
@@ -452,14 +452,11 @@ class ChainOps:
 
     def _book_redeem(self, result: ChainTxResult, plan: SetPlan) -> None:
         """The payout, as the paper engine books a resolution (once: its id is the market's),
-        less the redeem's gas (the resolution's ``tx_cost``)."""
-        market = self._market(plan.market)
-        if market is None:
-            log.error("redeemed market no longer known: not booked", market=plan.market)
-            return
-        resolution = replace(
-            resolution_for(market, plan.winner, self.engine.clock.now_ns()),
-            tx_cost=result.cost_usd,
+        less the redeem's gas (the resolution's ``tx_cost``). By the plan's market and tokens:
+        booked after a restart, the market may be one the universe no longer lists."""
+        now = self.engine.clock.now_ns()
+        resolution = market_resolution(
+            plan.market, plan.token_ids, plan.winner, now, tx_cost=result.cost_usd
         )
         ledger = self.engine.ledger
         self._resolved.pop(plan.market, None)

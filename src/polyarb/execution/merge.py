@@ -104,12 +104,25 @@ def resolution_for(market: Market, winning_token_id: str, ts_ns: int) -> Resolut
     """The resolution of ``market``; its id is derived from the market, so a repeated
     resolution message is applied once. An empty ``winning_token_id`` is a 50/50 resolution
     (every token of the market pays an equal share)."""
+    return market_resolution(market.condition_id, market.token_ids, winning_token_id, ts_ns)
+
+
+def market_resolution(
+    condition_id: str,
+    token_ids: Sequence[str],
+    winning_token_id: str,
+    ts_ns: int,
+    tx_cost: Decimal = ZERO,
+) -> Resolution:
+    """``resolution_for`` by the market's condition id and tokens (a redeem booked after a
+    restart: the market may be one the universe no longer lists)."""
     return Resolution(
-        resolution_id=f"resolution-{market.condition_id}",
-        market=market.condition_id,
+        resolution_id=f"resolution-{condition_id}",
+        market=condition_id,
         winning_token_id=winning_token_id,
         ts_ns=ts_ns,
-        token_ids=market.token_ids,
+        token_ids=tuple(token_ids),
+        tx_cost=tx_cost,
     )
 
 
