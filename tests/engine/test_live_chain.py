@@ -7,7 +7,6 @@ restart and booked once, with no second transaction."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,6 +33,7 @@ from .test_live_engine import (
     _resume_when_connected,
     _start,
     _stop,
+    _until,
 )
 
 WINDOW_AT_S = 1.0
@@ -73,16 +73,6 @@ def _chain_env(sim: SimServer, tmp_path: Path, postgres_url: str, **extra: str) 
         CHAIN_RECEIPT_POLL_S="0.05",
         **extra,
     )
-
-
-async def _until(condition: object, timeout_s: float) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def _merges(database_url: str) -> list[asyncpg.Record]:

@@ -124,11 +124,15 @@ async def _resume_when_connected(sim: SimServer, engine: Engine) -> None:
     sim.resume()
 
 
-async def _until(condition: object, timeout_s: float) -> None:
+async def _until(condition: object, timeout_s: float) -> bool:
+    """Wait until ``condition()`` holds or the time is up; whether it held."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    while loop.time() < deadline and not condition():  # type: ignore[operator]
+    while loop.time() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
         await asyncio.sleep(0.05)
+    return False
 
 
 async def _metrics(port: int, prefix: str) -> dict[str, float]:
